@@ -1,0 +1,72 @@
+"""Argument validation in one place: every message names the argument, the expected and the given."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+__all__ = ["as_tensor", "check_finite_tensor", "check_ndim_at_least", "check_positive"]
+
+
+def as_tensor(
+    value: Any,
+    name: str,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    dims: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """Convert a tensor, numpy array or xarray object to a tensor on ``device``.
+
+    Args:
+        value: the array.
+        name: the argument's name, for error messages.
+        device, dtype: target device and dtype (unchanged if None; numpy floats become
+            the torch default dtype only when ``dtype`` is given).
+        dims: for an ``xarray.DataArray``, the leading dimension names expected; the array
+            is transposed so these come first in this order (other dims keep their order).
+    """
+    if isinstance(value, xr.DataArray):
+        if dims is not None:
+            missing = [d for d in dims if d not in value.dims]
+            if missing:
+                raise ValueError(
+                    f"{name}: expected a DataArray with dims {tuple(dims)} leading, "
+                    f"got dims {value.dims}"
+                )
+            value = value.transpose(*dims, ...)
+        value = value.values
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name}: expected a torch.Tensor, numpy array or xarray.DataArray, "
+            f"got {type(value).__name__}"
+        )
+    if device is not None or dtype is not None:
+        value = value.to(device=device, dtype=dtype)
+    return value
+
+
+def check_ndim_at_least(value: torch.Tensor, ndim: int, name: str, axes: str) -> None:
+    """Raise ValueError unless ``value`` has at least ``ndim`` axes (described by ``axes``)."""
+    if value.dim() < ndim:
+        raise ValueError(f"{name}: expected shape {axes}, got {tuple(value.shape)}")
+
+
+def check_finite_tensor(value: torch.Tensor, name: str) -> None:
+    """Raise ValueError if a floating tensor holds NaN or infinity."""
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+
+
+def check_positive(value: float, name: str, *, strict: bool = True) -> None:
+    """Raise ValueError unless ``value`` is positive (or non-negative with strict=False)."""
+    ok = value > 0 if strict else value >= 0
+    if not ok or not np.isfinite(value):
+        kind = "positive" if strict else "non-negative"
+        raise ValueError(f"{name}: expected a finite {kind} number, got {value!r}")
