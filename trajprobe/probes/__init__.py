@@ -1,0 +1,1 @@
+"""Probes on a machine's forked states: linear (effective spectra), Fourier, policy."""

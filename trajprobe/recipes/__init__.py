@@ -1,0 +1,1 @@
+"""The papers' set-ups as typed configurations at three presets: smoke, quick, paper."""
