@@ -75,7 +75,8 @@ class TorchRNN(nn.Module):
         _check_input(x, self.core.input_size)
         seq = x.unsqueeze(self._time_dim)
         if isinstance(self.core, nn.LSTM):
-            hx = (state.hidden.transpose(0, 1).contiguous(), state.cell.transpose(0, 1).contiguous())
+            hx = (state.hidden.transpose(0, 1).contiguous(),
+                  state.cell.transpose(0, 1).contiguous())
             out, (h, c) = self.core(seq, hx)
             new_state: State = LSTMState(h.transpose(0, 1), c.transpose(0, 1))
         else:

@@ -40,7 +40,7 @@ def probe(
     (Rabinowitz 2019 §3.2.3, the probe behind eq. 5). The history is never re-run:
     states s_{t-1} come from ``trace`` and are forked, never mutated.
 
-    All E·T·N items are evaluated as a few large batches under ``torch.inference_mode``
+    All E·T·N items are evaluated as a few large batches without autograd (``torch.no_grad``)
     on the trace's device, in chunks sized so a chunk needs about ``memory_budget`` bytes
     (``4 ×`` the bytes of its items' states, inputs and outputs).
 
@@ -101,7 +101,7 @@ def probe(
         x = flat_inputs[items % n_probes] if shared else flat_inputs[start:stop]
         return sm.output(machine, x, state)
 
-    with torch.inference_mode():
+    with torch.no_grad():
         first = run(0, 1)
         chunk = _chunk_items(prior, flat_inputs[:1], first, memory_budget)
         result = torch.empty((n_items, *first.shape[1:]), dtype=first.dtype, device=first.device)

@@ -103,8 +103,9 @@ def rollout(
 ) -> Trace:
     """Run ``machine`` open-loop over fixed inputs, keeping every state.
 
-    Runs under ``torch.inference_mode`` on the machine's device (that of its initial
-    state). For y_t = f(x_t, s_{t-1}), s_t = g(x_t, s_{t-1}) (DESIGN.md §1).
+    Runs without autograd (``torch.no_grad``; results are ordinary tensors) on the
+    machine's device (that of its initial state): y_t = f(x_t, s_{t-1}),
+    s_t = g(x_t, s_{t-1}) (DESIGN.md §1; Mikulik et al. eq. 1).
 
     Args:
         machine: any :class:`~trajprobe.StateMachine`.
@@ -126,7 +127,7 @@ def rollout(
     if n_steps < 1:
         raise ValueError(f"inputs: expected at least one step, got shape {tuple(inputs.shape)}")
     check_finite_tensor(inputs, "inputs")
-    with torch.inference_mode():
+    with torch.no_grad():
         state = machine.initial_state(n_episodes) if initial_state is None else initial_state
         sm.check_state(state, n_episodes, "initial_state")
         device = sm.tree_leaves(state)[0].device
