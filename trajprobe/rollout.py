@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,9 +11,10 @@ import torch
 import xarray as xr
 
 from trajprobe import machine as sm
+from trajprobe.tasks.base import BanditTask, Seed, make_generator
 from trajprobe.validation import as_tensor, check_finite_tensor, check_ndim_at_least
 
-__all__ = ["Trace", "rollout"]
+__all__ = ["Trace", "rollout", "rollout_env"]
 
 
 @dataclass(frozen=True)
@@ -25,12 +27,20 @@ class Trace:
         states: a state pytree whose leaves are ``[E, T+1, ...]``: s_0..s_T, where s_t
             is the state after t observations. Probing "at t" uses s_{t-1}.
         attrs: free-form metadata carried into :meth:`to_dataset`.
+        actions: ``[E, T]`` (long) actions taken, closed loop only (:func:`rollout_env`).
+        rewards: ``[E, T]`` rewards received, closed loop only.
+        contexts: ``[E, T]`` (long) contexts shown, closed loop with contexts only.
+        params: the environment's ground truth per episode (``E`` leading), closed loop only.
     """
 
     inputs: torch.Tensor
     outputs: torch.Tensor
     states: sm.State
     attrs: dict[str, Any] = field(default_factory=dict)
+    actions: torch.Tensor | None = None
+    rewards: torch.Tensor | None = None
+    contexts: torch.Tensor | None = None
+    params: dict[str, torch.Tensor] | None = None
 
     @property
     def n_episodes(self) -> int:
@@ -155,3 +165,108 @@ def _input_dtype(inputs: torch.Tensor, state: sm.State) -> torch.dtype:
         if leaf.is_floating_point():
             return leaf.dtype
     return inputs.dtype
+
+
+def rollout_env(
+    machine: sm.StateMachine,
+    task: BanditTask,
+    n_episodes: int,
+    n_steps: int,
+    *,
+    seed: Seed = None,
+    policy: Callable[[torch.Tensor], torch.distributions.Distribution] | None = None,
+) -> Trace:
+    """Run ``machine`` closed-loop in ``task``'s environment, recording the input stream.
+
+    At step t = 1..T::
+
+        x_t = task.encode(c_t, a_{t-1}, r_{t-1})      (a_0, r_0 = None: zeros)
+        y_t, s_t = machine.step(x_t, s_{t-1})
+        a_t ~ policy(y_t)                              (seeded generator)
+        r_t = task.reward(params, c_t, a_t)
+
+    The returned trace's ``inputs`` can be replayed open-loop, ``rollout(other, trace.inputs)``,
+    so a second machine sees exactly the same history (DESIGN.md §4).
+
+    Args:
+        machine: any :class:`~trajprobe.StateMachine` whose outputs parameterise a
+            categorical policy over ``task.n_actions`` actions.
+        task: a :class:`~trajprobe.tasks.BanditTask`.
+        n_episodes, n_steps: E and T.
+        seed: an int, a generator or None; one generator, on the machine's device, draws
+            the task parameters, the contexts, then per step the action and the reward.
+        policy: maps outputs ``[E, ...]`` to a categorical distribution (anything with
+            ``.probs`` ``[E, A]``); default ``machine.distribution`` if the machine has it,
+            else ``torch.distributions.Categorical(logits=y_t)``.
+
+    Returns:
+        A :class:`Trace` with ``inputs [E, T, input_size]``, ``outputs``, states, and
+        ``actions [E, T]``, ``rewards [E, T]``, ``contexts [E, T]`` (None without
+        contexts) and ``params``.
+    """
+    if not isinstance(machine, sm.StateMachine):
+        raise TypeError(
+            "machine: expected a StateMachine (initial_state(batch_size) and step(x, state)), "
+            f"got {type(machine).__name__}"
+        )
+    if not isinstance(task, BanditTask):
+        raise TypeError(
+            "task: expected a BanditTask (sample_params, contexts, reward, encode, "
+            f"expected_reward), got {type(task).__name__}"
+        )
+    for name, value in (("n_episodes", n_episodes), ("n_steps", n_steps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if policy is None:
+        custom = getattr(machine, "distribution", None)
+        policy = custom if callable(custom) else (
+            lambda y: torch.distributions.Categorical(logits=y)
+        )
+    with torch.inference_mode():
+        state = machine.initial_state(n_episodes)
+        sm.check_state(state, n_episodes, "initial_state")
+        device = sm.tree_leaves(state)[0].device
+        dtype = sm.machine_dtype(machine)
+        gen = make_generator(seed, device)
+        params = task.sample_params(n_episodes, generator=gen, device=device)
+        contexts = task.contexts(params, n_steps, generator=gen)
+        states, outputs, inputs, actions, rewards = [state], [], [], [], []
+        action = reward = None
+        for t in range(n_steps):
+            context = None if contexts is None else contexts[:, t]
+            x = task.encode(context, action, reward, dtype=dtype)
+            if tuple(x.shape[:1]) != (n_episodes,):
+                raise ValueError(
+                    f"task: encode returned shape {tuple(x.shape)}, expected [{n_episodes}, ...]"
+                )
+            y, state = machine.step(x, state)
+            probs = getattr(policy(y), "probs", None)
+            if not isinstance(probs, torch.Tensor) or tuple(probs.shape) != (
+                n_episodes, task.n_actions
+            ):
+                raise ValueError(
+                    f"policy: expected a categorical distribution with probs "
+                    f"[{n_episodes}, {task.n_actions}] from outputs {tuple(y.shape)}, got "
+                    f"{None if not isinstance(probs, torch.Tensor) else tuple(probs.shape)}"
+                )
+            action = torch.multinomial(probs.to(device), 1, generator=gen)[:, 0]
+            reward = task.reward(params, context, action, generator=gen)
+            inputs.append(x)
+            outputs.append(y)
+            states.append(state)
+            actions.append(action)
+            rewards.append(reward)
+        trace = Trace(
+            inputs=torch.stack(inputs, dim=1),
+            outputs=torch.stack(outputs, dim=1),
+            states=sm.stack(states, dim=1),
+            actions=torch.stack(actions, dim=1),
+            rewards=torch.stack(rewards, dim=1),
+            contexts=contexts,
+            params=params,
+        )
+    for i, leaf in enumerate(sm.tree_leaves(trace.states)):
+        if leaf.is_floating_point() and not bool(torch.isfinite(leaf).all()):
+            bad = int((~torch.isfinite(leaf)).flatten(2).any(-1).any(0).nonzero()[0])
+            raise ValueError(f"machine: state leaf {i} became NaN or inf at t={bad}")
+    return trace

@@ -1,4 +1,4 @@
-"""Argument validation in one place: every message names the argument, the expected and the given."""
+"""Argument validation in one place: messages name the argument, the expected and the given."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-__all__ = ["as_tensor", "check_finite_tensor", "check_ndim_at_least", "check_positive"]
+__all__ = [
+    "as_tensor",
+    "check_finite_tensor",
+    "check_ndim_at_least",
+    "check_positive",
+    "check_positive_int",
+]
 
 
 def as_tensor(
@@ -70,3 +76,11 @@ def check_positive(value: float, name: str, *, strict: bool = True) -> None:
     if not ok or not np.isfinite(value):
         kind = "positive" if strict else "non-negative"
         raise ValueError(f"{name}: expected a finite {kind} number, got {value!r}")
+
+
+def check_positive_int(value: Any, name: str) -> None:
+    """Raise TypeError unless ``value`` is an int (not a bool), ValueError unless it is >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value}")

@@ -1,0 +1,157 @@
+"""Thresholds, time ratios, asymptotes, context ordering and closed-loop rollouts."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch import nn
+
+from trajprobe import rollout, rollout_env
+from trajprobe.adapters import wrap
+from trajprobe.dynamics import (
+    asymptote,
+    normalise_to_asymptote,
+    order_contexts,
+    steps_to_threshold,
+    summarise,
+    time_ratio,
+)
+from trajprobe.tasks import ContextualBandit, LinearRegression
+
+
+def curves():
+    """Three modes over t = 1..5: fast, slow, and one that never passes 0.5."""
+    q = np.array([
+        [0.0, 0.6, 0.9, 0.95, 1.0],
+        [0.0, 0.1, 0.3, 0.6, 0.95],
+        [0.0, 0.1, 0.2, 0.3, 0.4],
+    ]).T
+    return xr.DataArray(q, dims=("t", "mode"), coords={"t": np.arange(1, 6), "mode": [1, 2, 3]})
+
+
+def test_steps_to_threshold_first_crossing_and_never():
+    q = curves()
+    np.testing.assert_array_equal(steps_to_threshold(q, 0.5).values, [2.0, 4.0, np.inf])
+    assert np.isnan(steps_to_threshold(q, 0.5, never=np.nan).values[2])
+    many = steps_to_threshold(q, [0.5, 0.9])
+    assert many.dims == ("mode", "threshold")
+    np.testing.assert_array_equal(many.sel(threshold=0.9).values, [4.0, 5.0, np.inf])
+    # strict inequality: q = 0.9 exactly is not > 0.9
+    np.testing.assert_array_equal(steps_to_threshold(q, 0.95).values, [5.0, np.inf, np.inf])
+    # NaNs never count as crossings
+    assert steps_to_threshold(q.where(q.t != 2), 0.5).values[0] == 3.0
+    with pytest.raises(ValueError, match="expected a dimension 'time'"):
+        steps_to_threshold(q, 0.5, dim="time")
+
+
+def test_time_ratio_handles_curves_that_never_cross():
+    steps = steps_to_threshold(curves(), 0.5)
+    ratio = time_ratio(steps)
+    np.testing.assert_array_equal(ratio.values, [1.0, 2.0, np.inf])
+    undetermined = time_ratio(steps, reference=2)
+    assert np.isnan(undetermined.values).all()
+    with pytest.raises(ValueError, match="reference"):
+        time_ratio(steps, reference=3)
+
+
+def test_asymptote_normalised_thresholds():
+    q = curves()
+    np.testing.assert_allclose(asymptote(q).values, [1.0, 0.95, 0.4])
+    np.testing.assert_allclose(asymptote(q, window=2).values, [0.975, 0.775, 0.35])
+    norm = normalise_to_asymptote(q)
+    np.testing.assert_allclose(norm.isel(t=-1).values, 1.0)
+    # the third mode reaches half its own asymptote (0.2) at t = 4 (0.3 > 0.2)
+    np.testing.assert_array_equal(steps_to_threshold(norm, 0.5).values, [2.0, 4.0, 4.0])
+
+
+def test_order_contexts_by_time_averaged_return_with_stable_ties():
+    q = np.zeros((2, 3, 4))
+    q[0] = [[0.1, 0.5, 0.2, 0.2]] * 3  # episode 0: context 1, then 2 and 3 (tie), then 0
+    q[1] = [[0.9, 0.1, 0.3, 0.6]] * 3
+    da = xr.DataArray(q, dims=("episode", "t", "context"),
+                      coords={"t": [1, 2, 3], "context": [0, 1, 2, 3]})
+    ordered, order = order_contexts(da)
+    np.testing.assert_array_equal(order.values, [[1, 2, 3, 0], [0, 3, 2, 1]])
+    assert ordered.dims == ("episode", "t", "rank")
+    np.testing.assert_allclose(ordered.isel(episode=1, t=0).values, [0.9, 0.6, 0.3, 0.1])
+    assert list(ordered["rank"].values) == [1, 2, 3, 4]
+
+
+def test_summarise_mean_and_standard_error():
+    data = np.array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]])
+    da = xr.DataArray(data, dims=("episode", "t"))
+    s = summarise(da)
+    np.testing.assert_allclose(s["mean"].values, [3.0, 6.0])
+    np.testing.assert_allclose(s["sem"].values, data.std(0, ddof=1) / np.sqrt(3))
+
+
+# --- closed loop ---------------------------------------------------------------------------
+
+
+def bandit_lstm(seed=0):
+    torch.manual_seed(seed)
+    return wrap(nn.LSTM(11, 16), readout=nn.Linear(16, 5))
+
+
+def test_rollout_env_records_a_stream_that_replays_to_the_same_states():
+    task = ContextualBandit()
+    machine = bandit_lstm()
+    trace = rollout_env(machine, task, 6, 12, seed=3)
+    assert trace.inputs.shape == (6, 12, 11) and trace.outputs.shape == (6, 12, 5)
+    assert trace.actions.shape == trace.rewards.shape == trace.contexts.shape == (6, 12)
+    # inputs encode the stream: context c_t, previous action and reward
+    for t in range(1, 12):
+        expected = task.encode(trace.contexts[:, t], trace.actions[:, t - 1],
+                               trace.rewards[:, t - 1])
+        assert torch.equal(trace.inputs[:, t], expected)
+    assert torch.equal(trace.inputs[:, 0], task.encode(trace.contexts[:, 0], None, None))
+    replay = rollout(machine, trace.inputs)
+    for a, b in zip(replay.states, trace.states, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(replay.outputs, trace.outputs)
+
+
+def test_rollout_env_same_seed_same_stream_and_other_machines_see_the_same_history():
+    task = ContextualBandit(3, 4)
+    a = rollout_env(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=1)
+    b = rollout_env(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=1)
+    c = rollout_env(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=2)
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.actions, b.actions)
+    assert not torch.equal(a.inputs, c.inputs)
+    other = bandit_lstm_sized(3, 4, 9)
+    replay = rollout(other, a.inputs)
+    assert torch.equal(replay.inputs, a.inputs)
+
+
+def bandit_lstm_sized(n_contexts, n_actions, seed):
+    torch.manual_seed(seed)
+    return wrap(nn.LSTM(n_contexts + n_actions + 1, 8), readout=nn.Linear(8, n_actions))
+
+
+def test_rollout_env_samples_actions_from_the_policy():
+    # a machine that always puts all mass on action 2 only ever takes action 2
+    task = ContextualBandit(2, 3, p_correct=1.0, p_incorrect=0.0)
+
+    class Always2:
+        def initial_state(self, b):
+            return torch.zeros(b, 1)
+
+        def step(self, x, s):
+            return torch.tensor([-1e9, -1e9, 0.0]).expand(x.shape[0], 3), s + 1
+
+    trace = rollout_env(Always2(), task, 40, 6, seed=0)
+    assert bool((trace.actions == 2).all())
+    # deterministic rewards: 1 exactly when action 2 is the shown context's correct action
+    hits = trace.params["correct"].gather(1, trace.contexts) == 2
+    assert torch.equal(trace.rewards, hits.to(trace.rewards.dtype))
+    assert bool(hits.any()) and not bool(hits.all())
+
+
+def test_rollout_env_errors():
+    with pytest.raises(TypeError, match="task: expected a BanditTask"):
+        rollout_env(bandit_lstm(), LinearRegression(2), 2, 2, seed=0)
+    with pytest.raises(ValueError, match="n_steps"):
+        rollout_env(bandit_lstm(), ContextualBandit(), 2, 0, seed=0)
+    with pytest.raises(ValueError, match=r"policy: expected a categorical distribution"):
+        rollout_env(bandit_lstm_sized(5, 4, 0), ContextualBandit(5, 4), 2, 2, seed=0,
+                    policy=lambda y: torch.distributions.Categorical(logits=y[:, :2]))

@@ -1,0 +1,174 @@
+"""Summaries of learning curves q(t): thresholds, time ratios, asymptotes, context ranks.
+
+Rabinowitz 2019 measures how fast each mode (singular mode, frequency, context) is
+learned as the number of steps until its proportion q_k(t) first exceeds a cut-off c
+(Fig. 1c, 8c, 12c), compares modes by ratios of those times (§3.2.4: "a 50× decrease in
+a mode's singular value causes the Learner to take roughly 9× as long"), optionally
+relative to each curve's own asymptote (Fig. A5), and orders contexts by their
+time-averaged expected return (eq. 14).
+
+All functions take and return ``xarray.DataArray`` objects and work on any dims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "asymptote",
+    "normalise_to_asymptote",
+    "order_contexts",
+    "steps_to_threshold",
+    "summarise",
+    "time_ratio",
+]
+
+
+def _check_dim(da: xr.DataArray, dim: str, name: str) -> None:
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}")
+    if dim not in da.dims:
+        raise ValueError(f"{name}: expected a dimension {dim!r}, got dims {da.dims}")
+
+
+def steps_to_threshold(
+    q: xr.DataArray,
+    c: float | Sequence[float],
+    dim: str = "t",
+    *,
+    never: float = np.inf,
+) -> xr.DataArray:
+    """The first step at which q > c (Fig. 1c): the ``dim`` coordinate of the first crossing.
+
+    Args:
+        q: learning curves with a ``dim`` axis (e.g. ``(episode, t, mode)``); average
+            over episodes first to threshold the mean curve, as the paper does.
+        c: one cut-off, or several (adds a ``threshold`` dim in the order given).
+        dim: the time axis; its coordinate values are returned (t = 1..T in trajprobe
+            results; 0..T-1 if the axis has no coordinate).
+        never: the value for curves that never exceed c (inf by default; NaN is also
+            sensible). NaN entries of q never count as a crossing.
+
+    Returns:
+        Steps (float), ``q``'s dims without ``dim`` (plus ``threshold``).
+    """
+    _check_dim(q, dim, "q")
+    if np.ndim(c) == 0:
+        cut = float(c)
+    else:
+        values = np.asarray(c, dtype=float)
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError(f"c: expected a number or a non-empty list of numbers, got {c!r}")
+        cut = xr.DataArray(values, dims="threshold", coords={"threshold": values})
+    crossed = q > cut
+    coord = q[dim].values.astype(float) if dim in q.coords else np.arange(q.sizes[dim], dtype=float)
+    first = crossed.argmax(dim)
+    steps = xr.DataArray(coord, dims=dim)[first].drop_vars(dim, errors="ignore")
+    out = steps.where(crossed.any(dim), never)
+    out.name = "steps_to_threshold"
+    return out
+
+
+def time_ratio(
+    steps: xr.DataArray, dim: str = "mode", *, reference: int = 0
+) -> xr.DataArray:
+    """Steps of every entry along ``dim`` over those of the entry at position ``reference``.
+
+    E.g. with modes ordered by decreasing singular value, ``time_ratio(steps).isel(mode=-1)``
+    is "how many times as long the smallest mode takes" (§3.2.4). Curves that never cross
+    give inf (this one never crosses, the reference does) or NaN (the reference never
+    crosses: the ratio is undetermined).
+    """
+    _check_dim(steps, dim, "steps")
+    if not -steps.sizes[dim] <= reference < steps.sizes[dim]:
+        raise ValueError(
+            f"reference: expected a position in 0..{steps.sizes[dim] - 1} along {dim!r}, "
+            f"got {reference}"
+        )
+    ref = steps.isel({dim: reference}, drop=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = steps / ref
+    ratio = ratio.where(np.isfinite(ref))  # reference never crossed: undetermined
+    ratio.name = "time_ratio"
+    return ratio
+
+
+def asymptote(q: xr.DataArray, dim: str = "t", *, window: int = 1) -> xr.DataArray:
+    """The value a curve settles at: the mean of its last ``window`` steps along ``dim``."""
+    _check_dim(q, dim, "q")
+    if not 1 <= window <= q.sizes[dim]:
+        raise ValueError(f"window: expected 1..{q.sizes[dim]} steps, got {window}")
+    return q.isel({dim: slice(-window, None)}).mean(dim)
+
+
+def normalise_to_asymptote(q: xr.DataArray, dim: str = "t", *, window: int = 1) -> xr.DataArray:
+    """q(t) / q(∞): curves relative to their own asymptote (Fig. A5).
+
+    Thresholding the result measures time constants independently of how far each mode
+    gets by the end of the episode. A zero asymptote gives NaN or ±inf.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return q / asymptote(q, dim, window=window)
+
+
+def order_contexts(
+    q: xr.DataArray,
+    dim: str = "context",
+    time_dim: str = "t",
+    *,
+    score: xr.DataArray | None = None,
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Re-index contexts so that index k is the k-th learned context (eq. 14).
+
+    Contexts are ranked, separately for every other index (e.g. every episode), by
+    R_c = E_t E[r_c(t)]; since eq. 12 is increasing in q_c when p_correct > p_incorrect,
+    this equals ranking by the time-average of q_c(t), which is the default ``score``.
+    Ties keep the lower context index first.
+
+    Args:
+        q: curves with dims ``dim`` and ``time_dim`` (e.g. ``(episode, t, context)``).
+        score: what to rank by, without ``time_dim`` (higher = learned earlier); default
+            ``q.mean(time_dim)``.
+
+    Returns:
+        ``(ordered, order)``: ``ordered`` is q with ``dim`` replaced by ``rank`` (1..C);
+        ``order`` gives the original context index at every rank, dims as ``score`` with
+        ``dim`` replaced by ``rank``.
+    """
+    _check_dim(q, dim, "q")
+    _check_dim(q, time_dim, "q")
+    if score is None:
+        score = q.mean(time_dim)
+    _check_dim(score, dim, "score")
+    if time_dim in score.dims:
+        raise ValueError(f"score: expected no {time_dim!r} dim (one score per context), got "
+                         f"dims {score.dims}")
+    n = score.sizes[dim]
+    # stable descending sort: argsort of -score keeps the lower index first among ties
+    order_idx = xr.apply_ufunc(
+        lambda s: np.argsort(-np.nan_to_num(s, nan=-np.inf), axis=-1, kind="stable"),
+        score,
+        input_core_dims=[[dim]],
+        output_core_dims=[["rank"]],
+    )
+    order_idx = order_idx.assign_coords(rank=np.arange(1, n + 1))
+    ordered = q.isel({dim: order_idx})
+    ordered = ordered.drop_vars(dim, errors="ignore").transpose(
+        *[d if d != dim else "rank" for d in q.dims]
+    )
+    labels = score[dim].values if dim in score.coords else np.arange(n)
+    order = xr.DataArray(labels[order_idx.values], dims=order_idx.dims,
+                         coords=order_idx.coords, name="context_order")
+    return ordered, order
+
+
+def summarise(da: xr.DataArray, dim: str = "episode") -> xr.Dataset:
+    """Mean and standard error of the mean over ``dim`` (NaNs skipped): ``mean``, ``sem``, ``n``."""
+    _check_dim(da, dim, "da")
+    n = da.notnull().sum(dim)
+    mean = da.mean(dim)
+    sem = da.std(dim, ddof=1) / np.sqrt(n.where(n > 0))
+    return xr.Dataset({"mean": mean, "sem": sem, "n": n})

@@ -1,0 +1,182 @@
+"""Nonlinear regression on random Fourier series (Rabinowitz 2019 §4).
+
+g(x) = Σ_{k=1..K} a_k sin(2πkx + φ_k)  (eq. 9), φ_k ~ U[0, 2π), x ~ U[-0.5, 0.5],
+y = g(x) + ε. Encoding (keep it): the input at step t is ``[x_t, y_{t-1}]`` (2 features,
+y_0 = 0); the output is the prediction of y_t (1 feature).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from trajprobe.probes.fourier import fourier_grid
+from trajprobe.tasks._sampling import rand, randn
+from trajprobe.tasks.base import Episodes, Seed, make_generator
+from trajprobe.validation import as_tensor, check_positive, check_positive_int
+
+__all__ = ["FourierRegression", "band_pass"]
+
+
+def band_pass(n_modes: int, low: int, high: int) -> tuple[float, ...]:
+    """Amplitudes with a_k = 1 for ``low <= k <= high`` and 0 otherwise (§4.2.4).
+
+    ``band_pass(5, 3, 5)`` is the paper's band-pass set-up (a_3 = a_4 = a_5 = 1).
+    """
+    check_positive_int(n_modes, "n_modes")
+    if not 1 <= low <= high <= n_modes:
+        raise ValueError(f"low, high: expected 1 <= low <= high <= {n_modes}, got {low}, {high}")
+    return tuple(1.0 if low <= k <= high else 0.0 for k in range(1, n_modes + 1))
+
+
+@dataclass(frozen=True)
+class FourierRegression:
+    """Episodes of y_t = g(x_t) + ε_t with a new phase vector φ every episode.
+
+    Args:
+        n_modes: K, frequencies k = 1..K (paper: 5).
+        noise_std: σ_ε.
+        amplitudes: None for a_k = 1 (eq. 9); ``"uniform"`` for a_k ~ U[0, 1] drawn per
+            episode (footnote 3); or K fixed non-negative amplitudes, e.g. a pass band
+            from :func:`band_pass`.
+        n_points: size of the probe grid (footnote 1: 40); needs K < n_points / 2.
+
+    Episodes' ``params``: ``"phases"`` ``[E, K]`` and ``"amplitudes"`` ``[E, K]``.
+    """
+
+    n_modes: int = 5
+    noise_std: float = 0.01
+    amplitudes: Sequence[float] | str | None = None
+    n_points: int = 40
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.n_modes, "n_modes")
+        check_positive(self.noise_std, "noise_std", strict=False)
+        check_positive_int(self.n_points, "n_points")
+        if 2 * self.n_modes >= self.n_points:
+            raise ValueError(
+                f"n_points: expected more than 2 * n_modes = {2 * self.n_modes} grid points, "
+                f"got {self.n_points}"
+            )
+        amps = self.amplitudes
+        if isinstance(amps, str):
+            if amps != "uniform":
+                raise ValueError(f"amplitudes: expected None, 'uniform' or {self.n_modes} "
+                                 f"numbers, got {amps!r}")
+        elif amps is not None:
+            amps = tuple(float(a) for a in amps)
+            if len(amps) != self.n_modes or not all(math.isfinite(a) and a >= 0 for a in amps):
+                raise ValueError(
+                    f"amplitudes: expected {self.n_modes} finite non-negative numbers, "
+                    f"got {self.amplitudes!r}"
+                )
+            object.__setattr__(self, "amplitudes", amps)
+
+    @property
+    def input_size(self) -> int:
+        """2: x_t and y_{t-1}."""
+        return 2
+
+    @property
+    def output_size(self) -> int:
+        """1: the prediction of y_t."""
+        return 1
+
+    @property
+    def frequencies(self) -> torch.Tensor:
+        """k = 1..K ``[K]`` (long)."""
+        return torch.arange(1, self.n_modes + 1)
+
+    def sample_params(
+        self,
+        n_episodes: int,
+        *,
+        seed: Seed = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> dict[str, torch.Tensor]:
+        """Phases φ ~ U[0, 2π) ``[E, K]`` then (if ``"uniform"``) amplitudes ``[E, K]``."""
+        check_positive_int(n_episodes, "n_episodes")
+        gen = make_generator(seed, device)
+        shape = (n_episodes, self.n_modes)
+        phases = 2 * math.pi * rand(shape, gen, device=device, dtype=dtype)
+        if self.amplitudes == "uniform":
+            amplitudes = rand(shape, gen, device=device, dtype=dtype)
+        elif self.amplitudes is None:
+            amplitudes = torch.ones(shape, device=phases.device, dtype=dtype)
+        else:
+            amplitudes = torch.tensor(self.amplitudes, device=phases.device, dtype=dtype)
+            amplitudes = amplitudes.expand(shape).clone()
+        return {"phases": phases, "amplitudes": amplitudes}
+
+    def function(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """g(x) per episode (eq. 9): x ``[E, ...]`` to values ``[E, ...]``."""
+        phases, amps = params["phases"], params["amplitudes"]
+        if x.shape[0] != phases.shape[0]:
+            raise ValueError(
+                f"x: expected {phases.shape[0]} episodes leading, got shape {tuple(x.shape)}"
+            )
+        extra = (1,) * (x.dim() - 1)
+        k = torch.arange(1, self.n_modes + 1, device=x.device, dtype=x.dtype)
+        phases = phases.reshape(phases.shape[0], *extra, self.n_modes)
+        amps = amps.reshape(amps.shape[0], *extra, self.n_modes)
+        return (amps * torch.sin(2 * math.pi * k * x.unsqueeze(-1) + phases)).sum(-1)
+
+    def sample(
+        self,
+        n_episodes: int,
+        n_steps: int,
+        *,
+        seed: Seed = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Episodes:
+        """Draw episodes: inputs ``[E, T, 2]``, targets y_t ``[E, T, 1]``.
+
+        Draw order from one generator: phases, amplitudes (if random), x, ε.
+        """
+        check_positive_int(n_steps, "n_steps")
+        gen = make_generator(seed, device)
+        params = self.sample_params(n_episodes, seed=gen, device=device, dtype=dtype)
+        x = rand((n_episodes, n_steps), gen, device=device, dtype=dtype) - 0.5
+        noise = randn((n_episodes, n_steps), gen, device=device, dtype=dtype)
+        y = self.function(params, x) + self.noise_std * noise
+        y_prev = torch.cat([torch.zeros_like(y[:, :1]), y[:, :-1]], dim=1)
+        inputs = torch.stack([x, y_prev], dim=-1)
+        return Episodes(inputs=inputs, targets=y.unsqueeze(-1), params=params)
+
+    def grid(
+        self, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+    ) -> torch.Tensor:
+        """The probe grid ``[n_points]`` (footnote 1)."""
+        return fourier_grid(self.n_points, dtype=dtype, device=device)
+
+    def probe_inputs(self, inputs: torch.Tensor | Episodes) -> torch.Tensor:
+        """Counterfactual inputs ``[E, T, n_points, 2]``: x_t replaced by every grid point,
+        y_{t-1} kept from the history (§4.2.2)."""
+        if isinstance(inputs, Episodes):
+            inputs = inputs.inputs
+        inputs = as_tensor(inputs, "inputs")
+        if inputs.dim() != 3 or inputs.shape[-1] != 2:
+            raise ValueError(f"inputs: expected shape [E, T, 2], got {tuple(inputs.shape)}")
+        n_episodes, n_steps = inputs.shape[:2]
+        grid = self.grid(dtype=inputs.dtype, device=inputs.device)
+        x = grid.expand(n_episodes, n_steps, -1)
+        y_prev = inputs[..., 1:2].expand(-1, -1, self.n_points)
+        return torch.stack([x, y_prev], dim=-1)
+
+    def target_coefficients(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Ground-truth g_k ``[E, K]`` (complex): the DFT of g on the probe grid, k = 1..K.
+
+        In closed form, ``a_k N / (2i) · exp(i(2πk x_0 + φ_k))`` with x_0 the first grid
+        point (exact for K < N/2), so a stop-band mode (a_k = 0) is exactly 0 rather than
+        rounding noise.
+        """
+        phases, amps = params["phases"], params["amplitudes"]
+        x0 = self.grid(dtype=phases.dtype, device=phases.device)[0]
+        k = torch.arange(1, self.n_modes + 1, device=phases.device, dtype=phases.dtype)
+        angle = 2 * math.pi * k * x0 + phases - math.pi / 2  # 1/i = exp(-iπ/2)
+        return torch.polar(amps * self.n_points / 2, angle)

@@ -1,0 +1,209 @@
+"""Linear regression y = W x + ε with a new W every episode (Rabinowitz 2019 §3).
+
+Encoding (shared with the Bayes reference machines; keep it): the machine's input at
+step t is ``concat[x_t, y_{t-1}]`` (``2 * dim`` features, y_0 = 0), its output is the
+prediction of y_t (``dim`` features).
+
+Prior convention. The paper writes W ~ MN(0, α²I, α²I). Under the standard matrix-normal
+definition (vec W ~ N(0, V ⊗ U)) that gives iid entries of variance α⁴; the paper only
+uses α = 1, where every convention agrees on iid N(0, 1) entries. Here ``prior_scale`` is
+the standard deviation of each entry: W_ij ~ N(0, prior_scale²) iid, i.e.
+W ~ MN(0, prior_scale·I, prior_scale·I). A Bayes reference with this prior uses
+prior variance ``prior_scale**2`` per entry (eq. 6–8 have prior_scale = 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trajprobe.tasks._sampling import randn
+from trajprobe.tasks.base import Episodes, Seed, make_generator
+from trajprobe.validation import as_tensor, check_finite_tensor, check_positive, check_positive_int
+
+__all__ = ["LinearRegression", "haar_orthogonal"]
+
+
+def haar_orthogonal(
+    n_matrices: int,
+    dim: int,
+    *,
+    generator: torch.Generator,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Haar-distributed orthogonal matrices ``[n_matrices, dim, dim]``.
+
+    QR of a standard Gaussian matrix with the signs of R's diagonal moved into Q
+    (Mezzadri 2007), which makes Q exactly Haar on O(dim).
+    """
+    g = randn((n_matrices, dim, dim), generator, device=device, dtype=dtype)
+    q, r = torch.linalg.qr(g)
+    signs = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))
+    signs = torch.where(signs == 0, torch.ones_like(signs), signs)
+    return q * signs.unsqueeze(-2)
+
+
+@dataclass(frozen=True)
+class LinearRegression:
+    """Episodes of y_t = W x_t + ε_t, x_t ~ N(0, I), ε_t ~ N(0, noise_std² I) (eq. 4 setting).
+
+    Args:
+        dim: N_x = N_y (the paper uses 2 and 5).
+        noise_std: σ_ε (paper: 0.01).
+        prior_scale: standard deviation of each entry of W (see the module docstring for
+            how this maps onto the paper's MN(0, α²I, α²I)).
+
+    Episodes' ``params``: ``"W"`` ``[E, dim, dim]`` and its SVD W = U diag(s) Vᵀ:
+    ``"U"`` ``[E, dim, dim]``, ``"s"`` ``[E, dim]``, ``"V"`` ``[E, dim, dim]`` (columns are
+    the singular vectors; mode k is column k). Prior samples have s sorted descending;
+    with a given ``spectrum`` the modes keep the order given.
+    """
+
+    dim: int
+    noise_std: float = 0.01
+    prior_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.dim, "dim")
+        check_positive(self.noise_std, "noise_std", strict=False)
+        check_positive(self.prior_scale, "prior_scale")
+
+    @property
+    def input_size(self) -> int:
+        """``2 * dim``: x_t then y_{t-1}."""
+        return 2 * self.dim
+
+    @property
+    def output_size(self) -> int:
+        """``dim``: the prediction of y_t."""
+        return self.dim
+
+    def sample_weights(
+        self,
+        n_episodes: int,
+        *,
+        spectrum: torch.Tensor | np.ndarray | list[float] | None = None,
+        seed: Seed = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> dict[str, torch.Tensor]:
+        """Draw W per episode, from the prior or with a given spectrum.
+
+        Args:
+            n_episodes: E.
+            spectrum: None to draw W from the prior (iid N(0, prior_scale²) entries).
+                Otherwise singular values ``[dim]`` (shared) or ``[E, dim]``: W = U diag(s) Vᵀ
+                with U, V independent and Haar-random, i.e. uniquely rotated target
+                matrices with a fixed spectrum (§3.2.3).
+            seed: an int, a generator (consumed in place) or None.
+
+        Returns:
+            ``{"W", "U", "s", "V"}`` as in the class docstring.
+        """
+        check_positive_int(n_episodes, "n_episodes")
+        gen = make_generator(seed, device)
+        if spectrum is None:
+            w = self.prior_scale * randn(
+                (n_episodes, self.dim, self.dim), gen, device=device, dtype=dtype
+            )
+            u, s, vh = torch.linalg.svd(w)
+            return {"W": w, "U": u, "s": s, "V": vh.mT}
+        if isinstance(spectrum, list | tuple):
+            spectrum = torch.tensor(spectrum, dtype=dtype)
+        s = as_tensor(spectrum, "spectrum", dtype=dtype, device=device)
+        if s.dim() == 1:
+            s = s.expand(n_episodes, -1)
+        if s.dim() != 2 or tuple(s.shape) != (n_episodes, self.dim):
+            raise ValueError(
+                f"spectrum: expected shape [{self.dim}] or [{n_episodes}, {self.dim}], "
+                f"got {tuple(spectrum.shape)}"
+            )
+        check_finite_tensor(s, "spectrum")
+        if bool((s < 0).any()):
+            raise ValueError("spectrum: expected non-negative singular values, got a negative one")
+        u = haar_orthogonal(n_episodes, self.dim, generator=gen, device=device, dtype=dtype)
+        v = haar_orthogonal(n_episodes, self.dim, generator=gen, device=device, dtype=dtype)
+        w = u @ torch.diag_embed(s) @ v.mT
+        return {"W": w, "U": u, "s": s.clone(), "V": v}
+
+    def sample(
+        self,
+        n_episodes: int,
+        n_steps: int,
+        *,
+        seed: Seed = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        spectrum: torch.Tensor | np.ndarray | list[float] | None = None,
+    ) -> Episodes:
+        """Draw episodes: inputs ``[E, T, 2*dim]``, targets y_t ``[E, T, dim]``, params as above.
+
+        Draw order from one generator: W (or U, V), then x, then ε; same seed, same episodes.
+        """
+        check_positive_int(n_steps, "n_steps")
+        gen = make_generator(seed, device)
+        params = self.sample_weights(n_episodes, spectrum=spectrum, seed=gen, device=device,
+                                     dtype=dtype)
+        x = randn((n_episodes, n_steps, self.dim), gen, device=device, dtype=dtype)
+        noise = randn((n_episodes, n_steps, self.dim), gen, device=device, dtype=dtype)
+        y = torch.einsum("eij,etj->eti", params["W"], x) + self.noise_std * noise
+        return Episodes(inputs=self.encode(x, y), targets=y, params=params)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Inputs ``[E, T, 2*dim]`` = concat[x_t, y_{t-1}] from x, y ``[E, T, dim]`` (y_0 = 0)."""
+        if x.dim() != 3 or x.shape[-1] != self.dim or x.shape != y.shape:
+            raise ValueError(
+                f"x, y: expected two tensors of shape [E, T, {self.dim}], "
+                f"got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
+        y_prev = torch.cat([torch.zeros_like(y[:, :1]), y[:, :-1]], dim=1)
+        return torch.cat([x, y_prev], dim=-1)
+
+    def probe_inputs(
+        self,
+        inputs: torch.Tensor | Episodes,
+        n_probes: int = 100,
+        *,
+        seed: Seed = None,
+    ) -> torch.Tensor:
+        """Counterfactual inputs ``[E, T, N, 2*dim]`` for the probe at every step (§3.2.3).
+
+        Probe n at step t replaces x_t by a fresh x ~ N(0, I) (independent for every
+        episode and step) and keeps y_{t-1} from the history.
+
+        Args:
+            inputs: the episodes' inputs ``[E, T, 2*dim]`` (or the :class:`Episodes`).
+            n_probes: N, at least ``dim`` (+1 when an intercept is fitted) for the
+                least-squares fit to be determined; the paper uses 100.
+            seed: an int, a generator or None; drawn on the inputs' device.
+        """
+        inputs = self._check_inputs(inputs)
+        check_positive_int(n_probes, "n_probes")
+        n_episodes, n_steps = inputs.shape[:2]
+        gen = make_generator(seed, inputs.device)
+        x = randn((n_episodes, n_steps, n_probes, self.dim), gen, device=inputs.device,
+                  dtype=inputs.dtype)
+        y_prev = inputs[:, :, None, self.dim:].expand(-1, -1, n_probes, -1)
+        return torch.cat([x, y_prev], dim=-1)
+
+    def probe_points(self, probe_inputs: torch.Tensor) -> torch.Tensor:
+        """The counterfactual x of each probe input: ``[..., N, 2*dim] -> [..., N, dim]``."""
+        if probe_inputs.shape[-1] != self.input_size:
+            raise ValueError(
+                f"probe_inputs: expected {self.input_size} trailing features, "
+                f"got shape {tuple(probe_inputs.shape)}"
+            )
+        return probe_inputs[..., : self.dim]
+
+    def _check_inputs(self, inputs: torch.Tensor | Episodes) -> torch.Tensor:
+        if isinstance(inputs, Episodes):
+            inputs = inputs.inputs
+        inputs = as_tensor(inputs, "inputs")
+        if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:
+            raise ValueError(
+                f"inputs: expected shape [E, T, {self.input_size}], got {tuple(inputs.shape)}"
+            )
+        return inputs
