@@ -1,1 +1,48 @@
-"""Comparing two machines (Mikulik et al. 2020): behaviour, simulation maps, convergence."""
+"""Comparing two machines (Mikulik et al. 2020): behaviour, simulation maps, convergence.
+
+* :func:`aligned_rollout`, :func:`replay`, :class:`AlignedTraces` — both machines on one
+  input history; misaligned traces are a ValueError.
+* :func:`behavioural_dissimilarity` (eq. 2), :func:`reward_gap` (eq. 3), :func:`kl`.
+* :func:`simulation` — D_s and D_o in both directions ("a→b": b simulates a).
+* :func:`linear_cka`, :func:`procrustes_distance` — baselines reported beside it.
+* :func:`prediction_convergence`, :func:`regret_convergence` — pairwise distances across
+  runs × checkpoints and their MDS embedding.
+
+Figures live in :mod:`trajprobe.compare.plots` (imported on demand).
+"""
+
+from trajprobe.compare.alignment import AlignedTraces, aligned_rollout, check_aligned, replay
+from trajprobe.compare.baselines import linear_cka, procrustes_distance
+from trajprobe.compare.behaviour import (
+    behavioural_dissimilarity,
+    js_divergence,
+    kl,
+    kl_quadrature,
+    reward_gap,
+)
+from trajprobe.compare.convergence import (
+    mds_embedding,
+    prediction_convergence,
+    regret_convergence,
+)
+from trajprobe.compare.simulation import DIRECTIONS, SimulationConfig, simulation
+
+__all__ = [
+    "DIRECTIONS",
+    "AlignedTraces",
+    "SimulationConfig",
+    "aligned_rollout",
+    "behavioural_dissimilarity",
+    "check_aligned",
+    "js_divergence",
+    "kl",
+    "kl_quadrature",
+    "linear_cka",
+    "mds_embedding",
+    "prediction_convergence",
+    "procrustes_distance",
+    "regret_convergence",
+    "replay",
+    "reward_gap",
+    "simulation",
+]

@@ -1,0 +1,134 @@
+"""Figures for the comparison results (Mikulik et al. 2020 Figs. 2, 3 and 4).
+
+Plotting is a layer on top of the labelled results: every function takes a Dataset or
+DataArray from :mod:`trajprobe.compare` and returns a ``matplotlib.figure.Figure``. The
+figures are built without ``pyplot`` (``Figure()`` renders through the Agg canvas), so
+they work without a display and never change the global backend or open windows; save
+with ``fig.savefig(path)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import seaborn as sns
+import xarray as xr
+from matplotlib.figure import Figure
+
+__all__ = ["plot_bar_summary", "plot_mds_trajectories", "plot_simulation"]
+
+
+def _colour(values: np.ndarray, output_index: int) -> np.ndarray:
+    """One colour value per state: output feature ``output_index`` (``[K, T, O]`` → ``[K·T]``)."""
+    return values[..., output_index].reshape(-1)
+
+
+def plot_simulation(
+    result: xr.Dataset,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    output_index: int = 0,
+    n_lines: int = 3,
+    components: tuple[int, int] = (0, 1),
+) -> Figure:
+    """Fig. 3: both state spaces and both embeddings, coloured by the output emitted there.
+
+    Row i shows machine i's (whitened) principal-component space, column j the source
+    machine: the diagonal holds each machine's own states; off the diagonal, the other
+    machine's states embedded by φ, coloured by *this* machine's output evaluated at the
+    embedded state. With a = Bayes and b = RNN this is the paper's layout (Bayes top-left,
+    RNN bottom-right, RNN→Bayes top-right, Bayes→RNN bottom-left). Panel titles carry the
+    MSE D_s of each embedding. Lines trace the first ``n_lines`` test episodes.
+
+    Args:
+        result: from :func:`trajprobe.compare.simulation`.
+        names: display names of machines a and b.
+        output_index: which output feature colours the points (e.g. 0 for a Bernoulli
+            probability; a logit for a bandit policy).
+        n_lines: episodes drawn as white lines.
+        components: the two components on the axes.
+    """
+    if result.sizes.get("component", 0) < 2:
+        raise ValueError(
+            f"result: expected at least 2 components for a 2-D panel, got "
+            f"{result.sizes.get('component', 0)}"
+        )
+    c0, c1 = components
+    panels = {
+        (0, 0): (result["whitened_a"].values, result["output_a"].values, f"{names[0]} states"),
+        (1, 1): (result["whitened_b"].values, result["output_b"].values, f"{names[1]} states"),
+        (0, 1): (result["embedded"].sel(direction="b→a").values,
+                 result["output_a_from_b"].values,
+                 f"{names[1]} → {names[0]}  D_s = "
+                 f"{float(result['state_dissimilarity'].sel(direction='b→a')):.3g}"),
+        (1, 0): (result["embedded"].sel(direction="a→b").values,
+                 result["output_b_from_a"].values,
+                 f"{names[0]} → {names[1]}  D_s = "
+                 f"{float(result['state_dissimilarity'].sel(direction='a→b')):.3g}"),
+    }
+    fig = Figure(figsize=(8, 8))
+    axes = fig.subplots(2, 2, squeeze=False)
+    for (row, col), (z, y, title) in panels.items():
+        ax = axes[row][col]
+        points = ax.scatter(z[..., c0].reshape(-1), z[..., c1].reshape(-1),
+                            c=_colour(y, output_index), s=6, cmap="viridis")
+        for k in range(min(n_lines, z.shape[0])):
+            ax.plot(z[k, :, c0], z[k, :, c1], color="white", lw=1.0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(f"PC {c0 + 1}")
+        ax.set_ylabel(f"PC {c1 + 1}")
+        fig.colorbar(points, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mds_trajectories(result: xr.Dataset, *, reference_name: str = "Bayes") -> Figure:
+    """Fig. 2 (top right): each run's checkpoints as a curve in the 2-D MDS embedding.
+
+    Args:
+        result: from :func:`trajprobe.compare.prediction_convergence` or
+            :func:`~trajprobe.compare.regret_convergence`.
+        reference_name: legend label of the reference point (a star).
+    """
+    emb = result["embedding"]
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
+    palette = sns.color_palette("crest", n_colors=emb.sizes["checkpoint"])
+    for run in emb["run"].values:
+        xy = emb.sel(run=run).values
+        ax.plot(xy[:, 0], xy[:, 1], color="0.6", lw=1, zorder=1)
+        ax.scatter(xy[:, 0], xy[:, 1], c=palette, s=18, zorder=2)
+    ref = result["reference_embedding"].values
+    ax.scatter([ref[0]], [ref[1]], marker="*", s=200, color="crimson", zorder=3,
+               label=reference_name)
+    ax.set_xlabel("MDS 1")
+    ax.set_ylabel("MDS 2")
+    ax.legend(frameon=False)
+    ax.set_title("runs over checkpoints (light → dark)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bar_summary(values: xr.DataArray, *, hue: str | None = None,
+                     ylabel: str | None = None) -> Figure:
+    """Fig. 4: per task, the median over runs as a bar and the 5–95 % range as error bars.
+
+    Args:
+        values: a DataArray with dims ``task`` and ``run`` (and ``hue`` if given, e.g.
+            ``direction`` or ``agent``), e.g. D_o of every task and run.
+        hue: an extra dimension drawn as side-by-side bars.
+        ylabel: y-axis label (the DataArray's name if None).
+    """
+    needed = {"task", "run"} | ({hue} if hue else set())
+    if not needed <= set(values.dims) or len(values.dims) != len(needed):
+        raise ValueError(
+            f"values: expected dims {sorted(needed)}, got {list(values.dims)}"
+        )
+    frame = values.rename("value").to_dataframe().reset_index()
+    fig = Figure(figsize=(max(4, 0.8 * values.sizes["task"] + 2), 4))
+    ax = fig.subplots()
+    sns.barplot(data=frame, x="task", y="value", hue=hue, estimator="median",
+                errorbar=("pi", 90), ax=ax)
+    ax.set_ylabel(ylabel or (values.name or "value"))
+    ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    return fig
