@@ -1,1 +1,69 @@
-"""The papers' set-ups as typed configurations at three presets: smoke, quick, paper."""
+"""The papers' set-ups as typed configurations at three presets: smoke, quick, paper.
+
+>>> from trajprobe import recipes
+>>> recipe = recipes.get("linear-regression-2d/meta-learner", "quick")
+>>> result = recipe.train("runs/lr2d", seed=0)       # or trajprobe.training.train(recipe, ...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from trajprobe.recipes.catalog import RECIPES, Recipe, _mikulik_entries
+from trajprobe.recipes.config import (
+    CPU_FLOPS,
+    LearnerConfig,
+    LearnerRecipe,
+    MetaLearnerRecipe,
+    ModelConfig,
+    format_seconds,
+)
+
+__all__ = [
+    "CPU_FLOPS",
+    "PRESETS",
+    "LearnerConfig",
+    "LearnerRecipe",
+    "MetaLearnerRecipe",
+    "ModelConfig",
+    "Recipe",
+    "get",
+    "names",
+    "table",
+]
+
+PRESETS: tuple[str, ...] = ("smoke", "quick", "paper")
+
+
+def _all() -> dict[str, tuple[str, object]]:
+    table = dict(RECIPES)
+    for name, make in _mikulik_entries().items():
+        table[name] = (f"Mikulik meta-learner on {name.split('/', 1)[1]} (Fig. 4)", make)
+    return table
+
+
+def names() -> tuple[str, ...]:
+    """Every recipe name, in the papers' order."""
+    return tuple(_all())
+
+
+def get(name: str, preset: str = "quick") -> Recipe:
+    """The recipe ``name`` at ``preset`` (``"smoke"``, ``"quick"`` or ``"paper"``)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
+    table = _all()
+    if name not in table:
+        raise ValueError(f"name: no recipe {name!r}; valid names: {', '.join(table)}")
+    description, make = table[name]
+    return replace(make(preset), name=name, description=description)
+
+
+def table(preset: str | None = None) -> list[tuple[str, str, str, str]]:
+    """Rows (name, preset, estimated time on this CPU, description) for listings."""
+    rows = []
+    for name in names():
+        for p in (preset,) if preset else PRESETS:
+            recipe = get(name, p)
+            rows.append((name, p, format_seconds(recipe.estimated_seconds()),
+                         recipe.description))
+    return rows

@@ -1,0 +1,223 @@
+"""Every set-up of both papers as data, at three presets.
+
+``paper`` holds the papers' hyperparameters and episode counts (Rabinowitz 2019 appendix A;
+Mikulik et al. 2020 §3.1 — its appendix was not available, so its learning rates and
+episode counts are our choices, marked as such). ``quick`` keeps the architecture and the
+task and shrinks training to minutes on a 2-core CPU, with Adam at a larger learning rate
+where the paper's SGD would not move in that budget. ``smoke`` runs in seconds for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from trajprobe.recipes.config import LearnerConfig, LearnerRecipe, MetaLearnerRecipe, ModelConfig
+from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression, band_pass
+from trajprobe.tasks.fixed import FixedTask
+from trajprobe.training import OptimiserConfig, PolicyGradientConfig, SupervisedConfig
+
+__all__ = ["RECIPES", "Recipe"]
+
+Recipe = MetaLearnerRecipe | LearnerRecipe
+
+_R = "Rabinowitz 2019"
+_M = "Mikulik et al. 2020"
+
+
+def _supervised(preset: str, *, paper: SupervisedConfig, quick: SupervisedConfig
+                ) -> SupervisedConfig:
+    if preset == "paper":
+        return paper
+    if preset == "quick":
+        return quick
+    return replace(quick, n_episodes=min(quick.n_episodes, 2_000), batch_size=50,
+                   n_checkpoints=3, save_every=10, log_every=5)
+
+
+def _policy(preset: str, *, paper: PolicyGradientConfig, quick: PolicyGradientConfig
+            ) -> PolicyGradientConfig:
+    if preset == "paper":
+        return paper
+    if preset == "quick":
+        return quick
+    return replace(quick, n_episodes=min(quick.n_episodes, 200), batch_size=20,
+                   n_steps=min(quick.n_steps, 20), n_checkpoints=3, save_every=5, log_every=2)
+
+
+def _learner(preset: str, *, paper: LearnerConfig, quick: LearnerConfig) -> LearnerConfig:
+    if preset == "paper":
+        return paper
+    if preset == "quick":
+        return quick
+    return replace(quick, n_steps=min(quick.n_steps, 100), n_learners=min(quick.n_learners, 4),
+                   minibatch=min(quick.minibatch, 20))
+
+
+# ------------------------------------------------------------------ Rabinowitz: linear regression
+
+
+def _linear_meta(dim: int, *, optimiser: str = "sgd", prior_scale: float = 1.0,
+                 fixed: bool = False) -> Callable[[str], MetaLearnerRecipe]:
+    def make(preset: str) -> MetaLearnerRecipe:
+        task = LinearRegression(dim, noise_std=0.01, prior_scale=prior_scale)
+        paper = (SupervisedConfig(80_000_000, 20, 200, optimiser=OptimiserConfig("sgd", 1e-2))
+                 if optimiser == "sgd" else
+                 SupervisedConfig(8_000_000, 20, 200, optimiser=OptimiserConfig("adam", 1e-4)))
+        quick = SupervisedConfig(1_200_000 if dim == 2 else 2_000_000, 20, 200,
+                                 optimiser=OptimiserConfig("adam", 1e-3), max_grad_norm=10.0,
+                                 save_every=200, log_every=20)
+        return MetaLearnerRecipe(
+            name="", preset=preset, paper=f"{_R} §3.2, A.2",
+            task=FixedTask(task) if fixed else task,
+            model=ModelConfig("rabinowitz-lstm", 64),
+            training=_supervised(preset, paper=paper, quick=quick),
+        )
+    return make
+
+
+def _linear_learner(dim: int, optimiser: str) -> Callable[[str], LearnerRecipe]:
+    def make(preset: str) -> LearnerRecipe:
+        paper = LearnerConfig("linear-mlp", optimiser, 1e-3, hidden=10, minibatch=100,
+                              n_steps=4_000 if dim == 2 else 16_000, n_learners=100)
+        # lr × 10 and 5× the steps: the slow modes finish inside the budget; with gradient
+        # flow every time scales as 1/lr, so ratios between modes are unchanged.
+        quick = replace(paper, lr=1e-2, n_steps=20_000, n_learners=48)
+        return LearnerRecipe(name="", preset=preset, paper=f"{_R} §3.1, A.1",
+                             task=LinearRegression(dim, noise_std=0.01),
+                             learner=_learner(preset, paper=paper, quick=quick))
+    return make
+
+
+# --------------------------------------------------------------- Rabinowitz: nonlinear regression
+
+
+def _fourier_meta(amplitudes, *, fixed: bool = False) -> Callable[[str], MetaLearnerRecipe]:
+    def make(preset: str) -> MetaLearnerRecipe:
+        task = FourierRegression(n_modes=5, noise_std=0.01, amplitudes=amplitudes)
+        paper = SupervisedConfig(800_000_000, 40, 200, optimiser=OptimiserConfig("adam", 1e-4))
+        quick = SupervisedConfig(600_000, 40, 200, optimiser=OptimiserConfig("adam", 1e-3),
+                                 max_grad_norm=10.0, save_every=200, log_every=20)
+        return MetaLearnerRecipe(
+            name="", preset=preset, paper=f"{_R} §4.2, A.4",
+            task=FixedTask(task) if fixed else task,
+            model=ModelConfig("rabinowitz-lstm", 64),
+            training=_supervised(preset, paper=paper, quick=quick),
+        )
+    return make
+
+
+def _fourier_learner(preset: str) -> LearnerRecipe:
+    paper = LearnerConfig("relu-mlp", "adam", 1e-4, hidden=256, minibatch=40, n_steps=5_000,
+                          n_learners=20)
+    quick = replace(paper, hidden=128, n_learners=8)
+    return LearnerRecipe(name="", preset=preset, paper=f"{_R} §4.1, A.3",
+                         task=FourierRegression(n_modes=5, noise_std=0.01),
+                         learner=_learner(preset, paper=paper, quick=quick))
+
+
+# ------------------------------------------------------------------ Rabinowitz: contextual bandits
+
+
+def _bandit_meta(n_contexts: int) -> Callable[[str], MetaLearnerRecipe]:
+    """Coupled: one LSTM sees all 5 contexts; decoupled: one LSTM per context (1 context)."""
+
+    def make(preset: str) -> MetaLearnerRecipe:
+        task = ContextualBandit(n_contexts=n_contexts, n_actions=5)
+        n_steps = 100 if n_contexts > 1 else 20
+        paper = PolicyGradientConfig(2_000_000_000, n_steps, 200, discount=1.0,
+                                     optimiser=OptimiserConfig("adam", 1e-4))
+        quick = PolicyGradientConfig(120_000 if n_contexts > 1 else 200_000, n_steps, 200,
+                                     discount=0.9, entropy_cost=0.01,
+                                     optimiser=OptimiserConfig("adam", 1e-3), max_grad_norm=10.0,
+                                     save_every=50, log_every=10)
+        return MetaLearnerRecipe(
+            name="", preset=preset, paper=f"{_R} §5.2, A.6", task=task,
+            model=ModelConfig("rabinowitz-lstm", 64),
+            training=_policy(preset, paper=paper, quick=quick),
+        )
+    return make
+
+
+def _bandit_learner(coupled: bool) -> Callable[[str], LearnerRecipe]:
+    def make(preset: str) -> LearnerRecipe:
+        network = "bandit-coupled" if coupled else "bandit-decoupled"
+        paper = LearnerConfig(network, "adam", 1e-4, hidden=0, minibatch=200,
+                              n_steps=300_000, n_learners=50)
+        quick = replace(paper, lr=1e-2, n_steps=20_000, n_learners=20)
+        return LearnerRecipe(name="", preset=preset, paper=f"{_R} §5.1, A.5",
+                             task=ContextualBandit(5, 5, conflicting=True),
+                             learner=_learner(preset, paper=paper, quick=quick))
+    return make
+
+
+# ---------------------------------------------------------------------- Mikulik: catalogue tasks
+
+
+def _mikulik(entry_name: str) -> Callable[[str], MetaLearnerRecipe]:
+    def make(preset: str) -> MetaLearnerRecipe:
+        from trajprobe.reference_models import catalogue
+
+        entry = catalogue.get(entry_name)
+        task = entry.task
+        if entry.kind == "bandit":
+            paper = PolicyGradientConfig(10_000_000, 20, 200, discount=1.0,
+                                         optimiser=OptimiserConfig("adam", 1e-4))
+            quick = PolicyGradientConfig(100_000, 20, 200, discount=1.0,
+                                         optimiser=OptimiserConfig("adam", 1e-3),
+                                         max_grad_norm=10.0, save_every=50, log_every=10)
+            training = _policy(preset, paper=paper, quick=quick)
+            model = ModelConfig("mikulik-net", 256 if preset == "paper" else 64)
+        else:
+            paper = SupervisedConfig(10_000_000, 20, 200, loss="log_loss",
+                                     optimiser=OptimiserConfig("adam", 1e-4))
+            quick = SupervisedConfig(400_000, 20, 200, loss="log_loss",
+                                     optimiser=OptimiserConfig("adam", 3e-3),
+                                     max_grad_norm=10.0, save_every=200, log_every=20)
+            training = _supervised(preset, paper=paper, quick=quick)
+            model = ModelConfig("mikulik-net", 32)
+        return MetaLearnerRecipe(name="", preset=preset, paper=f"{_M} §3.1 (our training scale)",
+                                 task=task, model=model, training=training)
+    return make
+
+
+def _mikulik_entries() -> dict[str, Callable[[str], MetaLearnerRecipe]]:
+    from trajprobe.reference_models import catalogue
+
+    return {f"bayes-optimal/{name}": _mikulik(name) for name in catalogue.names()}
+
+
+RECIPES: dict[str, tuple[str, Callable[[str], Recipe]]] = {
+    "linear-regression-2d/learner": ("2-layer linear MLP, SGD, one W per Learner (Fig. 1)",
+                                     _linear_learner(2, "sgd")),
+    "linear-regression-2d/learner-adam": ("as above with Adam (Fig. 7)",
+                                          _linear_learner(2, "adam")),
+    "linear-regression-5d/learner": ("5-D, SGD (Fig. A1a, 4a)", _linear_learner(5, "sgd")),
+    "linear-regression-5d/learner-adam": ("5-D, Adam (Fig. 7)", _linear_learner(5, "adam")),
+    "linear-regression-2d/meta-learner": ("LSTM(64) across W ~ MN(0, I, I), SGD (Fig. 3)",
+                                          _linear_meta(2)),
+    "linear-regression-2d/meta-learner-adam": ("as above with Adam (§3.3)",
+                                               _linear_meta(2, optimiser="adam")),
+    "linear-regression-5d/meta-learner": ("5-D (Figs. A1b-c, 4b)", _linear_meta(5)),
+    "linear-regression-2d/meta-learner-alpha10": ("prior scaled by α = 10 (Fig. A3)",
+                                                  _linear_meta(2, prior_scale=10.0)),
+    "linear-regression-2d/learner-lstm": ("LSTM(64) trained on one fixed W (Fig. A4)",
+                                          _linear_meta(2, fixed=True)),
+    "nonlinear-regression/learner": ("6-layer ReLU MLP, Adam, one g per Learner (Fig. 8)",
+                                     _fourier_learner),
+    "nonlinear-regression/meta-learner": ("LSTM(64) across low-pass g, K = 5 (Fig. 9)",
+                                          _fourier_meta(None)),
+    "nonlinear-regression/meta-learner-bandpass": ("trained on band-pass a_3..a_5 = 1 (Fig. A7)",
+                                                   _fourier_meta(band_pass(5, 3, 5))),
+    "nonlinear-regression/learner-lstm": ("LSTM(64) trained on one fixed g (Fig. A6)",
+                                          _fourier_meta(None, fixed=True)),
+    "contextual-bandits/learner-coupled": ("linear-softmax, shared bias, REINFORCE (Fig. 12a-c)",
+                                           _bandit_learner(True)),
+    "contextual-bandits/learner-decoupled": ("one linear-softmax net per context (Fig. 12d-f)",
+                                             _bandit_learner(False)),
+    "contextual-bandits/meta-learner-coupled": ("LSTM(64), 5 contexts, A2C (Fig. 13)",
+                                                _bandit_meta(5)),
+    "contextual-bandits/meta-learner-decoupled": ("LSTM(64) per context, 1 context (Fig. 13)",
+                                                  _bandit_meta(1)),
+}
+"""Name → (one-line description, preset → recipe). Mikulik's entries are added lazily."""

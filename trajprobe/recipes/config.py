@@ -1,0 +1,178 @@
+"""Typed recipe configurations: what to train, on which task, with which hyperparameters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from trajprobe.models import MikulikNet, RabinowitzLSTM
+from trajprobe.training import (
+    PolicyGradientConfig,
+    SupervisedConfig,
+    TrainingResult,
+    train_policy_gradient,
+    train_supervised,
+)
+
+__all__ = [
+    "CPU_FLOPS",
+    "LearnerConfig",
+    "LearnerRecipe",
+    "MetaLearnerRecipe",
+    "ModelConfig",
+    "format_seconds",
+]
+
+CPU_FLOPS = 4e9
+"""Sustained float32 FLOP/s of BPTT through a small LSTM on this project's 2-core CPU,
+measured by ``benchmarks/training_throughput.py``; used only for cost estimates."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A Meta-Learner architecture.
+
+    Attributes:
+        architecture: ``"rabinowitz-lstm"`` (LSTM + linear readout, Rabinowitz A.2/A.4/A.6)
+            or ``"mikulik-net"`` (encoder → LSTM → decoder → readout, Mikulik §3.1).
+        size: LSTM units (Rabinowitz: 64) or layer width N (Mikulik: 32 / 256).
+        distribution: the predictive family read from the outputs (prediction tasks).
+    """
+
+    architecture: Literal["rabinowitz-lstm", "mikulik-net"] = "rabinowitz-lstm"
+    size: int = 64
+    distribution: str | None = None
+
+    def build(self, input_size: int, output_size: int, *, seed: int = 0,
+              distribution: Any = None) -> torch.nn.Module:
+        """A freshly initialised model (parameters drawn from ``seed``)."""
+        dist = distribution if distribution is not None else self.distribution
+        cls = RabinowitzLSTM if self.architecture == "rabinowitz-lstm" else MikulikNet
+        return cls(input_size, output_size, self.size, distribution=dist, seed=seed)
+
+    def flops_per_step(self, input_size: int, output_size: int) -> float:
+        """Forward + backward FLOPs of one episode step (≈ 3 × 2 × multiply-adds)."""
+        n = self.size
+        macs = 4 * n * (n + (n if self.architecture == "mikulik-net" else input_size))
+        macs += n * output_size
+        if self.architecture == "mikulik-net":
+            macs += n * input_size + n * n
+        return 6.0 * macs
+
+
+@dataclass(frozen=True)
+class MetaLearnerRecipe:
+    """An LSTM Meta-Learner outer-trained across a task distribution.
+
+    Attributes:
+        name: the recipe's name, e.g. ``"linear-regression-2d/meta-learner"``.
+        preset: ``smoke``, ``quick`` or ``paper``.
+        paper: where the set-up comes from.
+        task: the task object (a :class:`~trajprobe.tasks.Task` or ``BanditTask``).
+        model: the architecture.
+        training: the outer loop's configuration.
+        description: one line for listings.
+    """
+
+    name: str
+    preset: str
+    paper: str
+    task: Any
+    model: ModelConfig
+    training: SupervisedConfig | PolicyGradientConfig
+    description: str = ""
+    agent: str = "meta-learner"
+
+    @property
+    def output_size(self) -> int:
+        """Width of the model's output: the task's output size or number of actions."""
+        return getattr(self.task, "output_size", None) or self.task.n_actions
+
+    def build_model(self, seed: int = 0) -> torch.nn.Module:
+        """The untrained model for training seed ``seed``."""
+        return self.model.build(self.task.input_size, self.output_size, seed=seed,
+                                distribution=getattr(self.task, "distribution", None))
+
+    def train(self, out_dir: str | Path | None, *, seed: int = 0,
+              device: torch.device | str | None = None,
+              progress: bool | None = None) -> TrainingResult:
+        """Train (or resume, or reuse a finished run in ``out_dir``) for ``seed``."""
+        model = self.build_model(seed)
+        config = _with_seed(self.training, seed)
+        if isinstance(config, PolicyGradientConfig):
+            return train_policy_gradient(model, self.task, config, out_dir, device=device,
+                                         progress=progress)
+        return train_supervised(model, self.task, config, out_dir, device=device,
+                                progress=progress)
+
+    def estimated_seconds(self, flops: float = CPU_FLOPS) -> float:
+        """Projected training time on a machine sustaining ``flops`` FLOP/s."""
+        steps = self.training.n_episodes * self.training.n_steps
+        return steps * self.model.flops_per_step(self.task.input_size, self.output_size) / flops
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """A Learner: one network trained by SGD/Adam on a single task (Rabinowitz A.1/A.3/A.5).
+
+    Attributes:
+        network: ``"linear-mlp"`` (A.1), ``"relu-mlp"`` (A.3), ``"bandit-coupled"`` /
+            ``"bandit-decoupled"`` (A.5, shared bias or one network per context).
+        optimiser: ``"sgd"`` or ``"adam"``.
+        lr: learning rate.
+        hidden: hidden units (linear MLP: 10; ReLU MLP: 256).
+        minibatch: examples per training step.
+        n_steps: training steps.
+        n_learners: independent Learners run as one vmapped batch (different seeds and
+            target tasks).
+    """
+
+    network: Literal["linear-mlp", "relu-mlp", "bandit-coupled", "bandit-decoupled"]
+    optimiser: Literal["sgd", "adam"]
+    lr: float
+    hidden: int
+    minibatch: int
+    n_steps: int
+    n_learners: int
+
+
+@dataclass(frozen=True)
+class LearnerRecipe:
+    """A batch of Learners, each trained on one fixed task drawn from ``task``."""
+
+    name: str
+    preset: str
+    paper: str
+    task: Any
+    learner: LearnerConfig
+    description: str = ""
+    agent: str = "learner"
+
+    def estimated_seconds(self, flops: float = CPU_FLOPS) -> float:
+        """Projected time on a machine sustaining ``flops`` FLOP/s (vmapped steps)."""
+        cfg = self.learner
+        width = {"relu-mlp": 5 * cfg.hidden**2, "linear-mlp": 4 * cfg.hidden}.get(cfg.network, 50)
+        return 6.0 * width * cfg.minibatch * cfg.n_steps * cfg.n_learners / flops
+
+
+def _with_seed(config: SupervisedConfig | PolicyGradientConfig, seed: int):
+    from dataclasses import replace
+
+    return replace(config, seed=config.seed + 1000 * seed)
+
+
+def format_seconds(seconds: float) -> str:
+    """A human duration: ``"42 s"``, ``"7 min"``, ``"3.1 h"``, ``"12 days"``."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"

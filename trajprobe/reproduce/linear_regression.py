@@ -1,0 +1,218 @@
+"""Rabinowitz 2019 §3: effective spectra of the Learner, the Meta-Learner and Bayes (Figs. 1-6, 14).
+
+Every agent is probed on the same targets: 2-D matrices W = U diag(s) Vᵀ with
+Haar-random U, V and the spectra in :data:`SPECTRA`. The headline is the spectrum
+(2.5, 0.05): how many times as long the mode with the 50× smaller singular value takes
+to reach q > 0.8 (paper: Learner ≈ 9×, Meta-Learner ≈ 1.05×).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import xarray as xr
+
+from trajprobe import recipes
+from trajprobe.adapters.torch_learner import SGD, Adam, linear_regression_learner
+from trajprobe.dynamics import steps_to_threshold, time_ratio
+from trajprobe.measure import effective_spectra
+from trajprobe.plots import plot_learning_curves, plot_steps_to_threshold
+from trajprobe.probes.linear import effective_map, effective_spectrum, spectrum_ratio
+from trajprobe.reference_models import BayesianLinearRegression
+from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.reproduce.learners import eval_schedule, probe_learner
+from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
+from trajprobe.tasks import LinearRegression, make_generator
+from trajprobe.training import list_checkpoints
+
+__all__ = ["HEADLINE", "SPECTRA", "THRESHOLDS", "run"]
+
+SPECTRA = ((2.5, 0.05), (2.0, 0.5), (1.0, 0.25), (1.5, 0.1))
+"""Target spectra (descending): singular values from 0.05 to 2.5, all in-distribution."""
+HEADLINE = 0
+"""Index in :data:`SPECTRA` of the headline pair, a 50× ratio."""
+THRESHOLDS = (0.5, 0.8, 0.9)
+CUTOFF = 0.8
+N_PROBES = 100
+
+_META = "linear-regression-2d/meta-learner"
+_LEARNER = "linear-regression-2d/learner"
+
+
+def _spectra(n: int) -> torch.Tensor:
+    """``[n, 2]`` spectra cycling through :data:`SPECTRA`; episode e has pair e mod 4."""
+    pairs = torch.tensor(SPECTRA, dtype=torch.float64)
+    return pairs[torch.arange(n) % len(SPECTRA)]
+
+
+def _pair(ds: xr.Dataset) -> xr.DataArray:
+    """Which :data:`SPECTRA` pair every episode had."""
+    return xr.DataArray(np.arange(ds.sizes["episode"]) % len(SPECTRA), dims="episode")
+
+
+def headline_ratio(q: xr.DataArray, c: float = CUTOFF) -> float:
+    """Steps to q > c of the small mode over the large mode, for the headline pair."""
+    pair = _pair(q.to_dataset(name="q"))
+    mean = q.where(pair == HEADLINE, drop=True).mean("episode")
+    steps = steps_to_threshold(mean, c)
+    return float(time_ratio(steps, "mode").isel(mode=-1))
+
+
+def learner_spectra(context: RunContext) -> xr.Dataset:
+    """Train the preset's Learners (one W each) and probe them on the fly (eqs. 1-3)."""
+    recipe = recipes.get(_LEARNER, context.preset)
+    cfg, task = recipe.learner, recipe.task
+    opt = SGD(cfg.lr) if cfg.optimiser == "sgd" else Adam(cfg.lr)
+    learner = linear_regression_learner(task.dim, task.dim, hidden=cfg.hidden, optimiser=opt,
+                                        seed=0, device=context.device)
+    n = cfg.n_learners
+    gen = make_generator(1, context.device)
+    params = task.sample_weights(n, spectrum=_spectra(n).float(), seed=gen,
+                                 device=context.device)
+    w = params["W"]
+
+    def minibatch(t: int) -> torch.Tensor:
+        x = torch.randn(n, cfg.minibatch, task.dim, generator=gen, device=context.device)
+        noise = torch.randn(x.shape, generator=gen, device=context.device)
+        y = torch.einsum("bij,bmj->bmi", w, x) + task.noise_std * noise
+        return torch.cat([x, y], dim=-1)
+
+    x_probe = torch.randn(n, N_PROBES, task.dim, generator=gen, device=context.device)
+    probe_batch = torch.cat([x_probe, torch.zeros_like(x_probe)], dim=-1)
+    steps = eval_schedule(cfg.n_steps)
+    outputs = probe_learner(learner, learner.initial_state(n), minibatch, probe_batch, steps,
+                            progress=context.progress, desc="Learners (SGD)")
+    x = x_probe[:, None].expand(-1, len(steps), -1, -1)
+    w_hat = effective_map(x, outputs, fit_intercept=False)
+    s_hat = effective_spectrum(w_hat, params["U"][:, None], params["V"][:, None])
+    q = spectrum_ratio(s_hat, params["s"][:, None])
+    clean = torch.einsum("eij,etnj->etni", w, x)
+    loss = (outputs - clean).square().sum(-1).mean(-1)
+    return xr.Dataset(
+        {"s_hat": (("episode", "t", "mode"), s_hat.cpu().numpy()),
+         "q": (("episode", "t", "mode"), q.cpu().numpy()),
+         "s": (("episode", "mode"), params["s"].cpu().numpy()),
+         "loss": (("episode", "t"), loss.cpu().numpy())},
+        coords={"episode": np.arange(n), "t": steps, "mode": [1, 2]},
+        attrs={"agent": "learner", "recipe": _LEARNER, "n_steps": cfg.n_steps,
+               "lr": cfg.lr, "optimiser": cfg.optimiser},
+    )
+
+
+def run(context: RunContext) -> TargetResult:
+    """Train, probe and compare the Learner, the Meta-Learner(s) and Bayes."""
+    meta_recipe = recipes.get(_META, context.preset)
+    task: LinearRegression = meta_recipe.task
+    n_eval = {"smoke": 8, "quick": 200, "paper": 400}[context.preset]
+    episodes = task.sample(n_eval, 20, seed=12345, device=context.device,
+                           spectrum=_spectra(n_eval).float())
+    result = TargetResult(title="Linear regression: Learner vs Meta-Learner vs Bayes "
+                                "(Rabinowitz 2019 §3)")
+
+    learner = learner_spectra(context)
+    metas, outer = [], []
+    for seed in range(context.seeds):
+        run_dir = context.runs_dir / _META.replace("/", "-") / f"seed{seed}"
+        trained = meta_recipe.train(run_dir, seed=seed, device=context.device,
+                                    progress=context.progress)
+        metas.append(effective_spectra(trained.model, task, episodes=episodes,
+                                       n_probes=N_PROBES, seed=seed, progress=context.progress))
+        outer.append(outer_loop_spectra(
+            lambda s=seed: meta_recipe.build_model(s), list_checkpoints(run_dir),
+            lambda m: effective_spectra(m, task, episodes=_headline_episodes(episodes),
+                                        n_probes=N_PROBES, seed=0, progress=False),
+            CUTOFF, device=context.device))
+        final_loss = float(trained.metrics["loss"].isel(step=-1))
+        result.notes.append(f"Meta-Learner seed {seed}: final training loss {final_loss:.4g} "
+                            f"after {int(trained.metrics['episodes'].isel(step=-1)):,} episodes.")
+    meta = xr.concat(metas, dim="seed")
+    bayes_machine = BayesianLinearRegression.from_task(task, device=context.device)
+    bayes = effective_spectra(bayes_machine, task, episodes=episodes, n_probes=N_PROBES, seed=0,
+                              progress=context.progress)
+    outer_ds = xr.concat(outer, dim="seed")
+
+    result.datasets = {"learner": learner, "meta_learner": meta, "bayes": bayes,
+                       "outer_loop": outer_ds}
+    ratios = {
+        "Learner": (headline_ratio(learner["q"]), 9.0),
+        "Meta-Learner": (float(np.mean([headline_ratio(m["q"]) for m in metas])), 1.05),
+        "Bayes": (headline_ratio(bayes["q"]), None),
+    }
+    for agent, (ours, paper) in ratios.items():
+        result.rows.append(SummaryRow(
+            f"time to q > {CUTOFF}: s = 0.05 vs s = 2.5 (50× smaller)", agent, ours, paper,
+            "mean over seeds" if agent == "Meta-Learner" and context.seeds > 1 else ""))
+    meta_loss = float(meta["loss"].mean())
+    bayes_loss = float(bayes["loss"].mean())
+    result.rows.append(SummaryRow("episode-average squared error on these spectra",
+                                  "Meta-Learner", meta_loss, None,
+                                  f"Bayes: {bayes_loss:.3g} ({meta_loss / bayes_loss - 1:+.1%})"))
+    result.figures = _figures(learner, meta.isel(seed=0), bayes, outer_ds)
+    result.notes.append(
+        f"Preset {context.preset}: {learner.sizes['episode']} Learners for "
+        f"{learner.attrs['n_steps']:,} {learner.attrs['optimiser'].upper()} steps "
+        f"(lr {learner.attrs['lr']}); {context.seeds} Meta-Learner(s) probed on {n_eval} "
+        f"episodes × 20 steps × {N_PROBES} probes; spectra {SPECTRA}.")
+    return result
+
+
+def _headline_episodes(episodes):
+    """The episodes of the headline spectrum only (every 4th)."""
+    from trajprobe.tasks import Episodes
+
+    keep = slice(HEADLINE, None, len(SPECTRA))
+    return Episodes(episodes.inputs[keep], episodes.targets[keep],
+                    {k: v[keep] for k, v in episodes.params.items()})
+
+
+def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset,
+             outer: xr.Dataset) -> dict[str, plt.Figure]:
+    figures = {}
+    agents = (("Learner", learner), ("Meta-Learner", meta), ("Bayes", bayes))
+    head = {name: ds.where(_pair(ds) == HEADLINE, drop=True) for name, ds in agents}
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, (name, ds) in zip(axes, head.items(), strict=True):
+        plot_learning_curves(ds, "q", ax=ax)
+        ax.set_title(f"{name}: spectrum (2.5, 0.05)")
+        ax.set_ylabel("q_k(t) = ŝ_k / s_k")
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("training step t")
+    fig.tight_layout()
+    figures["fig1b_learning_curves"] = fig
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, (name, ds) in zip(axes, agents, strict=True):
+        stacked = _by_singular_value(ds)
+        plot_steps_to_threshold(stacked, THRESHOLDS, x="s", ax=ax)
+        ax.set_xscale("log")
+        ax.set_title(name)
+    axes[0].set_yscale("log")
+    fig.tight_layout()
+    figures["fig1c_steps_to_threshold"] = fig
+
+    figures["fig14_outer_loop"] = plot_outer_loop(outer, CUTOFF, label="singular value mode")
+    return figures
+
+
+def _by_singular_value(ds: xr.Dataset) -> xr.Dataset:
+    """Re-index modes by their singular value: q ``(episode, t, mode=distinct s)``.
+
+    Every episode contributes its two modes; missing (episode, s) entries are NaN, and
+    the episode mean skips them.
+    """
+    values = sorted({round(float(v), 4) for v in ds["s"].values.ravel()})
+    q = np.full((ds.sizes["episode"], ds.sizes["t"], len(values)), np.nan)
+    s = np.full((ds.sizes["episode"], len(values)), np.nan)
+    for e in range(ds.sizes["episode"]):
+        for m in range(ds.sizes["mode"]):
+            k = values.index(round(float(ds["s"].values[e, m]), 4))
+            q[e, :, k] = ds["q"].values[e, :, m]
+            s[e, k] = values[k]
+    return xr.Dataset({"q": (("episode", "t", "mode"), q), "s": (("episode", "mode"), s)},
+                      coords={"episode": ds["episode"].values, "t": ds["t"].values,
+                              "mode": np.arange(len(values))})

@@ -1,0 +1,109 @@
+"""Write a target's results: ``results.nc``, ``figures/*.png``, ``report.md``, ``report.html``."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import shutil
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import xarray as xr
+
+import trajprobe
+from trajprobe.io import _encode_attrs, atomic_path, atomic_write
+from trajprobe.reproduce.base import RunContext, TargetResult
+
+__all__ = ["read_results", "write_report"]
+
+_HEADER = ("quantity", "agent", "ours", "paper", "note")
+
+
+def write_report(result: TargetResult, context: RunContext, target: str) -> Path:
+    """Write every output of ``result`` into ``context.out_dir``, each file atomically.
+
+    ``results.nc`` holds every Dataset as a netCDF group of its name; the figures go to
+    ``figures/<name>.png`` (150 dpi); ``report.md`` and ``report.html`` (figures embedded)
+    put the headline table first. Returns the path of ``report.md``.
+    """
+    out = context.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "results.nc") as tmp:
+        for i, (name, ds) in enumerate(result.datasets.items()):
+            ds = ds.copy()
+            ds.attrs = _encode_attrs({**ds.attrs, "target": target, "preset": context.preset})
+            for var in ds.variables.values():
+                var.attrs = _encode_attrs(var.attrs)
+            ds.to_netcdf(tmp, group=name, mode="w" if i == 0 else "a", engine="netcdf4")
+    figures = out / "figures"
+    if figures.exists():
+        shutil.rmtree(figures)
+    figures.mkdir()
+    images: dict[str, bytes] = {}
+    for name, fig in result.figures.items():
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+        plt.close(fig)
+        images[name] = buffer.getvalue()
+        with atomic_write(figures / f"{name}.png") as handle:
+            handle.write(images[name])
+    rows = [row.formatted() for row in result.rows]
+    meta = (f"trajprobe {trajprobe.__version__} · target `{target}` · preset `{context.preset}`"
+            f" · seeds {context.seeds} · device `{context.device}`")
+    with atomic_write(out / "report.md", "w") as handle:
+        handle.write(_markdown(result, meta, rows, list(images)))
+    with atomic_write(out / "report.html", "w") as handle:
+        handle.write(_html(result, meta, rows, images))
+    return out / "report.md"
+
+
+def _markdown(result: TargetResult, meta: str, rows: list[tuple[str, ...]],
+              figures: list[str]) -> str:
+    lines = [f"# {result.title}", "", meta, "", "## Headline numbers", "",
+             "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    if result.notes:
+        lines += ["", "## Notes", ""] + [f"{note}\n" for note in result.notes]
+    lines += ["", "## Figures", ""]
+    lines += [f"![{name}](figures/{name}.png)\n" for name in figures]
+    lines += ["", "All labelled results are in `results.nc` (one netCDF group per Dataset: "
+              "`xarray.open_dataset('results.nc', group=NAME)`)."]
+    return "\n".join(lines) + "\n"
+
+
+def _html(result: TargetResult, meta: str, rows: list[tuple[str, ...]],
+          images: dict[str, bytes]) -> str:
+    esc = html.escape
+    table = "".join(
+        "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    figures = "".join(
+        f'<figure><img alt="{esc(name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(data).decode()}"><figcaption>{esc(name)}</figcaption></figure>'
+        for name, data in images.items()
+    )
+    notes = "".join(f"<p>{esc(note)}</p>" for note in result.notes)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(result.title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
+img {{ max-width: 100%; }} figure {{ margin: 1em 0; }}
+</style></head><body>
+<h1>{esc(result.title)}</h1><p>{esc(meta)}</p>
+<h2>Headline numbers</h2>
+<table><tr>{"".join(f"<th>{h}</th>" for h in _HEADER)}</tr>{table}</table>
+{f"<h2>Notes</h2>{notes}" if notes else ""}
+<h2>Figures</h2>{figures}
+</body></html>
+"""
+
+
+def read_results(path: str | Path) -> dict[str, xr.Dataset]:
+    """Every Dataset of a ``results.nc``, by group name."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "r") as handle:
+        groups = list(handle.groups)
+    return {name: xr.load_dataset(path, group=name, engine="netcdf4") for name in groups}
