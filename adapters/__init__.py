@@ -2,9 +2,40 @@
 
 * :func:`wrap` — ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` and their ``*Cell`` versions.
 * :class:`TorchCore` — any module whose ``forward(x, state)`` returns ``(y, state)``.
+* :class:`Learner` — a network trained by SGD/Adam (torch.func, vmapped over learners),
+  with the papers' Learners :func:`linear_regression_learner`, :func:`mlp_learner` and
+  :func:`bandit_learner` (driven closed-loop by :func:`run_bandit_learner`).
 """
 
 from trajprobe.adapters.torch_core import TorchCore
+from trajprobe.adapters.torch_learner import (
+    SGD,
+    Adam,
+    DecoupledLinearPolicy,
+    Learner,
+    MSELoss,
+    ReinforceLoss,
+    bandit_learner,
+    linear_regression_learner,
+    mlp_learner,
+    run_bandit_learner,
+)
 from trajprobe.adapters.torch_rnn import LSTMState, TorchCell, TorchRNN, wrap
 
-__all__ = ["LSTMState", "TorchCell", "TorchCore", "TorchRNN", "wrap"]
+__all__ = [
+    "SGD",
+    "Adam",
+    "DecoupledLinearPolicy",
+    "LSTMState",
+    "Learner",
+    "MSELoss",
+    "ReinforceLoss",
+    "TorchCell",
+    "TorchCore",
+    "TorchRNN",
+    "bandit_learner",
+    "linear_regression_learner",
+    "mlp_learner",
+    "run_bandit_learner",
+    "wrap",
+]

@@ -1,0 +1,649 @@
+"""Outer-loop (meta-)training: BPTT for prediction, advantage actor-critic for bandits.
+
+Two loops over sampled episodes, one shared engine:
+
+* :func:`train_supervised` — episodes from a :class:`~trajprobe.tasks.Task`; the loss is
+  the episode-average squared error (Rabinowitz eq. 4) or the log-loss
+  ``-log p(target | y)`` under ``model.distribution(y)`` (Mikulik §3.1), minimised by
+  backpropagation through time with SGD or Adam.
+* :func:`train_policy_gradient` — closed-loop episodes in a
+  :class:`~trajprobe.tasks.BanditTask`; REINFORCE with a learned baseline (advantage
+  actor-critic), an entropy bonus and a discount.
+
+The engine saves log-spaced checkpoints (for outer-loop analyses, Rabinowitz §6,
+Mikulik §4.2) plus ``latest.pt``; every file is written atomically. A run interrupted at
+any point resumes from ``latest.pt`` exactly: each outer step draws its data from a seed
+derived from ``(config.seed, step)``, and the model, optimiser, baseline, per-step
+metrics and the global torch RNG state are all in the checkpoint, so on CPU a resumed
+run ends with the same weights, bit for bit, as an uninterrupted one.
+
+Files in ``out_dir``: ``checkpoint_<step>.pt`` (step = outer updates done; 0 is the
+untrained model), ``latest.pt``, and ``metrics.nc`` at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+from tqdm.auto import tqdm
+
+from trajprobe import io
+from trajprobe import machine as sm
+from trajprobe.tasks.base import BanditTask, Task, make_generator
+
+__all__ = [
+    "OptimiserConfig",
+    "PolicyGradientConfig",
+    "SupervisedConfig",
+    "TrainingResult",
+    "checkpoint_schedule",
+    "discounted_returns",
+    "list_checkpoints",
+    "load_model",
+    "resolve_device",
+    "step_seed",
+    "train_policy_gradient",
+    "train_supervised",
+]
+
+LATEST = "latest.pt"
+METRICS = "metrics.nc"
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class OptimiserConfig:
+    """The outer-loop optimiser: ``torch.optim.SGD`` or ``torch.optim.Adam`` at ``lr``."""
+
+    name: Literal["sgd", "adam"] = "adam"
+    lr: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if self.name not in ("sgd", "adam"):
+            raise ValueError(f"name: expected 'sgd' or 'adam', got {self.name!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr: expected a finite positive learning rate, got {self.lr!r}")
+
+    def build(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        """The optimiser over ``params``."""
+        if self.name == "sgd":
+            return torch.optim.SGD(params, lr=self.lr)
+        return torch.optim.Adam(params, lr=self.lr)
+
+
+def _check_common(config: Any) -> None:
+    for name in ("n_episodes", "n_steps", "batch_size", "n_checkpoints", "save_every",
+                 "log_every"):
+        value = getattr(config, name)
+        minimum = 0 if name == "n_checkpoints" else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    if config.max_grad_norm is not None and not config.max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm: expected a positive number or None, got "
+                         f"{config.max_grad_norm!r}")
+    if not isinstance(config.optimiser, OptimiserConfig):
+        raise TypeError(f"optimiser: expected an OptimiserConfig, got {config.optimiser!r}")
+
+
+@dataclass(frozen=True)
+class SupervisedConfig:
+    """BPTT over sampled episodes (Rabinowitz §3.2.1, §4.2.1; Mikulik §3.1).
+
+    Attributes:
+        n_episodes: episodes to train on in total; outer steps = ceil(n_episodes / batch_size).
+        n_steps: episode length T.
+        batch_size: episodes per outer step.
+        loss: ``"mse"`` — (1/T) Σ_t ||ŷ_t - y_t||², mean over episodes (Rabinowitz eq. 4);
+            ``"log_loss"`` — -(1/T) Σ_t log p(y_t | ŷ_t) under ``model.distribution``.
+        optimiser: SGD or Adam and its learning rate.
+        seed: the data of outer step k comes from :func:`step_seed` ``(seed, k)``.
+        n_checkpoints: log-spaced checkpoints (plus step 0); see :func:`checkpoint_schedule`.
+        save_every: outer steps between saves of ``latest.pt``.
+        log_every: outer steps per row of the metrics Dataset.
+        max_grad_norm: clip the gradient's global norm (None: no clipping).
+    """
+
+    n_episodes: int
+    n_steps: int = 20
+    batch_size: int = 200
+    loss: Literal["mse", "log_loss"] = "mse"
+    optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
+    seed: int = 0
+    n_checkpoints: int = 20
+    save_every: int = 100
+    log_every: int = 10
+    max_grad_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if self.loss not in ("mse", "log_loss"):
+            raise ValueError(f"loss: expected 'mse' or 'log_loss', got {self.loss!r}")
+
+
+@dataclass(frozen=True)
+class PolicyGradientConfig:
+    """Advantage actor-critic on closed-loop bandit episodes (Rabinowitz §5.2.1, A.6).
+
+    Per episode and step, with return G_t = Σ_{k≥t} γ^{k-t} r_k (to the episode's end),
+    a baseline V_t = w·s_t + b read linearly from the machine's state vector after x_t
+    and advantage A_t = G_t - V_t (no gradient through A_t), the loss, averaged over
+    episodes and steps, is::
+
+        -log π(a_t | ·) A_t  +  baseline_cost · ½ (G_t - V_t)²  -  entropy_cost · H[π_t]
+
+    Attributes:
+        n_episodes, n_steps, batch_size, optimiser, seed, n_checkpoints, save_every,
+        log_every, max_grad_norm: as :class:`SupervisedConfig`.
+        discount: γ in [0, 1] (1: the undiscounted episode return).
+        entropy_cost: weight of the entropy bonus.
+        baseline_cost: weight of the baseline's squared error.
+    """
+
+    n_episodes: int
+    n_steps: int = 100
+    batch_size: int = 200
+    discount: float = 1.0
+    entropy_cost: float = 0.01
+    baseline_cost: float = 0.5
+    optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
+    seed: int = 0
+    n_checkpoints: int = 20
+    save_every: int = 100
+    log_every: int = 10
+    max_grad_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if not 0 <= self.discount <= 1:
+            raise ValueError(f"discount: expected a number in [0, 1], got {self.discount!r}")
+        for name in ("entropy_cost", "baseline_cost"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name}: expected a finite non-negative number, got {value!r}")
+
+
+@dataclass
+class TrainingResult:
+    """What a training run returns.
+
+    Attributes:
+        model: the trained model (the object passed in, trained in place).
+        metrics: Dataset over ``step`` (outer updates done, every ``log_every``) with
+            ``loss``, ``episodes`` (seen so far), ``episodes_per_s`` (over the row's
+            window), ``wall_time`` (training seconds so far) and, for bandits, ``reward``
+            (mean reward per step) and ``entropy``.
+        out_dir: where checkpoints and ``metrics.nc`` were written (None: nothing written).
+        baseline: the learned baseline head of :func:`train_policy_gradient`.
+    """
+
+    model: nn.Module
+    metrics: xr.Dataset
+    out_dir: Path | None = None
+    baseline: nn.Module | None = None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a ``torch.device``; a CUDA request without CUDA warns and gives CPU."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(f"device: {str(dev)!r} was asked for but CUDA is not available; "
+                      "training on the CPU", RuntimeWarning, stacklevel=3)
+        return torch.device("cpu")
+    return dev
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The data seed of outer step ``step`` of a run seeded ``seed``: a 63-bit integer.
+
+    SplitMix64 of ``(seed, step)``: consecutive steps and nearby seeds give unrelated
+    seeds, and any step's data can be re-drawn without replaying the run.
+    """
+    if step < 0:
+        raise ValueError(f"step: expected a non-negative step, got {step}")
+    return _splitmix64(_splitmix64(int(seed) & _MASK64) ^ int(step)) >> 1
+
+
+def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
+    """G_t = Σ_{k=t}^{T} γ^{k-t} r_k for rewards ``[E, T]``; returns ``[E, T]``."""
+    if rewards.dim() != 2:
+        raise ValueError(f"rewards: expected shape [episode, t], got {tuple(rewards.shape)}")
+    returns = torch.empty_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        running = rewards[:, t] + discount * running
+        returns[:, t] = running
+    return returns
+
+
+def checkpoint_schedule(total_steps: int, n_checkpoints: int) -> list[int]:
+    """Outer steps with a kept checkpoint: 0 plus ``n_checkpoints`` log-spaced in 1..total.
+
+    Rounding can merge close steps early on, so fewer may be returned; the last is
+    always ``total_steps``.
+    """
+    if n_checkpoints == 0:
+        return [0]
+    spaced = np.unique(np.round(np.logspace(0, math.log10(total_steps), n_checkpoints)))
+    return [0, *sorted({int(s) for s in spaced} | {total_steps})]
+
+
+def list_checkpoints(out_dir: str | Path) -> list[tuple[int, Path]]:
+    """The kept checkpoints of a run, as ``(outer step, path)`` in step order."""
+    found = []
+    for path in Path(out_dir).glob("checkpoint_*.pt"):
+        try:
+            found.append((int(path.stem.split("_")[1]), path))
+        except (IndexError, ValueError):
+            continue
+    return sorted(found)
+
+
+def load_model(path: str | Path, model: nn.Module, *, map_location: str = "cpu") -> nn.Module:
+    """Load a checkpoint's weights into ``model`` (in place) and return it.
+
+    Raises ValueError if the file is truncated or corrupt, or was written for a model
+    with other parameters.
+    """
+    checkpoint = io.load_checkpoint(path, map_location=map_location, required=("model",))
+    _load_state(model, checkpoint["model"], "model", path)
+    return model
+
+
+def _load_state(module: Any, state: dict[str, Any], name: str, path: str | Path) -> None:
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as err:
+        raise ValueError(
+            f"{name}: the checkpoint {str(path)!r} does not fit this {type(module).__name__} "
+            f"({str(err).splitlines()[0][:300]})"
+        ) from err
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
+def _unroll(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Outputs ``[E, T, ...]``: ``model.unroll`` when it has one, else step by step."""
+    unroll = getattr(model, "unroll", None)
+    if callable(unroll):
+        return unroll(inputs)[0]
+    state = model.initial_state(inputs.shape[0])
+    outputs = []
+    for t in range(inputs.shape[1]):
+        y, state = model.step(inputs[:, t], state)
+        outputs.append(y)
+    return torch.stack(outputs, dim=1)
+
+
+def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Rabinowitz eq. 4: (1/T) Σ_t ||ŷ_t - y_t||², averaged over episodes."""
+    if targets.dim() == 2:
+        targets = targets.unsqueeze(-1)
+    if outputs.shape != targets.shape:
+        raise ValueError(f"targets: expected the model's output shape {tuple(outputs.shape)}, "
+                         f"got {tuple(targets.shape)}")
+    return (outputs - targets).pow(2).flatten(2).sum(-1).mean()
+
+
+def _log_loss(model: nn.Module, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """-(1/T) Σ_t log p(y_t | ŷ_t), averaged over episodes."""
+    dist_fn = getattr(model, "distribution", None)
+    if not callable(dist_fn):
+        raise TypeError(f"model: loss='log_loss' needs model.distribution(y); "
+                        f"{type(model).__name__} has none")
+    dist = dist_fn(outputs)
+    expected = tuple(dist.batch_shape + dist.event_shape)
+    if tuple(targets.shape) != expected and tuple(targets.shape[:-1]) == expected \
+            and targets.shape[-1] == 1:
+        targets = targets[..., 0]
+    if tuple(targets.shape) != expected:
+        raise ValueError(f"targets: expected shape {expected} for {type(dist).__name__}, "
+                         f"got {tuple(targets.shape)}")
+    log_prob = dist.log_prob(targets)
+    return -log_prob.flatten(2).sum(-1).mean() if log_prob.dim() > 2 else -log_prob.mean()
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class _Record:
+    """Per-outer-step metrics, kept whole so a resumed run loses and repeats nothing."""
+
+    names: tuple[str, ...]
+    values: dict[str, list[float]] = field(default_factory=dict)
+    wall: list[float] = field(default_factory=list)
+    pending: list[tuple[dict[str, torch.Tensor], float]] = field(default_factory=list)
+
+    def add(self, values: dict[str, torch.Tensor], wall: float) -> None:
+        self.pending.append(({k: v.detach() for k, v in values.items()}, wall))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        first = len(self.wall) + 1
+        for name in self.names:
+            stacked = torch.stack([p[0][name] for p in self.pending]).double().cpu()
+            bad = (~torch.isfinite(stacked)).nonzero()
+            if len(bad):
+                self.pending.clear()
+                raise ValueError(
+                    f"model: the training {name} became {float(stacked[bad[0, 0]])} at outer "
+                    f"step {first + int(bad[0, 0])}; lower the learning rate or set "
+                    "max_grad_norm (latest.pt keeps the last state saved before it)"
+                )
+            self.values.setdefault(name, []).extend(stacked.tolist())
+        self.wall.extend(p[1] for p in self.pending)
+        self.pending.clear()
+
+    def to_state(self) -> dict[str, Any]:
+        self.flush()
+        return {"values": {k: torch.tensor(v, dtype=torch.float64)
+                           for k, v in self.values.items()},
+                "wall": torch.tensor(self.wall, dtype=torch.float64)}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.values = {k: v.tolist() for k, v in state["values"].items()}
+        self.wall = state["wall"].tolist()
+
+    def dataset(self, batch_size: int, log_every: int, attrs: dict[str, Any]) -> xr.Dataset:
+        self.flush()
+        n = len(self.wall)
+        ends = list(range(log_every, n + 1, log_every))
+        if not ends or ends[-1] != n:
+            ends.append(n)
+        starts = [0, *ends[:-1]]
+        wall = np.asarray(self.wall)
+        data: dict[str, Any] = {}
+        for name in self.names:
+            values = np.asarray(self.values.get(name, []))
+            data[name] = ("step", [values[a:b].mean() for a, b in zip(starts, ends, strict=True)])
+        elapsed = [wall[b - 1] - (wall[a - 1] if a > 0 else 0.0)
+                   for a, b in zip(starts, ends, strict=True)]
+        data["episodes"] = ("step", np.asarray(ends, dtype=np.int64) * batch_size)
+        data["episodes_per_s"] = (
+            "step",
+            [(b - a) * batch_size / e if e > 0 else np.nan
+             for a, b, e in zip(starts, ends, elapsed, strict=True)],
+        )
+        data["wall_time"] = ("step", wall[np.asarray(ends) - 1] if n else [])
+        return xr.Dataset(data, coords={"step": np.asarray(ends, dtype=np.int64)}, attrs=attrs)
+
+
+def _attrs(kind: str, config: Any, model: nn.Module) -> dict[str, Any]:
+    from trajprobe import __version__
+
+    return {"kind": kind, "config": dataclasses.asdict(config), "model": type(model).__name__,
+            "trajprobe_version": __version__}
+
+
+_RESUMABLE_CHANGES = ("save_every", "log_every")
+
+
+def _run(
+    kind: str,
+    model: nn.Module,
+    config: Any,
+    out_dir: str | Path | None,
+    loss_fn: Callable[[int], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+    metric_names: tuple[str, ...],
+    extra: dict[str, nn.Module],
+    *,
+    progress: bool | None,
+    resume: bool,
+) -> TrainingResult:
+    params = [p for m in (model, *extra.values()) for p in m.parameters()]
+    optimiser = config.optimiser.build(params)
+    total = math.ceil(config.n_episodes / config.batch_size)
+    schedule = set(checkpoint_schedule(total, config.n_checkpoints))
+    record = _Record(names=metric_names)
+    attrs = _attrs(kind, config, model)
+    out = Path(out_dir) if out_dir is not None else None
+    start, wall0 = 0, 0.0
+
+    def checkpoint(step: int, wall: float) -> dict[str, Any]:
+        return {
+            "kind": kind, "config": dataclasses.asdict(config), "step": step,
+            "episodes": step * config.batch_size, "wall_time": wall,
+            "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+            "extra": {k: m.state_dict() for k, m in extra.items()},
+            "metrics": record.to_state(), "torch_rng": torch.get_rng_state(),
+        }
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        latest = out / LATEST
+        if resume and latest.exists():
+            saved = io.load_checkpoint(latest, required=("config", "step", "model", "optimiser",
+                                                         "extra", "metrics", "torch_rng"))
+            _check_same_config(saved, kind, config, latest)
+            _load_state(model, saved["model"], "model", latest)
+            for key, module in extra.items():
+                _load_state(module, saved["extra"][key], key, latest)
+            _load_state(optimiser, saved["optimiser"], "optimiser", latest)
+            record.load(saved["metrics"])
+            torch.set_rng_state(saved["torch_rng"])
+            start, wall0 = int(saved["step"]), float(saved["wall_time"])
+        if start == 0 and 0 in schedule:
+            io.save_checkpoint(checkpoint(0, 0.0), out / f"checkpoint_{0:08d}.pt")
+
+    bar = tqdm(total=total * config.batch_size, initial=start * config.batch_size, unit="ep",
+               unit_scale=True, disable=None if progress is None else not progress,
+               desc=kind, dynamic_ncols=True)
+    wall = wall0
+    tick = time.perf_counter()
+    try:
+        for step in range(start, total):
+            loss, values = loss_fn(step)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimiser.step()
+            now = time.perf_counter()
+            wall += now - tick
+            tick = now
+            record.add({"loss": loss, **values}, wall)
+            done = step + 1
+            if done % config.log_every == 0 or done == total:
+                record.flush()
+                bar.set_postfix(loss=f"{record.values['loss'][-1]:.4g}", refresh=False)
+            bar.update(config.batch_size)
+            if out is not None:
+                if done in schedule:
+                    io.save_checkpoint(checkpoint(done, wall), out / f"checkpoint_{done:08d}.pt")
+                if done % config.save_every == 0 or done == total:
+                    io.save_checkpoint(checkpoint(done, wall), out / LATEST)
+                tick = time.perf_counter()  # file writes are not training time
+    finally:
+        bar.close()
+    metrics = record.dataset(config.batch_size, config.log_every, attrs)
+    if out is not None:
+        io.save_dataset(metrics, out / METRICS)
+    return TrainingResult(model=model, metrics=metrics, out_dir=out,
+                          baseline=extra.get("baseline"))
+
+
+def _check_same_config(saved: dict[str, Any], kind: str, config: Any, path: Path) -> None:
+    if saved.get("kind") != kind:
+        raise ValueError(f"out_dir: {str(path)!r} holds a {saved.get('kind')!r} run, "
+                         f"not a {kind!r} run; use another out_dir or resume=False")
+    current = _jsonable(dataclasses.asdict(config))
+    before = _jsonable(saved["config"])
+    changed = sorted(k for k in set(current) | set(before)
+                     if k not in _RESUMABLE_CHANGES and current.get(k) != before.get(k))
+    if changed:
+        detail = ", ".join(f"{k}: checkpoint {before.get(k)!r}, given {current.get(k)!r}"
+                           for k in changed)
+        raise ValueError(f"config: differs from the run being resumed in {str(path)!r} "
+                         f"({detail}); use the same config, another out_dir, or resume=False")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _prepare(model: Any, device: torch.device | str | None) -> tuple[torch.device, torch.dtype]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module machine (initial_state, step), got "
+                        f"{type(model).__name__}")
+    if not isinstance(model, sm.StateMachine):
+        raise TypeError(f"model: {type(model).__name__} lacks initial_state(batch_size) "
+                        "and step(x, state)")
+    dev = resolve_device(device)
+    model.to(dev)
+    return dev, _model_dtype(model)
+
+
+# --------------------------------------------------------------------------- the two loops
+
+
+def train_supervised(
+    model: nn.Module,
+    task: Task,
+    config: SupervisedConfig,
+    out_dir: str | Path | None = None,
+    *,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    resume: bool = True,
+) -> TrainingResult:
+    """Meta-train ``model`` by BPTT on episodes sampled from ``task``.
+
+    Outer step k draws ``batch_size`` episodes ``task.sample(..., seed=step_seed(seed, k))``
+    (inputs ``[E, T, input_size]``, targets ``[E, T, ...]``), unrolls the model over them
+    (``model.unroll`` when present, else ``step``), and takes one optimiser step on the
+    loss of ``config.loss``.
+
+    Args:
+        model: an ``nn.Module`` machine, e.g. :class:`~trajprobe.models.RabinowitzLSTM`;
+            trained in place and moved to ``device``.
+        task: an open-loop task.
+        config: see :class:`SupervisedConfig`.
+        out_dir: directory for checkpoints and ``metrics.nc`` (None: write nothing).
+        device: where to train (CUDA if asked and present; otherwise CPU, with a warning).
+        progress: show a progress bar with episodes/s and ETA (None: when on a terminal).
+        resume: continue from ``out_dir/latest.pt`` if there is one (its config must match).
+    """
+    if not isinstance(config, SupervisedConfig):
+        raise TypeError(f"config: expected a SupervisedConfig, got {type(config).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task: expected a Task (input_size, output_size, sample), got "
+                        f"{type(task).__name__}")
+    dev, dtype = _prepare(model, device)
+
+    def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        episodes = task.sample(config.batch_size, config.n_steps,
+                               seed=step_seed(config.seed, step), device=dev, dtype=dtype)
+        outputs = _unroll(model, episodes.inputs)
+        if config.loss == "mse":
+            return _mse(outputs, episodes.targets), {}
+        return _log_loss(model, outputs, episodes.targets), {}
+
+    return _run("supervised", model, config, out_dir, loss_fn, ("loss",), {},
+                progress=progress, resume=resume)
+
+
+def train_policy_gradient(
+    model: nn.Module,
+    task: BanditTask,
+    config: PolicyGradientConfig,
+    out_dir: str | Path | None = None,
+    *,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    resume: bool = True,
+) -> TrainingResult:
+    """Meta-train a bandit policy ``model`` by advantage actor-critic (see the config).
+
+    Every outer step runs ``batch_size`` episodes of ``n_steps`` closed-loop: the input at
+    t is ``task.encode(context_t, a_{t-1}, r_{t-1})``, the model's output y_t are the
+    logits of π_t, a_t ~ softmax(y_t), r_t = ``task.reward(...)``. The baseline is a
+    linear read-out of ``state_vector(model, s_t)`` trained jointly (it shares the
+    model's state, as in A2C with a shared torso); it is returned as
+    ``TrainingResult.baseline`` and saved in the checkpoints under ``extra``.
+
+    Args: as :func:`train_supervised`, with ``task`` a :class:`~trajprobe.tasks.BanditTask`.
+    """
+    if not isinstance(config, PolicyGradientConfig):
+        raise TypeError(f"config: expected a PolicyGradientConfig, got {type(config).__name__}")
+    if not isinstance(task, BanditTask):
+        raise TypeError(f"task: expected a BanditTask (sample_params, contexts, reward, "
+                        f"encode, expected_reward), got {type(task).__name__}")
+    dev, dtype = _prepare(model, device)
+    with torch.no_grad():
+        n_state = sm.state_vector(model, model.initial_state(1)).shape[1]
+    baseline = nn.Linear(n_state, 1).to(device=dev, dtype=dtype)
+    with torch.no_grad():
+        nn.init.zeros_(baseline.weight)
+        nn.init.zeros_(baseline.bias)
+    gamma = config.discount
+
+    def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        gen = make_generator(step_seed(config.seed, step), dev)
+        n = config.batch_size
+        params = task.sample_params(n, generator=gen, device=dev)
+        contexts = task.contexts(params, config.n_steps, generator=gen)
+        state = model.initial_state(n)
+        prev_a = prev_r = None
+        log_probs, entropies, values, rewards = [], [], [], []
+        for t in range(config.n_steps):
+            context = contexts[:, t] if contexts is not None else None
+            x = task.encode(context, prev_a, prev_r, dtype=dtype).to(dev)
+            logits, state = model.step(x, state)
+            log_pi = torch.log_softmax(logits, dim=-1)
+            with torch.no_grad():
+                action = torch.multinomial(log_pi.exp(), 1, generator=gen)[:, 0]
+            reward = task.reward(params, context, action, generator=gen).to(dtype)
+            log_probs.append(log_pi.gather(1, action[:, None])[:, 0])
+            entropies.append(-(log_pi.exp() * log_pi).sum(-1))
+            values.append(baseline(sm.state_vector(model, state))[:, 0])
+            rewards.append(reward)
+            prev_a, prev_r = action, reward
+        r = torch.stack(rewards, 1)
+        returns = discounted_returns(r, gamma)
+        v = torch.stack(values, 1)
+        advantage = (returns - v).detach()
+        entropy = torch.stack(entropies, 1).mean()
+        loss = (-(torch.stack(log_probs, 1) * advantage).mean()
+                + config.baseline_cost * 0.5 * (returns - v).pow(2).mean()
+                - config.entropy_cost * entropy)
+        return loss, {"reward": r.mean(), "entropy": entropy}
+
+    return _run("policy_gradient", model, config, out_dir, loss_fn,
+                ("loss", "reward", "entropy"), {"baseline": baseline},
+                progress=progress, resume=resume)
