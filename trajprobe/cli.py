@@ -1,28 +1,248 @@
-"""The ``trajprobe`` command."""
+"""The ``trajprobe`` command: reproduce the papers, train recipes, measure and compare models."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import trajprobe
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+_EPILOG_REPRODUCE = """examples:
+  trajprobe reproduce linear-regression                 # quick preset, ./trajprobe-runs/...
+  trajprobe reproduce contextual-bandits --preset smoke --out /tmp/cb
+  trajprobe reproduce bayes-optimal --seeds 3 --device cuda
+An interrupted run picks up where it stopped: run the same command again."""
+
+_EPILOG_TRAIN = """examples:
+  trajprobe recipes                                     # what there is, with estimated cost
+  trajprobe train linear-regression-2d/meta-learner --preset quick --out runs/lr2d
+  trajprobe train bayes-optimal/bernoulli_beta_1_1 --seed 1 --out runs/bern1"""
+
+_EPILOG_COMPARE = """examples:
+  trajprobe compare runs/bern1 bayes --task bernoulli_beta_1_1
+  trajprobe compare runs/bern1 runs/bern2 --task bernoulli_beta_1_1 --out bern.nc
+MODEL is a training run directory (from `trajprobe train` or `reproduce`), a checkpoint
+file inside one, or `bayes` for the task's Bayes-optimal machine."""
+
+_EPILOG_SPECTRA = """examples:
+  trajprobe spectra runs/lr2d --task linear-regression-2d --out lr2d-spectra
+  trajprobe spectra runs/fourier --task nonlinear-regression"""
+
+SPECTRA_TASKS = ("linear-regression-2d", "linear-regression-5d", "nonlinear-regression",
+                 "contextual-bandits")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``trajprobe`` command."""
+    from trajprobe.reproduce import PRESETS, TARGETS
+
     parser = argparse.ArgumentParser(
         prog="trajprobe",
         description="Measure how recurrent learners learn (Rabinowitz 2019; Mikulik et al. 2020).",
     )
     parser.add_argument("--version", action="version", version=f"trajprobe {trajprobe.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("reproduce", help="train, probe and report one of the papers' experiments",
+                       epilog=_EPILOG_REPRODUCE, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("target", choices=list(TARGETS), metavar="TARGET",
+                   help="one of: " + ", ".join(TARGETS))
+    p.add_argument("--preset", choices=PRESETS, default="quick",
+                   help="smoke (seconds), quick (minutes on a laptop, default) or paper")
+    p.add_argument("--seeds", type=_positive_int, default=1,
+                   help="independently trained Meta-Learners per set-up (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default ./trajprobe-runs/TARGET-PRESET)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    p = sub.add_parser("recipes", help="list recipes and presets with their estimated cost")
+    p.add_argument("--preset", choices=PRESETS, default=None, help="only this preset")
+
+    p = sub.add_parser("train", help="train one recipe (resumes if DIR holds a partial run)",
+                       epilog=_EPILOG_TRAIN, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("recipe", metavar="RECIPE", help="a name from `trajprobe recipes`")
+    p.add_argument("--preset", choices=PRESETS, default="quick")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, required=True, help="the run directory")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("compare", help="behavioural dissimilarity and D_s/D_o of two agents",
+                       epilog=_EPILOG_COMPARE, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("a", metavar="A", help="a training run, a checkpoint, or `bayes`")
+    p.add_argument("b", metavar="B", help="a training run, a checkpoint, or `bayes`")
+    p.add_argument("--task", required=True, help="a task of `trajprobe.reference_models.catalogue`")
+    p.add_argument("--episodes", type=_positive_int, default=500)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, default=None, help="netCDF file for the results")
+
+    p = sub.add_parser("spectra", help="effective spectra / Fourier / context dynamics of a model",
+                       epilog=_EPILOG_SPECTRA, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a training run directory or checkpoint")
+    p.add_argument("--task", required=True, choices=SPECTRA_TASKS, metavar="TASK",
+                   help="one of: " + ", ".join(SPECTRA_TASKS))
+    p.add_argument("--episodes", type=_positive_int, default=200)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, default=None,
+                   help="directory for spectra.nc and the figure (default: MODEL-spectra)")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trajprobe`` console script; returns the exit code."""
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return {"reproduce": _reproduce, "recipes": _recipes, "train": _train,
+                "compare": _compare, "spectra": _spectra}[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        parser.exit(2, f"trajprobe {args.command}: error: {err}\n")
+    except BrokenPipeError:  # e.g. `trajprobe recipes | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from trajprobe.reproduce import reproduce
+
+    report = reproduce(args.target, preset=args.preset, seeds=args.seeds, device=args.device,
+                       out_dir=args.out, progress=False if args.no_progress else None)
+    print(report.read_text().split("## Notes")[0].split("## Figures")[0].rstrip())
+    print(f"\nwrote {report.parent}/: results.nc, figures/, report.md, report.html")
     return 0
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    from trajprobe import recipes
+
+    rows = recipes.table(args.preset)
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    print(f"{'recipe':<{widths[0]}}  {'preset':<{widths[1]}}  {'est. time':>9}  description")
+    for name, preset, cost, description in rows:
+        print(f"{name:<{widths[0]}}  {preset:<{widths[1]}}  {cost:>9}  {description}")
+    print(f"\nestimated for this project's 2-core CPU ({recipes.CPU_FLOPS / 1e9:.0f} GFLOP/s "
+          "sustained); a GPU is typically 10-100x faster for the paper presets.")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trajprobe import recipes
+
+    recipe = recipes.get(args.recipe, args.preset)
+    if not isinstance(recipe, recipes.MetaLearnerRecipe):
+        raise ValueError(f"recipe: {args.recipe!r} is a Learner set-up, run inside "
+                         "`trajprobe reproduce`; train takes Meta-Learner recipes")
+    result = recipe.train(args.out, seed=args.seed, device=args.device,
+                          progress=False if args.no_progress else None)
+    last = result.metrics.isel(step=-1)
+    print(f"{recipe.name} ({args.preset}, seed {args.seed}): loss {float(last['loss']):.4g} "
+          f"after {int(last['episodes']):,} episodes; run in {args.out}")
+    return 0
+
+
+def _load_agent(spec: str, task_name: str, device: str):
+    from trajprobe import recipes
+    from trajprobe.reference_models import catalogue
+
+    if spec == "bayes":
+        entry = catalogue.get(task_name)
+        return entry.bayes()
+    return recipes.load_trained(spec, device=device)[1]
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import torch
+
+    from trajprobe import compare
+    from trajprobe.io import save_dataset
+    from trajprobe.reference_models import catalogue
+    from trajprobe.rollout import rollout_env
+
+    entry = catalogue.get(args.task)
+    a = _load_agent(args.a, args.task, args.device)
+    b = _load_agent(args.b, args.task, args.device)
+    task = entry.task
+    if entry.kind == "bandit":
+        trace = rollout_env(a, task, args.episodes, entry.n_steps, seed=args.seed)
+        inputs = trace
+        other = rollout_env(b, task, args.episodes, entry.n_steps, seed=args.seed)
+        gap = compare.reward_gap(trace, other)
+        behaviour, label = float(gap["dissimilarity"]), "|reward difference| (eq. 3)"
+    else:
+        inputs = task.sample(args.episodes, entry.n_steps, seed=args.seed,
+                             device=args.device).inputs
+        kl = compare.behavioural_dissimilarity(a, b, inputs)
+        behaviour, label = float(kl["dissimilarity"]), "sum_t KL(A || B) (eq. 2)"
+    with torch.no_grad():
+        sim = compare.simulation(a, b, inputs, seed=args.seed)
+    print(f"task {args.task}: {label} = {behaviour:.4g}")
+    for direction in sim["direction"].values:
+        row = sim.sel(direction=direction)
+        print(f"  {direction}: D_s = {float(row['state_dissimilarity']):.4g}, "
+              f"D_o = {float(row['output_dissimilarity']):.4g}")
+    if args.out is not None:
+        sim.attrs["behavioural_dissimilarity"] = behaviour
+        save_dataset(sim.drop_vars([v for v in sim.data_vars if sim[v].ndim > 2]), args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _spectra(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from trajprobe import measure, plots, recipes
+    from trajprobe.io import save_dataset
+
+    recipe, model = recipes.load_trained(args.model, device=args.device)
+    task = recipe.task
+    expected = {"linear-regression-2d": "LinearRegression", "linear-regression-5d":
+                "LinearRegression", "nonlinear-regression": "FourierRegression",
+                "contextual-bandits": "ContextualBandit"}[args.task]
+    if type(task).__name__ != expected:
+        raise ValueError(f"task: {args.task!r} needs a model trained on {expected}, but "
+                         f"{args.model} was trained by recipe {recipe.name!r}")
+    if expected == "LinearRegression":
+        ds = measure.effective_spectra(model, task, args.episodes, seed=args.seed)
+        ax = plots.plot_learning_curves(ds, "q")
+    elif expected == "FourierRegression":
+        ds = measure.fourier_spectra(model, task, args.episodes, seed=args.seed)
+        ax = plots.plot_learning_curves(ds, "q")
+    else:
+        ds = measure.context_dynamics(model, task, args.episodes, seed=args.seed)
+        ax = plots.plot_ordered_contexts(ds)
+    out = args.out if args.out is not None else Path(f"{Path(args.model).name}-spectra")
+    save_dataset(ds, out / "spectra.nc")
+    ax.figure.savefig(out / "spectra.png", dpi=150, bbox_inches="tight")
+    print(ds)
+    print(f"wrote {out}/spectra.nc and {out}/spectra.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

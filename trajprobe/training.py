@@ -66,14 +66,22 @@ METRICS = "metrics.nc"
 
 @dataclass(frozen=True)
 class OptimiserConfig:
-    """The outer-loop optimiser: ``torch.optim.SGD`` or ``torch.optim.Adam`` at ``lr``."""
+    """The outer-loop optimiser: ``torch.optim.SGD`` or ``torch.optim.Adam`` at ``lr``.
+
+    ``schedule="cosine"`` anneals the learning rate as lr · ½(1 + cos(π k / K)) over the
+    K outer steps (a pure function of the step, so resumed runs follow it exactly);
+    ``"constant"`` keeps ``lr`` throughout (the papers' set-up).
+    """
 
     name: Literal["sgd", "adam"] = "adam"
     lr: float = 1e-4
+    schedule: Literal["constant", "cosine"] = "constant"
 
     def __post_init__(self) -> None:
         if self.name not in ("sgd", "adam"):
             raise ValueError(f"name: expected 'sgd' or 'adam', got {self.name!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule: expected 'constant' or 'cosine', got {self.schedule!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr: expected a finite positive learning rate, got {self.lr!r}")
 
@@ -82,6 +90,12 @@ class OptimiserConfig:
         if self.name == "sgd":
             return torch.optim.SGD(params, lr=self.lr)
         return torch.optim.Adam(params, lr=self.lr)
+
+    def lr_at(self, step: int, total: int) -> float:
+        """The learning rate of outer step ``step`` (0-based) of ``total``."""
+        if self.schedule == "constant":
+            return self.lr
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
 
 
 def _check_common(config: Any) -> None:
@@ -469,6 +483,8 @@ def _run(
             loss.backward()
             if config.max_grad_norm is not None:
                 nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            for group in optimiser.param_groups:
+                group["lr"] = config.optimiser.lr_at(step, total)
             optimiser.step()
             now = time.perf_counter()
             wall += now - tick

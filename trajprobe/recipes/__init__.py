@@ -7,7 +7,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
+
+import torch
 
 from trajprobe.recipes.catalog import RECIPES, Recipe, _mikulik_entries
 from trajprobe.recipes.config import (
@@ -16,6 +20,7 @@ from trajprobe.recipes.config import (
     LearnerRecipe,
     MetaLearnerRecipe,
     ModelConfig,
+    RECIPE_FILE,
     format_seconds,
 )
 
@@ -28,6 +33,7 @@ __all__ = [
     "ModelConfig",
     "Recipe",
     "get",
+    "load_trained",
     "names",
     "table",
 ]
@@ -67,3 +73,31 @@ def table(preset: str | None = None) -> list[tuple[str, str, str, str]]:
             rows.append((name, p, format_seconds(recipe.estimated_seconds()),
                          recipe.description))
     return rows
+
+
+def load_trained(path: str | Path, *, device: torch.device | str | None = None
+                 ) -> tuple[MetaLearnerRecipe, torch.nn.Module]:
+    """A trained Meta-Learner from a run directory or one of its checkpoint files.
+
+    The run directory (made by :meth:`MetaLearnerRecipe.train`, ``trajprobe train`` or
+    ``trajprobe reproduce``) holds ``recipe.json``, which names the recipe, preset and seed;
+    a directory loads ``latest.pt``, a file loads that checkpoint.
+    """
+    from trajprobe.training import LATEST, load_model
+
+    path = Path(path)
+    run_dir = path if path.is_dir() else path.parent
+    info_path = run_dir / RECIPE_FILE
+    if not info_path.is_file():
+        raise ValueError(
+            f"path: {str(path)!r} is not a trajprobe training run (no {RECIPE_FILE} in "
+            f"{str(run_dir)!r}); train one with `trajprobe train RECIPE --out DIR`"
+        )
+    info = json.loads(info_path.read_text())
+    recipe = get(info["name"], info["preset"])
+    if not isinstance(recipe, MetaLearnerRecipe):
+        raise ValueError(f"path: recipe {info['name']!r} is not a trained Meta-Learner")
+    checkpoint = path if path.is_file() else run_dir / LATEST
+    model = load_model(checkpoint, recipe.build_model(int(info["seed"])),
+                       map_location=str(device or "cpu"))
+    return recipe, model.to(device or "cpu")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, Literal
 
 import torch
 
+from trajprobe.io import atomic_write
 from trajprobe.models import MikulikNet, RabinowitzLSTM
 from trajprobe.training import (
     PolicyGradientConfig,
@@ -24,8 +26,12 @@ __all__ = [
     "LearnerRecipe",
     "MetaLearnerRecipe",
     "ModelConfig",
+    "RECIPE_FILE",
     "format_seconds",
 ]
+
+RECIPE_FILE = "recipe.json"
+"""Written into every training run directory: which recipe, preset and seed made it."""
 
 CPU_FLOPS = 4e9
 """Sustained float32 FLOP/s of BPTT through a small LSTM on this project's 2-core CPU,
@@ -103,6 +109,9 @@ class MetaLearnerRecipe:
         """Train (or resume, or reuse a finished run in ``out_dir``) for ``seed``."""
         model = self.build_model(seed)
         config = _with_seed(self.training, seed)
+        if out_dir is not None:
+            with atomic_write(Path(out_dir) / RECIPE_FILE, "w") as handle:
+                json.dump({"name": self.name, "preset": self.preset, "seed": seed}, handle)
         if isinstance(config, PolicyGradientConfig):
             return train_policy_gradient(model, self.task, config, out_dir, device=device,
                                          progress=progress)

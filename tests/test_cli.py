@@ -1,0 +1,66 @@
+"""The trajprobe command: help, listings, errors that say what is valid, train/compare/spectra."""
+
+from __future__ import annotations
+
+import pytest
+import xarray as xr
+
+from trajprobe import __version__
+from trajprobe.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"trajprobe {__version__}"
+
+
+def test_recipes_lists_every_recipe_with_cost(capsys):
+    assert main(["recipes", "--preset", "paper"]) == 0
+    out = capsys.readouterr().out
+    assert any(line.split()[:2] == ["linear-regression-2d/meta-learner", "paper"]
+               for line in out.splitlines())
+    assert "bayes-optimal/bandit_gaussian_normal_0_0.25" in out
+    assert "days" in out  # the contextual-bandit meta-learner at paper scale
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["reproduce", "nope"], "invalid choice: 'nope' (choose from 'linear-regression'"),
+    (["reproduce", "linear-regression", "--preset", "big"], "invalid choice: 'big'"),
+    (["reproduce", "linear-regression", "--seeds", "0"], "expected a positive integer, got 0"),
+    (["train", "nope", "--out", "x"], "valid names: linear-regression-2d/learner"),
+    (["train", "linear-regression-2d/learner", "--out", "x"], "is a Learner set-up"),
+    (["compare", "bayes", "bayes", "--task", "nope"], "expected one of bernoulli_beta_1_1"),
+    (["spectra", "nowhere", "--task", "linear-regression-2d"], "is not a trajprobe training run"),
+])
+def test_bad_arguments_say_what_is_valid(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_then_compare_with_bayes_and_measure(tmp_path, capsys):
+    run = tmp_path / "bern"
+    assert main(["train", "bayes-optimal/bernoulli_beta_1_1", "--preset", "smoke",
+                 "--out", str(run), "--no-progress"]) == 0
+    assert main(["compare", str(run), "bayes", "--task", "bernoulli_beta_1_1",
+                 "--episodes", "60", "--out", str(tmp_path / "cmp.nc")]) == 0
+    out = capsys.readouterr().out
+    assert "sum_t KL(A || B) (eq. 2)" in out and "a→b: D_s" in out and "b→a: D_s" in out
+    saved = xr.open_dataset(tmp_path / "cmp.nc")
+    assert set(saved["direction"].values) == {"a→b", "b→a"}
+    assert (saved["state_dissimilarity"] >= 0).all()
+
+    lr = tmp_path / "lr"
+    assert main(["train", "linear-regression-2d/meta-learner", "--preset", "smoke",
+                 "--out", str(lr), "--no-progress"]) == 0
+    assert main(["spectra", str(lr), "--task", "linear-regression-2d", "--episodes", "8",
+                 "--out", str(tmp_path / "spec")]) == 0
+    spectra = xr.open_dataset(tmp_path / "spec" / "spectra.nc")
+    assert spectra["q"].dims == ("episode", "t", "mode")
+    assert (tmp_path / "spec" / "spectra.png").stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        main(["spectra", str(lr), "--task", "nonlinear-regression"])
+    assert "needs a model trained on FourierRegression" in capsys.readouterr().err
