@@ -16,11 +16,11 @@ import torch
 from trajprobe.recipes.catalog import RECIPES, Recipe, _mikulik_entries
 from trajprobe.recipes.config import (
     CPU_FLOPS,
+    RECIPE_FILE,
     LearnerConfig,
     LearnerRecipe,
     MetaLearnerRecipe,
     ModelConfig,
-    RECIPE_FILE,
     format_seconds,
 )
 

@@ -22,11 +22,11 @@ from trajprobe.training import (
 
 __all__ = [
     "CPU_FLOPS",
+    "RECIPE_FILE",
     "LearnerConfig",
     "LearnerRecipe",
     "MetaLearnerRecipe",
     "ModelConfig",
-    "RECIPE_FILE",
     "format_seconds",
 ]
 
