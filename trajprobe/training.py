@@ -158,9 +158,10 @@ class PolicyGradientConfig:
 
         -log π(a_t | ·) A_t  +  baseline_cost · ½ (G_t - V_t)²  -  entropy_cost · H[π_t]
 
+    The fields ``n_episodes, n_steps, batch_size, optimiser, seed, n_checkpoints,
+    save_every, log_every, max_grad_norm`` are as in :class:`SupervisedConfig`.
+
     Attributes:
-        n_episodes, n_steps, batch_size, optimiser, seed, n_checkpoints, save_every,
-        log_every, max_grad_norm: as :class:`SupervisedConfig`.
         discount: γ in [0, 1] (1: the undiscounted episode return).
         entropy_cost: weight of the entropy bonus.
         baseline_cost: weight of the baseline's squared error.

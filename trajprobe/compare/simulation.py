@@ -419,21 +419,21 @@ def simulation(
     Returns:
         ``xarray.Dataset`` with
 
-        * ``state_dissimilarity (direction)`` D_s, ``output_dissimilarity (direction)`` D_o;
-        * ``state_dissimilarity_per_step (direction, t)`` (mean over test episodes and
-          components) and ``output_dissimilarity_per_step (direction, t)`` (mean over test
-          episodes; these sum over t to D_o);
-        * ``invalid_output_fraction (direction)``: share of test items whose embedded
-          state gave an invalid distribution (left out of the means, with a warning);
-        * ``best_epoch``, ``best_validation_loss``, ``epochs_run`` ``(direction)``;
-        * ``linear_cka ()``, ``procrustes_distance ()`` between the raw state vectors of
-          the test episodes (:mod:`.baselines`);
-        * for figures (test episodes only): ``whitened_a``/``whitened_b`` ``(episode, t,
-          component)``, ``embedded (direction, episode, t, component)`` = φ of the source's
-          whitened states, in the target's whitened coordinates; outputs ``output_a``,
-          ``output_b`` and the outputs at embedded states ``output_b_from_a`` (b's output
-          function at φ(s_a)), ``output_a_from_b``, each ``(episode, t, output_*)``;
-        * ``explained_variance_ratio_a``/``_b (component)``.
+        - ``state_dissimilarity (direction)`` D_s, ``output_dissimilarity (direction)`` D_o;
+        - ``state_dissimilarity_per_step (direction, t)`` (mean over test episodes and
+            components) and ``output_dissimilarity_per_step (direction, t)`` (mean over test
+            episodes; these sum over t to D_o);
+        - ``invalid_output_fraction (direction)``: share of test items whose embedded
+            state gave an invalid distribution (left out of the means, with a warning);
+        - ``best_epoch``, ``best_validation_loss``, ``epochs_run`` ``(direction)``;
+        - ``linear_cka ()``, ``procrustes_distance ()`` between the raw state vectors of
+            the test episodes (:mod:`.baselines`);
+        - for figures (test episodes only): ``whitened_a``/``whitened_b`` ``(episode, t,
+            component)``, ``embedded (direction, episode, t, component)`` = φ of the source's
+            whitened states, in the target's whitened coordinates; outputs ``output_a``,
+            ``output_b`` and the outputs at embedded states ``output_b_from_a`` (b's output
+            function at φ(s_a)), ``output_a_from_b``, each ``(episode, t, output_*)``;
+        - ``explained_variance_ratio_a``/``_b (component)``.
 
         ``t`` runs 1..T: the state used at t is s_{t−1}, the one that emits y_t.
         ``attrs`` hold the configuration, the output measure, the direction convention,

@@ -33,9 +33,14 @@ __all__ = [
 RECIPE_FILE = "recipe.json"
 """Written into every training run directory: which recipe, preset and seed made it."""
 
-CPU_FLOPS = 4e9
-"""Sustained float32 FLOP/s of BPTT through a small LSTM on this project's 2-core CPU,
-measured by ``benchmarks/training_throughput.py``; used only for cost estimates."""
+CPU_FLOPS = 2e10
+"""Sustained float32 FLOP/s of BPTT through LSTM(64) on this project's 2-core CPU
+(``benchmarks/training_throughput.py`` measured ~11,000 episodes/s of T = 20, i.e.
+~2.3e10 FLOP/s); used only for cost estimates."""
+
+CLOSED_LOOP_OVERHEAD = 3.0
+"""Closed-loop (policy-gradient) training steps one time step at a time in Python and
+samples actions in between: ~3× the FLOP-based time (measured: 446 episodes/s at T = 125)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,10 @@ class MetaLearnerRecipe:
     def estimated_seconds(self, flops: float = CPU_FLOPS) -> float:
         """Projected training time on a machine sustaining ``flops`` FLOP/s."""
         steps = self.training.n_episodes * self.training.n_steps
-        return steps * self.model.flops_per_step(self.task.input_size, self.output_size) / flops
+        seconds = steps * self.model.flops_per_step(self.task.input_size, self.output_size) / flops
+        if isinstance(self.training, PolicyGradientConfig):
+            seconds *= CLOSED_LOOP_OVERHEAD
+        return seconds
 
 
 @dataclass(frozen=True)

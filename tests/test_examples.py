@@ -1,0 +1,25 @@
+"""Every script in examples/ runs at smoke scale and prints what it promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("script, args, expected", [
+    ("quickstart.py", [], "'probe': 100"),
+    ("wrap_your_rnn.py", ["--smoke"], "q_k(t), mean over episodes"),
+    ("compare_two_agents.py", ["--smoke"], "b→a: D_s ="),
+    ("reproduce_figure.py", ["--smoke"], "| Meta-Learner |"),
+])
+def test_example_runs(script, args, expected, tmp_path):
+    extra = ["--out", str(tmp_path / "out")] if script == "reproduce_figure.py" else []
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), *args, *extra],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert expected in result.stdout

@@ -1,0 +1,55 @@
+"""`reproduce linear-regression` at the smoke preset writes every file, with the right contents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trajprobe.reproduce import read_results, reproduce
+from trajprobe.reproduce.linear_regression import SPECTRA, headline_ratio
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lr")
+    reproduce("linear-regression", preset="smoke", out_dir=out, progress=False)
+    return out
+
+
+def test_results_are_labelled_and_finite(run_dir):
+    results = read_results(run_dir / "results.nc")
+    assert set(results) == {"learner", "meta_learner", "bayes", "outer_loop"}
+    for name in ("learner", "meta_learner", "bayes"):
+        q = results[name]["q"]
+        assert {"episode", "t", "mode"} <= set(q.dims)
+        assert np.isfinite(q.values).all()
+    assert results["meta_learner"].sizes["seed"] == 1
+    assert results["outer_loop"]["steps_to_threshold"].dims == ("seed", "checkpoint", "mode")
+    assert results["bayes"].attrs["preset"] == "smoke"
+
+
+def test_bayes_learns_both_modes_at_once(run_dir):
+    bayes = read_results(run_dir / "results.nc")["bayes"]
+    # 2-D regression: two observations pin W down, so q > 0.8 at t = 3 for every mode
+    assert headline_ratio(bayes["q"]) == 1.0
+    assert float(bayes["q"].isel(t=-1).mean()) > 0.95
+
+
+def test_report_has_the_headline_rows_and_figures(run_dir):
+    report = (run_dir / "report.md").read_text()
+    for agent, paper in (("Learner", "9"), ("Meta-Learner", "1.05"), ("Bayes", "—")):
+        assert f"| time to q > 0.8: s = 0.05 vs s = 2.5 (50× smaller) | {agent} |" in report
+        assert f"| {paper} |" in report
+    for stem in ("fig1b_learning_curves", "fig1c_steps_to_threshold", "fig14_outer_loop"):
+        assert (run_dir / "figures" / f"{stem}.png").stat().st_size > 5_000
+        assert f"figures/{stem}.png" in report
+    html = (run_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
+    assert str(SPECTRA) in report
+
+
+def test_rerun_reuses_the_finished_training(run_dir):
+    runs = sorted((run_dir / "runs").rglob("latest.pt"))
+    before = [p.stat().st_mtime_ns for p in runs]
+    reproduce("linear-regression", preset="smoke", out_dir=run_dir, progress=False)
+    assert [p.stat().st_mtime_ns for p in runs] == before
