@@ -82,6 +82,4 @@ class FixedTask:
         x = rand((n_episodes, n_steps), gen, device=device, dtype=dtype) - 0.5
         noise = randn((n_episodes, n_steps), gen, device=device, dtype=dtype)
         y = task.function(params, x) + task.noise_std * noise
-        y_prev = torch.cat([torch.zeros_like(y[:, :1]), y[:, :-1]], dim=1)
-        return Episodes(inputs=torch.stack([x, y_prev], dim=-1), targets=y.unsqueeze(-1),
-                        params=params)
+        return Episodes(inputs=task.encode(x, y), targets=y.unsqueeze(-1), params=params)

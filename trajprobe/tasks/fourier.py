@@ -144,9 +144,15 @@ class FourierRegression:
         x = rand((n_episodes, n_steps), gen, device=device, dtype=dtype) - 0.5
         noise = randn((n_episodes, n_steps), gen, device=device, dtype=dtype)
         y = self.function(params, x) + self.noise_std * noise
+        return Episodes(inputs=self.encode(x, y), targets=y.unsqueeze(-1), params=params)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Inputs ``[E, T, 2]`` = [x_t, y_{t-1}] from x, y ``[E, T]`` (y_0 = 0)."""
+        if x.dim() != 2 or x.shape != y.shape:
+            raise ValueError(f"x, y: expected two tensors of shape [E, T], got "
+                             f"{tuple(x.shape)} and {tuple(y.shape)}")
         y_prev = torch.cat([torch.zeros_like(y[:, :1]), y[:, :-1]], dim=1)
-        inputs = torch.stack([x, y_prev], dim=-1)
-        return Episodes(inputs=inputs, targets=y.unsqueeze(-1), params=params)
+        return torch.stack([x, y_prev], dim=-1)
 
     def grid(
         self, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None

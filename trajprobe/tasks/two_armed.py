@@ -112,25 +112,10 @@ def _numpy_rng(generator: torch.Generator) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-@dataclass(frozen=True)
-class BernoulliBandit:
-    """Bernoulli arms with success probabilities p_a ~ Beta(alpha, beta) i.i.d. per episode.
+class _Arms:
+    """What every context-free bandit of this module shares: sizes, contexts, encoding."""
 
-    Reward r ∈ {0, 1} with P(r = 1 | a) = p_a. Encoding: see the module docstring.
-
-    Attributes:
-        alpha, beta: the Beta prior, both > 0.
-        n_arms: number of arms (>= 1; 2 in the Mikulik set-up).
-    """
-
-    alpha: float = 1.0
-    beta: float = 1.0
-    n_arms: int = 2
-
-    def __post_init__(self) -> None:
-        check_positive(self.alpha, "alpha")
-        check_positive(self.beta, "beta")
-        check_positive_int(self.n_arms, "n_arms")
+    n_arms: int
 
     @property
     def input_size(self) -> int:
@@ -142,40 +127,11 @@ class BernoulliBandit:
         """The number of arms."""
         return self.n_arms
 
-    def sample_params(
-        self,
-        n_episodes: int,
-        *,
-        generator: torch.Generator | Seed = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float64,
-    ) -> dict[str, torch.Tensor]:
-        """``{"means": [E, n_arms]}``: every arm's success probability, drawn from the prior."""
-        check_positive_int(n_episodes, "n_episodes")
-        gen = make_generator(generator, device)
-        p = _numpy_rng(gen).beta(self.alpha, self.beta, size=(n_episodes, self.n_arms))
-        return {"means": torch.as_tensor(p, dtype=dtype, device=device)}
-
     def contexts(
         self, params: dict[str, torch.Tensor], n_steps: int, *, generator: torch.Generator
     ) -> torch.Tensor:
         """A single constant context: zeros ``[E, T]`` (long); see the module docstring."""
         return _single_context(params, n_steps)
-
-    def reward(
-        self,
-        params: dict[str, torch.Tensor],
-        context: torch.Tensor | None,
-        action: torch.Tensor,
-        *,
-        generator: torch.Generator,
-    ) -> torch.Tensor:
-        """Bernoulli rewards ``[E]`` (0 or 1, dtype of the means) for ``action`` ``[E]``."""
-        means = params["means"]
-        action = _check_action(action, self.n_arms, means.shape[0])
-        p = means.gather(1, action.to(means.device)[:, None])[:, 0]
-        u = torch.rand(p.shape, generator=generator, device=generator.device, dtype=p.dtype)
-        return (u.to(p.device) < p).to(p.dtype)
 
     def encode(
         self,
@@ -196,6 +152,56 @@ class BernoulliBandit:
             batch_size=_batch_from_context(context, batch_size), dtype=dtype,
         )
 
+
+@dataclass(frozen=True)
+class BernoulliBandit(_Arms):
+    """Bernoulli arms with success probabilities p_a ~ Beta(alpha, beta) i.i.d. per episode.
+
+    Reward r ∈ {0, 1} with P(r = 1 | a) = p_a. Encoding: see the module docstring.
+
+    Attributes:
+        alpha, beta: the Beta prior, both > 0.
+        n_arms: number of arms (>= 1; 2 in the Mikulik set-up).
+    """
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    n_arms: int = 2
+
+    def __post_init__(self) -> None:
+        check_positive(self.alpha, "alpha")
+        check_positive(self.beta, "beta")
+        check_positive_int(self.n_arms, "n_arms")
+
+    def sample_params(
+        self,
+        n_episodes: int,
+        *,
+        generator: torch.Generator | Seed = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> dict[str, torch.Tensor]:
+        """``{"means": [E, n_arms]}``: every arm's success probability, drawn from the prior."""
+        check_positive_int(n_episodes, "n_episodes")
+        gen = make_generator(generator, device)
+        p = _numpy_rng(gen).beta(self.alpha, self.beta, size=(n_episodes, self.n_arms))
+        return {"means": torch.as_tensor(p, dtype=dtype, device=device)}
+
+    def reward(
+        self,
+        params: dict[str, torch.Tensor],
+        context: torch.Tensor | None,
+        action: torch.Tensor,
+        *,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """Bernoulli rewards ``[E]`` (0 or 1, dtype of the means) for ``action`` ``[E]``."""
+        means = params["means"]
+        action = _check_action(action, self.n_arms, means.shape[0])
+        p = means.gather(1, action.to(means.device)[:, None])[:, 0]
+        u = torch.rand(p.shape, generator=generator, device=generator.device, dtype=p.dtype)
+        return (u.to(p.device) < p).to(p.dtype)
+
     def expected_reward(
         self, params: dict[str, torch.Tensor], context: torch.Tensor | None
     ) -> torch.Tensor:
@@ -215,7 +221,7 @@ class BernoulliBandit:
 
 
 @dataclass(frozen=True)
-class GaussianBandit:
+class GaussianBandit(_Arms):
     """Gaussian arms: means μ_a ~ N(prior_mean, prior_std²) i.i.d.; r | a ~ N(μ_a, reward_std²).
 
     Encoding: see the module docstring.
@@ -239,16 +245,6 @@ class GaussianBandit:
         check_positive(self.reward_std, "reward_std")
         check_positive_int(self.n_arms, "n_arms")
 
-    @property
-    def input_size(self) -> int:
-        """n_arms + 1: one-hot previous action and previous reward."""
-        return self.n_arms + 1
-
-    @property
-    def n_actions(self) -> int:
-        """The number of arms."""
-        return self.n_arms
-
     def sample_params(
         self,
         n_episodes: int,
@@ -262,12 +258,6 @@ class GaussianBandit:
         gen = make_generator(generator, device)
         z = torch.randn((n_episodes, self.n_arms), generator=gen, device=gen.device, dtype=dtype)
         return {"means": (self.prior_mean + self.prior_std * z).to(device)}
-
-    def contexts(
-        self, params: dict[str, torch.Tensor], n_steps: int, *, generator: torch.Generator
-    ) -> torch.Tensor:
-        """A single constant context: zeros ``[E, T]`` (long); see the module docstring."""
-        return _single_context(params, n_steps)
 
     def reward(
         self,
@@ -283,25 +273,6 @@ class GaussianBandit:
         mu = means.gather(1, action.to(means.device)[:, None])[:, 0]
         z = torch.randn(mu.shape, generator=generator, device=generator.device, dtype=mu.dtype)
         return mu + self.reward_std * z.to(mu.device)
-
-    def encode(
-        self,
-        context: torch.Tensor | None,
-        prev_action: torch.Tensor | None,
-        prev_reward: torch.Tensor | None,
-        *,
-        dtype: torch.dtype = torch.float32,
-        batch_size: int | None = None,
-    ) -> torch.Tensor:
-        """``concat[one_hot(a_{t-1}), r_{t-1}]`` ``[E, n_arms + 1]``; zeros at t = 1.
-
-        ``context`` (the constant context, ``[E]``) is not encoded; at t = 1 it, or
-        ``batch_size``, gives the number of episodes E.
-        """
-        return encode_action_reward(
-            self.n_arms, prev_action, prev_reward,
-            batch_size=_batch_from_context(context, batch_size), dtype=dtype,
-        )
 
     def expected_reward(
         self, params: dict[str, torch.Tensor], context: torch.Tensor | None
