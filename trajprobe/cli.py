@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default ./trajprobe-runs/TARGET-PRESET)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _threads_option(p)
 
     p = sub.add_parser("recipes", help="list recipes and presets with their estimated cost")
     p.add_argument("--preset", choices=PRESETS, default=None, help="only this preset")
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, required=True, help="the run directory")
     p.add_argument("--no-progress", action="store_true")
+    _threads_option(p)
 
     p = sub.add_parser("compare", help="behavioural dissimilarity and D_s/D_o of two agents",
                        epilog=_EPILOG_COMPARE, formatter_class=argparse.RawTextHelpFormatter)
@@ -96,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=_positive_int, default=None,
+        help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy machine")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -117,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if getattr(args, "threads", None) is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return {"reproduce": _reproduce, "recipes": _recipes, "train": _train,
                 "compare": _compare, "spectra": _spectra}[args.command](args)
