@@ -1,0 +1,330 @@
+"""Rabinowitz 2019 §5: interference between contexts in contextual bandits (Figs. 12-13, 16).
+
+Every agent is measured the same way: q_c(t) = π_t(a*(c) | c), the probability of the
+correct action when shown context c (§5.1.2), its expected reward (eq. 12), contexts
+re-ordered per run by their time-averaged expected return R_c (eq. 14) so that rank k
+is the k-th learned context, and the steps until q_k(t) first exceeds a cut-off.
+
+* Learners (A.5): linear–softmax policies trained by REINFORCE, coupled (one network,
+  shared bias) or decoupled (one network per context), on a conflicting bandit (every
+  context its own correct action). A Learner's state is its parameters, so the policy
+  is read on the fly at every training step and stored at a log-spaced schedule only.
+* Meta-Learners (A.6): an LSTM outer-trained on 5-context bandits (coupled) and one
+  trained on 1-context bandits run as 5 independent copies (decoupled,
+  :class:`~trajprobe.reproduce.decoupled.DecoupledMachine`), probed with every context
+  at every step of fresh episodes (``context_dynamics``).
+* Bayes: the exact per-context posterior (Thompson policy), coupled and decoupled; it
+  factorises over contexts, so both show the same dynamics (§5.2.3).
+
+Headline: steps to q > :data:`CUTOFF` of the 5th learned context over the 1st
+(paper: Learner coupled ≈ 400×, decoupled ≈ 2×; Meta-Learner coupled ≈ 4.3×,
+decoupled ≈ 3.9×).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import xarray as xr
+from matplotlib import ticker
+from tqdm.auto import tqdm
+
+from trajprobe import recipes
+from trajprobe.adapters.torch_learner import SGD, Adam, bandit_learner
+from trajprobe.dynamics import order_contexts, steps_to_threshold, time_ratio
+from trajprobe.measure import context_dynamics
+from trajprobe.plots import plot_ordered_contexts
+from trajprobe.probes.policy import expected_context_reward
+from trajprobe.reference_models import ContextualBanditPosterior
+from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.reproduce.decoupled import DecoupledMachine
+from trajprobe.reproduce.learners import eval_schedule
+from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
+from trajprobe.tasks import ContextualBandit, make_generator
+from trajprobe.training import list_checkpoints
+
+__all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "headline_ratio", "learner_dynamics", "run"]
+
+CUTOFF = 0.5
+"""c of the headline: steps until q_k(t) > c (a correct action twice as likely as all
+four others together can be reached by every agent within the quick budget)."""
+THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+"""Cut-offs of the steps-to-threshold figures (Fig. 12c)."""
+PAPER = {"Learner (coupled)": 400.0, "Learner (decoupled)": 2.0,
+         "Meta-Learner (coupled)": 4.3, "Meta-Learner (decoupled)": 3.9}
+"""Rabinowitz 2019 §5.1.3, §5.2.3: 5th vs 1st learned context time ratios."""
+EVAL_SEED = 4242
+"""Seed of the evaluation episodes (task parameters, contexts, actions, rewards)."""
+
+_LEARNERS = {"coupled": "contextual-bandits/learner-coupled",
+             "decoupled": "contextual-bandits/learner-decoupled"}
+_METAS = {"coupled": "contextual-bandits/meta-learner-coupled",
+          "decoupled": "contextual-bandits/meta-learner-decoupled"}
+_N_EVAL = {"smoke": 8, "quick": 500, "paper": 2000}
+_N_OUTER = {"smoke": 4, "quick": 100, "paper": 200}
+
+
+def _logits(y: torch.Tensor) -> torch.distributions.Categorical:
+    return torch.distributions.Categorical(logits=y)
+
+
+def headline_ratio(q_ordered: xr.DataArray, c: float = CUTOFF) -> float:
+    """Steps to q > c of the last-learned context over the first (mean curve over episodes)."""
+    steps = steps_to_threshold(q_ordered.mean("episode"), c)
+    return float(time_ratio(steps, "rank").isel(rank=-1))
+
+
+def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
+    """Train the preset's bandit Learners closed-loop and read q_c(t) on the fly (§5.1).
+
+    At every training step t each of the B Learners reads its policy π_{t-1}(·|c) for all
+    C contexts (the probe of step t), draws a minibatch of uniform contexts, samples
+    actions from that policy, receives Bernoulli rewards and takes one REINFORCE step.
+    R_c (eq. 14) averages eq. 12 over *every* step; q is kept at a log-spaced schedule.
+
+    Returns:
+        Dataset with ``q, expected_reward_context (episode, t, context)`` (episode = the
+        Learner), ``expected_reward (episode, t)`` (eq. 13), ``return_score (episode,
+        context)``, ``q_ordered (episode, t, rank)``, ``context_order (episode, rank)``
+        and ``correct (episode, context)``.
+    """
+    name = _LEARNERS[coupling]
+    recipe = recipes.get(name, context.preset)
+    cfg, task = recipe.learner, recipe.task
+    n_c, n_a, n = task.n_contexts, task.n_actions, cfg.n_learners
+    device = context.device
+    opt = SGD(cfg.lr) if cfg.optimiser == "sgd" else Adam(cfg.lr)
+    learner = bandit_learner(n_c, n_a, coupled=coupling == "coupled", optimiser=opt, seed=0,
+                             device=device)
+    gen = make_generator(7, device)
+    correct = task.sample_params(n, generator=gen, device=device)["correct"]
+    state = learner.initial_state(n)
+    probe_x = torch.zeros(n, n_c, n_c + n_a + 1, device=device)
+    probe_x[:, :, :n_c] = torch.eye(n_c, device=device)
+    steps = eval_schedule(cfg.n_steps)
+    wanted = set(int(t) for t in steps)
+    rows = torch.arange(n, device=device)[:, None]
+    score = torch.zeros(n, n_c, dtype=torch.float64, device=device)
+    kept = []
+    with torch.no_grad():
+        for t in tqdm(range(1, cfg.n_steps + 1), desc=f"Learners ({coupling})", unit="step",
+                      leave=False, disable=None if context.progress is None
+                      else not context.progress):
+            probs = torch.softmax(learner.output(probe_x, state), dim=-1)  # [B, C, A]
+            q_t = probs.gather(2, correct[:, :, None])[:, :, 0].double()
+            score += expected_context_reward(q_t, task.p_correct, task.p_incorrect)
+            if t in wanted:
+                kept.append(q_t)
+            ctx = torch.randint(n_c, (n, cfg.minibatch), generator=gen, device=device)
+            p = probs[rows, ctx].reshape(-1, n_a)
+            action = torch.multinomial(p, 1, generator=gen).reshape(n, cfg.minibatch)
+            hit = action == correct[rows, ctx]
+            p_r = torch.where(hit, task.p_correct, task.p_incorrect)
+            reward = (torch.rand(p_r.shape, generator=gen, device=device) < p_r).float()
+            x = torch.cat([torch.nn.functional.one_hot(ctx, n_c).float(),
+                           torch.nn.functional.one_hot(action, n_a).float(),
+                           reward[..., None]], dim=-1)
+            _, state = learner.step(x, state)
+    q = torch.stack(kept, dim=1).cpu().numpy()
+    ds = xr.Dataset(
+        {"q": (("episode", "t", "context"), q),
+         "correct": (("episode", "context"), correct.cpu().numpy())},
+        coords={"episode": np.arange(n), "t": steps, "context": np.arange(n_c)},
+        attrs={"agent": f"learner-{coupling}", "recipe": name, "n_steps": cfg.n_steps,
+               "lr": cfg.lr, "optimiser": cfg.optimiser, "minibatch": cfg.minibatch},
+    )
+    ds["expected_reward_context"] = expected_context_reward(ds["q"], task.p_correct,
+                                                            task.p_incorrect)
+    ds["expected_reward"] = ds["expected_reward_context"].mean("context")
+    ds["return_score"] = (("episode", "context"), (score / cfg.n_steps).cpu().numpy())
+    ordered, order = order_contexts(ds["q"], score=ds["return_score"])
+    ds["q_ordered"] = ordered
+    ds["context_order"] = order
+    return ds
+
+
+def _meta(context: RunContext, coupling: str, seed: int, task: ContextualBandit,
+          n_steps: int, result: TargetResult) -> tuple[xr.Dataset, xr.Dataset | None]:
+    """Train (or reuse) one Meta-Learner; its context dynamics and, if coupled, outer loop."""
+    name = _METAS[coupling]
+    recipe = recipes.get(name, context.preset)
+    run_dir = context.runs_dir / name.replace("/", "-") / f"seed{seed}"
+    trained = recipe.train(run_dir, seed=seed, device=context.device, progress=context.progress)
+    n_c, n_a = task.n_contexts, task.n_actions
+
+    def machine(model):
+        model.eval()
+        return model if coupling == "coupled" else DecoupledMachine(model, n_c, n_a)
+
+    ds = context_dynamics(machine(trained.model), task, _N_EVAL[context.preset], n_steps,
+                          seed=EVAL_SEED, policy=_logits, progress=context.progress)
+    final = float(trained.metrics["reward"].isel(step=slice(-5, None)).mean())
+    chance = task.p_incorrect + (task.p_correct - task.p_incorrect) / n_a
+    result.notes.append(
+        f"Meta-Learner ({coupling}) seed {seed}: mean reward per step {final:.3f} over the "
+        f"last logged outer steps (chance {chance:.2f}) after "
+        f"{int(trained.metrics['episodes'].isel(step=-1)):,} episodes of "
+        f"{recipe.training.n_steps} steps on a {recipe.task.n_contexts}-context bandit."
+        + (" It has not learned to learn yet in this budget: its curves and ratios are "
+           "not meaningful (train longer, e.g. preset paper)." if final < chance + 0.02 else ""))
+    outer = None
+    if coupling == "coupled":
+        outer = outer_loop_spectra(
+            lambda: recipe.build_model(seed), list_checkpoints(run_dir),
+            lambda m: context_dynamics(machine(m), task, _N_OUTER[context.preset], n_steps,
+                                       seed=EVAL_SEED + 1, policy=_logits, progress=False),
+            CUTOFF, device=context.device, var="q_ordered", dim="rank")
+    return ds, outer
+
+
+def _by_seed(runs: list[xr.Dataset]) -> xr.Dataset:
+    """Stack per-seed Datasets along a ``seed`` dim (coordinate 0..S-1)."""
+    return xr.concat(runs, dim="seed", data_vars="all", coords="minimal",
+                     compat="override").assign_coords(seed=np.arange(len(runs)))
+
+
+def _slim(ds: xr.Dataset) -> xr.Dataset:
+    """Drop the per-action policy (the largest array) to keep results.nc small."""
+    return ds.drop_vars(["policy"], errors="ignore")
+
+
+def run(context: RunContext) -> TargetResult:
+    """Learners, Meta-Learners and Bayes, coupled and decoupled, measured identically."""
+    meta_recipe = recipes.get(_METAS["coupled"], context.preset)
+    task: ContextualBandit = meta_recipe.task
+    n_steps = meta_recipe.training.n_steps
+    result = TargetResult(title="Contextual bandits: interference between contexts "
+                                "(Rabinowitz 2019 §5)")
+    data: dict[str, xr.Dataset] = {}
+    for coupling in ("coupled", "decoupled"):
+        data[f"learner_{coupling}"] = learner_dynamics(context, coupling)
+
+    outer = []
+    for coupling in ("coupled", "decoupled"):
+        runs = []
+        for seed in range(context.seeds):
+            ds, out = _meta(context, coupling, seed, task, n_steps, result)
+            runs.append(_slim(ds))
+            if out is not None:
+                outer.append(out)
+        data[f"meta_learner_{coupling}"] = _by_seed(runs)
+    n_eval = _N_EVAL[context.preset]
+    bayes = ContextualBanditPosterior(task.n_contexts, task.n_actions, task.p_correct,
+                                      task.p_incorrect, policy="thompson", device=context.device)
+    data["bayes_coupled"] = _slim(context_dynamics(bayes, task, n_eval, n_steps, seed=EVAL_SEED,
+                                                   progress=context.progress))
+    single = ContextualBanditPosterior(1, task.n_actions, task.p_correct, task.p_incorrect,
+                                       policy="thompson", device=context.device)
+    data["bayes_decoupled"] = _slim(context_dynamics(
+        DecoupledMachine(single, task.n_contexts, task.n_actions), task, n_eval, n_steps,
+        seed=EVAL_SEED, progress=context.progress))
+    data["outer_loop"] = _by_seed(outer)
+
+    ratios = {
+        "Learner (coupled)": headline_ratio(data["learner_coupled"]["q_ordered"]),
+        "Learner (decoupled)": headline_ratio(data["learner_decoupled"]["q_ordered"]),
+    }
+    for coupling in ("coupled", "decoupled"):
+        ds = data[f"meta_learner_{coupling}"]
+        ratios[f"Meta-Learner ({coupling})"] = float(np.mean(
+            [headline_ratio(ds["q_ordered"].isel(seed=s)) for s in range(ds.sizes["seed"])]))
+    ratios["Bayes (coupled)"] = headline_ratio(data["bayes_coupled"]["q_ordered"])
+    ratios["Bayes (decoupled)"] = headline_ratio(data["bayes_decoupled"]["q_ordered"])
+    for agent, ours in ratios.items():
+        note = "training steps" if agent.startswith("Learner") else "episode steps"
+        if agent.startswith("Meta") and context.seeds > 1:
+            note += ", mean over seeds"
+        if agent.startswith("Bayes"):
+            note += ", Thompson policy"
+        result.rows.append(SummaryRow(f"time to q > {CUTOFF}: 5th vs 1st learned context",
+                                      agent, ours, PAPER.get(agent), note))
+    for key, label in (("meta_learner_coupled", "Meta-Learner (coupled)"),
+                       ("meta_learner_decoupled", "Meta-Learner (decoupled)"),
+                       ("bayes_coupled", "Bayes (coupled)")):
+        result.rows.append(SummaryRow("mean expected reward per step (eq. 13)", label,
+                                      float(data[key]["expected_reward"].mean()), None,
+                                      f"{n_steps}-step episodes"))
+    result.datasets = data
+    result.figures = _figures(data)
+    learner = data["learner_coupled"].attrs
+    result.notes.append(
+        f"Preset {context.preset}: {data['learner_coupled'].sizes['episode']} Learners per "
+        f"condition for {learner['n_steps']:,} REINFORCE steps ({learner['optimiser']}, "
+        f"lr {learner['lr']}, minibatch {learner['minibatch']}) on a conflicting 5×5 bandit; "
+        f"Meta-Learners and Bayes probed on {n_eval} episodes × {n_steps} steps × "
+        f"{task.n_contexts} contexts, contexts ranked per run by R_c (eq. 14); time ratios "
+        f"from the run-mean curve of each rank. Bayes uses the Thompson policy "
+        f"(q = posterior probability of the correct action).")
+    return result
+
+
+def _steps_by_rank(ds: xr.Dataset) -> xr.DataArray:
+    q = ds["q_ordered"]
+    if "seed" in q.dims:
+        q = q.mean("seed")
+    return steps_to_threshold(q.mean("episode"), list(THRESHOLDS))
+
+
+def _plot_steps(ds: xr.Dataset, ax: plt.Axes, time_label: str) -> None:
+    steps = _steps_by_rank(ds)
+    colours = plt.get_cmap("crest")(np.linspace(0.1, 0.9, len(THRESHOLDS)))
+    for colour, c in zip(colours, THRESHOLDS, strict=True):
+        y = steps.sel(threshold=c).values
+        ax.plot(steps["rank"].values, np.where(np.isfinite(y), y, np.nan), marker="o",
+                color=colour, label=f"c = {c}")
+    if not np.isfinite(steps.values).any():
+        ax.text(0.5, 0.5, "no learned context reached\nany cut-off in this episode",
+                ha="center", va="center", transform=ax.transAxes)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xticks(steps["rank"].values)
+    ax.set_xlabel("k-th learned context")
+    ax.set_ylabel(f"{time_label} until q_k > c")
+    ax.legend(fontsize="small", title="cut-off")
+
+
+def _row(axes, ds: xr.Dataset, title: str, time_label: str) -> None:
+    if "seed" in ds.dims:
+        ds = ds.isel(seed=0)
+    plot_ordered_contexts(ds, ax=axes[0])
+    axes[0].set_title(f"{title}: q_k(t)")
+    axes[0].set_xlabel(time_label)
+    axes[0].set_ylim(0, 1.02)
+    axes[0].legend(title="k-th learned", fontsize="small")
+    _plot_steps(ds, axes[1], time_label)
+    axes[1].set_title(f"{title}: steps to threshold")
+
+
+def _figures(data: dict[str, xr.Dataset]) -> dict[str, plt.Figure]:
+    figures = {}
+    panels = {
+        "fig12_learner": (("learner_coupled", "Learner, coupled"),
+                          ("learner_decoupled", "Learner, decoupled"), "training step t"),
+        "fig13_meta_learner": (("meta_learner_coupled", "Meta-Learner, coupled"),
+                               ("meta_learner_decoupled", "Meta-Learner, decoupled"),
+                               "episode step t"),
+        "bayes": (("bayes_coupled", "Bayes, coupled"), ("bayes_decoupled", "Bayes, decoupled"),
+                  "episode step t"),
+    }
+    for stem, (top, bottom, time_label) in panels.items():
+        fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+        for row, (key, title) in zip(axes, (top, bottom), strict=True):
+            _row(row, data[key], title, time_label)
+        fig.tight_layout()
+        figures[stem] = fig
+    outer = data["outer_loop"]
+    fig = plot_outer_loop(outer, CUTOFF, label="rank", dim="rank")
+    if not np.isfinite(outer["steps_to_threshold"].values).any():
+        fig.axes[0].text(0.5, 0.5, f"no rank reached q > {CUTOFF}\nat any checkpoint",
+                         ha="center", va="center", transform=fig.axes[0].transAxes)
+    fig.suptitle("Fig. 16: the coupled Meta-Learner's inner learning at successive checkpoints "
+                 "(rank k = k-th learned context)")
+    fig.tight_layout()
+    figures["fig16_outer_loop"] = fig
+    return figures
