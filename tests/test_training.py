@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -381,3 +382,17 @@ def test_a_killed_run_resumes_with_nothing_lost_or_repeated(tmp_path):
     assert list(res.metrics.step.values) == list(range(4, 121, 4))  # each step once
     torch.testing.assert_close(torch.tensor(res.metrics.loss.values),
                                torch.tensor(ref.metrics.loss.values), rtol=0, atol=0)
+
+
+def test_resume_accepts_a_run_saved_before_a_defaulted_field_existed(tmp_path):
+    from trajprobe.training import _check_same_config
+
+    config = SupervisedConfig(100, optimiser=OptimiserConfig("adam", 1e-3))
+    saved = dataclasses.asdict(config)
+    del saved["optimiser"]["schedule"]  # as written before OptimiserConfig.schedule existed
+    _check_same_config({"kind": "supervised", "config": saved}, "supervised", config,
+                       tmp_path / "latest.pt")
+    cosine = SupervisedConfig(100, optimiser=OptimiserConfig("adam", 1e-3, "cosine"))
+    with pytest.raises(ValueError, match="config: differs from the run being resumed"):
+        _check_same_config({"kind": "supervised", "config": saved}, "supervised", cosine,
+                           tmp_path / "latest.pt")

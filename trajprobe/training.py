@@ -516,7 +516,7 @@ def _check_same_config(saved: dict[str, Any], kind: str, config: Any, path: Path
         raise ValueError(f"out_dir: {str(path)!r} holds a {saved.get('kind')!r} run, "
                          f"not a {kind!r} run; use another out_dir or resume=False")
     current = _jsonable(dataclasses.asdict(config))
-    before = _jsonable(saved["config"])
+    before = _jsonable(_with_defaults(saved["config"], config))
     changed = sorted(k for k in set(current) | set(before)
                      if k not in _RESUMABLE_CHANGES and current.get(k) != before.get(k))
     if changed:
@@ -524,6 +524,18 @@ def _check_same_config(saved: dict[str, Any], kind: str, config: Any, path: Path
                            for k in changed)
         raise ValueError(f"config: differs from the run being resumed in {str(path)!r} "
                          f"({detail}); use the same config, another out_dir, or resume=False")
+
+
+def _with_defaults(saved: dict[str, Any], config: Any) -> dict[str, Any]:
+    """A saved config with fields added since it was written set to their defaults."""
+    out = dict(saved)
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value) and isinstance(out.get(f.name), dict):
+            out[f.name] = _with_defaults(out[f.name], value)
+        elif f.name not in out and f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+    return out
 
 
 def _jsonable(value: Any) -> Any:

@@ -72,6 +72,9 @@ def plot_outer_loop(ds: xr.Dataset, cutoff: float, *, label: str = "mode",
                                  sel["steps_to_threshold"], np.nan), marker="o",
                      label=f"{label} {value}")
         axes[1].plot(x, sel["final"], marker="o", label=f"{label} {value}")
+    if not np.isfinite(ds["steps_to_threshold"].values).any():
+        axes[0].text(0.5, 0.5, f"no {label} reached q > {cutoff}\nat any checkpoint",
+                     ha="center", va="center", transform=axes[0].transAxes, color="0.4")
     axes[0].set_ylabel(f"inner steps until q > {cutoff}")
     axes[1].set_ylabel("q at the last inner step")
     for ax in axes:
