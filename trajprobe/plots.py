@@ -56,7 +56,9 @@ def plot_learning_curves(
     da = _check_var(ds, var, ("episode", "t", dim))
     ax = _axes(ax)
     frame = da.to_dataframe(name=var).reset_index()
-    sns.lineplot(data=frame, x="t", y=var, hue=dim, errorbar="se", palette=palette, ax=ax)
+    # drop the palette's lightest shade: it vanishes on a white background
+    colours = sns.color_palette(palette, da.sizes[dim] + 1)[: da.sizes[dim]]
+    sns.lineplot(data=frame, x="t", y=var, hue=dim, errorbar="se", palette=colours, ax=ax)
     if var == "q":
         ax.axhline(1.0, color="0.6", lw=0.8, ls="--")
     ax.set_xlabel("step t (observations + 1)")

@@ -190,6 +190,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset,
         stacked = _by_singular_value(ds)
         plot_steps_to_threshold(stacked, THRESHOLDS, x="s", ax=ax)
         ax.set_xscale("log")
+        ax.set_xlabel("singular value s")
         ax.set_title(name)
     axes[0].set_yscale("log")
     fig.tight_layout()
