@@ -73,7 +73,27 @@ def _check_posterior(state: torch.Tensor, n_arms: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- Gittins agent
 
 
-class GittinsAgent:
+class _UpdateThenAct:
+    """Agents whose step updates the posterior with (a_{t-1}, r_{t-1}), then acts.
+
+    Subclasses define ``update(x, state) -> state`` and ``policy(state) -> [B, A]``.
+    """
+
+    def output(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """y_t = π(update(x_t, s_{t-1})) ``[B, A]``."""
+        return self.policy(self.update(x, state))
+
+    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y_t, s_t): update the posterior with (a_{t-1}, r_{t-1}), then act."""
+        new_state = self.update(x, state)
+        return self.policy(new_state), new_state
+
+    def distribution(self, y: torch.Tensor) -> torch.distributions.Categorical:
+        """``Categorical(probs=y)``."""
+        return _categorical(y)
+
+
+class GittinsAgent(_UpdateThenAct):
     """Plays the arm of largest Gittins index (Bayes-optimal for discounted bandits).
 
     State ``[B, A, 2]`` float64, per arm:
@@ -170,18 +190,6 @@ class GittinsAgent:
         """Action probabilities ``[B, A]``: uniform over the arms of largest index."""
         return _split_ties(self.indices(state))
 
-    def output(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        """y_t = π(update(x_t, s_{t-1})) ``[B, A]``."""
-        return self.policy(self.update(x, state))
-
-    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(y_t, s_t): update the posterior with (a_{t-1}, r_{t-1}), then act."""
-        new_state = self.update(x, state)
-        return self.policy(new_state), new_state
-
-    def distribution(self, y: torch.Tensor) -> torch.distributions.Categorical:
-        """``Categorical(probs=y)``."""
-        return _categorical(y)
 
 
 # ----------------------------------------------------------------------------- finite horizon
@@ -190,7 +198,7 @@ _MAX_HORIZON = 30
 """The exact DP stores (horizon + 1)^4 values per arm; 30 is about 7 MB each."""
 
 
-class FiniteHorizonBernoulliAgent:
+class FiniteHorizonBernoulliAgent(_UpdateThenAct):
     """Exact Bayes-optimal agent for a two-armed Bernoulli bandit over ``horizon`` pulls.
 
     Maximises the expected *undiscounted* total reward over T = ``horizon`` steps with
@@ -306,18 +314,6 @@ class FiniteHorizonBernoulliAgent:
         """Action probabilities ``[B, 2]``: uniform over the arms of largest Q."""
         return _split_ties(self.q_values(state))
 
-    def output(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        """y_t = π(update(x_t, s_{t-1})) ``[B, 2]``."""
-        return self.policy(self.update(x, state))
-
-    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(y_t, s_t): update the posterior with (a_{t-1}, r_{t-1}), then act."""
-        new_state = self.update(x, state)
-        return self.policy(new_state), new_state
-
-    def distribution(self, y: torch.Tensor) -> torch.distributions.Categorical:
-        """``Categorical(probs=y)``."""
-        return _categorical(y)
 
 
 # ----------------------------------------------------------------------------- contextual
