@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None, help="netCDF file for the results")
+    _threads_option(p)
 
     p = sub.add_parser("spectra", help="effective spectra / Fourier / context dynamics of a model",
                        epilog=_EPILOG_SPECTRA, formatter_class=argparse.RawTextHelpFormatter)
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None,
                    help="directory for spectra.nc and the figure (default: MODEL-spectra)")
+    _threads_option(p)
     return parser
 
 
