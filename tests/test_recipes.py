@@ -61,3 +61,15 @@ def test_fixed_task_repeats_its_parameters():
     expected = torch.einsum("eij,etj->eti", a.params["W"], a.inputs[..., :2])
     assert torch.allclose(a.targets, expected, atol=0.05)  # noise 0.01
     assert not torch.equal(a.inputs[0], b.inputs[0])
+
+
+def test_training_train_runs_a_recipe(tmp_path):
+    from trajprobe.training import train
+
+    recipe = recipes.get("bayes-optimal/bernoulli_beta_1_1", "smoke")
+    recipe = replace(recipe, training=replace(recipe.training, n_episodes=100))
+    result = train(recipe, tmp_path, seed=0, progress=False)
+    assert int(result.metrics["episodes"].isel(step=-1)) == 100
+    assert (tmp_path / "latest.pt").is_file() and (tmp_path / "recipe.json").is_file()
+    with pytest.raises(TypeError, match="recipe: expected a Meta-Learner recipe"):
+        train(recipes.get("linear-regression-2d/learner", "smoke").learner, tmp_path)

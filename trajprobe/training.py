@@ -53,6 +53,7 @@ __all__ = [
     "load_model",
     "resolve_device",
     "step_seed",
+    "train",
     "train_policy_gradient",
     "train_supervised",
 ]
@@ -676,3 +677,27 @@ def train_policy_gradient(
     return _run("policy_gradient", model, config, out_dir, loss_fn,
                 ("loss", "reward", "entropy"), {"baseline": baseline},
                 progress=progress, resume=resume)
+
+
+def train(
+    recipe: Any,
+    out_dir: str | Path | None,
+    *,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+) -> TrainingResult:
+    """Train a recipe: ``trajprobe.training.train(recipes.get(name, preset), out_dir)``.
+
+    ``recipe`` is a :class:`~trajprobe.recipes.MetaLearnerRecipe` (anything with a
+    ``train(out_dir, *, seed, device, progress)`` method); it builds the model and task
+    and calls :func:`train_supervised` or :func:`train_policy_gradient`, resuming from or
+    reusing a run already in ``out_dir``.
+    """
+    method = getattr(recipe, "train", None)
+    if not callable(method):
+        raise TypeError(
+            f"recipe: expected a Meta-Learner recipe from trajprobe.recipes.get(name, preset), "
+            f"got {type(recipe).__name__}"
+        )
+    return method(out_dir, seed=seed, device=device, progress=progress)
