@@ -22,7 +22,13 @@ import time
 import torch
 
 from trajprobe.models import MikulikNet, RabinowitzLSTM
-from trajprobe.tasks.base import Episodes, make_generator
+from trajprobe.recipes import format_seconds
+from trajprobe.tasks import (
+    BernoulliPrediction,
+    ContextualBandit,
+    FourierRegression,
+    LinearRegression,
+)
 from trajprobe.training import (
     OptimiserConfig,
     PolicyGradientConfig,
@@ -35,71 +41,6 @@ from trajprobe.training import (
 REPEATS = 3
 STEPS = 300
 BATCH = 200
-
-
-class LinearRegressionTask:
-    """y = W x + ε, W ~ MN(0, I, I), ε ~ N(0, 0.01²); input [x_t, y_{t-1}] (Rabinowitz §3.2.1)."""
-
-    def __init__(self, n: int = 2):
-        self.n = n
-        self.input_size, self.output_size = 2 * n, n
-
-    def sample(self, n_episodes, n_steps, *, seed=None, device=None, dtype=torch.float32):
-        g = make_generator(seed, device)
-        w = torch.randn(n_episodes, self.n, self.n, generator=g, dtype=dtype)
-        x = torch.randn(n_episodes, n_steps, self.n, generator=g, dtype=dtype)
-        y = torch.einsum("eij,etj->eti", w, x)
-        y = y + 0.01 * torch.randn(y.shape, generator=g, dtype=dtype)
-        prev = torch.cat([torch.zeros_like(y[:, :1]), y[:, :-1]], 1)
-        return Episodes(torch.cat([x, prev], -1), y, {"W": w})
-
-
-class CoinTask:
-    """Beta(1,1)–Bernoulli sequences; input [x_{t-1}, 1 if t > 1] (Mikulik prediction)."""
-
-    input_size, output_size = 2, 1
-
-    def sample(self, n_episodes, n_steps, *, seed=None, device=None, dtype=torch.float32):
-        g = make_generator(seed, device)
-        p = torch.rand(n_episodes, 1, generator=g, dtype=dtype)
-        x = (torch.rand(n_episodes, n_steps, generator=g, dtype=dtype) < p).to(dtype)
-        prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], 1)
-        seen = torch.ones_like(prev)
-        seen[:, 0] = 0
-        return Episodes(torch.stack([prev, seen], -1), x, {"p": p})
-
-
-class ContextualBandit:
-    """K_c = K_a = 5, correct action per context uniform, rewards 0.8/0.2 (Rabinowitz §5)."""
-
-    def __init__(self, k: int = 5):
-        self.k = k
-        self.input_size, self.n_actions = 2 * k + 1, k
-
-    def sample_params(self, n_episodes, *, generator, device):
-        return {"correct": torch.randint(self.k, (n_episodes, self.k), generator=generator)}
-
-    def contexts(self, params, n_steps, *, generator):
-        return torch.randint(self.k, (params["correct"].shape[0], n_steps), generator=generator)
-
-    def reward(self, params, context, action, *, generator):
-        right = params["correct"].gather(1, context[:, None])[:, 0] == action
-        p = torch.where(right, 0.8, 0.2)
-        return (torch.rand(p.shape, generator=generator) < p).float()
-
-    def encode(self, context, prev_action, prev_reward, *, dtype=torch.float32):
-        n = context.shape[0]
-        x = torch.zeros(n, self.input_size, dtype=dtype)
-        x[torch.arange(n), context] = 1
-        if prev_action is not None:
-            x[torch.arange(n), self.k + prev_action] = 1
-            x[:, -1] = prev_reward
-        return x
-
-    def expected_reward(self, params, context):
-        right = torch.nn.functional.one_hot(params["correct"].gather(1, context[:, None])[:, 0],
-                                            self.k)
-        return 0.2 + 0.6 * right.float()
 
 
 def bare_loop(model, task, n_steps_total, n_t, lr, seed=0):
@@ -133,17 +74,9 @@ def pg_loop(model, task, n_steps_total, n_t):
     return n_steps_total * BATCH / (time.perf_counter() - start)
 
 
-def human(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 86400 * 2:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 def main() -> None:
     torch.set_num_threads(1)
-    task = LinearRegressionTask(2)
+    task = LinearRegression(2)
     # warm up both code paths once
     bare_loop(RabinowitzLSTM(4, 2, 64, seed=0), task, 3, 20, 1e-4)
     trajprobe_loop(RabinowitzLSTM(4, 2, 64, seed=0), task, 3, 20, 1e-4)
@@ -162,11 +95,11 @@ def main() -> None:
           f"per alternating pair {', '.join(f'{r:.3f}' for r in pairs)}\n")
 
     rate_t20 = max(ours)
-    rate_t40 = trajprobe_loop(RabinowitzLSTM(2, 1, 64, seed=0), LinearRegressionTask(1),
+    rate_t40 = trajprobe_loop(RabinowitzLSTM(2, 1, 64, seed=0), FourierRegression(),
                               STEPS // 3, 40, 1e-4)
     rate_mik = trajprobe_loop(MikulikNet(2, 1, 32, distribution="bernoulli", seed=0),
-                              CoinTask(), STEPS // 3, 20, 1e-3, loss="log_loss")
-    rate_pg = pg_loop(RabinowitzLSTM(11, 5, 64, seed=0), ContextualBandit(5), 3, 125)
+                              BernoulliPrediction(), STEPS // 3, 20, 1e-3, loss="log_loss")
+    rate_pg = pg_loop(RabinowitzLSTM(11, 5, 64, seed=0), ContextualBandit(5, 5), 3, 125)
     rows = [
         ("Rabinowitz A.2 linear regression, SGD (T=20)", 80e6, rate_t20),
         ("Rabinowitz A.2 linear regression, Adam (T=20)", 8e6, rate_t20),
@@ -178,7 +111,7 @@ def main() -> None:
     print("| set-up | episodes | measured episodes/s | projected wall time |")
     print("|---|---|---|---|")
     for name, episodes, rate in rows:
-        print(f"| {name} | {episodes:,.0f} | {rate:,.0f} | {human(episodes / rate)} |")
+        print(f"| {name} | {episodes:,.0f} | {rate:,.0f} | {format_seconds(episodes / rate)} |")
     print(f"\n(batch {BATCH}; bandit rate from {3} outer steps; "
           f"{math.ceil(80e6 / BATCH):,} outer steps for the 80M-episode run)")
 
