@@ -26,6 +26,7 @@ __all__ = [
     "load_dataset",
     "save_checkpoint",
     "save_dataset",
+    "save_datasets",
 ]
 
 CHECKPOINT_FORMAT = "trajprobe-checkpoint-v1"
@@ -47,19 +48,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+        yield handle
+        handle.flush()
 
 
 @contextlib.contextmanager
@@ -180,13 +171,31 @@ def save_dataset(dataset: xr.Dataset | xr.DataArray, path: str | os.PathLike) ->
         dataset = dataset.to_dataset(name=dataset.name or "data")
     if not isinstance(dataset, xr.Dataset):
         raise TypeError(f"dataset: expected an xarray Dataset, got {type(dataset).__name__}")
+    with atomic_path(path) as tmp:
+        _encoded(dataset).to_netcdf(tmp)
+    return Path(path)
+
+
+def save_datasets(datasets: dict[str, xr.Dataset], path: str | os.PathLike) -> Path:
+    """Write several Datasets into one netCDF-4 file, one group per name, atomically.
+
+    Attributes are encoded as in :func:`save_dataset`; read a group back with
+    ``xarray.open_dataset(path, group=name)``.
+    """
+    with atomic_path(path) as tmp:
+        for i, (name, dataset) in enumerate(datasets.items()):
+            _encoded(dataset).to_netcdf(tmp, group=name, mode="w" if i == 0 else "a",
+                                        engine="netcdf4")
+    return Path(path)
+
+
+def _encoded(dataset: xr.Dataset) -> xr.Dataset:
+    """A copy whose attributes (dataset and variables) netCDF can hold."""
     encoded = dataset.copy()
     encoded.attrs = _encode_attrs(dataset.attrs)
     for name in encoded.variables:
         encoded[name].attrs = _encode_attrs(dataset[name].attrs)
-    with atomic_path(path) as tmp:
-        encoded.to_netcdf(tmp)
-    return Path(path)
+    return encoded
 
 
 def load_dataset(path: str | os.PathLike) -> xr.Dataset:

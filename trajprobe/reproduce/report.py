@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import xarray as xr
 
 import trajprobe
-from trajprobe.io import _encode_attrs, atomic_path, atomic_write
+from trajprobe.io import atomic_write, save_datasets
 from trajprobe.reproduce.base import RunContext, TargetResult
 
 __all__ = ["read_results", "write_report"]
@@ -29,13 +29,8 @@ def write_report(result: TargetResult, context: RunContext, target: str) -> Path
     """
     out = context.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "results.nc") as tmp:
-        for i, (name, ds) in enumerate(result.datasets.items()):
-            ds = ds.copy()
-            ds.attrs = _encode_attrs({**ds.attrs, "target": target, "preset": context.preset})
-            for var in ds.variables.values():
-                var.attrs = _encode_attrs(var.attrs)
-            ds.to_netcdf(tmp, group=name, mode="w" if i == 0 else "a", engine="netcdf4")
+    save_datasets({name: ds.assign_attrs(target=target, preset=context.preset)
+                   for name, ds in result.datasets.items()}, out / "results.nc")
     figures = out / "figures"
     if figures.exists():
         shutil.rmtree(figures)
