@@ -64,3 +64,21 @@ def test_train_then_compare_with_bayes_and_measure(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["spectra", str(lr), "--task", "nonlinear-regression"])
     assert "needs a model trained on FourierRegression" in capsys.readouterr().err
+
+
+def test_sweep_runs_seeds_and_prints_mean_and_standard_error(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "bayes-optimal/bernoulli_beta_1_1", "--preset", "smoke", "--seeds", "2",
+            "--scheduler", "none", "--threads", "1", "--episodes", "5", "--final-only",
+            "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "2 seeds, mean ± s.e. over seeds" in printed
+    assert "sum_t KL(Bayes || agent) (Mikulik eq. 2)" in printed
+    ds = xr.open_dataset(out / "sweep.nc")
+    assert dict(ds.sizes) == {"seed": 2, "checkpoint": 1, "episode": 5, "t": 20}
+    ds.close()
+    with pytest.raises(SystemExit) as exit_info:  # same directory, other settings
+        main([*argv[:3], "quick", *argv[4:]])
+    assert exit_info.value.code == 2
+    assert "holds a sweep of 'bayes-optimal/bernoulli_beta_1_1' (smoke)" in capsys.readouterr().err

@@ -53,3 +53,43 @@ def test_rerun_reuses_the_finished_training(run_dir):
     before = [p.stat().st_mtime_ns for p in runs]
     reproduce("linear-regression", preset="smoke", out_dir=run_dir, progress=False)
     assert [p.stat().st_mtime_ns for p in runs] == before
+
+
+
+def test_runs_trained_by_the_sweep_engine_are_the_ones_the_target_uses(tmp_path, monkeypatch):
+    """`reproduce --seeds N` trains ``training_runs`` as jobs first; ``run`` only reuses them."""
+    import torch
+
+    import trajprobe.reproduce as reproduce_module
+    from trajprobe.io import load_checkpoint
+    from trajprobe.recipes import MetaLearnerRecipe
+    from trajprobe.reproduce import RunContext, linear_regression
+    from trajprobe.training import LATEST
+
+    context = RunContext(preset="smoke", seeds=2, device=torch.device("cpu"), out_dir=tmp_path,
+                         progress=False)
+    runs = linear_regression.training_runs(context)
+    reproduce_module._train_on_cluster(runs, context, scheduler=None)  # the serial engine
+    steps_before_reuse = []
+    real_train = MetaLearnerRecipe.train
+
+    def train(self, out_dir, **kwargs):
+        steps_before_reuse.append(load_checkpoint(out_dir / LATEST)["step"])
+        return real_train(self, out_dir, **kwargs)
+
+    monkeypatch.setattr(MetaLearnerRecipe, "train", train)
+    reproduce("linear-regression", preset="smoke", seeds=2, out_dir=tmp_path, progress=False,
+              scheduler=None)
+    assert steps_before_reuse == [40, 40]  # smoke: 2000 episodes / 50 per step, both finished
+
+
+def test_rows_over_seeds_show_mean_and_standard_error():
+    from trajprobe.reproduce import SummaryRow
+    from trajprobe.reproduce.base import mean_sem
+
+    mean, sem = mean_sem([1.0, 2.0, 3.0])
+    assert mean == 2.0 and sem == pytest.approx(1 / np.sqrt(3))
+    assert mean_sem([4.0]) == (4.0, None)
+    assert mean_sem([1.0, float("inf")]) == (float("inf"), None)
+    row = SummaryRow("time ratio", "Meta-Learner", mean, 1.05, "3 seeds", sem=sem)
+    assert row.formatted()[2] == "2 ± 0.58"

@@ -18,6 +18,15 @@ _EPILOG_REPRODUCE = """examples:
   trajprobe reproduce bayes-optimal --seeds 3 --device cuda
 An interrupted run picks up where it stopped: run the same command again."""
 
+_EPILOG_SWEEP = """examples:
+  trajprobe sweep linear-regression-2d/meta-learner --seeds 4           # LocalCluster here
+  trajprobe sweep bayes-optimal/bernoulli_beta_1_1 --preset paper --seeds 10 \\
+      --scheduler tcp://10.0.0.5:8786 --out /shared/sweeps/bern      # an existing cluster
+Each seed is one Dask task: train (resuming from its last checkpoint), then measure every
+checkpoint. Results merge into OUT/sweep.nc as seeds finish; run the same command again
+to resume an interrupted sweep (finished seeds are not redone). Needs
+  pip install "trajprobe[distributed]"   (or --scheduler none: one seed after another)."""
+
 _EPILOG_TRAIN = """examples:
   trajprobe recipes                                     # what there is, with estimated cost
   trajprobe train linear-regression-2d/meta-learner --preset quick --out runs/lr2d
@@ -60,6 +69,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default ./trajprobe-runs/TARGET-PRESET)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--scheduler", default="auto",
+                   help="where Meta-Learners train: auto (default: a LocalCluster when "
+                        "--seeds > 1 and Dask is installed), local, a scheduler address, "
+                        "or none")
+    _threads_option(p)
+
+    p = sub.add_parser("sweep", help="train and measure one recipe over many seeds on Dask",
+                       epilog=_EPILOG_SWEEP, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("recipe", metavar="RECIPE",
+                   help="a Meta-Learner recipe from `trajprobe recipes`")
+    p.add_argument("--preset", choices=PRESETS, default="quick")
+    p.add_argument("--seeds", type=_positive_int, default=4, help="seeds 0..N-1 (default 4)")
+    p.add_argument("--scheduler", default="local",
+                   help="local (default: a LocalCluster on this machine), a scheduler address "
+                        "such as tcp://HOST:8786, or none (one by one in this process)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="LocalCluster worker processes (default: one per CPU core)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="sweep directory, shared by all workers "
+                        "(default ./trajprobe-sweeps/RECIPE-PRESET)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, ... (default: CUDA on workers that have it, else CPU)")
+    p.add_argument("--episodes", type=_positive_int, default=None,
+                   help="evaluation episodes per checkpoint (default 100)")
+    p.add_argument("--final-only", action="store_true",
+                   help="measure only the trained model, not every checkpoint")
+    p.add_argument("--no-progress", action="store_true")
     _threads_option(p)
 
     p = sub.add_parser("recipes", help="list recipes and presets with their estimated cost")
@@ -133,8 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return {"reproduce": _reproduce, "recipes": _recipes, "train": _train,
-                "compare": _compare, "spectra": _spectra}[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+                "compare": _compare, "spectra": _spectra, "sweep": _sweep}[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError, ModuleNotFoundError) as err:
         parser.exit(2, f"trajprobe {args.command}: error: {err}\n")
     except BrokenPipeError:  # e.g. `trajprobe recipes | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -145,9 +181,41 @@ def _reproduce(args: argparse.Namespace) -> int:
     from trajprobe.reproduce import reproduce
 
     report = reproduce(args.target, preset=args.preset, seeds=args.seeds, device=args.device,
-                       out_dir=args.out, progress=False if args.no_progress else None)
+                       out_dir=args.out, progress=False if args.no_progress else None,
+                       scheduler=_scheduler(args.scheduler))
     print(report.read_text().split("## Notes")[0].split("## Figures")[0].rstrip())
     print(f"\nwrote {report.parent}/: results.nc, figures/, report.md, report.html")
+    return 0
+
+
+def _scheduler(text: str) -> str | None:
+    return None if text.lower() == "none" else text
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from trajprobe.sweep import MERGED_FILE, SweepError, plot_sweep, summary, sweep
+
+    out = args.out if args.out is not None else (
+        Path("trajprobe-sweeps") / f"{args.recipe.replace('/', '-')}-{args.preset}")
+    try:
+        ds = sweep(args.recipe, preset=args.preset, seeds=args.seeds, out_dir=out,
+                   scheduler=_scheduler(args.scheduler), n_workers=args.workers,
+                   device=args.device, threads=args.threads, n_episodes=args.episodes,
+                   checkpoints=not args.final_only,
+                   progress=False if args.no_progress else None)
+    except SweepError as err:
+        print(f"trajprobe sweep: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.recipe} ({args.preset}), {ds.sizes['seed']} seeds, mean ± s.e. over seeds "
+          f"at the last checkpoint:")
+    for label, mean, sem in summary(ds):
+        print(f"  {label:<44} {mean:10.4g} ± {sem:.2g}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    plot_sweep(ds).savefig(out / "sweep.png", dpi=150, bbox_inches="tight")
+    print(f"wrote {out / MERGED_FILE} (dims {dict(ds.sizes)}), {out / 'sweep.png'} and "
+          f"per-seed results in {out / 'results'}")
     return 0
 
 

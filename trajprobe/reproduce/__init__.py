@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -47,12 +49,19 @@ def reproduce(
     device: torch.device | str | None = None,
     out_dir: str | Path | None = None,
     progress: bool | None = None,
+    scheduler: Any = "auto",
 ) -> Path:
     """Train (or reuse finished runs in ``out_dir``), probe, compare and report ``target``.
 
     Writes ``results.nc``, ``figures/*.png``, ``report.md`` and ``report.html`` into
     ``out_dir`` (default :func:`default_out_dir`). Training runs live in ``out_dir/runs``
     and resume where they stopped, so an interrupted command picks up where it left off.
+
+    ``scheduler`` says where the Meta-Learners train, with the machinery of
+    :func:`trajprobe.sweep.run_jobs`: ``"local"`` (a LocalCluster), a Dask scheduler
+    address, or None (one after another in this process). ``"auto"`` uses a LocalCluster
+    when ``seeds > 1`` and Dask is installed, else this process. Probing and the report
+    always run here, on the finished runs.
 
     Returns:
         The path of ``report.md``.
@@ -69,5 +78,19 @@ def reproduce(
     out = Path(out_dir) if out_dir is not None else default_out_dir(target, preset)
     context = RunContext(preset=preset, seeds=seeds, device=dev, out_dir=out, progress=progress)
     module = importlib.import_module(TARGETS[target])
+    if scheduler == "auto":
+        scheduler = "local" if seeds > 1 and importlib.util.find_spec("distributed") else None
+    if scheduler is not None:
+        _train_on_cluster(module.training_runs(context), context, scheduler)
     result = module.run(context)
     return write_report(result, context, target)
+
+
+def _train_on_cluster(runs: list[tuple[str, int]], context: RunContext, scheduler: Any) -> None:
+    """Train every (recipe, seed) run as one Dask task, into the runs :meth:`run` reuses."""
+    from trajprobe import recipes
+    from trajprobe.sweep import Job, run_jobs
+
+    jobs = [Job(recipes.get(name, context.preset), seed, context.run_dir(name, seed),
+                device=str(context.device)) for name, seed in runs]
+    run_jobs(jobs, scheduler=scheduler, progress=context.progress)

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import xarray as xr
 from matplotlib.figure import Figure
 
-__all__ = ["PRESETS", "Preset", "RunContext", "SummaryRow", "TargetResult"]
+__all__ = ["PRESETS", "Preset", "RunContext", "SummaryRow", "TargetResult", "mean_sem"]
 
 Preset = Literal["smoke", "quick", "paper"]
 PRESETS: tuple[str, ...] = ("smoke", "quick", "paper")
@@ -41,6 +42,10 @@ class RunContext:
         """Where training checkpoints go (reused when the command is run again)."""
         return self.out_dir / "runs"
 
+    def run_dir(self, recipe: str, seed: int) -> Path:
+        """The training run of ``recipe`` (a name) for ``seed``: ``runs/<recipe>/seed<k>``."""
+        return self.runs_dir / recipe.replace("/", "-") / f"seed{seed}"
+
 
 @dataclass(frozen=True)
 class SummaryRow:
@@ -51,11 +56,27 @@ class SummaryRow:
     ours: float
     paper: float | None = None
     note: str = ""
+    sem: float | None = None
+    """Standard error of ``ours`` when it is a mean over seeds (None: one value)."""
 
     def formatted(self) -> tuple[str, str, str, str, str]:
-        """(quantity, agent, ours, paper, note) as text for tables."""
-        return (self.quantity, self.agent, _fmt(self.ours),
+        """(quantity, agent, ours ± s.e., paper, note) as text for tables."""
+        ours = _fmt(self.ours)
+        if self.sem is not None and math.isfinite(self.sem) and math.isfinite(self.ours):
+            ours += f" ± {self.sem:.2g}"
+        return (self.quantity, self.agent, ours,
                 "—" if self.paper is None else _fmt(self.paper), self.note)
+
+
+def mean_sem(values: list[float]) -> tuple[float, float | None]:
+    """Mean and standard error (s.d. / sqrt(n)) over seeds; s.e. None for one value.
+
+    Infinite values (a mode that never crossed) make the mean infinite and the s.e. None.
+    """
+    array = np.asarray(values, dtype=float)
+    if array.size < 2 or not np.isfinite(array).all():
+        return float(array.mean()), None
+    return float(array.mean()), float(array.std(ddof=1) / math.sqrt(array.size))
 
 
 def _fmt(value: float) -> str:

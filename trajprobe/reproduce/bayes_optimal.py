@@ -154,7 +154,19 @@ def _recipe(task: str, preset: str):
 
 
 def _run_dir(context: RunContext, task: str, seed: int):
-    return context.runs_dir / f"bayes-optimal-{task}" / f"seed{seed}"
+    return context.run_dir(f"bayes-optimal/{task}", seed)
+
+
+def _n_runs(context: RunContext, task: str) -> int:
+    """Seeds trained for ``task``: more for the convergence figure's tasks."""
+    n_conv = max(context.seeds, SETTINGS[context.preset].n_convergence_runs)
+    return n_conv if task in CONVERGENCE_TASKS else context.seeds
+
+
+def training_runs(context: RunContext) -> list[tuple[str, int]]:
+    """The (recipe, seed) Meta-Learner runs :func:`run` trains."""
+    return [(f"bayes-optimal/{task}", seed) for task in catalogue.names()
+            for seed in range(_n_runs(context, task))]
 
 
 def _agent(model: torch.nn.Module, kind: str):
@@ -372,8 +384,7 @@ def run(context: RunContext) -> TargetResult:
     for task in catalogue.names():
         tick = time.perf_counter()
         recipe = _recipe(task, context.preset)
-        runs = [_train(context, task, s) for s in range(n_conv if task in CONVERGENCE_TASKS
-                                                        else context.seeds)]
+        runs = [_train(context, task, s) for s in range(_n_runs(context, task))]
         comparisons[task] = []
         for s in seeds:
             models = {"untrained": recipe.build_model(s), "trained": runs[s].model}

@@ -41,7 +41,7 @@ from trajprobe.measure import context_dynamics
 from trajprobe.plots import plot_ordered_contexts
 from trajprobe.probes.policy import expected_context_reward
 from trajprobe.reference_models import ContextualBanditPosterior
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult, mean_sem
 from trajprobe.reproduce.decoupled import DecoupledMachine
 from trajprobe.reproduce.learners import eval_schedule
 from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
@@ -153,7 +153,7 @@ def _meta(context: RunContext, coupling: str, seed: int, task: ContextualBandit,
     """Train (or reuse) one Meta-Learner; its context dynamics and, if coupled, outer loop."""
     name = _METAS[coupling]
     recipe = recipes.get(name, context.preset)
-    run_dir = context.runs_dir / name.replace("/", "-") / f"seed{seed}"
+    run_dir = context.run_dir(name, seed)
     trained = recipe.train(run_dir, seed=seed, device=context.device, progress=context.progress)
     n_c, n_a = task.n_contexts, task.n_actions
 
@@ -193,6 +193,11 @@ def _slim(ds: xr.Dataset) -> xr.Dataset:
     return ds.drop_vars(["policy"], errors="ignore")
 
 
+def training_runs(context: RunContext) -> list[tuple[str, int]]:
+    """The (recipe, seed) Meta-Learner runs :func:`run` trains."""
+    return [(name, seed) for name in _METAS.values() for seed in range(context.seeds)]
+
+
 def run(context: RunContext) -> TargetResult:
     """Learners, Meta-Learners and Bayes, coupled and decoupled, measured identically."""
     meta_recipe = recipes.get(_METAS["coupled"], context.preset)
@@ -226,23 +231,23 @@ def run(context: RunContext) -> TargetResult:
     data["outer_loop"] = _by_seed(outer)
 
     ratios = {
-        "Learner (coupled)": headline_ratio(data["learner_coupled"]["q_ordered"]),
-        "Learner (decoupled)": headline_ratio(data["learner_decoupled"]["q_ordered"]),
+        "Learner (coupled)": (headline_ratio(data["learner_coupled"]["q_ordered"]), None),
+        "Learner (decoupled)": (headline_ratio(data["learner_decoupled"]["q_ordered"]), None),
     }
     for coupling in ("coupled", "decoupled"):
         ds = data[f"meta_learner_{coupling}"]
-        ratios[f"Meta-Learner ({coupling})"] = float(np.mean(
-            [headline_ratio(ds["q_ordered"].isel(seed=s)) for s in range(ds.sizes["seed"])]))
-    ratios["Bayes (coupled)"] = headline_ratio(data["bayes_coupled"]["q_ordered"])
-    ratios["Bayes (decoupled)"] = headline_ratio(data["bayes_decoupled"]["q_ordered"])
-    for agent, ours in ratios.items():
+        ratios[f"Meta-Learner ({coupling})"] = mean_sem(
+            [headline_ratio(ds["q_ordered"].isel(seed=s)) for s in range(ds.sizes["seed"])])
+    ratios["Bayes (coupled)"] = (headline_ratio(data["bayes_coupled"]["q_ordered"]), None)
+    ratios["Bayes (decoupled)"] = (headline_ratio(data["bayes_decoupled"]["q_ordered"]), None)
+    for agent, (ours, sem) in ratios.items():
         note = "training steps" if agent.startswith("Learner") else "episode steps"
         if agent.startswith("Meta") and context.seeds > 1:
-            note += ", mean over seeds"
+            note += f", mean ± s.e. over {context.seeds} seeds"
         if agent.startswith("Bayes"):
             note += ", Thompson policy"
         result.rows.append(SummaryRow(f"time to q > {CUTOFF}: 5th vs 1st learned context",
-                                      agent, ours, PAPER.get(agent), note))
+                                      agent, ours, PAPER.get(agent), note, sem=sem))
     for key, label in (("meta_learner_coupled", "Meta-Learner (coupled)"),
                        ("meta_learner_decoupled", "Meta-Learner (decoupled)"),
                        ("bayes_coupled", "Bayes (coupled)")):

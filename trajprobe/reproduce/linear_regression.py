@@ -24,7 +24,7 @@ from trajprobe.measure import effective_spectra
 from trajprobe.plots import plot_learning_curves, plot_steps_to_threshold
 from trajprobe.probes.linear import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.reference_models import BayesianLinearRegression
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult, mean_sem
 from trajprobe.reproduce.learners import eval_schedule, probe_learner
 from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.tasks import LinearRegression, make_generator
@@ -104,6 +104,11 @@ def learner_spectra(context: RunContext) -> xr.Dataset:
     )
 
 
+def training_runs(context: RunContext) -> list[tuple[str, int]]:
+    """The (recipe, seed) Meta-Learner runs :func:`run` trains."""
+    return [(_META, seed) for seed in range(context.seeds)]
+
+
 def run(context: RunContext) -> TargetResult:
     """Train, probe and compare the Learner, the Meta-Learner(s) and Bayes."""
     meta_recipe = recipes.get(_META, context.preset)
@@ -117,7 +122,7 @@ def run(context: RunContext) -> TargetResult:
     learner = learner_spectra(context)
     metas, outer = [], []
     for seed in range(context.seeds):
-        run_dir = context.runs_dir / _META.replace("/", "-") / f"seed{seed}"
+        run_dir = context.run_dir(_META, seed)
         trained = meta_recipe.train(run_dir, seed=seed, device=context.device,
                                     progress=context.progress)
         metas.append(effective_spectra(trained.model, task, episodes=episodes,
@@ -139,14 +144,15 @@ def run(context: RunContext) -> TargetResult:
     result.datasets = {"learner": learner, "meta_learner": meta, "bayes": bayes,
                        "outer_loop": outer_ds}
     ratios = {
-        "Learner": (headline_ratio(learner["q"]), 9.0),
-        "Meta-Learner": (float(np.mean([headline_ratio(m["q"]) for m in metas])), 1.05),
-        "Bayes": (headline_ratio(bayes["q"]), None),
+        "Learner": ((headline_ratio(learner["q"]), None), 9.0),
+        "Meta-Learner": (mean_sem([headline_ratio(m["q"]) for m in metas]), 1.05),
+        "Bayes": ((headline_ratio(bayes["q"]), None), None),
     }
-    for agent, (ours, paper) in ratios.items():
+    for agent, ((ours, sem), paper) in ratios.items():
         result.rows.append(SummaryRow(
             f"time to q > {CUTOFF}: s = 0.05 vs s = 2.5 (50× smaller)", agent, ours, paper,
-            "mean over seeds" if agent == "Meta-Learner" and context.seeds > 1 else ""))
+            f"mean ± s.e. over {context.seeds} seeds"
+            if agent == "Meta-Learner" and context.seeds > 1 else "", sem=sem))
     meta_loss = float(meta["loss"].mean())
     bayes_loss = float(bayes["loss"].mean())
     result.rows.append(SummaryRow("episode-average squared error on these spectra",

@@ -221,6 +221,11 @@ def _subset(episodes: Episodes, n: int) -> Episodes:
                     {k: v[:n] for k, v in episodes.params.items()})
 
 
+def training_runs(context: RunContext) -> list[tuple[str, int]]:
+    """The (recipe, seed) Meta-Learner runs :func:`run` trains."""
+    return [(name, seed) for name in (_META, _BANDPASS) for seed in range(context.seeds)]
+
+
 def run(context: RunContext) -> TargetResult:
     """Train, probe and compare the Learner, the Meta-Learners and Bayes (Rabinowitz §4)."""
     meta_recipe = recipes.get(_META, context.preset)
@@ -234,7 +239,7 @@ def run(context: RunContext) -> TargetResult:
     learner = learner_spectra(context)
     metas, bands, outer = [], [], []
     for seed in range(context.seeds):
-        run_dir = context.runs_dir / _META.replace("/", "-") / f"seed{seed}"
+        run_dir = context.run_dir(_META, seed)
         trained = meta_recipe.train(run_dir, seed=seed, device=context.device,
                                     progress=context.progress)
         metas.append(_with_probe_loss(fourier_spectra(
@@ -244,7 +249,7 @@ def run(context: RunContext) -> TargetResult:
             lambda s=seed: meta_recipe.build_model(s), list_checkpoints(run_dir),
             lambda m, e=outer_eps: fourier_spectra(m, task, episodes=e, progress=False),
             CUTOFF, device=context.device))
-        band_dir = context.runs_dir / _BANDPASS.replace("/", "-") / f"seed{seed}"
+        band_dir = context.run_dir(_BANDPASS, seed)
         band = band_recipe.train(band_dir, seed=seed, device=context.device,
                                  progress=context.progress)
         # out of distribution: the band-pass Meta-Learner sees low-pass functions

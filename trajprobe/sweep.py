@@ -1,0 +1,454 @@
+"""Sweeps over training seeds on Dask distributed: one task per (recipe, seed).
+
+The papers report statistics over 5-15 independently trained Meta-Learners, each trained
+for 8M-2B episodes. A sweep trains and measures every seed as one Dask task, on an
+embedded :class:`distributed.LocalCluster` by default or on any running Dask cluster by
+address (for example one started by dask-jobqueue on SLURM or PBS)::
+
+    >>> from trajprobe.sweep import sweep
+    >>> ds = sweep("linear-regression-2d/meta-learner", preset="quick", seeds=4)  # doctest: +SKIP
+
+Layout of the sweep's directory (which must be on a file system the workers share)::
+
+    sweep.json              what the sweep is (recipe, preset); a re-run must match
+    runs/seed<k>/           seed k's training run: checkpoints, latest.pt, metrics.nc
+    results/seed<k>.nc      seed k's measurement at every checkpoint (written atomically)
+    sweep.nc                every finished seed merged along ``seed`` (rewritten as seeds end)
+
+Fault tolerance comes from the files, not from the scheduler's memory: a task first
+returns a finished result file if there is one, and training resumes from the run's
+``latest.pt``. So a worker that dies mid-task is retried (Dask reschedules it) from its last
+checkpoint; every seed is one file, so none is counted twice; re-running a finished sweep
+submits nothing; and a partly finished sweep resumes. Tasks pass paths, not tensors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from trajprobe import io
+
+__all__ = ["Job", "SweepError", "headlines", "load_sweep", "plot_sweep", "run_job", "run_jobs",
+           "summary", "sweep"]
+
+SWEEP_FILE = "sweep.json"
+MERGED_FILE = "sweep.nc"
+INSTALL_HINT = 'pip install "trajprobe[distributed]"'
+
+
+class SweepError(RuntimeError):
+    """Some jobs of a sweep failed; the message names each one and why."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: train ``recipe`` for ``seed`` in ``run_dir``, then maybe measure it.
+
+    Attributes:
+        recipe: a :class:`~trajprobe.recipes.MetaLearnerRecipe` (small; pickled to workers).
+        seed: the training seed.
+        run_dir: the training run's directory (resumed if it holds a partial run).
+        result_path: where to write the measurement (None: train only).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None: CUDA if the worker has it.
+        threads: torch CPU threads inside the task (None: the worker's setting).
+        n_episodes: evaluation episodes (None: the measurement's default).
+        checkpoints: measure every kept checkpoint (True) or only the final model.
+    """
+
+    recipe: Any
+    seed: int
+    run_dir: Path
+    result_path: Path | None = None
+    device: str | None = None
+    threads: int | None = None
+    n_episodes: int | None = None
+    checkpoints: bool = True
+
+    @property
+    def label(self) -> str:
+        """``"<recipe> seed <k>"``, for messages."""
+        return f"{self.recipe.name} seed {self.seed}"
+
+
+def run_job(job: Job) -> str:
+    """Do ``job`` (in a worker or in this process); returns the path it produced.
+
+    Idempotent: an existing result file is returned untouched, and training resumes from
+    (or reuses) ``job.run_dir``. The result carries ``attrs["resumed_from_step"]``, the
+    outer step training restarted from (0 for a fresh run).
+    """
+    if job.result_path is not None and job.result_path.is_file():
+        return str(job.result_path)
+    before = torch.get_num_threads()
+    if job.threads is not None:
+        torch.set_num_threads(job.threads)
+    try:
+        return _run_job(job)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_job(job: Job) -> str:
+    device = job.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    resumed_from = _saved_step(job.run_dir)
+    trained = job.recipe.train(job.run_dir, seed=job.seed, device=device, progress=False)
+    if job.result_path is None:
+        return str(job.run_dir)
+    from trajprobe.recipes.evaluate import evaluate
+    from trajprobe.training import list_checkpoints, load_model
+
+    kept = list_checkpoints(job.run_dir) if job.checkpoints else []
+    if kept:
+        measured = []
+        for step, path in kept:
+            model = load_model(path, job.recipe.build_model(job.seed), map_location=device)
+            measured.append(evaluate(job.recipe, model, n_episodes=job.n_episodes,
+                                     device=device).expand_dims(checkpoint=[step]))
+        ds = xr.concat(measured, "checkpoint", combine_attrs="override")
+    else:
+        final = int(trained.metrics["step"].values[-1]) if trained.metrics.sizes["step"] else 0
+        ds = evaluate(job.recipe, trained.model, n_episodes=job.n_episodes,
+                      device=device).expand_dims(checkpoint=[final])
+    last = trained.metrics.isel(step=-1)
+    ds = ds.expand_dims(seed=[job.seed])
+    ds["final_training_loss"] = ("seed", [float(last["loss"])])
+    ds["training_seconds"] = ("seed", [float(last["wall_time"])])
+    ds["resumed_from_step"] = ("seed", [resumed_from])
+    ds.attrs.update(checkpoint_unit="outer (meta-training) step", device=device)
+    io.save_dataset(ds, job.result_path)
+    return str(job.result_path)
+
+
+def _saved_step(run_dir: Path) -> int:
+    """The outer step of ``run_dir/latest.pt`` (0 if there is none)."""
+    from trajprobe.training import LATEST
+
+    latest = Path(run_dir) / LATEST
+    if not latest.is_file():
+        return 0
+    return int(io.load_checkpoint(latest, required=("step",))["step"])
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    scheduler: Any = "local",
+    n_workers: int | None = None,
+    progress: bool | None = None,
+    on_done: Callable[[Job, str], None] | None = None,
+) -> list[str]:
+    """Run ``jobs`` on a Dask cluster (or in this process) and return their paths in order.
+
+    Args:
+        jobs: the work; each job writes its own files, so they may run in any order.
+        scheduler: ``"local"`` — start a :class:`distributed.LocalCluster` of
+            ``n_workers`` single-threaded worker processes (default: one per CPU core, at
+            most one per job); a scheduler address such as ``"tcp://10.0.0.5:8786"`` —
+            use that cluster; a :class:`distributed.Client` — use it as is; None — run
+            the jobs one after another in this process (no Dask needed).
+        n_workers: LocalCluster size.
+        progress: show a progress bar (None: when on a terminal).
+        on_done: called in this process as each job finishes, with the job and its path.
+
+    Raises:
+        SweepError: after every job has ended, if some failed; it names each one and
+            why. The others' files are kept, so running again redoes only the failures.
+    """
+    paths: dict[int, str] = {}
+    failures: list[str] = []
+    bar = tqdm(total=len(jobs), unit="seed", desc="sweep", dynamic_ncols=True,
+               disable=None if progress is None else not progress)
+
+    def finish(index: int, path: str) -> None:
+        paths[index] = path
+        if on_done is not None:
+            on_done(jobs[index], path)
+        bar.update()
+
+    try:
+        if scheduler is None:
+            for index, job in enumerate(jobs):
+                try:
+                    path = run_job(job)
+                except Exception as err:
+                    failures.append(f"{job.label}: {type(err).__name__}: {err}")
+                    continue
+                finish(index, path)
+        elif jobs:
+            distributed = _import_distributed()
+            with _client(scheduler, n_workers or min(len(jobs), os.cpu_count() or 1)) as client:
+                futures = {client.submit(run_job, job, key=_key(job), pure=False): index
+                           for index, job in enumerate(jobs)}
+                for future in distributed.as_completed(futures):
+                    index = futures[future]
+                    if future.status == "finished":
+                        finish(index, future.result())
+                    else:
+                        failures.append(f"{jobs[index].label}: {_error(future)}")
+    finally:
+        bar.close()
+    if failures:
+        raise SweepError(f"{len(failures)} of {len(jobs)} job(s) failed (run again to "
+                           "retry them; finished ones are kept):\n  " + "\n  ".join(failures))
+    return [paths[i] for i in range(len(jobs))]
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as err:
+        raise ModuleNotFoundError(
+            f"scheduler: running on a Dask cluster needs Dask distributed; {INSTALL_HINT} "
+            "(or pass scheduler=None / --scheduler none to run the seeds one by one here)"
+        ) from err
+    return distributed
+
+
+@contextmanager
+def _client(scheduler: Any, n_workers: int):
+    """A Client for ``scheduler``; a LocalCluster it starts is closed on exit."""
+    import distributed
+
+    if isinstance(scheduler, distributed.Client):
+        yield scheduler
+        return
+    if scheduler == "local":
+        with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                      processes=True, dashboard_address=None,
+                                      silence_logs=logging.ERROR) as cluster, \
+                distributed.Client(cluster) as client:
+            yield client
+        return
+    if not isinstance(scheduler, str) or not scheduler:
+        raise ValueError(f"scheduler: expected 'local', an address like 'tcp://host:8786', "
+                         f"a distributed.Client or None, got {scheduler!r}")
+    with distributed.Client(scheduler, timeout="30s") as client:
+        yield client
+
+
+def _key(job: Job) -> str:
+    """A Dask key unique to the job's files (so two sweeps on one cluster never collide)."""
+    from dask.base import tokenize
+
+    slug = job.recipe.name.replace("/", "-")
+    return f"trajprobe-{slug}-seed{job.seed}-{tokenize(str(job.run_dir), str(job.result_path))}"
+
+
+def _error(future: Any) -> str:
+    try:
+        error = future.exception()
+    except Exception as err:  # a cancelled future raises here
+        error = err
+    return f"{type(error).__name__}: {error}"
+
+
+# ------------------------------------------------------------------------------ sweeps
+
+
+def sweep(
+    recipe: str | Any,
+    *,
+    preset: str = "quick",
+    seeds: int | Iterable[int] = 4,
+    out_dir: str | Path | None = None,
+    scheduler: Any = "local",
+    n_workers: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    n_episodes: int | None = None,
+    checkpoints: bool = True,
+    progress: bool | None = None,
+) -> xr.Dataset:
+    """Train and measure ``recipe`` for every seed, in parallel, and merge along ``seed``.
+
+    Each seed is one task (:func:`run_job`): train (resuming from its last checkpoint),
+    then measure every kept checkpoint with :func:`trajprobe.recipes.evaluate.evaluate`.
+    ``sweep.nc`` is rewritten as each seed finishes, so an interrupted sweep keeps its
+    finished seeds, and calling again with the same arguments runs only what is missing.
+
+    Args:
+        recipe: a recipe name (see ``trajprobe recipes``) or a
+            :class:`~trajprobe.recipes.MetaLearnerRecipe` (then ``preset`` is ignored).
+        preset: ``smoke``, ``quick`` or ``paper``.
+        seeds: N for seeds 0..N-1, or the seeds themselves.
+        out_dir: the sweep's directory (default ``./trajprobe-sweeps/<recipe>-<preset>``);
+            on a multi-machine cluster it must be on a shared file system.
+        scheduler, n_workers, progress: as in :func:`run_jobs`.
+        device: each worker's device (None: CUDA if that worker has it, else CPU).
+        threads: torch threads per task (None: the worker's default; a LocalCluster's
+            workers run one thread each).
+        n_episodes: evaluation episodes per checkpoint.
+        checkpoints: measure every kept checkpoint (the outer-loop view) or only the end.
+
+    Returns:
+        The measurement over ``seed, checkpoint, ...`` with per-seed
+        ``final_training_loss``, ``training_seconds`` and ``resumed_from_step``.
+    """
+    from trajprobe import recipes
+
+    chosen = recipes.get(recipe, preset) if isinstance(recipe, str) else recipe
+    if not isinstance(chosen, recipes.MetaLearnerRecipe):
+        raise ValueError(f"recipe: {chosen.name!r} is a Learner set-up (trained inside "
+                         "`trajprobe reproduce`); sweeps take Meta-Learner recipes")
+    seed_list = _seeds(seeds)
+    out = (Path(out_dir) if out_dir is not None else
+           Path("trajprobe-sweeps") / f"{chosen.name.replace('/', '-')}-{chosen.preset}")
+    _claim(out, chosen)
+    jobs = [Job(chosen, s, out / "runs" / f"seed{s}", out / "results" / f"seed{s}.nc",
+                device=device, threads=threads, n_episodes=n_episodes,
+                checkpoints=checkpoints) for s in seed_list]
+    todo = [job for job in jobs if not job.result_path.is_file()]
+    if todo:
+        done = [job.result_path for job in jobs if job.result_path.is_file()]
+
+        def merge(job: Job, path: str) -> None:
+            done.append(Path(path))
+            _save_merged(done, out / MERGED_FILE)
+
+        run_jobs(todo, scheduler=scheduler, n_workers=n_workers, progress=progress,
+                 on_done=merge)
+    return _save_merged([job.result_path for job in jobs], out / MERGED_FILE)
+
+
+def _seeds(seeds: int | Iterable[int]) -> list[int]:
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds: expected a positive int or a list of seeds, got {seeds!r}")
+    values = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if isinstance(seeds, int) and seeds < 1:
+        raise ValueError(f"seeds: expected a positive int or a list of seeds, got {seeds!r}")
+    if not values or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
+                         for s in values) or len(set(values)) != len(values):
+        raise ValueError(f"seeds: expected distinct non-negative ints, got {seeds!r}")
+    return values
+
+
+def _claim(out: Path, recipe: Any) -> None:
+    """Write ``sweep.json``, or check that an existing one describes the same sweep."""
+    info = json.loads(json.dumps({"recipe": recipe.name, "preset": recipe.preset,
+                                  "training": dataclasses.asdict(recipe.training)}, default=str))
+    path = out / SWEEP_FILE
+    if path.is_file():
+        from trajprobe.training import _with_defaults  # fields added since: their defaults
+
+        before = json.loads(path.read_text())
+        if isinstance(before.get("training"), dict):
+            before["training"] = json.loads(json.dumps(
+                _with_defaults(before["training"], recipe.training), default=str))
+        if before != info:
+            raise ValueError(
+                f"out_dir: {str(out)!r} holds a sweep of {before.get('recipe')!r} "
+                f"({before.get('preset')}) with other settings; use another directory")
+        return
+    with io.atomic_write(path, "w") as handle:
+        json.dump(info, handle, indent=1)
+
+
+def _save_merged(paths: Iterable[Path], target: Path) -> xr.Dataset:
+    """Concatenate the per-seed results along ``seed`` (sorted) and save them atomically."""
+    parts = sorted((io.load_dataset(p) for p in set(paths)),
+                   key=lambda ds: int(ds["seed"].values[0]))
+    merged = xr.concat(parts, "seed", join="outer", combine_attrs="drop_conflicts")
+    io.save_dataset(merged, target)
+    return merged
+
+
+def load_sweep(out_dir: str | Path) -> xr.Dataset:
+    """The merged result of a sweep directory (as far as it got)."""
+    path = Path(out_dir) / MERGED_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"out_dir: no {MERGED_FILE} in {str(out_dir)!r}; no seed of "
+                                "that sweep has finished yet")
+    return io.load_dataset(path)
+
+
+def headlines(ds: xr.Dataset) -> dict[str, dict[str, xr.DataArray]]:
+    """The measurement's headline quantities per seed and checkpoint, grouped by panel.
+
+    Returns:
+        panel title → {label → DataArray ``(seed, checkpoint)``}; which panels appear
+        depends on the measurement (q per mode or per ranked context at the last inner
+        step, Σ_t KL and excess log-loss against Bayes, or reward per step).
+    """
+    panels: dict[str, dict[str, xr.DataArray]] = {}
+    if "q" in ds and "mode" in ds["q"].dims:
+        panels["q at the last inner step"] = {
+            f"q_{mode} at the last step (ŝ/s)": ds["q"].sel(mode=mode).isel(t=-1).mean("episode")
+            for mode in ds["mode"].values}
+    if "q_ordered" in ds:
+        panels["q at the last inner step, contexts by learning order"] = {
+            f"q of the context learned {_ordinal(int(rank))}, last step":
+                ds["q_ordered"].sel(rank=rank).isel(t=-1).mean("episode")
+            for rank in ds["rank"].values}
+    if "kl" in ds:
+        panels["against Bayes (Mikulik eq. 2)"] = {
+            "sum_t KL(Bayes || agent) (Mikulik eq. 2)": ds["kl"].mean("episode").sum("t"),
+            "log-loss per step minus Bayes' (nats)":
+                (ds["log_loss"] - ds["bayes_log_loss"]).mean(("episode", "t"))}
+    if "bayes_reward" in ds:
+        panels["reward per step (Mikulik eq. 3)"] = {
+            "reward per step": ds["reward"].mean(("episode", "t")),
+            "Bayes-optimal reward per step": ds["bayes_reward"].mean(("episode", "t"))}
+    return panels
+
+
+def summary(ds: xr.Dataset) -> list[tuple[str, float, float]]:
+    """Headline numbers of a sweep at its last checkpoint: (label, mean, standard error).
+
+    Mean and standard error (s.d. / sqrt(n), NaN for one seed) are over ``seed``: the
+    papers' "mean ± s.e. over seeds". The rows are :func:`headlines` at the last
+    checkpoint, then the final training loss and training time.
+    """
+    rows: list[tuple[str, float, float]] = []
+    series = {label: values.isel(checkpoint=-1) for panel in headlines(ds).values()
+              for label, values in panel.items()}
+    series.update({"final training loss": ds["final_training_loss"],
+                   "training seconds": ds["training_seconds"]})
+    for label, per_seed in series.items():
+        values = np.asarray(per_seed, dtype=float)
+        sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else float("nan")
+        rows.append((label, float(values.mean()), float(sem)))
+    return rows
+
+
+def plot_sweep(ds: xr.Dataset) -> Any:
+    """The outer-loop view of a sweep: each headline against checkpoint, mean ± s.e. band.
+
+    One panel per group of :func:`headlines`; x is the outer (meta-training) step on a
+    log axis, the line the mean over seeds and the band ± one standard error.
+    """
+    import matplotlib.pyplot as plt
+
+    panels = headlines(ds)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
+    x = np.maximum(ds["checkpoint"].values, 1)
+    n = ds.sizes["seed"]
+    for ax, (title, lines) in zip(axes[0], panels.items(), strict=True):
+        for label, values in lines.items():
+            mean = values.mean("seed").values
+            sem = values.std("seed", ddof=1).values / np.sqrt(n) if n > 1 else 0 * mean
+            ax.plot(x, mean, marker="o", markersize=3, label=label)
+            ax.fill_between(x, mean - sem, mean + sem, alpha=0.25)
+        ax.set_xscale("log")
+        ax.set_xlabel("outer (meta-training) step")
+        ax.set_title(title, fontsize="medium")
+        ax.legend(fontsize="x-small")
+    fig.suptitle(f"{ds.attrs.get('recipe', 'sweep')}: mean ± s.e. over {n} seed(s)")
+    fig.tight_layout()
+    return fig
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
