@@ -53,6 +53,8 @@ def test_steps_to_threshold_plot_against_singular_values():
     points = {tuple(zip(line.get_xdata(), line.get_ydata(), strict=True))
               for line in ax.lines if len(line.get_xdata())}
     assert ((0.1, 5.0), (1.0, 3.0), (2.0, 2.0)) in {tuple(sorted(p)) for p in points}
+    never = plot_steps_to_threshold(ds, thresholds=(1.5,), x="s")  # no curve crosses
+    assert not never.lines and never.texts[0].get_text() == "no curve reached q > 1.5"
     plt.close("all")
 
 

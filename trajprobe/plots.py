@@ -89,8 +89,12 @@ def plot_steps_to_threshold(
     target = dict(zip(ds[dim].values.tolist(), np.asarray(abscissa.values).tolist(), strict=True))
     frame["target"] = frame[dim].map(target)
     frame = frame[np.isfinite(frame["steps"])]
-    sns.lineplot(data=frame, x="target", y="steps", hue="threshold", marker="o", ax=ax,
-                 palette="crest")
+    if frame.empty:
+        ax.text(0.5, 0.5, f"no curve reached {var} > {min(thresholds)}", ha="center",
+                va="center", transform=ax.transAxes, color="0.4")
+    else:
+        sns.lineplot(data=frame, x="target", y="steps", hue="threshold", marker="o", ax=ax,
+                     palette="crest")
     ax.set_xlabel(x if x is not None else dim)
     ax.set_ylabel(f"steps until {var} > c")
     return ax
