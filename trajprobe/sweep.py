@@ -87,8 +87,9 @@ def run_job(job: Job) -> str:
     """Do ``job`` (in a worker or in this process); returns the path it produced.
 
     Idempotent: an existing result file is returned untouched, and training resumes from
-    (or reuses) ``job.run_dir``. The result carries ``attrs["resumed_from_step"]``, the
-    outer step training restarted from (0 for a fresh run).
+    (or reuses) ``job.run_dir``. The result holds, per seed, ``final_training_loss``,
+    ``training_seconds`` (over all attempts) and ``resumed_from_step``, the outer step
+    training restarted from (0 for a fresh run).
     """
     if job.result_path is not None and job.result_path.is_file():
         return str(job.result_path)
