@@ -87,7 +87,7 @@ def reproduce(
 
 
 def _train_on_cluster(runs: list[tuple[str, int]], context: RunContext, scheduler: Any) -> None:
-    """Train every (recipe, seed) run as one Dask task, into the runs :meth:`run` reuses."""
+    """Train every (recipe, seed) run as one job, into the directories the target reuses."""
     from trajprobe import recipes
     from trajprobe.sweep import Job, run_jobs
 
