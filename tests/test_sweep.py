@@ -187,7 +187,7 @@ def _kill_a_worker_mid_run(client, out: Path, killed: dict, stop: threading.Even
 
 def test_localcluster_sweep_survives_a_killed_worker(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
-    recipe = _small(100)
+    recipe = _small(60)
     killed: dict = {}
     stop = threading.Event()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -198,7 +198,7 @@ def test_localcluster_sweep_survives_a_killed_worker(tmp_path: Path) -> None:
         killer.start()
         try:
             ds = sweep(recipe, seeds=4, out_dir=tmp_path / "sweep", scheduler=client,
-                       threads=1, n_episodes=6, progress=False)
+                       threads=1, n_episodes=6, checkpoints=False, progress=False)
         finally:
             stop.set()
             killer.join()
@@ -206,5 +206,5 @@ def test_localcluster_sweep_survives_a_killed_worker(tmp_path: Path) -> None:
     assert list(ds["seed"].values) == [0, 1, 2, 3]
     assert int(ds["resumed_from_step"].sel(seed=killed["seed"])) >= 20  # from its checkpoint
     one_by_one = sweep(recipe, seeds=4, out_dir=tmp_path / "serial", scheduler=None, threads=1,
-                       n_episodes=6, progress=False)
+                       n_episodes=6, checkpoints=False, progress=False)
     xr.testing.assert_identical(_measured(ds), _measured(one_by_one))
