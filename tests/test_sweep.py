@@ -185,6 +185,7 @@ def _kill_a_worker_mid_run(client, out: Path, killed: dict, stop: threading.Even
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # ~31 s on the quiet 2-core machine: cluster start-up, a worker restart
 def test_localcluster_sweep_survives_a_killed_worker(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     recipe = _small(60)
