@@ -193,10 +193,16 @@ def _scheduler(text: str) -> str | None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from trajprobe.sweep import MERGED_FILE, SweepError, plot_sweep, summary, sweep
+    from trajprobe.sweep import (
+        MERGED_FILE,
+        SweepError,
+        default_out_dir,
+        plot_sweep,
+        summary,
+        sweep,
+    )
 
-    out = args.out if args.out is not None else (
-        Path("trajprobe-sweeps") / f"{args.recipe.replace('/', '-')}-{args.preset}")
+    out = args.out if args.out is not None else default_out_dir(args.recipe, args.preset)
     try:
         ds = sweep(args.recipe, preset=args.preset, seeds=args.seeds, out_dir=out,
                    scheduler=_scheduler(args.scheduler), n_workers=args.workers,

@@ -41,8 +41,8 @@ from tqdm.auto import tqdm
 
 from trajprobe import io
 
-__all__ = ["Job", "SweepError", "headlines", "load_sweep", "plot_sweep", "run_job", "run_jobs",
-           "summary", "sweep"]
+__all__ = ["Job", "SweepError", "default_out_dir", "headlines", "load_sweep", "plot_sweep",
+           "run_job", "run_jobs", "summary", "sweep"]
 
 SWEEP_FILE = "sweep.json"
 MERGED_FILE = "sweep.nc"
@@ -315,8 +315,7 @@ def sweep(
         raise ValueError(f"recipe: {chosen.name!r} is a Learner set-up (trained inside "
                          "`trajprobe reproduce`); sweeps take Meta-Learner recipes")
     seed_list = _seeds(seeds)
-    out = (Path(out_dir) if out_dir is not None else
-           Path("trajprobe-sweeps") / f"{chosen.name.replace('/', '-')}-{chosen.preset}")
+    out = Path(out_dir) if out_dir is not None else default_out_dir(chosen.name, chosen.preset)
     _claim(out, chosen)
     jobs = [Job(chosen, s, out / "runs" / f"seed{s}", out / "results" / f"seed{s}.nc",
                 device=device, threads=threads, n_episodes=n_episodes,
@@ -332,6 +331,11 @@ def sweep(
         run_jobs(todo, scheduler=scheduler, n_workers=n_workers, progress=progress,
                  on_done=merge)
     return _save_merged([job.result_path for job in jobs], out / MERGED_FILE)
+
+
+def default_out_dir(recipe: str, preset: str) -> Path:
+    """``./trajprobe-sweeps/<recipe>-<preset>`` (``/`` in the name becomes ``-``)."""
+    return Path("trajprobe-sweeps") / f"{recipe.replace('/', '-')}-{preset}"
 
 
 def _seeds(seeds: int | Iterable[int]) -> list[int]:
@@ -427,10 +431,11 @@ def summary(ds: xr.Dataset) -> list[tuple[str, float, float]]:
               for label, values in panel.items()}
     series.update({"final training loss": ds["final_training_loss"],
                    "training seconds": ds["training_seconds"]})
+    from trajprobe.reproduce.base import mean_sem
+
     for label, per_seed in series.items():
-        values = np.asarray(per_seed, dtype=float)
-        sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else float("nan")
-        rows.append((label, float(values.mean()), float(sem)))
+        mean, sem = mean_sem(np.asarray(per_seed, dtype=float).tolist())
+        rows.append((label, mean, float("nan") if sem is None else sem))
     return rows
 
 

@@ -29,7 +29,7 @@ import xarray as xr
 from trajprobe.recipes.config import MetaLearnerRecipe
 from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression
 
-__all__ = ["DEFAULT_EPISODES", "evaluate"]
+__all__ = ["DEFAULT_EPISODES", "evaluate", "log_loss", "logits_policy"]
 
 DEFAULT_EPISODES = 100
 """Evaluation episodes when ``n_episodes`` is not given."""
@@ -79,7 +79,7 @@ def evaluate(
             ds = measure.fourier_spectra(model, task, n, n_steps, episodes=episodes, seed=seed,
                                          progress=False)
         elif isinstance(task, ContextualBandit):
-            ds = measure.context_dynamics(model, task, n, n_steps, seed=seed, policy=_logits,
+            ds = measure.context_dynamics(model, task, n, n_steps, seed=seed, policy=logits_policy,
                                           progress=False)
         elif recipe.name.startswith("bayes-optimal/"):
             ds = _against_bayes(recipe.name.split("/", 1)[1], model, n, seed)
@@ -101,7 +101,7 @@ def _against_bayes(task_name: str, model: torch.nn.Module, n: int, seed: int) ->
     if isinstance(model, torch.nn.Module):
         model = model.cpu()  # the Bayes machines run on the CPU
     if entry.kind == "bandit":
-        agent = rollout_env(model, task, n, entry.n_steps, seed=seed, policy=_logits)
+        agent = rollout_env(model, task, n, entry.n_steps, seed=seed, policy=logits_policy)
         best = rollout_env(bayes, task, n, entry.n_steps, seed=seed)
         return xr.Dataset(
             {"reward": (("episode", "t"), _np(agent.rewards)),
@@ -112,25 +112,30 @@ def _against_bayes(task_name: str, model: torch.nn.Module, n: int, seed: int) ->
     kl = behavioural_dissimilarity(bayes, model, episodes.inputs)["kl"]
     return xr.Dataset(
         {"kl": kl.astype(float),
-         "log_loss": (("episode", "t"), _log_loss(model, episodes)),
-         "bayes_log_loss": (("episode", "t"), _log_loss(bayes, episodes))},
+         "log_loss": (("episode", "t"), _np(log_loss(model, episodes.inputs, episodes.targets))),
+         "bayes_log_loss": (("episode", "t"),
+                            _np(log_loss(bayes, episodes.inputs, episodes.targets)))},
         attrs={"measure": "KL(Bayes || agent) and log-loss (Mikulik eq. 2)", "task": task_name},
     )
 
 
-def _logits(y: torch.Tensor) -> torch.distributions.Categorical:
-    """A network's policy: its outputs are the logits of π_t."""
+def logits_policy(y: torch.Tensor) -> torch.distributions.Categorical:
+    """A network's policy π_t: its outputs ``[E, A]`` are the logits."""
     return torch.distributions.Categorical(logits=y)
 
 
-def _log_loss(machine: Any, episodes: Any) -> Any:
-    """−log p(y_t | outputs_t) ``[E, T]`` under ``machine.distribution``."""
+def log_loss(machine: Any, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """−log p(y_t | outputs_t) ``[E, T]`` (float64) under ``machine.distribution``.
+
+    Args:
+        machine: a machine with ``distribution(outputs)``.
+        inputs: ``[E, T, input_size]``; targets: ``[E, T, ...]`` the observed y_t.
+    """
     from trajprobe.rollout import rollout
 
-    outputs = rollout(machine, episodes.inputs).outputs.to(torch.float64)
-    targets = episodes.targets
+    outputs = rollout(machine, inputs).outputs.detach().to(torch.float64)
     value = targets.to(torch.float64) if targets.is_floating_point() else targets
-    return _np(-machine.distribution(outputs).log_prob(value))
+    return -machine.distribution(outputs).log_prob(value)
 
 
 def _np(x: torch.Tensor) -> Any:

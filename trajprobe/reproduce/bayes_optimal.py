@@ -50,9 +50,10 @@ from trajprobe.compare import (
     simulation,
 )
 from trajprobe.compare.plots import plot_simulation
+from trajprobe.recipes.evaluate import log_loss
 from trajprobe.reference_models import catalogue
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.rollout import Trace, rollout, rollout_env
+from trajprobe.rollout import Trace, rollout_env
 from trajprobe.training import TrainingResult, list_checkpoints, load_model
 
 __all__ = [
@@ -176,10 +177,7 @@ def _agent(model: torch.nn.Module, kind: str):
 
 def _log_loss(machine, inputs: torch.Tensor, targets: torch.Tensor) -> float:
     """Mean −log p(x_t | π_t) over episodes and steps; inputs ``[E, T, D]``, targets ``[E, T]``."""
-    outputs = rollout(machine, inputs).outputs.detach().to(torch.float64)
-    dist = machine.distribution(outputs)
-    value = targets.to(torch.float64) if targets.is_floating_point() else targets
-    return float(-dist.log_prob(value).mean())
+    return float(log_loss(machine, inputs, targets).mean())
 
 
 def _regret(trace: Trace, task) -> np.ndarray:

@@ -40,6 +40,7 @@ from trajprobe.dynamics import order_contexts, steps_to_threshold, time_ratio
 from trajprobe.measure import context_dynamics
 from trajprobe.plots import plot_ordered_contexts
 from trajprobe.probes.policy import expected_context_reward
+from trajprobe.recipes.evaluate import logits_policy
 from trajprobe.reference_models import ContextualBanditPosterior
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult, mean_sem
 from trajprobe.reproduce.decoupled import DecoupledMachine
@@ -67,10 +68,6 @@ _METAS = {"coupled": "contextual-bandits/meta-learner-coupled",
           "decoupled": "contextual-bandits/meta-learner-decoupled"}
 _N_EVAL = {"smoke": 8, "quick": 500, "paper": 2000}
 _N_OUTER = {"smoke": 4, "quick": 100, "paper": 200}
-
-
-def _logits(y: torch.Tensor) -> torch.distributions.Categorical:
-    return torch.distributions.Categorical(logits=y)
 
 
 def headline_ratio(q_ordered: xr.DataArray, c: float = CUTOFF) -> float:
@@ -162,7 +159,7 @@ def _meta(context: RunContext, coupling: str, seed: int, task: ContextualBandit,
         return model if coupling == "coupled" else DecoupledMachine(model, n_c, n_a)
 
     ds = context_dynamics(machine(trained.model), task, _N_EVAL[context.preset], n_steps,
-                          seed=EVAL_SEED, policy=_logits, progress=context.progress)
+                          seed=EVAL_SEED, policy=logits_policy, progress=context.progress)
     final = float(trained.metrics["reward"].isel(step=slice(-5, None)).mean())
     chance = task.p_incorrect + (task.p_correct - task.p_incorrect) / n_a
     result.notes.append(
@@ -177,7 +174,7 @@ def _meta(context: RunContext, coupling: str, seed: int, task: ContextualBandit,
         outer = outer_loop_spectra(
             lambda: recipe.build_model(seed), list_checkpoints(run_dir),
             lambda m: context_dynamics(machine(m), task, _N_OUTER[context.preset], n_steps,
-                                       seed=EVAL_SEED + 1, policy=_logits, progress=False),
+                                       seed=EVAL_SEED + 1, policy=logits_policy, progress=False),
             CUTOFF, device=context.device, var="q_ordered", dim="rank")
     return ds, outer
 
