@@ -30,6 +30,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import torch
@@ -37,6 +38,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from trajprobe import machine as sm
+from trajprobe.initialisers import torch_default_init, truncated_normal_init
 from trajprobe.rollout import Trace
 from trajprobe.tasks.base import Seed, make_generator
 
@@ -312,26 +314,6 @@ class Learner:
 # --------------------------------------------------------------------------- the papers' learners
 
 
-def _truncated_normal(std: float) -> Callable[[nn.Module, torch.Generator], None]:
-    """Truncated normal (at ±2σ) for weights and biases, as Rabinowitz A.1/A.5."""
-
-    def init(module: nn.Module, generator: torch.Generator) -> None:
-        for p in module.parameters():
-            nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std, generator=generator)
-
-    return init
-
-
-def _torch_default_init(module: nn.Module, generator: torch.Generator) -> None:
-    """``nn.Linear``'s own default (Kaiming-uniform weights, fan-in bias), from ``generator``."""
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            bound = 1 / math.sqrt(layer.in_features)
-            nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
-            if layer.bias is not None:
-                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-
-
 def linear_regression_learner(
     n_x: int = 2,
     n_y: int = 2,
@@ -351,7 +333,7 @@ def linear_regression_learner(
     net = nn.Sequential(nn.Linear(n_x, hidden, bias=False), nn.Linear(hidden, n_y, bias=False))
     net = net.to(device=device, dtype=dtype)
     return Learner(net, optimiser or SGD(1e-3), MSELoss(n_x, n_y), input_size=n_x,
-                   init=_truncated_normal(init_std), seed=seed)
+                   init=partial(truncated_normal_init, std=init_std), seed=seed)
 
 
 def mlp_learner(
@@ -379,7 +361,7 @@ def mlp_learner(
             layers.append(nn.ReLU())
     net = nn.Sequential(*layers).to(device=device, dtype=dtype)
     return Learner(net, optimiser or Adam(1e-4), MSELoss(1, 1), input_size=1,
-                   init=_torch_default_init, seed=seed)
+                   init=torch_default_init, seed=seed)
 
 
 class DecoupledLinearPolicy(nn.Module):
@@ -425,7 +407,7 @@ def bandit_learner(
     net = net.to(device=device, dtype=dtype)
     std = init_std if init_std is not None else 1 / math.sqrt(n_contexts)
     return Learner(net, optimiser or Adam(1e-4), ReinforceLoss(n_contexts, n_actions),
-                   input_size=n_contexts, init=_truncated_normal(std), seed=seed)
+                   input_size=n_contexts, init=partial(truncated_normal_init, std=std), seed=seed)
 
 
 def run_bandit_learner(

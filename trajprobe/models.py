@@ -22,6 +22,7 @@ import torch
 from torch import distributions as D
 from torch import nn
 
+from trajprobe.initialisers import torch_default_init
 from trajprobe.tasks.base import Seed, make_generator
 
 __all__ = [
@@ -118,19 +119,7 @@ class _LSTMMachine(nn.Module):
         """Re-draw every parameter with PyTorch's own rules, from ``seed`` (not the global RNG)."""
         if seed is None:
             return
-        ref = next(self.parameters())
-        gen = make_generator(seed, ref.device)
-        with torch.no_grad():
-            for layer in self.modules():
-                if isinstance(layer, nn.LSTM):
-                    bound = 1 / layer.hidden_size**0.5
-                    for p in layer.parameters():
-                        nn.init.uniform_(p, -bound, bound, generator=gen)
-                elif isinstance(layer, nn.Linear):
-                    bound = 1 / layer.in_features**0.5
-                    nn.init.uniform_(layer.weight, -bound, bound, generator=gen)
-                    if layer.bias is not None:
-                        nn.init.uniform_(layer.bias, -bound, bound, generator=gen)
+        torch_default_init(self, make_generator(seed, next(self.parameters()).device))
 
     @property
     def hidden_size(self) -> int:
