@@ -152,10 +152,10 @@ class SimulationConfig:
     ridge: float = 1e-8
     hidden_width: int = 64
     n_hidden_layers: int = 2
-    learning_rate: float = 3e-3
-    batch_size: int = 256
-    max_epochs: int = 60
-    patience: int = 5
+    learning_rate: float = 1e-2
+    batch_size: int = 1024
+    max_epochs: int = 40
+    patience: int = 3
     validation_fraction: float = 0.2
     n_folds: int = 5
     output_measure: Literal["auto", "kl", "error"] = "auto"
@@ -453,7 +453,7 @@ def simulation(
         - ``reliable (direction)`` and ``reliability_note (direction)`` (empty if reliable);
           ``invalid_output_fraction (direction)``;
         - ``n_components (direction)``: the target's reported components k (fold median);
-          ``rank_a``, ``rank_b``; ``explained_variance_ratio_a (component_a)``, ``_b``;
+          ``rank_a``, ``rank_b``; ``explained_variance_ratio_a (pc_a)`` over a's rank, ``_b``;
           ``best_epoch (direction, fold)`` (0: the MLP did not beat the affine map);
         - ``linear_cka ()``, ``procrustes_distance ()`` on the raw state vectors;
         - figure data in a whitening fitted on all episodes (descriptive only):
@@ -597,8 +597,8 @@ def _dataset(results, machines, vec, outputs, display, folds, config, measure, n
              for r in results.values()])),
         "rank_a": ((), display["a"].rank_),
         "rank_b": ((), display["b"].rank_),
-        "explained_variance_ratio_a": (("component_a",), display["a"].explained_variance_ratio_),
-        "explained_variance_ratio_b": (("component_b",), display["b"].explained_variance_ratio_),
+        "explained_variance_ratio_a": (("pc_a",), display["a"].explained_variance_ratio_),
+        "explained_variance_ratio_b": (("pc_b",), display["b"].explained_variance_ratio_),
     })
     raw_a = vec["a"].reshape(-1, vec["a"].shape[-1])
     raw_b = vec["b"].reshape(-1, vec["b"].shape[-1])

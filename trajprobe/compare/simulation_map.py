@@ -103,8 +103,12 @@ class Whitening:
         if x.shape[0] < 2:
             raise ValueError(f"states: expected at least 2 states to whiten, got {x.shape[0]}")
         self.mean_ = x.mean(0)
-        _, sing, vt = np.linalg.svd(x - self.mean_, full_matrices=False)
-        variance = sing**2 / (x.shape[0] - 1)
+        # Eigenvectors of the S × S covariance (torch: its thread setting is respected, and
+        # an S × S problem is far cheaper than the SVD of the N × S data).
+        xc = torch.as_tensor(x - self.mean_)
+        evals, evecs = torch.linalg.eigh(xc.T @ xc / (x.shape[0] - 1))
+        variance = evals.flip(0).clamp_min(0.0).numpy()
+        vt = evecs.flip(1).T.numpy()
         self.total_variance_ = float(variance.sum())
         top = float(variance[0]) if variance.size else 0.0
         keep = variance > self.rank_tolerance * top if top > 0 else np.zeros_like(variance, bool)
@@ -122,12 +126,13 @@ class Whitening:
 
     def transform(self, states) -> np.ndarray:
         """States ``[..., S]`` → whitened coordinates ``[..., r]``."""
-        x = _as_states(states, "states")
-        return (x - self.mean_) @ self.components_.T / np.sqrt(self.variance_)
+        x = torch.as_tensor(_as_states(states, "states") - self.mean_)
+        return (x @ torch.as_tensor(self.components_.T / np.sqrt(self.variance_))).numpy()
 
     def inverse_transform(self, z: np.ndarray) -> np.ndarray:
         """Whitened coordinates ``[..., r]`` → states ``[..., S]`` (null directions at the mean)."""
-        return (np.asarray(z) * np.sqrt(self.variance_)) @ self.components_ + self.mean_
+        back = torch.as_tensor(np.sqrt(self.variance_)[:, None] * self.components_)
+        return (torch.as_tensor(np.asarray(z, dtype=np.float64)) @ back).numpy() + self.mean_
 
 
 def _mlp(n_in: int, n_out: int, width: int, n_hidden: int, generator: torch.Generator
@@ -173,10 +178,10 @@ class SimulationMap:
         ridge: float = 1e-8,
         hidden_width: int = 64,
         n_hidden_layers: int = 2,
-        learning_rate: float = 3e-3,
-        batch_size: int = 256,
-        max_epochs: int = 60,
-        patience: int = 5,
+        learning_rate: float = 1e-2,
+        batch_size: int = 1024,
+        max_epochs: int = 40,
+        patience: int = 3,
         validation_fraction: float = 0.2,
         seed: Seed = 0,
     ):
@@ -264,15 +269,16 @@ class SimulationMap:
     def _fit_affine(self, zs: np.ndarray, zt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Least squares zt ≈ zs A + c (centred normal equations, ridge-guarded)."""
         mu_s, mu_t = zs.mean(0), zt.mean(0)
-        xs = zs - mu_s
+        xs = torch.as_tensor(zs - mu_s)
+        if xs.shape[1] == 0:
+            return np.zeros((0, zt.shape[1])), mu_t
         gram = xs.T @ xs
-        gram[np.diag_indices_from(gram)] += self.ridge * zs.shape[0]
-        coef = np.linalg.solve(gram, xs.T @ (zt - mu_t)) if zs.shape[1] else \
-            np.zeros((0, zt.shape[1]))
+        gram.diagonal().add_(self.ridge * zs.shape[0])
+        coef = torch.linalg.solve(gram, xs.T @ torch.as_tensor(zt - mu_t)).numpy()
         return coef, mu_t - mu_s @ coef
 
     def _affine(self, zs: np.ndarray) -> np.ndarray:
-        return zs @ self.coef_ + self.intercept_
+        return (torch.as_tensor(zs) @ torch.as_tensor(self.coef_)).numpy() + self.intercept_
 
     def _fit_mlp(self, x_tr, y_tr, x_va, y_va, generator):
         """Adam on the residual; returns (module or None, best epoch, epochs run, history)."""
