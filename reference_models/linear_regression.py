@@ -211,7 +211,7 @@ class BayesianLinearRegression:
     # -- internals ---------------------------------------------------------------------
     def _absorb(self, state: RegressionState, y_prev: torch.Tensor,
                 x_t: torch.Tensor) -> RegressionState:
-        w = (state.steps >= 1).to(self.dtype)[:, None]
+        w = (state.steps >= 0.5).to(self.dtype)[:, None]  # steps is a count: robust to round-off
         p = state.pending * w
         xx = state.xx + p.unsqueeze(2) * state.pending.unsqueeze(1)
         xy = state.xy + p.unsqueeze(2) * y_prev.unsqueeze(1)

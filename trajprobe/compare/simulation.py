@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -149,7 +150,7 @@ class SimulationConfig:
 
     explained_variance: float = 0.99
     rank_tolerance: float = 1e-8
-    ridge: float = 1e-8
+    ridge: float = 0.0
     hidden_width: int = 64
     n_hidden_layers: int = 2
     learning_rate: float = 1e-2
@@ -335,12 +336,9 @@ def _score_outputs(measure: str, src: sm.StateMachine, y_src: torch.Tensor,
         return _kl_items(src, y_src, dst, y_emb, n_points)
     g_src = _features(src, y_src, discrete)
     g_emb = _features(dst, y_emb, discrete)
-    if g_src.shape != g_emb.shape:
-        raise ValueError(
-            f"output_measure: 'error' needs outputs of the same size, got {g_src.shape[1:]} and "
-            f"{g_emb.shape[1:]}; give both machines distribution(y) to compare by KL")
-    err = ((g_src - g_emb) ** 2).sum(1) / variance if variance > 0 else \
-        np.full(g_src.shape[0], np.nan)
+    if g_src.shape != g_emb.shape or not variance > 0:  # flagged in _simulate
+        return np.full(g_src.shape[0], np.nan)
+    err = ((g_src - g_emb) ** 2).sum(1) / variance
     err[~np.isfinite(err)] = np.nan
     return err
 
@@ -349,7 +347,9 @@ def _fold_output(measure: str, per_item: np.ndarray) -> float:
     """D_o of one fold from per-item values ``[K, T]`` (NaN = invalid, left out)."""
     if np.isnan(per_item).all():
         return math.nan
-    step = np.nanmean(per_item, axis=0) if per_item.shape[0] else per_item.sum(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step whose items are all NaN
+        step = np.nanmean(per_item, axis=0)
     if measure == "kl":
         return float(np.nansum(step)) if np.isfinite(step).any() else math.nan
     return float(np.nanmean(per_item))
@@ -516,8 +516,15 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
         variance = math.nan
         if measure == "error":
             g = _features(machines[src], y_src, discrete)
+            width = _features(machines[dst], outputs[dst][:1].flatten(0, 1), discrete).shape[1]
             variance = float(((g - g.mean(0)) ** 2).sum(1).mean())
-            if not variance > 0:
+            if g.shape[1] != width:
+                variance = math.nan
+                reasons.append(
+                    f"outputs of machine {src} ({g.shape[1]} features) and {dst} ({width}) "
+                    "differ in size: the output error is undefined (give both machines "
+                    "distribution(y) to compare by KL)")
+            elif not variance > 0:
                 reasons.append(f"machine {src}'s outputs have no variance: the normalised "
                                "output error is undefined")
         if display[dst].rank_ == 0:
@@ -529,7 +536,7 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
             r = results[direction]
             bad = float(np.isnan(r.out_item).mean())
             invalid.append(bad)
-            if bad > 0:
+            if bad > 0 and not reasons:
                 reasons.append(f"{bad:.1%} of the embedded states gave invalid or non-finite "
                                f"outputs of machine {dst} (left out of D_o)")
             needed = config.min_states_per_dimension * (display[src].rank_ + 1)
@@ -574,7 +581,8 @@ def _dataset(results, machines, vec, outputs, display, folds, config, measure, n
         arr = r.sq_step if which == "s" else r.out_item
         if np.isnan(arr).all():
             return np.full(n_t, np.nan)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(arr, axis=0)
 
     data_vars = {name: (("direction",), value) for name, value in stats.items()}

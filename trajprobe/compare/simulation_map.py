@@ -10,10 +10,11 @@ coordinates are represented *exactly*, and only what is nonlinear is learned:
    null directions), each scaled to unit variance, z = (s − μ) Vᵀ / √λ ``[r]``. The first
    k ≤ r components, the fewest that explain ``explained_variance`` of the variance, are
    the *reported* coordinates on which D_s is measured (the embedding dimension).
-2. An affine map z_M ≈ z_N A + c fitted by (ridge-guarded) least squares onto **all** r_M
-   whitened target components. Because the source is whitened, the normal equations are
-   the identity matrix up to sampling noise: the solve is well conditioned by
-   construction. An invertible affine copy of the source is recovered to round-off.
+2. An affine map z_M ≈ z_N A + c fitted by least squares onto **all** r_M whitened target
+   components. The source is whitened on the same training states, so the normal
+   equations are (N − 1) I: the solve is perfectly conditioned by construction (null
+   directions were dropped by the rank tolerance). An invertible affine copy of the
+   source is recovered to round-off.
 3. An MLP (ReLU) on z_N that predicts the affine part's residual on the k_M reported
    target components, with its last layer initialised to zero and early stopping on
    validation *episodes* that counts the affine map alone as epoch 0, so the MLP is kept
@@ -161,8 +162,9 @@ class SimulationMap:
         explained_variance: share of the target's variance its reported components explain
             (the embedding dimension k; D_s is measured on them). 1 = all of the rank.
         rank_tolerance: relative variance below which a direction is null (both machines).
-        ridge: least-squares guard, added as ``ridge`` × N to the diagonal of the (identity
-            up to noise) normal equations.
+        ridge: added as ``ridge`` × N to the diagonal of the normal equations. Not needed
+            for conditioning (the whitened training inputs have covariance exactly I), and
+            any ridge > 0 shrinks the map, so identity is no longer exact; 0 by default.
         hidden_width, n_hidden_layers: the residual MLP (0 hidden layers: affine map only).
         learning_rate, batch_size, max_epochs, patience: Adam on the residual; early
             stopping on the validation episodes, best epoch's weights restored (a copy).
@@ -175,7 +177,7 @@ class SimulationMap:
         *,
         explained_variance: float = 0.99,
         rank_tolerance: float = 1e-8,
-        ridge: float = 1e-8,
+        ridge: float = 0.0,
         hidden_width: int = 64,
         n_hidden_layers: int = 2,
         learning_rate: float = 1e-2,
@@ -221,7 +223,9 @@ class SimulationMap:
         if self.target_whitening_.rank_ == 0:
             raise ValueError("target: the target's states have no variance on the training "
                              "episodes; there is nothing to map onto")
-        zs = {k: self.source_whitening_.transform(src[idx]).reshape(-1, self.n_source_)
+        n_t = src.shape[1]
+        zs = {k: self.source_whitening_.transform(src[idx]).reshape(len(idx) * n_t,
+                                                                     self.n_source_)
               for k, idx in (("train", train), ("val", val))}
         zt = {k: self.target_whitening_.transform(tgt[idx]).reshape(-1, self.n_target_)
               for k, idx in (("train", train), ("val", val))}
@@ -278,6 +282,8 @@ class SimulationMap:
         return coef, mu_t - mu_s @ coef
 
     def _affine(self, zs: np.ndarray) -> np.ndarray:
+        if zs.shape[1] == 0:  # a source without variance: the map is the target's mean
+            return np.broadcast_to(self.intercept_, (zs.shape[0], self.n_target_)).copy()
         return (torch.as_tensor(zs) @ torch.as_tensor(self.coef_)).numpy() + self.intercept_
 
     def _fit_mlp(self, x_tr, y_tr, x_va, y_va, generator):
@@ -323,7 +329,7 @@ class SimulationMap:
         self._check_fitted()
         zs = self.source_whitening_.transform(source)
         shape = zs.shape[:-1]
-        zs = zs.reshape(-1, self.n_source_)
+        zs = zs.reshape(math.prod(shape), self.n_source_)
         out = self._affine(zs)
         if self.mlp_ is not None:
             with torch.no_grad():
@@ -333,7 +339,8 @@ class SimulationMap:
 
     def transform(self, source) -> np.ndarray:
         """φ(s_N): source states ``[..., S_N]`` → full target states ``[..., S_M]``."""
-        return self.target_whitening_.inverse_transform(self.predict_whitened(source))
+        predicted = self.predict_whitened(source)
+        return self.target_whitening_.inverse_transform(predicted)
 
     def squared_error(self, source, target) -> np.ndarray:
         """(φ(z_N) − z_M)² on the k_M reported components, ``[..., k_M]``."""
