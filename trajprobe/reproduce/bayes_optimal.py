@@ -19,7 +19,8 @@ spaces and both embeddings for :data:`FIG3_TASKS`; Fig. 4 summarises all tasks.
 
 Deviations from the paper, stated in the report's notes: the bandits' D_o is the
 normalised squared error of action probabilities (1 = predicting the mean policy; the
-paper's eq. 3 for D_o needs closed-loop rollouts from embedded states); training budgets at ``quick`` are far below the paper's.
+paper's eq. 3 for D_o needs closed-loop rollouts from embedded states); training budgets
+at ``quick`` are far below the paper's.
 """
 
 from __future__ import annotations
@@ -471,8 +472,8 @@ def _notes(context: RunContext, settings: EvalSettings, n_conv: int,
         "both low in the RNN→Bayes direction for trained agents, and a non-negligible D_o "
         "in the reverse direction.",
         "Deviation: for bandits D_o is the normalised squared error of action probabilities "
-        "(1 = predicting the mean policy), not eq. 3 (which would need closed-loop rollouts from embedded "
-        "states); the Gittins agents use discount "
+        "(1 = predicting the mean policy), not eq. 3 (which would need closed-loop rollouts "
+        "from embedded states); the Gittins agents use discount "
         f"{catalogue.BANDIT_DISCOUNT} (assumed; the paper's appendix is not available), "
         "the Meta-Learners are trained undiscounted.",
         f"Mean cumulative regret over T = 20 (trained): {regret}.",
