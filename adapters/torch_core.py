@@ -9,7 +9,7 @@ from torch import distributions as D
 from torch import nn
 
 from trajprobe import machine as sm
-from trajprobe.models import DISTRIBUTIONS
+from trajprobe.heads import resolve_head
 
 __all__ = ["DistributionArg", "TorchCore", "resolve_distribution"]
 
@@ -21,18 +21,13 @@ def resolve_distribution(distribution: DistributionArg
                          ) -> Callable[[torch.Tensor], D.Distribution] | None:
     """The callable ``y [..., K] -> Distribution`` for ``distribution=`` (None stays None).
 
-    Families (:data:`trajprobe.models.DISTRIBUTIONS`): ``"bernoulli"`` (K = 1, the logit
-    of p(x = 1)), ``"categorical"`` (K logits), ``"normal"`` (K = 2: mean and
-    softplus⁻¹ of the standard deviation), ``"exponential"`` (K = 1, softplus⁻¹ of the
-    rate); or any callable returning a ``torch.distributions.Distribution`` whose batch
-    shape is ``y``'s leading shape.
+    Names are the heads of :data:`trajprobe.heads.HEADS`: ``"bernoulli"`` (K = 1, the
+    logit of p(x = 1)), ``"categorical"`` (K logits), ``"normal"`` (K = 2: mean and
+    softplus⁻¹ of the standard deviation), ``"lomax"``, ``"student_t"``; or any callable
+    returning a ``torch.distributions.Distribution`` whose batch shape is ``y``'s leading
+    shape.
     """
-    if distribution is None or callable(distribution):
-        return distribution
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f"distribution: expected one of {sorted(DISTRIBUTIONS)}, a callable "
-                         f"y -> torch.distributions.Distribution or None, got {distribution!r}")
-    return DISTRIBUTIONS[distribution]
+    return resolve_head(distribution)
 
 
 class TorchCore(nn.Module):

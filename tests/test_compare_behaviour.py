@@ -70,7 +70,7 @@ def test_quadrature_through_transformed_distribution_lomax_and_pareto():
     # Lomax (Pareto shifted to 0): no registered KL; brute force with scipy.
     from scipy import integrate, stats
 
-    from trajprobe.tasks.prediction import lomax
+    from trajprobe.heads import lomax
 
     p, q = lomax(t(3.0, 1.5), t(2.0, 1.0)), lomax(t(2.0, 4.0), t(1.0, 3.0))
     expected = []
@@ -244,7 +244,7 @@ def _scipy_kl(p, q, lower: float) -> float:
 def test_lomax_kl_matches_scipy_for_any_shape(a1, b1, a2, b2):
     from scipy import stats
 
-    from trajprobe.tasks.prediction import lomax
+    from trajprobe.heads import lomax
 
     t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
     expected = _scipy_kl(stats.lomax(a1, scale=b1), stats.lomax(a2, scale=b2), 0.0)
@@ -270,7 +270,7 @@ def test_student_t_kl_matches_scipy_for_any_degrees_of_freedom(p, q):
 def test_heavy_tailed_kl_against_light_tails_and_itself():
     from scipy import stats
 
-    from trajprobe.tasks.prediction import lomax
+    from trajprobe.heads import lomax
 
     t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
     expected = _scipy_kl(stats.lomax(3.0, scale=2.0), stats.gamma(2.5, scale=1 / 0.7), 0.0)
