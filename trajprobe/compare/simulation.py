@@ -38,7 +38,8 @@ trace of N onto a trace of M on which the outputs agree. Relaxed to continuous s
    ``reliability_note``: a target whose states have no variance (D_s is NaN), fewer
    training states than ``min_states_per_dimension`` × (source rank + 1), embedded states
    at which the target's output is invalid or non-finite (an ill-conditioned inversion),
-   source outputs without variance under the normalised error.
+   source outputs without variance, or with less than :data:`NEAR_CONSTANT_RATIO` of the
+   target's, under the normalised error.
 
 Invariances (ReSi-style, see :data:`INVARIANCES`): D_s is invariant to any invertible
 affine change of the source's state coordinates and to rotations, reflections, isotropic
@@ -130,6 +131,11 @@ affine change of that machine's state coordinates; for D_s an affine change of t
 alters which k components are reported (exactly invariant only with
 ``explained_variance=1``); for D_o it holds when the machine's ``state_from_vector``
 undoes the change (its output function is evaluated on its own coordinates)."""
+
+
+NEAR_CONSTANT_RATIO = 1e-2
+"""The normalised output error is flagged when the source's output variance is below this
+fraction of the target's (e.g. an untrained policy near uniform against a deterministic one)."""
 
 
 @dataclass(frozen=True)
@@ -527,6 +533,14 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
             elif not variance > 0:
                 reasons.append(f"machine {src}'s outputs have no variance: the normalised "
                                "output error is undefined")
+            else:
+                g_dst = _features(machines[dst], outputs[dst].flatten(0, 1), discrete)
+                variance_dst = float(((g_dst - g_dst.mean(0)) ** 2).sum(1).mean())
+                if variance < NEAR_CONSTANT_RATIO * variance_dst:
+                    reasons.append(
+                        f"machine {src}'s outputs are nearly constant (variance {variance:.2g}, "
+                        f"machine {dst}'s {variance_dst:.2g}): the normalised error divides by "
+                        "that small variance")
         if display[dst].rank_ == 0:
             reasons.append(f"machine {dst}'s states have no variance: nothing to simulate")
             results[direction] = None
