@@ -346,3 +346,10 @@ def test_misaligned_traces_are_an_error(coin_inputs):
 def test_bad_config_is_an_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SimulationConfig(**kwargs)
+
+
+def test_dsa_beside_the_measures_when_asked(coin_inputs):
+    pytest.importorskip("DSA")
+    config = SimulationConfig(hidden_width=8, max_epochs=2, shuffled_null=False, dsa=True)
+    ds = simulation(BetaBernoulli(), AffineCopy(BetaBernoulli()), coin_inputs, config=config)
+    assert float(ds["dsa_distance"]) < 0.05

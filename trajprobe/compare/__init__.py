@@ -6,7 +6,8 @@
 * :func:`simulation` — D_s and D_o in both directions ("a→b": b simulates a), cross-validated
   over episodes, with null baselines and reliability flags; built on
   :class:`SimulationMap` (a fitted estimator: fit / transform / score) and :class:`Whitening`.
-* :func:`linear_cka`, :func:`procrustes_distance` — baselines reported beside it.
+* :func:`linear_cka`, :func:`procrustes_distance` — baselines reported beside it;
+  :func:`dsa_distance` (optional ``dsa-metric``) compares the state dynamics.
 * :func:`prediction_convergence`, :func:`regret_convergence` — pairwise distances across
   runs × checkpoints and their MDS embedding.
 
@@ -27,6 +28,7 @@ from trajprobe.compare.convergence import (
     prediction_convergence,
     regret_convergence,
 )
+from trajprobe.compare.dsa import dsa_distance
 from trajprobe.compare.simulation import DIRECTIONS, INVARIANCES, SimulationConfig, simulation
 from trajprobe.compare.simulation_map import SimulationMap, Whitening
 
@@ -40,6 +42,7 @@ __all__ = [
     "aligned_rollout",
     "behavioural_dissimilarity",
     "check_aligned",
+    "dsa_distance",
     "js_divergence",
     "kl",
     "kl_quadrature",

@@ -73,6 +73,7 @@ from trajprobe import machine as sm
 from trajprobe.compare.alignment import AlignedTraces, aligned_rollout
 from trajprobe.compare.baselines import linear_cka, procrustes_distance
 from trajprobe.compare.behaviour import DEFAULT_QUADRATURE_POINTS, distribution_of, kl
+from trajprobe.compare.dsa import dsa_distance
 from trajprobe.compare.simulation_map import SimulationMap, Whitening
 from trajprobe.initialisers import torch_default_init
 from trajprobe.rollout import Trace, rollout
@@ -149,6 +150,8 @@ class SimulationConfig:
         n_folds: cross-validation folds over episodes (≥ 2).
         output_measure: ``"auto"``, ``"kl"`` or ``"error"`` (module docstring, 4).
         shuffled_null: also fit the time-shuffled null map in every fold (doubles the cost).
+        dsa: also report :func:`~trajprobe.compare.dsa_distance` of the two machines'
+            state dynamics (needs the optional ``dsa-metric`` package).
         min_states_per_dimension: a direction is flagged unreliable when its training folds
             have fewer than this × (source rank + 1) states.
         quadrature_points: nodes for KLs without a closed form (:func:`~.kl`).
@@ -167,6 +170,7 @@ class SimulationConfig:
     n_folds: int = 5
     output_measure: Literal["auto", "kl", "error"] = "auto"
     shuffled_null: bool = True
+    dsa: bool = False
     min_states_per_dimension: float = 10.0
     quadrature_points: int = DEFAULT_QUADRATURE_POINTS
 
@@ -178,8 +182,9 @@ class SimulationConfig:
         if self.output_measure not in ("auto", "kl", "error"):
             raise ValueError(
                 f"output_measure: expected 'auto', 'kl' or 'error', got {self.output_measure!r}")
-        if not isinstance(self.shuffled_null, bool):
-            raise ValueError(f"shuffled_null: expected a bool, got {self.shuffled_null!r}")
+        for name in ("shuffled_null", "dsa"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if not (self.min_states_per_dimension >= 0
                 and math.isfinite(self.min_states_per_dimension)):
             raise ValueError("min_states_per_dimension: expected a finite number >= 0, got "
@@ -461,7 +466,8 @@ def simulation(
         - ``n_components (direction)``: the target's reported components k (fold median);
           ``rank_a``, ``rank_b``; ``explained_variance_ratio_a (pc_a)`` over a's rank, ``_b``;
           ``best_epoch (direction, fold)`` (0: the MLP did not beat the affine map);
-        - ``linear_cka ()``, ``procrustes_distance ()`` on the raw state vectors;
+        - ``linear_cka ()``, ``procrustes_distance ()`` on the raw state vectors, and
+          ``dsa_distance ()`` with ``config.dsa``;
         - figure data in a whitening fitted on all episodes (descriptive only):
           ``whitened_a (episode, t, component_a)``, ``whitened_b``,
           ``embedded_b_from_a (episode, t, component_b)`` = φ(s_a) in b's coordinates,
@@ -626,6 +632,8 @@ def _dataset(results, machines, vec, outputs, display, folds, config, measure, n
     raw_b = vec["b"].reshape(-1, vec["b"].shape[-1])
     data_vars["linear_cka"] = ((), linear_cka(raw_a, raw_b))
     data_vars["procrustes_distance"] = ((), procrustes_distance(raw_a, raw_b))
+    if config.dsa:
+        data_vars["dsa_distance"] = ((), dsa_distance(vec["a"], vec["b"]))
     # Figure data in the all-episode whitening (first k display components).
     k = {key: display[key].n_components_ for key in ("a", "b")}
     for key in ("a", "b"):
