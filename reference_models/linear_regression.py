@@ -181,17 +181,27 @@ class BayesianLinearRegression:
         return D.Normal(mean, std.unsqueeze(-1).expand_as(mean))
 
     def state_vector(self, state: RegressionState) -> torch.Tensor:
-        """``[B, d_x² + d_x d_y + d_x + 1]``: XᵀX, XᵀY, pending x and steps, flattened."""
+        """``[B, d_x² + d_x d_y + d_x + 1]``: the posterior's parameters, flattened.
+
+        (Λ = XᵀX + σ²/α² I, the posterior precision up to σ²; W̄ᵀ = Λ⁻¹ XᵀY, the posterior
+        mean; pending x; steps). These, not the raw XᵀX and XᵀY, are the coordinates a
+        simulation map sees: the output W̄ x is then linear in the state vector, whereas
+        from XᵀY it would go through Λ⁻¹, whose condition number reaches α²/σ² (10⁴ at
+        the task's σ = 0.01) early in an episode and turns small map errors into huge
+        output errors.
+        """
         state = self._check_state(state)
         b = state.xx.shape[0]
-        return torch.cat([state.xx.reshape(b, -1), state.xy.reshape(b, -1), state.pending,
+        return torch.cat([self._precision(state).reshape(b, -1),
+                          self._solve(state).reshape(b, -1), state.pending,
                           state.steps[:, None]], dim=1)
 
     def state_from_vector(self, vector: torch.Tensor) -> RegressionState:
         """Inverse of :meth:`state_vector`, projected onto the valid domain.
 
-        Projection: XᵀX is symmetrised and its negative eigenvalues set to zero (the
-        nearest positive semi-definite matrix in Frobenius norm); steps is clamped to ≥ 0.
+        Projection: Λ is symmetrised and its eigenvalues raised to at least σ²/α² (the
+        nearest matrix in Frobenius norm whose XᵀX = Λ − σ²/α² I is positive
+        semi-definite); steps is clamped to ≥ 0. Then XᵀX = Λ − σ²/α² I, XᵀY = Λ W̄ᵀ.
         """
         dx, dy = self.x_dim, self.y_dim
         size = dx * dx + dx * dy + dx + 1
@@ -201,12 +211,14 @@ class BayesianLinearRegression:
         check_finite_tensor(vector, "vector")
         vector = vector.to(device=self.device, dtype=self.dtype)
         b = vector.shape[0]
-        xx, xy, pending, steps = torch.split(vector, [dx * dx, dx * dy, dx, 1], dim=1)
-        xx = xx.reshape(b, dx, dx)
-        xx = 0.5 * (xx + xx.transpose(1, 2))
-        evals, evecs = torch.linalg.eigh(xx)
-        xx = (evecs * evals.clamp(min=0).unsqueeze(1)) @ evecs.transpose(1, 2)
-        return RegressionState(xx, xy.reshape(b, dx, dy), pending, steps[:, 0].clamp(min=0))
+        lam, mean_t, pending, steps = torch.split(vector, [dx * dx, dx * dy, dx, 1], dim=1)
+        lam = lam.reshape(b, dx, dx)
+        lam = 0.5 * (lam + lam.transpose(1, 2))
+        evals, evecs = torch.linalg.eigh(lam)
+        lam = (evecs * evals.clamp(min=self.ridge).unsqueeze(1)) @ evecs.transpose(1, 2)
+        eye = torch.eye(dx, dtype=self.dtype, device=self.device)
+        xy = lam @ mean_t.reshape(b, dx, dy)
+        return RegressionState(lam - self.ridge * eye, xy, pending, steps[:, 0].clamp(min=0))
 
     # -- internals ---------------------------------------------------------------------
     def _absorb(self, state: RegressionState, y_prev: torch.Tensor,

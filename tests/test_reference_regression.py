@@ -93,16 +93,32 @@ def test_from_task_runs_on_task_episodes_and_probes():
 
 
 def test_state_from_vector_projects_onto_psd():
-    machine = BayesianLinearRegression(2, 1)
+    machine = BayesianLinearRegression(2, 1)  # ridge σ²/α² = 1
     vec = torch.zeros(1, 4 + 2 + 2 + 1, dtype=torch.float64)
-    vec[0, :4] = torch.tensor([1.0, 3.0, 1.0, 1.0])        # XᵀX not symmetric, not PSD
+    vec[0, :4] = torch.tensor([1.0, 3.0, 1.0, 1.0])        # Λ not symmetric, below the ridge
+    vec[0, 4:6] = torch.tensor([0.5, -1.0])                # W̄ᵀ
     vec[0, -1] = -2.0
     state = machine.state_from_vector(vec)
     torch.testing.assert_close(state.xx, state.xx.mT)
     assert torch.linalg.eigvalsh(state.xx).min() >= -1e-12
-    # symmetric part [[1,2],[2,1]] has eigenvalues 3, -1 -> keep 3 along (1,1)/√2
-    torch.testing.assert_close(state.xx[0], torch.full((2, 2), 1.5, dtype=torch.float64))
+    # symmetric part [[1,2],[2,1]] has eigenvalues 3, -1 -> Λ keeps 3 along (1,1)/√2 and
+    # the ridge 1 along (1,-1)/√2, so XᵀX = Λ − I = [[1, 1], [1, 1]]
+    torch.testing.assert_close(state.xx[0], torch.ones(2, 2, dtype=torch.float64))
+    # the posterior mean is kept: Λ⁻¹ XᵀY = W̄ᵀ
+    torch.testing.assert_close(machine.posterior_mean(state)[0, 0],
+                               torch.tensor([0.5, -1.0], dtype=torch.float64))
     assert state.steps.item() == 0.0
+
+
+def test_state_vector_round_trips_and_holds_the_posterior_mean():
+    *_, inputs = data()
+    machine = BayesianLinearRegression(3, 2, prior_scale=ALPHA, noise_std=SIGMA)
+    trace = rollout(machine, inputs)
+    vectors = trace.state_vectors(machine)[:, 5]
+    state = machine.state_from_vector(vectors)
+    torch.testing.assert_close(machine.state_vector(state), vectors, rtol=1e-9, atol=1e-9)
+    w_bar = machine.posterior_mean(state)                        # [E, dy, dx]
+    torch.testing.assert_close(vectors[:, 9:15], w_bar.mT.reshape(-1, 6))
 
 
 @pytest.mark.parametrize(

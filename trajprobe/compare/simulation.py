@@ -39,7 +39,9 @@ trace of N onto a trace of M on which the outputs agree. Relaxed to continuous s
    training states than ``min_states_per_dimension`` × (source rank + 1), embedded states
    at which the target's output is invalid or non-finite (an ill-conditioned inversion),
    source outputs without variance, or with less than :data:`NEAR_CONSTANT_RATIO` of the
-   target's, under the normalised error.
+   target's, under the normalised error; a D_o of which the top 1 % of items carry more
+   than :data:`TOP_SHARE_LIMIT` (a few states where the target's output function is
+   ill-conditioned).
 
 Invariances (ReSi-style, see :data:`INVARIANCES`): D_s is invariant to any invertible
 affine change of the source's state coordinates and to rotations, reflections, isotropic
@@ -137,6 +139,19 @@ undoes the change (its output function is evaluated on its own coordinates)."""
 NEAR_CONSTANT_RATIO = 1e-2
 """The normalised output error is flagged when the source's output variance is below this
 fraction of the target's (e.g. an untrained policy near uniform against a deterministic one)."""
+
+
+TOP_SHARE_LIMIT = 0.5
+"""D_o is flagged when the top 1 % of held-out items carry more than this share of it."""
+
+
+def _top_share(values: np.ndarray) -> float:
+    """Share of the (finite) sum carried by the largest 1 % of ``values``."""
+    flat = np.sort(values[np.isfinite(values)].ravel())[::-1]
+    total = flat.sum()
+    if flat.size == 0 or not total > 0:
+        return 0.0
+    return float(flat[: max(1, flat.size // 100)].sum() / total)
 
 
 @dataclass(frozen=True)
@@ -559,6 +574,12 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
             if bad > 0 and not reasons:
                 reasons.append(f"{bad:.1%} of the embedded states gave invalid or non-finite "
                                f"outputs of machine {dst} (left out of D_o)")
+            heavy = _top_share(r.out_item)
+            if heavy > TOP_SHARE_LIMIT and np.nanmean(r.out_item) > 1e-3:
+                reasons.append(
+                    f"D_o is dominated by a few states: the top 1 % of held-out items carry "
+                    f"{heavy:.0%} of it (machine {dst}'s output function may be ill-conditioned "
+                    "there; see output_dissimilarity_per_step)")
             needed = config.min_states_per_dimension * (display[src].rank_ + 1)
             if min(r.n_train_states) < needed:
                 reasons.append(
