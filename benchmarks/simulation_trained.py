@@ -29,7 +29,7 @@ import torch
 from trajprobe import compare, recipes
 from trajprobe.reference_models import catalogue
 from trajprobe.reference_models.linear_regression import BayesianLinearRegression
-from trajprobe.rollout import rollout_env
+from trajprobe.rollout import interact
 
 AGENTS = {
     "bernoulli": "bayes-optimal/bernoulli_beta_1_1",
@@ -76,7 +76,7 @@ def _compare(name: str, runs: Path, n_episodes: int):
         entry = catalogue.get("bandit_bernoulli_beta_1_1")
         bayes, task = entry.bayes(), entry.task
         trained, untrained = Policy(trained), Policy(untrained)
-        trace = rollout_env(trained, task, n_episodes, entry.n_steps, seed=7)
+        trace = interact(trained, task, n_episodes, entry.n_steps, seed=7)
         inputs = compare.AlignedTraces(a=compare.replay(bayes, trace), b=trace)
         config = compare.SimulationConfig(output_measure="error")  # Gittins is deterministic
     else:

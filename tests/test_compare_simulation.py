@@ -18,7 +18,7 @@ from trajprobe.reference_models import catalogue
 from trajprobe.reference_models.bandits import ContextualBanditPosterior
 from trajprobe.reference_models.conjugate import BetaBernoulli
 from trajprobe.reference_models.linear_regression import BayesianLinearRegression
-from trajprobe.rollout import rollout, rollout_env
+from trajprobe.rollout import interact, rollout
 from trajprobe.tasks.bandits import ContextualBandit
 from trajprobe.tasks.prediction import BernoulliPrediction
 from trajprobe.tasks.regression import LinearRegression
@@ -90,7 +90,7 @@ def _family(name: str, n_episodes: int = 120, n_steps: int = 20):
                 lambda m: BernoulliPrediction().sample(n_episodes, n_steps, seed=0).inputs)
     task = ContextualBandit()
     return (lambda kind: _rnn(kind, task.input_size, task.n_actions, "categorical"),
-            lambda m: rollout_env(m, task, n_episodes, n_steps, seed=0))
+            lambda m: interact(m, task, n_episodes, n_steps, seed=0))
 
 
 def _assert_near_zero(ds):
@@ -121,7 +121,7 @@ def test_catalogue_bayes_machine_simulates_itself_and_affine_copy(name):
     if entry.kind == "prediction":
         inputs = entry.task.sample(100, entry.n_steps, seed=0).inputs
     else:
-        inputs = rollout_env(bayes, entry.task, 100, entry.n_steps, seed=0)
+        inputs = interact(bayes, entry.task, 100, entry.n_steps, seed=0)
     for other in (bayes, AffineCopy(bayes, seed=2)):
         _assert_near_zero(simulation(bayes, other, inputs, config=FAST, seed=0))
 
@@ -142,7 +142,7 @@ def test_bayesian_linear_regression_simulates_itself_and_affine_copy(output):
 def test_contextual_bandit_posterior_simulates_itself():
     task = ContextualBandit()
     bayes = ContextualBanditPosterior(5, 5)
-    trace = rollout_env(bayes, task, 100, 20, seed=0)
+    trace = interact(bayes, task, 100, 20, seed=0)
     _assert_near_zero(simulation(bayes, AffineCopy(bayes), trace, config=FAST, seed=0))
 
 

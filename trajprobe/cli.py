@@ -292,7 +292,7 @@ def _compare(args: argparse.Namespace) -> int:
     # Bandit policies can be deterministic (Gittins), where KL is infinite: compare them
     # by the normalised error of the action probabilities.
     config = compare.SimulationConfig(
-        output_measure="error" if entry.kind == "bandit" else "auto")
+        output_measure="error" if isinstance(task, Environment) else "auto")
     with torch.no_grad():
         sim = compare.simulation(a, b, inputs, config=config, seed=args.seed)
     print(f"task {args.task}: {label} = {behaviour:.4g}")
