@@ -41,7 +41,7 @@ trace of N onto a trace of M on which the outputs agree. Relaxed to continuous s
    source outputs without variance, or with less than :data:`NEAR_CONSTANT_RATIO` of the
    target's, under the normalised error; a D_o of which the top 1 % of items carry more
    than :data:`TOP_SHARE_LIMIT` (a few states where the target's output function is
-   ill-conditioned).
+   ill-conditioned); a held-out D_s above 1 (worse than the target's mean state).
 
 Invariances (ReSi-style, see :data:`INVARIANCES`): D_s is invariant to any invertible
 affine change of the source's state coordinates and to rotations, reflections, isotropic
@@ -574,6 +574,12 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
             if bad > 0 and not reasons:
                 reasons.append(f"{bad:.1%} of the embedded states gave invalid or non-finite "
                                f"outputs of machine {dst} (left out of D_o)")
+            d_s = float(np.nanmean(r.d_s))
+            if d_s > 1:
+                reasons.append(
+                    f"D_s = {d_s:.3g} > 1 on held-out episodes: the map does worse than "
+                    f"machine {dst}'s mean state (held-out states outside the training range, "
+                    "e.g. heavy-tailed state coordinates)")
             heavy = _top_share(r.out_item)
             if heavy > TOP_SHARE_LIMIT and np.nanmean(r.out_item) > 1e-3:
                 reasons.append(
