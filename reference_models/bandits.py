@@ -3,7 +3,7 @@
 Every agent's state is its posterior (sufficient statistics, float64) and its input is
 the task's encoding, so the same probes and comparisons run on agents and meta-learners:
 
-* two-armed (any number of arms) bandits, :mod:`trajprobe.tasks.two_armed`:
+* n-armed (by default two-armed) bandits, :mod:`trajprobe.tasks.armed_bandits`:
   ``x_t = concat[one_hot(a_{t-1}) (A), r_{t-1} (1)]``, zeros at t = 1;
 * contextual bandits (Rabinowitz 2019 §5): ``x_t = concat[one_hot(c_t) (C),
   one_hot(a_{t-1}) (A), r_{t-1} (1)]``, zeros for a_0 and r_0.
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from trajprobe.reference_models.gittins import bernoulli_gittins_index, gaussian_gittins_index
-from trajprobe.tasks.two_armed import BernoulliBandit, GaussianBandit
+from trajprobe.tasks.armed_bandits import BernoulliBandit, GaussianBandit
 from trajprobe.validation import check_positive, check_positive_int
 
 __all__ = [
@@ -98,9 +98,9 @@ class GittinsAgent(_UpdateThenAct):
 
     State ``[B, A, 2]`` float64, per arm:
 
-    * Bernoulli arms (:class:`~trajprobe.tasks.two_armed.BernoulliBandit`): the Beta
+    * Bernoulli arms (:class:`~trajprobe.tasks.armed_bandits.BernoulliBandit`): the Beta
       posterior (α, β) = (α0 + successes, β0 + failures);
-    * Gaussian arms (:class:`~trajprobe.tasks.two_armed.GaussianBandit`): the posterior
+    * Gaussian arms (:class:`~trajprobe.tasks.armed_bandits.GaussianBandit`): the posterior
       mean μ of the arm's mean and its precision τ = 1/prior_std² + pulls/reward_std².
 
     Update from x_t = [one_hot(a_{t-1}), r_{t-1}]: only the pulled arm changes,
