@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch.utils import _pytree as pytree
 
 __all__ = [
+    "LSTMState",
     "Policy",
     "State",
     "StateMachine",
@@ -43,6 +44,18 @@ __all__ = [
 
 State = Any
 """A pytree of tensors, batch leading on every leaf."""
+
+
+class LSTMState(NamedTuple):
+    """An LSTM's state, batch leading: ``hidden`` and ``cell``.
+
+    Both are ``[B, H]`` for one layer (an ``nn.LSTMCell``, the models' LSTMs) and
+    ``[B, L, H]`` for L stacked layers (:class:`~trajprobe.adapters.TorchRNN`; ``hidden``
+    has the projection size when the LSTM has ``proj_size > 0``).
+    """
+
+    hidden: torch.Tensor
+    cell: torch.Tensor
 
 
 @runtime_checkable
