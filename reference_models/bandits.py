@@ -20,6 +20,7 @@ the posterior with them (s_t) and then acts from s_t: y_t = π(s_t).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -130,7 +131,7 @@ class GittinsAgent(_UpdateThenAct):
             raise TypeError(
                 f"task: expected a BernoulliBandit or GaussianBandit, got {type(task).__name__}"
             )
-        if isinstance(discount, bool) or not isinstance(discount, (int, float)):
+        if isinstance(discount, bool) or not isinstance(discount, numbers.Real):
             raise TypeError(f"discount: expected a float in (0, 1), got {discount!r}")
         if not 0.0 < float(discount) < 1.0:
             raise ValueError(f"discount: expected a number in (0, 1), got {discount}")
@@ -389,7 +390,7 @@ class ContextualBanditPosterior:
         if n_actions < 2:
             raise ValueError(f"n_actions: expected at least 2 actions, got {n_actions}")
         for name, p in (("p_correct", p_correct), ("p_incorrect", p_incorrect)):
-            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1], got {p!r}")
         if policy not in ("greedy", "thompson"):
             raise ValueError(f"policy: expected 'greedy' or 'thompson', got {policy!r}")

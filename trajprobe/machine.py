@@ -20,6 +20,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import torch
 from torch.utils import _pytree as pytree
 
+from trajprobe.validation import check_positive_int
+
 __all__ = [
     "LSTMState",
     "Policy",
@@ -147,8 +149,7 @@ def repeat(state: State, n: int) -> State:
 
     Row ``b * n + k`` is the k-th copy of episode ``b``.
     """
-    if n < 1:
-        raise ValueError(f"n: expected a positive number of copies, got {n}")
+    check_positive_int(n, "n")
     return tree_map(lambda leaf: leaf.repeat_interleave(n, dim=0), state)
 
 

@@ -25,6 +25,7 @@ from trajprobe.heads import resolve_head
 from trajprobe.initialisers import torch_default_init
 from trajprobe.machine import LSTMState
 from trajprobe.tasks.base import Seed, make_generator
+from trajprobe.validation import check_positive_int
 
 __all__ = [
     "MikulikNet",
@@ -41,13 +42,8 @@ class _LSTMMachine(nn.Module):
 
     def __init__(self, input_size: int, output_size: int, distribution):
         super().__init__()
-        if input_size < 1 or output_size < 1:
-            raise ValueError(
-                f"input_size, output_size: expected positive sizes, got {input_size}, "
-                f"{output_size}"
-            )
-        self.input_size = input_size
-        self.output_size = output_size
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.output_size = check_positive_int(output_size, "output_size")
         self._distribution = resolve_head(distribution)
 
     def _init_from(self, seed: Seed) -> None:
@@ -127,8 +123,8 @@ class RabinowitzLSTM(_LSTMMachine):
     ):
         super().__init__(input_size, output_size, distribution)
         self.pre = nn.Identity()
-        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.post = nn.Linear(hidden_size, output_size)
+        self.lstm = nn.LSTM(self.input_size, hidden_size, batch_first=True)
+        self.post = nn.Linear(hidden_size, self.output_size)
         self._init_from(seed)
 
 
@@ -156,7 +152,8 @@ class MikulikNet(_LSTMMachine):
         seed: Seed = 0,
     ):
         super().__init__(input_size, output_size, distribution)
-        self.pre = nn.Sequential(nn.Linear(input_size, width), nn.ReLU())
+        self.pre = nn.Sequential(nn.Linear(self.input_size, width), nn.ReLU())
         self.lstm = nn.LSTM(width, width, batch_first=True)
-        self.post = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, output_size))
+        self.post = nn.Sequential(nn.Linear(width, width), nn.ReLU(),
+                                  nn.Linear(width, self.output_size))
         self._init_from(seed)
