@@ -396,7 +396,8 @@ def headlines(ds: xr.Dataset) -> dict[str, dict[str, xr.DataArray]]:
     Returns:
         panel title → {label → DataArray ``(seed, checkpoint)``}; which panels appear
         depends on the measurement (q per mode or per ranked context at the last inner
-        step, Σ_t KL and excess log-loss against Bayes, or reward per step).
+        step, Σ_t KL and excess log-loss against Bayes, or reward per step; for any other
+        task, every ``(episode, t)`` variable at the last step).
     """
     panels: dict[str, dict[str, xr.DataArray]] = {}
     if "q" in ds and "mode" in ds["q"].dims:
@@ -417,6 +418,11 @@ def headlines(ds: xr.Dataset) -> dict[str, dict[str, xr.DataArray]]:
         panels["reward per step (Mikulik eq. 3)"] = {
             "reward per step": ds["reward"].mean(("episode", "t")),
             "Bayes-optimal reward per step": ds["bayes_reward"].mean(("episode", "t"))}
+    if not panels:  # a task of one's own: every (episode, t) variable at the last step
+        panels["at the last inner step"] = {
+            f"{name} at the last step": ds[name].isel(t=-1).mean("episode")
+            for name in ds.data_vars
+            if set(ds[name].dims) == {"seed", "checkpoint", "episode", "t"}}
     return panels
 
 
