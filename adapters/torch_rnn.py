@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import nn
 
 from trajprobe.adapters.torch_core import DistributionArg, resolve_distribution
-from trajprobe.machine import State
+from trajprobe.machine import LSTMState, State
 
 __all__ = ["LSTMState", "TorchCell", "TorchRNN", "wrap"]
-
-
-class LSTMState(NamedTuple):
-    """LSTM state, batch leading.
-
-    For :class:`TorchRNN` both are ``[B, L, H]`` (L layers; ``hidden`` has the
-    projection size when the LSTM has ``proj_size > 0``); for an ``nn.LSTMCell`` both
-    are ``[B, H]``.
-    """
-
-    hidden: torch.Tensor
-    cell: torch.Tensor
 
 
 _LAYERS = (nn.LSTM, nn.GRU, nn.RNN)

@@ -36,7 +36,7 @@ import torch
 from torch import distributions as D
 
 from trajprobe.heads import lomax
-from trajprobe.validation import check_finite_tensor, check_positive
+from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
 __all__ = [
     "MIN_PARAMETER",
@@ -85,8 +85,7 @@ class ConjugatePredictor:
 
     def initial_state(self, batch_size: int) -> torch.Tensor:
         """The prior's parameters, ``[B, P]``."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         prior = self._prior().to(device=self.device, dtype=self.dtype)
         return prior.expand(batch_size, -1).clone()
 

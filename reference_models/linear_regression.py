@@ -36,7 +36,7 @@ from typing import NamedTuple
 import torch
 from torch import distributions as D
 
-from trajprobe.validation import check_finite_tensor, check_positive
+from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
 __all__ = ["BayesianLinearRegression", "RegressionState"]
 
@@ -79,9 +79,8 @@ class BayesianLinearRegression:
         device: torch.device | str | None = None,
     ) -> None:
         y_dim = x_dim if y_dim is None else y_dim
-        for name, value in (("x_dim", x_dim), ("y_dim", y_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_positive_int(x_dim, "x_dim")
+        check_positive_int(y_dim, "y_dim")
         check_positive(prior_scale, "prior_scale")
         check_positive(noise_std, "noise_std")
         if not dtype.is_floating_point:
@@ -128,8 +127,7 @@ class BayesianLinearRegression:
 
     def initial_state(self, batch_size: int) -> RegressionState:
         """Empty statistics: zeros everywhere, ``steps = 0``."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         kw = {"dtype": self.dtype, "device": self.device}
         b, dx, dy = batch_size, self.x_dim, self.y_dim
         return RegressionState(torch.zeros(b, dx, dx, **kw), torch.zeros(b, dx, dy, **kw),
