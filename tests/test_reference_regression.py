@@ -127,7 +127,8 @@ def test_state_vector_round_trips_and_holds_the_posterior_mean():
      ({"x_dim": 2, "noise_std": -1.0}, "noise_std"), ({"x_dim": 2, "y_dim": 1.5}, "y_dim")],
 )
 def test_bad_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+    # validation.check_positive_int: TypeError for a non-integer, ValueError below 1
+    with pytest.raises((TypeError, ValueError), match=name):
         BayesianLinearRegression(**kwargs)
 
 
