@@ -235,3 +235,35 @@ def test_gpt2_too_short_for_max_len_raises():
     with pytest.raises(ValueError, match="n_positions"):
         wrap_gpt2(transformers.GPT2Model(config), read_in=nn.Linear(2, 8),
                   read_out=nn.Linear(8, 1), max_len=3, layout=Interleaved(1, 1))
+
+
+# -- the built-in GPT ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["one-token", "interleaved"])
+def test_builtin_gpt_probes_equal_unrolling_the_prefix(interleaved):
+    from trajprobe.models import GPT
+
+    dim = 2
+    layout = Interleaved(dim, dim) if interleaved else None
+    model = GPT(2 * dim, dim, d_model=16, n_layers=2, n_heads=2, max_len=T, layout=layout,
+                seed=0)
+    inputs, probes = _data(6, d_in=2 * dim)
+    trace = trajprobe.rollout(model, inputs)
+    ys = trajprobe.probe(model, trace, probes)
+    with torch.no_grad():
+        assert float((trace.outputs - model.unroll(inputs)[0]).abs().max()) < TOL
+        ref = _probe_reference(lambda seq: model.unroll(seq)[0], inputs, probes)
+    assert float((ys - ref).abs().max()) < TOL
+
+
+def test_builtin_gpt_is_seeded_and_trains():
+    from trajprobe.models import GPT
+
+    a, b = GPT(4, 2, d_model=16, max_len=T, seed=5), GPT(4, 2, d_model=16, max_len=T, seed=5)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+    inputs = torch.randn(8, T, 4)
+    loss = a.unroll(inputs)[0].square().mean()
+    loss.backward()
+    assert all(p.grad is not None for p in a.parameters())
