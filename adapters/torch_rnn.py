@@ -97,6 +97,9 @@ class TorchRNN(nn.Module):
             )
         if self.core.training and self.core.dropout > 0:  # random masks: no sharing
             return _output_many_by_forking(self, x, state)
+        blocks = _cache_blocks(self.output_many, x, state, self.core.hidden_size)
+        if blocks is not None:
+            return blocks
         lstm = isinstance(self.core, nn.LSTM)
         hidden = state.hidden if lstm else state
         layer_input = x
@@ -106,6 +109,28 @@ class TorchRNN(nn.Module):
                                state.cell[:, layer] if lstm else None)
             layer_input = h_new
         return self.readout(layer_input)
+
+
+_BLOCK_BYTES = 2**20
+"""Gate bytes one block of ``output_many`` may use: elementwise gate maths stays in cache."""
+
+
+def _cache_blocks(fn, x: torch.Tensor, state: State, hidden_size: int) -> torch.Tensor | None:
+    """``fn`` over blocks of states whose gates fit ``_BLOCK_BYTES``; None if one block does.
+
+    Elementwise gate maths is memory-bound on CPU: blocks of ~1 MiB of gates keep it in
+    the core's cache (about twice as fast as one big batch for H = 64).
+    """
+    batch, n = x.shape[:2]
+    per_state = n * 4 * hidden_size * x.element_size()
+    size = max(1, _BLOCK_BYTES // per_state)
+    if batch <= size:
+        return None
+    parts = []
+    for start in range(0, batch, size):
+        rows = slice(start, start + size)
+        parts.append(fn(x[rows], tree_map(lambda leaf, rows=rows: leaf[rows], state)))
+    return torch.cat(parts)
 
 
 def _output_many_by_forking(machine, x: torch.Tensor, state: State) -> torch.Tensor:
@@ -210,6 +235,9 @@ class TorchCell(nn.Module):
             raise ValueError(
                 f"x: expected shape [batch, N, {self.core.input_size}], got {tuple(x.shape)}"
             )
+        blocks = _cache_blocks(self.output_many, x, state, self.core.hidden_size)
+        if blocks is not None:
+            return blocks
         lstm = isinstance(self.core, nn.LSTMCell)
         h = _cell_many(self.core, _layer_weights(self.core, None), x,
                        state.hidden if lstm else state, state.cell if lstm else None)

@@ -397,12 +397,15 @@ class CausalTransformer(nn.Module):
         eye = torch.eye(per_step, dtype=torch.bool, device=x.device)
         new_mask = causal & (present[:, None, :] | eye)  # [B, P(query), P(key)]
         h = self._embed(x, positions[:, None])
+        # Layer-major copies of the cache, once per call: each layer's [B, H, S, dh] is
+        # then contiguous and its batch and head axes merge without a copy.
+        cache_k = state.keys.transpose(0, 1).contiguous()
+        cache_v = state.values.transpose(0, 1).contiguous()
         keys, values = [], []
         for layer, block in enumerate(self.blocks):
             q, k, v = block.qkv(h)  # [B, N, P, H, dh]
             attended = _attend_cached(
-                q, k, v, state.keys[:, layer], state.values[:, layer], state.valid, new_mask,
-                block.scale,
+                q, k, v, cache_k[layer], cache_v[layer], state.valid, new_mask, block.scale,
             )
             h = block.finish(h, attended)
             keys.append(k)
@@ -501,20 +504,31 @@ def _attend_cached(
     Returns:
         ``[B, N, P, H · dh]``.
     """
-    # [B, H, N·P, dh] against [B, H, S, dh]: one batched matmul, the cache never copied.
     batch, n, p, heads, d_head = q.shape
-    q_h = q.permute(0, 3, 1, 2, 4).reshape(batch, heads, n * p, d_head)
-    cached = torch.matmul(q_h, cache_k.transpose(-1, -2)).mul_(scale)  # [B, H, N·P, S]
-    cached = cached.masked_fill_(~valid[:, None, None, :], float("-inf"))
-    cached = cached.unflatten(2, (n, p))  # [B, H, N, P, S]
-    new = torch.einsum("bnphd,bnqhd->bhnpq", q, k).mul_(scale)
-    new = new.masked_fill_(~new_mask[:, None, None], float("-inf"))
-    probs = torch.cat([cached, new], dim=-1).softmax(-1)
     slots = cache_k.shape[2]
-    from_cache = torch.matmul(probs[..., :slots].flatten(2, 3), cache_v)  # [B, H, N·P, dh]
-    from_new = torch.einsum("bhnpq,bnqhd->bnphd", probs[..., slots:], v)
-    out = from_cache.unflatten(2, (n, p)).permute(0, 2, 3, 1, 4) + from_new
-    return out.flatten(-2)
+
+    def by_head(x: torch.Tensor) -> torch.Tensor:  # [B, N, P, H, dh] → [B·H, N·P, dh]
+        return x.permute(0, 3, 1, 2, 4).reshape(batch * heads, n * p, d_head)
+
+    q_h, k_h, v_h = by_head(q), by_head(k), by_head(v)
+    # Cache part: all N·P queries of a state against its one cache, masked by validity.
+    bias = torch.zeros(batch, 1, 1, slots, dtype=q.dtype, device=q.device)
+    bias = bias.masked_fill_(~valid[:, None, None, :], float("-inf"))
+    bias = bias.expand(batch, heads, 1, slots).reshape(batch * heads, 1, slots)
+    cached = torch.baddbmm(bias, q_h, cache_k.reshape(batch * heads, slots, d_head).mT,
+                           alpha=scale)  # [B·H, N·P, S]
+    # New part: each input's P tokens against each other ([P, P] per input).
+    new = torch.matmul(q_h.view(batch * heads, n, p, d_head),
+                       k_h.view(batch * heads, n, p, d_head).mT).mul_(scale)
+    new_bias = torch.zeros(batch, 1, 1, p, p, dtype=q.dtype, device=q.device)
+    new_bias = new_bias.masked_fill_(~new_mask[:, None, None], float("-inf"))
+    new = new.view(batch, heads, n, p, p).add_(new_bias).view(batch * heads, n * p, p)
+    probs = torch.cat([cached, new], dim=-1).softmax(-1)  # [B·H, N·P, S + P]
+    out = torch.bmm(probs[..., :slots], cache_v.reshape(batch * heads, slots, d_head))
+    from_new = torch.matmul(probs[..., slots:].reshape(batch * heads, n, p, p),
+                            v_h.view(batch * heads, n, p, d_head))
+    out = out.add_(from_new.view(batch * heads, n * p, d_head))
+    return out.view(batch, heads, n, p, d_head).permute(0, 2, 3, 1, 4).flatten(-2)
 
 
 def wrap_transformer(

@@ -56,3 +56,17 @@ def test_output_many_with_a_wrong_shape_is_named():
     trace = trajprobe.rollout(machine, torch.randn(E, T, IN))
     with pytest.raises(ValueError, match="output_many"):
         trajprobe.probe(Broken(machine), trace, torch.randn(N, IN))
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRUCell"])
+def test_output_many_in_cache_sized_blocks_equals_one_batch(name, monkeypatch):
+    from trajprobe.adapters import torch_rnn
+
+    torch.manual_seed(0)
+    machine = wrap(MODULES[name](), nn.Linear(HID, 2))
+    gen = torch.Generator().manual_seed(2)
+    trace = trajprobe.rollout(machine, torch.randn(E, T, IN, generator=gen))
+    probes = torch.randn(E, T, N, IN, generator=gen)
+    whole = trajprobe.probe(machine, trace, probes)
+    monkeypatch.setattr(torch_rnn, "_BLOCK_BYTES", 1)  # one state per block
+    assert torch.equal(trajprobe.probe(machine, trace, probes), whole)
