@@ -69,4 +69,5 @@ def test_output_many_in_cache_sized_blocks_equals_one_batch(name, monkeypatch):
     probes = torch.randn(E, T, N, IN, generator=gen)
     whole = trajprobe.probe(machine, trace, probes)
     monkeypatch.setattr(torch_rnn, "_BLOCK_BYTES", 1)  # one state per block
-    assert torch.equal(trajprobe.probe(machine, trace, probes), whole)
+    blocked = trajprobe.probe(machine, trace, probes)
+    assert float((blocked - whole).abs().max()) < 1e-6  # matmul rounding may differ
