@@ -463,13 +463,12 @@ class CausalTransformer(nn.Module):
         mask = mask & (present[None, :] | eye)
         keys, values = [], []
         for block in self.blocks:
-            q, k, v = block.qkv(h)  # [E, TP, H, dh]
-            scores = torch.einsum("eqhd,ekhd->ehqk", q, k) * block.scale
-            probs = scores.masked_fill(~mask, float("-inf")).softmax(-1)
-            attended = torch.einsum("ehqk,ekhd->eqhd", probs, v).flatten(-2)
-            h = block.finish(h, attended)
-            keys.append(k.transpose(1, 2))  # [E, H, TP, dh]
-            values.append(v.transpose(1, 2))
+            q, k, v = (part.transpose(1, 2) for part in block.qkv(h))  # [E, H, TP, dh]
+            attended = nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, scale=block.scale)
+            h = block.finish(h, attended.transpose(1, 2).flatten(-2))
+            keys.append(k)
+            values.append(v)
         h = h.unflatten(1, (n_steps, per_step))[:, :, self.layout.output_token]
         outputs = self._read(h)
         final = self.initial_state(n_episodes) if state is None else state
