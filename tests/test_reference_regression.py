@@ -106,12 +106,13 @@ def test_state_from_vector_projects_onto_psd():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [({"x_dim": 0}, "x_dim"), ({"x_dim": 2, "prior_std": 0.0}, "prior_std"),
-     ({"x_dim": 2, "noise_std": -1.0}, "noise_std"), ({"x_dim": 2, "y_dim": 1.5}, "y_dim")],
+    ("kwargs", "error", "name"),
+    [({"x_dim": 0}, ValueError, "x_dim"), ({"x_dim": 2, "prior_std": 0.0}, ValueError, "prior_std"),
+     ({"x_dim": 2, "noise_std": -1.0}, ValueError, "noise_std"),
+     ({"x_dim": 2, "y_dim": 1.5}, TypeError, "y_dim")],
 )
-def test_bad_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+def test_bad_arguments(kwargs, error, name):
+    with pytest.raises(error, match=name):
         BayesianLinearRegression(**kwargs)
 
 
