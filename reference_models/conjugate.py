@@ -274,7 +274,7 @@ class GammaExponential(ConjugatePredictor):
 
 
 class NormalKnownVariance(ConjugatePredictor):
-    """Gaussian observations N(μ, noise_std²), N(prior_mean, prior_std²) prior on μ.
+    """Gaussian observations N(μ, noise_std²), N(prior_mean, prior_scale²) prior on μ.
 
     State (m, λ) ``[B, 2]``, posterior mean and precision of μ:
     λ' = λ + w/σ², m' = (λ m + w x/σ²) / λ'. Output (m, sqrt(1/λ + σ²)) ``[B, 2]``;
@@ -286,22 +286,22 @@ class NormalKnownVariance(ConjugatePredictor):
     positive = (False, True)
     output_size = 2
 
-    def __init__(self, prior_mean: float = 0.0, prior_std: float = 1.0,
+    def __init__(self, prior_mean: float = 0.0, prior_scale: float = 1.0,
                  noise_std: float = 1.0, **kwargs) -> None:
         if not math.isfinite(prior_mean):
             raise ValueError(f"prior_mean: expected a finite number, got {prior_mean!r}")
-        check_positive(prior_std, "prior_std")
+        check_positive(prior_scale, "prior_scale")
         check_positive(noise_std, "noise_std")
-        self.prior_mean, self.prior_std = float(prior_mean), float(prior_std)
+        self.prior_mean, self.prior_scale = float(prior_mean), float(prior_scale)
         self.noise_std = float(noise_std)
         super().__init__(**kwargs)
 
     def _config(self):
-        return {"prior_mean": self.prior_mean, "prior_std": self.prior_std,
+        return {"prior_mean": self.prior_mean, "prior_scale": self.prior_scale,
                 "noise_std": self.noise_std}
 
     def _prior(self):
-        return torch.tensor([self.prior_mean, self.prior_std**-2], dtype=torch.float64)
+        return torch.tensor([self.prior_mean, self.prior_scale**-2], dtype=torch.float64)
 
     def _update(self, state, obs, w):
         m, lam = state[:, 0], state[:, 1]

@@ -258,7 +258,7 @@ class FourierGridPosterior:
     # -- internals ---------------------------------------------------------------------
     def _absorb(self, state: FourierGridState, x_t: torch.Tensor,
                 y_prev: torch.Tensor) -> FourierGridState:
-        w = (state.steps >= 1).to(self.dtype)[:, None]
+        w = (state.steps >= 0.5).to(self.dtype)[:, None]  # steps is a count: robust to round-off
         f = fourier_features(state.pending[:, 0], self.n_freqs) * w
         s = state.s + f * y_prev[:, None]
         S = state.S + f.unsqueeze(2) * f.unsqueeze(1)

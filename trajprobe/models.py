@@ -10,7 +10,8 @@ Both are ``nn.Module`` machines: ``initial_state(B)``, ``step(x, s) -> (y, s)`` 
 ``unroll(inputs [E, T, D]) -> (outputs [E, T, ...], final state)``, which runs the whole
 sequence through ``nn.LSTM`` at once (what training uses) and equals stepping. A model
 built with ``distribution=`` also has ``distribution(y)``, the predictive distribution its
-outputs parameterise (for log-loss training and KL comparisons).
+outputs parameterise (for log-loss training and KL comparisons); a model built without one
+has no ``distribution`` attribute at all.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class _LSTMMachine(nn.Module):
         self.input_size = check_positive_int(input_size, "input_size")
         self.output_size = check_positive_int(output_size, "output_size")
         self._distribution = resolve_head(distribution)
+        if self._distribution is not None:
+            # Only a model built with a family has distribution(y): code that asks
+            # callable(getattr(model, "distribution", None)) then skips KL, not fails.
+            self.distribution = self._distribution
 
     def _init_from(self, seed: Seed) -> None:
         """Re-draw every parameter with PyTorch's own rules, from ``seed`` (not the global RNG)."""
@@ -84,15 +89,6 @@ class _LSTMMachine(nn.Module):
         hx = (state.hidden.unsqueeze(0).contiguous(), state.cell.unsqueeze(0).contiguous())
         out, (h, c) = self.lstm(self.pre(inputs), hx)
         return self.post(out), LSTMState(h[0], c[0])
-
-    def distribution(self, y: torch.Tensor) -> D.Distribution:
-        """The predictive distribution outputs ``y`` ``[..., K]`` parameterise."""
-        if self._distribution is None:
-            raise ValueError(
-                f"distribution: this {type(self).__name__} was built without a predictive "
-                "distribution; pass distribution='bernoulli' (or another family) to it"
-            )
-        return self._distribution(y)
 
 
 class RabinowitzLSTM(_LSTMMachine):
