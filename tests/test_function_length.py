@@ -14,8 +14,10 @@ CORE_PACKAGES = ("estimators", "tasks", "compare")
 # Known offenders, each with the reason it may stay for now. Exact: the test fails when one
 # of these is no longer too long, so the list cannot rot.
 ALLOWED = {
-    # rewritten on the compare branch
+    # rewritten on the compare branch; merged to main still over the limit (84 and 100
+    # lines): to be split into small helpers there
     "trajprobe/compare/simulation.py:simulation",
+    "trajprobe/compare/simulation.py:_dataset",
     # being edited on another branch (probe engine)
     "trajprobe/probe.py:probe",
 }

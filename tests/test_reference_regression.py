@@ -122,13 +122,15 @@ def test_state_vector_round_trips_and_holds_the_posterior_mean():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [({"x_dim": 0}, "x_dim"), ({"x_dim": 2, "prior_scale": 0.0}, "prior_scale"),
-     ({"x_dim": 2, "noise_std": -1.0}, "noise_std"), ({"x_dim": 2, "y_dim": 1.5}, "y_dim")],
+    ("kwargs", "error", "name"),
+    [({"x_dim": 0}, ValueError, "x_dim"),
+     ({"x_dim": 2, "prior_scale": 0.0}, ValueError, "prior_scale"),
+     ({"x_dim": 2, "noise_std": -1.0}, ValueError, "noise_std"),
+     ({"x_dim": 2, "y_dim": 1.5}, TypeError, "y_dim")],
 )
-def test_bad_arguments(kwargs, name):
+def test_bad_arguments(kwargs, error, name):
     # validation.check_positive_int: TypeError for a non-integer, ValueError below 1
-    with pytest.raises((TypeError, ValueError), match=name):
+    with pytest.raises(error, match=name):
         BayesianLinearRegression(**kwargs)
 
 
