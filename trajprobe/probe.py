@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -67,73 +68,15 @@ def probe(
     Returns:
         ``[E, T, N, ...]`` outputs (output shape ``...`` as the machine's).
     """
-    feature_shape = tuple(trace.inputs.shape[2:])
-    n_episodes, n_steps = trace.n_episodes, trace.n_steps
-    shared = isinstance(probe_inputs, xr.DataArray) and "episode" not in probe_inputs.dims
-    dims = ("probe",) if shared else ("episode", "t", "probe")
-    probe_inputs = as_tensor(
-        probe_inputs, "probe_inputs", device=trace.inputs.device, dims=dims
-    )
-    if probe_inputs.is_floating_point():
-        probe_inputs = probe_inputs.to(trace.inputs.dtype)
-    shared = probe_inputs.dim() == len(feature_shape) + 1
-    if shared and tuple(probe_inputs.shape[1:]) == feature_shape:
-        n_probes = probe_inputs.shape[0]
-    elif (
-        probe_inputs.dim() == len(feature_shape) + 3
-        and tuple(probe_inputs.shape[3:]) == feature_shape
-        and tuple(probe_inputs.shape[:2]) == (n_episodes, n_steps)
-    ):
-        n_probes = probe_inputs.shape[2]
-    else:
-        raise ValueError(
-            f"probe_inputs: expected shape [{n_episodes}, {n_steps}, N, "
-            f"{', '.join(map(str, feature_shape))}] or [N, {', '.join(map(str, feature_shape))}]"
-            f" for a trace with inputs {tuple(trace.inputs.shape)}, "
-            f"got {tuple(probe_inputs.shape)}"
-        )
-    if n_probes < 1:
-        raise ValueError("probe_inputs: expected at least one probe input, got N=0")
+    probe_inputs, shared, n_probes = _check_probe_inputs(probe_inputs, trace)
     check_positive_int(memory_budget, "memory_budget")
-    check_finite_tensor(probe_inputs, "probe_inputs")
     _check_trace_matches(machine, trace)
-
+    n_episodes, n_steps = trace.n_episodes, trace.n_steps
     # s_{t-1} for every (episode, t): leaves [E*T, ...], row e*T + (t-1).
     prior = sm.tree_map(lambda leaf: leaf[:, :n_steps].flatten(0, 1), trace.states)
     flat_inputs = probe_inputs if shared else probe_inputs.flatten(0, 2)
+    run, unit = _evaluator(machine, prior, probe_inputs, flat_inputs, shared, n_probes)
     n_items = n_episodes * n_steps * n_probes
-
-    many = getattr(machine, "output_many", None)
-    if callable(many):
-        # Whole states per chunk: items [start, stop) are states [start/N, stop/N).
-        per_state = probe_inputs if not shared else None
-
-        def run(start: int, stop: int) -> torch.Tensor:
-            first_state, last_state = start // n_probes, stop // n_probes
-            state = sm.index(prior, slice(first_state, last_state))
-            if per_state is None:
-                x = flat_inputs.expand(last_state - first_state, *flat_inputs.shape)
-            else:
-                x = per_state.flatten(0, 1)[first_state:last_state]
-            y = many(x, state)
-            if tuple(y.shape[:2]) != tuple(x.shape[:2]):
-                raise ValueError(
-                    f"machine: output_many(x, state) must return [B, N, ...] for x of shape "
-                    f"{tuple(x.shape)}, got {tuple(y.shape)}"
-                )
-            return y.flatten(0, 1)
-
-        unit = n_probes
-    else:
-
-        def run(start: int, stop: int) -> torch.Tensor:
-            items = torch.arange(start, stop, device=trace.inputs.device)
-            state = sm.index(prior, items // n_probes)
-            x = flat_inputs[items % n_probes] if shared else flat_inputs[start:stop]
-            return sm.output(machine, x, state)
-
-        unit = 1
-
     with torch.no_grad():
         first = run(0, unit)
         chunk = _chunk_items(prior, flat_inputs[:1], first[:1], memory_budget, unit)
@@ -163,6 +106,76 @@ def probe(
         name="probe_outputs",
     )
 
+
+
+def _check_probe_inputs(
+    probe_inputs: torch.Tensor | np.ndarray | xr.DataArray, trace: Trace
+) -> tuple[torch.Tensor, bool, int]:
+    """``(probe_inputs as a tensor, shared by every (e, t)?, N)``; ValueError if misshaped."""
+    feature_shape = tuple(trace.inputs.shape[2:])
+    n_episodes, n_steps = trace.n_episodes, trace.n_steps
+    shared = isinstance(probe_inputs, xr.DataArray) and "episode" not in probe_inputs.dims
+    dims = ("probe",) if shared else ("episode", "t", "probe")
+    probe_inputs = as_tensor(
+        probe_inputs, "probe_inputs", device=trace.inputs.device, dims=dims
+    )
+    if probe_inputs.is_floating_point():
+        probe_inputs = probe_inputs.to(trace.inputs.dtype)
+    shared = probe_inputs.dim() == len(feature_shape) + 1
+    if shared and tuple(probe_inputs.shape[1:]) == feature_shape:
+        n_probes = probe_inputs.shape[0]
+    elif (
+        probe_inputs.dim() == len(feature_shape) + 3
+        and tuple(probe_inputs.shape[3:]) == feature_shape
+        and tuple(probe_inputs.shape[:2]) == (n_episodes, n_steps)
+    ):
+        n_probes = probe_inputs.shape[2]
+    else:
+        raise ValueError(
+            f"probe_inputs: expected shape [{n_episodes}, {n_steps}, N, "
+            f"{', '.join(map(str, feature_shape))}] or [N, {', '.join(map(str, feature_shape))}]"
+            f" for a trace with inputs {tuple(trace.inputs.shape)}, "
+            f"got {tuple(probe_inputs.shape)}"
+        )
+    if n_probes < 1:
+        raise ValueError("probe_inputs: expected at least one probe input, got N=0")
+    check_finite_tensor(probe_inputs, "probe_inputs")
+    return probe_inputs, shared, n_probes
+
+
+def _evaluator(
+    machine: sm.StateMachine, prior: sm.State, probe_inputs: torch.Tensor,
+    flat_inputs: torch.Tensor, shared: bool, n_probes: int,
+) -> tuple[Callable[[int, int], torch.Tensor], int]:
+    """``(run, unit)``: ``run(start, stop)`` evaluates items [start, stop) (item = e, t, n in
+    row-major order); chunks are multiples of ``unit`` items (N with ``output_many``)."""
+    many = getattr(machine, "output_many", None)
+    if callable(many):
+        # Whole states per chunk: items [start, stop) are states [start/N, stop/N).
+        def run_many(start: int, stop: int) -> torch.Tensor:
+            first_state, last_state = start // n_probes, stop // n_probes
+            state = sm.index(prior, slice(first_state, last_state))
+            if shared:
+                x = flat_inputs.expand(last_state - first_state, *flat_inputs.shape)
+            else:
+                x = probe_inputs.flatten(0, 1)[first_state:last_state]
+            y = many(x, state)
+            if tuple(y.shape[:2]) != tuple(x.shape[:2]):
+                raise ValueError(
+                    f"machine: output_many(x, state) must return [B, N, ...] for x of shape "
+                    f"{tuple(x.shape)}, got {tuple(y.shape)}"
+                )
+            return y.flatten(0, 1)
+
+        return run_many, n_probes
+
+    def run(start: int, stop: int) -> torch.Tensor:
+        items = torch.arange(start, stop, device=flat_inputs.device)
+        state = sm.index(prior, items // n_probes)
+        x = flat_inputs[items % n_probes] if shared else flat_inputs[start:stop]
+        return sm.output(machine, x, state)
+
+    return run, 1
 
 def _chunk_items(
     prior: sm.State, one_input: torch.Tensor, one_output: torch.Tensor, budget: int,

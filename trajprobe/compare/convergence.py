@@ -23,8 +23,8 @@ import torch
 import xarray as xr
 from sklearn.manifold import MDS
 
-import trajprobe
 from trajprobe import machine as sm
+from trajprobe._version import __version__
 from trajprobe.compare.alignment import check_aligned
 from trajprobe.compare.behaviour import DEFAULT_QUADRATURE_POINTS, distribution_of, js_divergence
 from trajprobe.rollout import rollout
@@ -83,7 +83,7 @@ def _dataset(distance: np.ndarray, n_runs: int, n_ckpt: int, checkpoints, seed: 
             "other_run": np.arange(n_runs), "other_checkpoint": ckpt,
             "mds_axis": [0, 1],
         },
-        attrs={"measure": measure, "mds_seed": seed, "trajprobe_version": trajprobe.__version__},
+        attrs={"measure": measure, "mds_seed": seed, "trajprobe_version": __version__},
     )
 
 

@@ -70,8 +70,8 @@ import torch
 import xarray as xr
 from torch import nn
 
-import trajprobe
 from trajprobe import machine as sm
+from trajprobe._version import __version__
 from trajprobe.compare.alignment import AlignedTraces, aligned_rollout
 from trajprobe.compare.baselines import linear_cka, procrustes_distance
 from trajprobe.compare.behaviour import DEFAULT_QUADRATURE_POINTS, distribution_of, kl
@@ -661,7 +661,20 @@ def _dataset(results, machines, vec, outputs, display, folds, config, measure, n
     data_vars["procrustes_distance"] = ((), procrustes_distance(raw_a, raw_b))
     if config.dsa:
         data_vars["dsa_distance"] = ((), dsa_distance(vec["a"], vec["b"]))
-    # Figure data in the all-episode whitening (first k display components).
+    data_vars.update(_figure_data(results, vec, outputs, display, n_ep, n_t))
+    attrs = _attrs(measure, note, n_folds, config)
+    return xr.Dataset(
+        data_vars,
+        coords={"direction": list(DIRECTIONS), "fold": np.arange(n_folds),
+                "episode": np.arange(n_ep), "t": np.arange(1, n_t + 1)},
+        attrs=attrs,
+    )
+
+
+def _figure_data(results, vec, outputs, display, n_ep: int, n_t: int) -> dict:
+    """Figure data in the all-episode whitening (first k display components): whitened
+    and embedded states, own and embedded outputs, per machine and direction."""
+    data_vars = {}
     k = {key: display[key].n_components_ for key in ("a", "b")}
     for key in ("a", "b"):
         data_vars[f"whitened_{key}"] = (("episode", "t", f"component_{key}"),
@@ -676,7 +689,12 @@ def _dataset(results, machines, vec, outputs, display, folds, config, measure, n
             ("episode", "t", f"component_{dst}"),
             display[dst].transform(r.embedded)[..., : k[dst]])
         data_vars[f"output_{dst}_from_{src}"] = (("episode", "t", f"output_{dst}"), r.outputs)
-    attrs = {
+    return data_vars
+
+
+def _attrs(measure: str, note: str, n_folds: int, config) -> dict:
+    """The Dataset's attrs: what D_o measures, conventions, invariances and the config."""
+    return {
         "output_measure": "sum_t KL(pi^source || pi^target at embedded state), mean over "
                           "episodes (eq. 2), nats" if measure == "kl" else
                           "normalised output error: mean ||g(y^source) - g(y^target at "
@@ -688,18 +706,12 @@ def _dataset(results, machines, vec, outputs, display, folds, config, measure, n
         "null_shuffled": "map fitted on time-shuffled pairs (target states permuted in time "
                          "within each training episode), scored on the aligned held-out pairs",
         "n_folds": n_folds,
-        "trajprobe_version": trajprobe.__version__,
+        "trajprobe_version": __version__,
         **{f"invariances_{name}": ", ".join(k for k, v in flags.items() if v)
            for name, flags in INVARIANCES.items()},
         **{f"config_{key}": (str(value) if isinstance(value, bool) else value)
            for key, value in asdict(config).items()},
     }
-    return xr.Dataset(
-        data_vars,
-        coords={"direction": list(DIRECTIONS), "fold": np.arange(n_folds),
-                "episode": np.arange(n_ep), "t": np.arange(1, n_t + 1)},
-        attrs=attrs,
-    )
 
 
 _METHOD = "\n".join(f"        {line}" if line else "" for line in __doc__.splitlines())
