@@ -29,7 +29,9 @@ from trajprobe.adapters.jax import (  # noqa: E402
     JaxMachine,
     equinox_cell,
     flax_cell,
+    flax_lstm_params,
     haiku_core,
+    haiku_lstm_params,
     mbml_predictor,
     nnx_cell,
 )
@@ -487,3 +489,67 @@ def test_importing_the_adapters_does_not_import_jax():
     code = "import sys, trajprobe, trajprobe.adapters; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- the same LSTM in torch and in JAX ---------------------------------------------------
+
+
+def _torch_lstm(n_in: int, hidden: int, n_out: int, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    lstm, readout = torch.nn.LSTM(n_in, hidden, batch_first=True), torch.nn.Linear(hidden, n_out)
+    with torch.no_grad():
+        for p in [*lstm.parameters(), *readout.parameters()]:
+            p.uniform_(-0.5, 0.5, generator=gen)
+    return lstm, readout
+
+
+def _jax_copies(lstm, readout):
+    n_in, n_out = lstm.input_size, readout.out_features
+    haiku = haiku_core(lambda: hk.LSTM(lstm.hidden_size), haiku_lstm_params(lstm, readout),
+                       readout=lambda h: hk.Linear(n_out)(h), input_shape=n_in)
+    dense = linen.Dense(n_out)
+    dense_vars = {"params": {"kernel": jnp.asarray(readout.weight.detach().numpy().T),
+                             "bias": jnp.asarray(readout.bias.detach().numpy())}}
+    flax = flax_cell(linen.LSTMCell(lstm.hidden_size), flax_lstm_params(lstm),
+                     input_shape=n_in, readout=dense, readout_params=dense_vars)
+    return {"haiku": haiku, "flax": flax}
+
+
+def test_torch_and_jax_lstms_with_the_same_weights_have_the_same_spectra():
+    from trajprobe.adapters import wrap
+    from trajprobe.tasks import LinearRegression
+
+    lstm, readout = _torch_lstm(4, 16, 2, seed=0)
+    task = LinearRegression(dim=2)
+    kwargs = {"n_episodes": 6, "n_steps": 8, "n_probes": 20, "spectrum": [2.0, 0.5], "seed": 0}
+    reference = trajprobe.effective_spectra(wrap(lstm, readout), task, **kwargs)
+    for name, machine in _jax_copies(lstm, readout).items():
+        spectra = trajprobe.effective_spectra(machine, task, **kwargs)
+        for var in ("s_hat", "q", "W_hat", "loss", "probe_loss"):
+            diff = float(abs(spectra[var] - reference[var]).max())
+            assert diff < 1e-5, f"{name}: {var} differs by {diff:.2e}"
+
+
+def test_torch_and_jax_lstms_with_the_same_weights_give_the_same_simulation_numbers():
+    from trajprobe.adapters import wrap
+    from trajprobe.compare import SimulationConfig, simulation
+    from trajprobe.reference_models.conjugate import BetaBernoulli
+    from trajprobe.tasks.prediction import BernoulliPrediction
+
+    def bernoulli(y):
+        return torch.distributions.Bernoulli(logits=y[..., 0])
+
+    lstm, readout = _torch_lstm(2, 16, 1, seed=0)
+    torch_machine = wrap(lstm, readout)
+    torch_machine.distribution = bernoulli
+    jax_machine = haiku_core(lambda: hk.LSTM(16), haiku_lstm_params(lstm, readout),
+                             readout=lambda h: hk.Linear(1)(h), input_shape=2,
+                             distribution=bernoulli)
+    inputs = BernoulliPrediction().sample(30, 6, seed=1).inputs.float()
+    config = SimulationConfig(hidden_width=16, max_epochs=10, patience=5, batch_size=64,
+                              learning_rate=3e-3)
+    results = [simulation(BetaBernoulli(), m, inputs, config=config, seed=0)
+               for m in (torch_machine, jax_machine)]
+    for var in results[0].data_vars:
+        a, b = (np.asarray(r[var], dtype=np.float64) for r in results)
+        assert np.allclose(a, b, rtol=0, atol=1e-5, equal_nan=True), var
