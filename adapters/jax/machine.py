@@ -65,7 +65,12 @@ class JaxMachine:
             compiled shapes serve every batch size the probe engine's chunks produce;
             padding rows repeat the first episode and are dropped from the results. The
             cost is at most 1/8 more work on a large batch; False compiles every batch
-            size exactly.
+            size exactly. Also an attribute, which may be switched later.
+
+    Attributes:
+        params: the parameters (on the JAX device); see :meth:`with_params`.
+        dtype: the torch floating dtype inputs must have (the state's).
+        device: the torch device.
 
     Example:
         >>> def step(params, x, h):
