@@ -35,7 +35,7 @@ import math
 import torch
 from torch import distributions as D
 
-from trajprobe.tasks.prediction import lomax
+from trajprobe.heads import lomax
 from trajprobe.validation import check_finite_tensor, check_positive
 
 __all__ = [

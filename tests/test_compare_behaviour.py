@@ -70,7 +70,7 @@ def test_quadrature_through_transformed_distribution_lomax_and_pareto():
     # Lomax (Pareto shifted to 0): no registered KL; brute force with scipy.
     from scipy import integrate, stats
 
-    from trajprobe.tasks.prediction import lomax
+    from trajprobe.heads import lomax
 
     p, q = lomax(t(3.0, 1.5), t(2.0, 1.0)), lomax(t(2.0, 4.0), t(1.0, 3.0))
     expected = []

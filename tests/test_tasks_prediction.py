@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import distributions as D
 
+from trajprobe.heads import lomax
 from trajprobe.tasks import Task
 from trajprobe.tasks.prediction import (
     BernoulliPrediction,
@@ -14,7 +15,6 @@ from trajprobe.tasks.prediction import (
     GaussianPrediction,
     NormalGammaPrediction,
     encode_observations,
-    lomax,
 )
 
 TASKS = [BernoulliPrediction(2.0, 3.0), CategoricalPrediction((1.0, 2.0, 3.0, 4.0)),

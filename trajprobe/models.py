@@ -22,15 +22,14 @@ import torch
 from torch import distributions as D
 from torch import nn
 
+from trajprobe.heads import resolve_head
 from trajprobe.initialisers import torch_default_init
 from trajprobe.tasks.base import Seed, make_generator
 
 __all__ = [
-    "DISTRIBUTIONS",
     "CoreState",
     "MikulikNet",
     "RabinowitzLSTM",
-    "distribution_size",
 ]
 
 
@@ -39,62 +38,6 @@ class CoreState(NamedTuple):
 
     hidden: torch.Tensor
     cell: torch.Tensor
-
-
-def _bernoulli(y: torch.Tensor) -> D.Distribution:
-    return D.Bernoulli(logits=y[..., 0])
-
-
-def _categorical(y: torch.Tensor) -> D.Distribution:
-    return D.Categorical(logits=y)
-
-
-def _normal(y: torch.Tensor) -> D.Distribution:
-    return D.Normal(y[..., 0], nn.functional.softplus(y[..., 1]) + 1e-6)
-
-
-def _exponential(y: torch.Tensor) -> D.Distribution:
-    return D.Exponential(nn.functional.softplus(y[..., 0]) + 1e-6)
-
-
-DISTRIBUTIONS: dict[str, Callable[[torch.Tensor], D.Distribution]] = {
-    "bernoulli": _bernoulli,
-    "categorical": _categorical,
-    "normal": _normal,
-    "exponential": _exponential,
-}
-"""Predictive families a network's outputs ``y [..., K]`` can parameterise.
-
-* ``bernoulli``: K = 1, logit of p(x = 1).
-* ``categorical``: K = number of classes, logits.
-* ``normal``: K = 2, mean and softplus⁻¹ of the standard deviation.
-* ``exponential``: K = 1, softplus⁻¹ of the rate.
-"""
-
-
-def distribution_size(name: str, n_classes: int | None = None) -> int:
-    """The output width K a family in :data:`DISTRIBUTIONS` needs."""
-    sizes = {"bernoulli": 1, "normal": 2, "exponential": 1}
-    if name == "categorical":
-        if n_classes is None or n_classes < 2:
-            raise ValueError(f"n_classes: expected >= 2 classes for 'categorical', got {n_classes}")
-        return n_classes
-    if name not in sizes:
-        raise ValueError(f"name: expected one of {sorted(DISTRIBUTIONS)}, got {name!r}")
-    return sizes[name]
-
-
-def _resolve_distribution(
-    distribution: str | Callable[[torch.Tensor], D.Distribution] | None,
-) -> Callable[[torch.Tensor], D.Distribution] | None:
-    if distribution is None or callable(distribution):
-        return distribution
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(
-            f"distribution: expected one of {sorted(DISTRIBUTIONS)}, a callable or None, "
-            f"got {distribution!r}"
-        )
-    return DISTRIBUTIONS[distribution]
 
 
 class _LSTMMachine(nn.Module):
@@ -113,7 +56,7 @@ class _LSTMMachine(nn.Module):
             )
         self.input_size = input_size
         self.output_size = output_size
-        self._distribution = _resolve_distribution(distribution)
+        self._distribution = resolve_head(distribution)
 
     def _init_from(self, seed: Seed) -> None:
         """Re-draw every parameter with PyTorch's own rules, from ``seed`` (not the global RNG)."""
@@ -175,7 +118,8 @@ class RabinowitzLSTM(_LSTMMachine):
             contextual bandits ([one-hot c_t, one-hot a_{t-1}, r_{t-1}]).
         output_size: N_y, or K_a logits.
         hidden_size: 64 in the paper.
-        distribution: predictive family of the outputs (see :data:`DISTRIBUTIONS`).
+        distribution: predictive family of the outputs (a name in
+            :data:`trajprobe.heads.HEADS` or a callable).
         seed: parameters drawn with PyTorch's default rules from this seed (None: from
             the global RNG, as ``nn.LSTM`` does).
     """
@@ -205,7 +149,7 @@ class MikulikNet(_LSTMMachine):
 
     Args:
         input_size, output_size: task encoding and output width (e.g. the family's
-            :func:`distribution_size`, or the number of arms for bandit logits).
+            :func:`trajprobe.heads.head_size`, or the number of arms for bandit logits).
         width: N (32 for prediction tasks, 256 for bandits in the paper).
         distribution, seed: as :class:`RabinowitzLSTM`.
     """

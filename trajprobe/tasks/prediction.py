@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as D
 
+from trajprobe.heads import HEADS
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import check_positive
 
@@ -44,22 +45,7 @@ __all__ = [
     "NormalGammaPrediction",
     "PredictionTask",
     "encode_observations",
-    "lomax",
 ]
-
-
-def lomax(shape: torch.Tensor, scale: torch.Tensor) -> D.Distribution:
-    """The Lomax (Pareto type II) distribution, p(x) = (a/b)(1 + x/b)^-(a+1) on x ≥ 0.
-
-    Built as ``Pareto(scale=b, alpha=a)`` shifted by ``-b`` (torch has no Lomax). It is the
-    posterior predictive of exponential observations under a Gamma(a, rate b) prior.
-
-    Args:
-        shape: ``[...]`` the shape a > 0.
-        scale: ``[...]`` the scale b > 0.
-    """
-    base = D.Pareto(scale=scale, alpha=shape)
-    return D.TransformedDistribution(base, [D.AffineTransform(loc=-scale, scale=1.0)])
 
 
 def encode_observations(features: torch.Tensor) -> torch.Tensor:
@@ -185,7 +171,7 @@ class BernoulliPrediction(PredictionTask):
 
     def distribution(self, y: torch.Tensor) -> D.Distribution:
         """Bernoulli predictive from raw outputs ``[..., 1]`` (a logit)."""
-        return D.Bernoulli(logits=y[..., 0])
+        return HEADS["bernoulli"](y)
 
 
 @dataclass(frozen=True)
@@ -236,7 +222,7 @@ class CategoricalPrediction(PredictionTask):
 
     def distribution(self, y: torch.Tensor) -> D.Distribution:
         """Categorical predictive from raw outputs ``[..., K]`` (logits)."""
-        return D.Categorical(logits=y)
+        return HEADS["categorical"](y)
 
 
 @dataclass(frozen=True)
@@ -263,7 +249,7 @@ class ExponentialPrediction(PredictionTask):
 
     def distribution(self, y: torch.Tensor) -> D.Distribution:
         """Lomax predictive from raw outputs ``[..., 2]`` (softplus shape, softplus scale)."""
-        return lomax(F.softplus(y[..., 0]), F.softplus(y[..., 1]))
+        return HEADS["lomax"](y)
 
 
 @dataclass(frozen=True)
@@ -293,7 +279,7 @@ class GaussianPrediction(PredictionTask):
 
     def distribution(self, y: torch.Tensor) -> D.Distribution:
         """Normal predictive from raw outputs ``[..., 2]`` (mean, softplus std)."""
-        return D.Normal(y[..., 0], F.softplus(y[..., 1]))
+        return HEADS["normal"](y)
 
 
 @dataclass(frozen=True)
@@ -327,4 +313,4 @@ class NormalGammaPrediction(PredictionTask):
 
     def distribution(self, y: torch.Tensor) -> D.Distribution:
         """Student-t predictive from raw outputs ``[..., 3]`` (softplus df, loc, softplus scale)."""
-        return D.StudentT(F.softplus(y[..., 0]), y[..., 1], F.softplus(y[..., 2]))
+        return HEADS["student_t"](y)
