@@ -553,3 +553,29 @@ def test_torch_and_jax_lstms_with_the_same_weights_give_the_same_simulation_numb
     for var in results[0].data_vars:
         a, b = (np.asarray(r[var], dtype=np.float64) for r in results)
         assert np.allclose(a, b, rtol=0, atol=1e-5, equal_nan=True), var
+
+
+def test_output_function_and_distribution_are_used_when_given():
+    def step(params, x, h):
+        h = jnp.tanh(x + h)
+        return 2 * h, h
+
+    def output(params, x, h):
+        return 2 * jnp.tanh(x + h)
+
+    machine = JaxMachine(step, None, jnp.zeros(IN), output=output,
+                         distribution=lambda y: torch.distributions.Normal(y, 1.0))
+    state = machine.initial_state(3)
+    x = torch.randn(3, IN)
+    assert torch.allclose(machine.output(x, state), machine.step(x, state)[0])
+    assert isinstance(machine.distribution(machine.output(x, state)), torch.distributions.Normal)
+    assert not hasattr(JaxMachine(step, None, jnp.zeros(IN)), "distribution")
+
+
+def test_devices_jax_cannot_see_are_refused():
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("this JAX sees a GPU")
+    with pytest.raises(ValueError, match="device: torch device cuda:0 needs JAX device gpu:0"):
+        JaxMachine(lambda p, x, s: (x, s), None, jnp.zeros(IN), device="cuda:0")
+    with pytest.raises(ValueError, match="device: expected a cpu or cuda device"):
+        JaxMachine(lambda p, x, s: (x, s), None, jnp.zeros(IN), device="meta")
