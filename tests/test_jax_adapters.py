@@ -408,10 +408,11 @@ def test_jit_compiles_once_per_batch_bucket_and_with_params_shares_it():
 def test_batch_buckets_waste_at_most_an_eighth():
     from trajprobe.adapters.jax.machine import _padded
 
-    sizes = [_padded(n) for n in range(1, 100_000)]
+    sizes = [_padded(n) for n in range(1, 1025)]
     assert set(sizes[:64]) == {8, 16, 32, 64}
-    assert all(n <= b <= max(8, n * 9 / 8 + 1) or n <= 64 for n, b in enumerate(sizes, 1))
-    assert len(set(sizes)) < 120
+    assert all(n <= b <= n * 9 / 8 + 1 for n, b in enumerate(sizes[64:], 65))
+    assert len(set(sizes)) == 4 + 8 * 4 and sizes[-1] == 1024
+    assert _padded(1025) == 1025 and _padded(31_300) == 31_300  # big chunks: exact
 
 
 def test_tensors_cross_without_copies_on_cpu():

@@ -60,12 +60,13 @@ class JaxMachine:
             ``torch.distributions.Distribution``, for KL-based comparisons.
         device: torch device of the tensors given and returned (``"cpu"``, ``"cuda:0"``);
             the JAX computation runs on the matching JAX device.
-        pad_batches: pad each batch to the next size of a fixed ladder (8, 16, 32, 64,
-            then 8 sizes per octave: 72, 80, ..., 120, 128, 144, ...) so that the few
-            compiled shapes serve every batch size the probe engine's chunks produce;
-            padding rows repeat the first episode and are dropped from the results. The
-            cost is at most 1/8 more work on a large batch; False compiles every batch
-            size exactly. Also an attribute, which may be switched later.
+        pad_batches: pad batches of up to 1024 episodes to the next size of a fixed
+            ladder (8, 16, 32, 64, then 8 sizes per octave: 72, 80, ..., 960, 1024), so
+            that rollouts, the engine's first one-item call and small chunks share a few
+            compiled shapes; padding rows repeat the first episode and are dropped from the
+            results. Larger batches (the engine's big chunks) compile exactly: copying them
+            to pad would cost more than compiling once. False compiles every batch size
+            exactly. Also an attribute, which may be switched later.
 
     Attributes:
         params: the parameters (on the JAX device); see :meth:`with_params`.
@@ -306,8 +307,14 @@ class JaxMachine:
             )
 
 
+_PAD_UP_TO = 1024
+"""Batches up to this size are padded to a bucket; larger ones compile exactly."""
+
+
 def _padded(n: int) -> int:
-    """The bucket a batch of ``n`` is padded to: 8, 16, 32, 64, then 8 sizes per octave."""
+    """The bucket of a batch of ``n``: 8, 16, 32, 64, then 8 sizes per octave up to 1024."""
+    if n > _PAD_UP_TO:
+        return n
     if n <= 64:
         return max(8, 1 << (n - 1).bit_length())
     octave = 1 << (n.bit_length() - 4)  # sizes m * octave for m = 8..16 cover [8o, 16o]
