@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import torch
 
-from trajprobe.adapters.jax.machine import JaxMachine, _as_shape
+from trajprobe.adapters.jax.machine import JaxMachine, as_input_shape
 
 __all__ = ["equinox_cell"]
 
@@ -71,7 +71,7 @@ def equinox_cell(
         initial_state = _default_initial_state(cell)
     if input_shape is None and isinstance(getattr(cell, "input_size", None), int):
         input_shape = cell.input_size
-    shape = _as_shape(input_shape)
+    shape = as_input_shape(input_shape)
     pick = _hidden if output is None else output
     params, static = eqx.partition((cell, readout), eqx.is_array)
 

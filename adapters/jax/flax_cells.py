@@ -10,13 +10,13 @@ import jax.numpy as jnp
 import torch
 from flax import linen, nnx
 
-from trajprobe.adapters.jax.machine import JaxMachine, _as_shape, check_params
+from trajprobe.adapters.jax.machine import JaxMachine, as_input_shape, check_params
 
 __all__ = ["flax_cell", "nnx_cell"]
 
 
 def _required_shape(input_shape: int | tuple[int, ...] | None, what: str) -> tuple[int, ...]:
-    shape = _as_shape(input_shape)
+    shape = as_input_shape(input_shape)
     if shape is None:
         raise ValueError(
             f"input_shape: required ({what}); pass the per-episode input shape, e.g. "

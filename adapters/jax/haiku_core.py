@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import torch
 
-from trajprobe.adapters.jax.machine import JaxMachine, _as_shape, check_params
+from trajprobe.adapters.jax.machine import JaxMachine, as_input_shape, check_params
 
 __all__ = ["haiku_core"]
 
@@ -68,7 +68,7 @@ def haiku_core(
         )
     if readout is not None and not callable(readout):
         raise TypeError(f"readout: expected a callable or None, got {type(readout).__name__}")
-    shape = _as_shape(input_shape)
+    shape = as_input_shape(input_shape)
 
     def build():
         module = core()

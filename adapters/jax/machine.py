@@ -22,7 +22,7 @@ from trajprobe.adapters.jax.bridge import (
     torch_dtype,
 )
 
-__all__ = ["JaxMachine", "check_params"]
+__all__ = ["JaxMachine", "as_input_shape", "check_params"]
 
 JaxState = Any
 """A JAX pytree of arrays (tuples, lists, dicts, named tuples, dataclasses, ...)."""
@@ -100,7 +100,7 @@ class JaxMachine:
         self.device = torch.device(device)
         self._jax_device = jax_device(self.device)
         self.params = _put_params(params, self._jax_device)
-        self.input_shape = _as_shape(input_shape)
+        self.input_shape = as_input_shape(input_shape)
         self._step_fn = step
         self._output_fn = output
         self._initial_state = initial_state
@@ -327,7 +327,8 @@ def _pad(tensor: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat([tensor, extra], dim=0)
 
 
-def _as_shape(shape: int | tuple[int, ...] | None) -> tuple[int, ...] | None:
+def as_input_shape(shape: int | tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """``input_shape`` as a tuple of positive sizes (an int is one axis); None stays None."""
     if shape is None:
         return None
     if isinstance(shape, int) and not isinstance(shape, bool):

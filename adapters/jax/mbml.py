@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import torch
 
-from trajprobe.adapters.jax.machine import JaxMachine, _as_shape
+from trajprobe.adapters.jax.machine import JaxMachine, as_input_shape
 
 __all__ = ["mbml_predictor"]
 
@@ -79,7 +79,7 @@ def mbml_predictor(
     def initial_state(p, batch_size):
         return predictor.initial_state(p, rng, batch_size)
 
-    return JaxMachine(step, params, initial_state, input_shape=_as_shape(input_shape),
+    return JaxMachine(step, params, initial_state, input_shape=as_input_shape(input_shape),
                       distribution=distribution, device=device)
 
 
