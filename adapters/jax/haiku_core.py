@@ -36,6 +36,10 @@ def haiku_core(
     ``hk.Linear`` readout), as in the usual training function
     ``core = make_core(); hk.dynamic_unroll(core, ...); hk.Linear(...)(...)``.
 
+    The core must be deterministic and stateless in Haiku's sense: it is applied without
+    an rng (``hk.without_apply_rng``; dropout in the core fails) and without Haiku state
+    (``hk.transform_with_state`` and ``hk.get_state`` are not supported).
+
     Args:
         core: a function of no arguments returning an ``hk.RNNCore`` (``__call__(inputs,
             prev_state) -> (output, next_state)`` and ``initial_state(batch_size)``),
