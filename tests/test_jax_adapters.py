@@ -397,22 +397,38 @@ def test_jit_compiles_once_per_batch_bucket_and_with_params_shares_it():
             y, h = machine.step(x, machine.initial_state(batch))
             assert y.shape == h.shape == (batch, IN) and torch.allclose(y, torch.tanh(x))
         assert calls == expected
-    other = machine.with_params(2 * jnp.eye(IN))
+    other = machine.with_params(2 * jnp.eye(IN))  # shares the compiled step
     x = torch.randn(5, IN)
-    assert torch.allclose(other.output(x, machine.initial_state(5)), torch.tanh(2 * x))
+    assert torch.allclose(other.step(x, machine.initial_state(5))[0], torch.tanh(2 * x))
     assert len(calls) == 1
     with pytest.raises(ValueError, match="params: expected the structure"):
         machine.with_params(jnp.eye(IN + 1))
 
 
 def test_batch_buckets_waste_at_most_an_eighth():
-    from trajprobe.adapters.jax.machine import _padded
+    from trajprobe.adapters.jax.machine import _MAX_PIECE, _padded
 
-    sizes = [_padded(n) for n in range(1, 1025)]
+    sizes = [_padded(n) for n in range(1, _MAX_PIECE + 1)]
     assert set(sizes[:64]) == {8, 16, 32, 64}
     assert all(n <= b <= n * 9 / 8 + 1 for n, b in enumerate(sizes[64:], 65))
-    assert len(set(sizes)) == 4 + 8 * 4 and sizes[-1] == 1024
-    assert _padded(1025) == 1025 and _padded(31_300) == 31_300  # big chunks: exact
+    assert len(set(sizes)) == 4 + 8 * 7 and sizes[-1] == _MAX_PIECE
+
+
+def test_big_batches_run_in_pieces_with_the_same_results():
+    def step(params, x, state):
+        h = jnp.tanh(x @ params + state["h"])
+        return h.sum(-1, keepdims=True), {"h": h, "n": state["n"] + 1}
+
+    one = {"h": jnp.zeros(IN), "n": jnp.zeros((), jnp.int32)}
+    pieces = JaxMachine(step, jnp.eye(IN), one)
+    whole = JaxMachine(step, jnp.eye(IN), one, pad_batches=False)
+    batch = 20_000  # two pieces of 8192 and one of 3616, padded to 3840
+    x = torch.randn(batch, IN)
+    state = {"h": torch.randn(batch, IN), "n": torch.arange(batch, dtype=torch.int32)}
+    (y1, s1), (y2, s2) = pieces.step(x, state), whole.step(x, state)
+    assert y1.shape == (batch, 1) and torch.equal(y1, y2)
+    assert torch.equal(s1["h"], s2["h"]) and torch.equal(s1["n"], state["n"] + 1)
+    assert torch.allclose(pieces.output(x, state), y2, rtol=0, atol=1e-6)
 
 
 def test_tensors_cross_without_copies_on_cpu():

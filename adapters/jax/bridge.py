@@ -190,12 +190,13 @@ class StateCodec:
             for p, s, d in zip(self.paths, self.shapes, self.jax_dtypes, strict=True)
         )
 
-    def to_torch(self, leaves: list[jax.Array], device: torch.device, *, copy: bool = False,
-                 rows: int | None = None) -> Any:
-        """JAX leaves (in treedef order) to the torch state pytree; the first ``rows`` only."""
-        tensors = [to_torch(leaf, device, copy=copy) for leaf in leaves]
-        if rows is not None:
-            tensors = [t if t.shape[0] == rows else t[:rows] for t in tensors]
+    def to_torch(self, leaves: list[jax.Array], device: torch.device, *, copy: bool = False
+                 ) -> Any:
+        """JAX leaves (in treedef order) to the torch state pytree."""
+        return self.unflatten([to_torch(leaf, device, copy=copy) for leaf in leaves])
+
+    def unflatten(self, tensors: list[torch.Tensor]) -> Any:
+        """Torch leaves (in JAX's order) to the torch state pytree."""
         return torch_pytree.tree_unflatten(tensors, self.spec)
 
     def torch_leaves(self, state: Any, name: str = "state") -> list[torch.Tensor]:

@@ -60,13 +60,14 @@ class JaxMachine:
             ``torch.distributions.Distribution``, for KL-based comparisons.
         device: torch device of the tensors given and returned (``"cpu"``, ``"cuda:0"``);
             the JAX computation runs on the matching JAX device.
-        pad_batches: pad batches of up to 1024 episodes to the next size of a fixed
-            ladder (8, 16, 32, 64, then 8 sizes per octave: 72, 80, ..., 960, 1024), so
-            that rollouts, the engine's first one-item call and small chunks share a few
-            compiled shapes; padding rows repeat the first episode and are dropped from the
-            results. Larger batches (the engine's big chunks) compile exactly: copying them
-            to pad would cost more than compiling once. False compiles every batch size
-            exactly. Also an attribute, which may be switched later.
+        pad_batches: keep the set of compiled shapes small and fixed: a batch runs in
+            pieces of at most 8192 rows (views of the batch, no copy), and a piece of
+            another size is padded to the next size of a ladder (8, 16, 32, 64, then 8
+            sizes per octave: 72, 80, ..., 7168, 8192; at most 1/8 padding), its padding
+            rows repeating the first episode and dropped from the results. Rollouts, the
+            engine's chunks and their remainders, for any numbers of episodes, steps and
+            probes, then reuse a few compiled steps. False compiles every batch size
+            exactly, in one piece. Also an attribute, which may be switched later.
 
     Attributes:
         params: the parameters (on the JAX device); see :meth:`with_params`.
@@ -113,7 +114,7 @@ class JaxMachine:
         self._shared_initial_state = self._check_batch_leading(template)
         self.dtype = _floating_dtype(self.params, template)
         self._step_jit = jax.jit(self._traced_step)
-        self._output_jit = jax.jit(self._traced_output) if output is not None else None
+        self._output_jit = jax.jit(self._traced_output)
         if distribution is not None:
             self.distribution = distribution
 
@@ -136,16 +137,14 @@ class JaxMachine:
 
     def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """One step: x ``[B, ...]`` and s_{t-1} to (y_t ``[B, ...]``, s_t), all torch."""
-        n, jx, jstate = self._to_jax(x, state)
-        y, leaves = self._step_jit(self.params, jx, jstate)
-        return self._back(y, n), self._codec.to_torch(leaves, self.device, rows=n)
+        x, leaves = self._checked(x, state)
+        y, new_leaves = self._run(self._step_jit, x, leaves, with_state=True)
+        return y, self._codec.unflatten(new_leaves)
 
     def output(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         """The output function alone: y_t = f(x_t, s_{t-1}) ``[B, ...]``."""
-        n, jx, jstate = self._to_jax(x, state)
-        if self._output_jit is None:
-            return self._back(self._step_jit(self.params, jx, jstate)[0], n)
-        return self._back(self._output_jit(self.params, jx, jstate), n)
+        x, leaves = self._checked(x, state)
+        return self._run(self._output_jit, x, leaves, with_state=False)[0]
 
     # --- JAX-side helpers ---------------------------------------------------------------
 
@@ -220,8 +219,8 @@ class JaxMachine:
             for a, b in zip(one, two, strict=True)
         )
 
-    def _to_jax(self, x: torch.Tensor, state: Any) -> tuple[int, jax.Array, list[jax.Array]]:
-        """Checked, padded JAX copies (views where possible) of x and the state's leaves."""
+    def _checked(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x and the state's leaves (in JAX's order), checked, on the machine's device."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x: expected a torch.Tensor [batch, ...], got {type(x).__name__}")
         if x.dim() == 0:
@@ -245,18 +244,29 @@ class JaxMachine:
                 f"x: expected the state's batch size {leaves[0].shape[0]} leading, "
                 f"got shape {tuple(x.shape)}"
             )
-        n = x.shape[0]
-        size = _padded(n) if self.pad_batches else n
-        if size != n:
-            x = _pad(x, size)
-            leaves = [_pad(leaf, size) for leaf in leaves]
-        dev = self._jax_device
-        return (n, to_jax(x.to(self.device), dev),
-                [to_jax(leaf.to(self.device), dev) for leaf in leaves])
+        return x.to(self.device), [leaf.to(self.device) for leaf in leaves]
 
-    def _back(self, y: jax.Array, n: int) -> torch.Tensor:
-        out = to_torch(y, self.device)
-        return out if out.shape[0] == n else out[:n]
+    def _run(self, fn, x: torch.Tensor, leaves: list[torch.Tensor], *, with_state: bool
+             ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``fn(params, x, leaves)`` on JAX, in pieces of padded sizes; torch results."""
+        n = x.shape[0]
+        piece = _MAX_PIECE if self.pad_batches else n
+        dev = self._jax_device
+        ys, states = [], []
+        for start in range(0, n, piece):
+            stop = min(start + piece, n)
+            xs, ls = x[start:stop], [leaf[start:stop] for leaf in leaves]
+            rows = stop - start
+            size = _padded(rows) if self.pad_batches else rows
+            if size != rows:
+                xs, ls = _pad(xs, size), [_pad(leaf, size) for leaf in ls]
+            result = fn(self.params, to_jax(xs, dev), [to_jax(leaf, dev) for leaf in ls])
+            y, new = result if with_state else (result, [])
+            ys.append(_rows(to_torch(y, self.device), rows))
+            states.append([_rows(to_torch(leaf, self.device), rows) for leaf in new])
+        if len(ys) == 1:
+            return ys[0], states[0]
+        return torch.cat(ys), [torch.cat(group) for group in zip(*states, strict=True)]
 
     def _state_of(self, leaves: list[jax.Array]) -> JaxState:
         return jax.tree_util.tree_unflatten(self._codec.treedef, leaves)
@@ -307,18 +317,21 @@ class JaxMachine:
             )
 
 
-_PAD_UP_TO = 1024
-"""Batches up to this size are padded to a bucket; larger ones compile exactly."""
+_MAX_PIECE = 8192
+"""With ``pad_batches``, larger batches run in pieces of this many rows (views, no copy)."""
 
 
 def _padded(n: int) -> int:
-    """The bucket of a batch of ``n``: 8, 16, 32, 64, then 8 sizes per octave up to 1024."""
-    if n > _PAD_UP_TO:
-        return n
+    """The bucket of a batch of ``n`` rows (``n <= _MAX_PIECE``): 8, 16, 32, 64, then 8
+    sizes per octave, so at most 1/8 of a bucket is padding."""
     if n <= 64:
         return max(8, 1 << (n - 1).bit_length())
     octave = 1 << (n.bit_length() - 4)  # sizes m * octave for m = 8..16 cover [8o, 16o]
     return -(-n // octave) * octave
+
+
+def _rows(tensor: torch.Tensor, n: int) -> torch.Tensor:
+    return tensor if tensor.shape[0] == n else tensor[:n]
 
 
 def _pad(tensor: torch.Tensor, size: int) -> torch.Tensor:
