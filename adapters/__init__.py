@@ -4,7 +4,7 @@
 * :class:`TorchCore` — any module whose ``forward(x, state)`` returns ``(y, state)``.
 * :class:`Learner` — a network trained by SGD/Adam (torch.func, vmapped over learners),
   with the papers' Learners :func:`linear_regression_learner`, :func:`mlp_learner` and
-  :func:`bandit_learner` (driven closed-loop by :func:`run_bandit_learner`).
+  :func:`bandit_learner` (run closed-loop by :func:`trajprobe.interact`).
 
 JAX models (Haiku, Flax linen and NNX, Equinox, nonstationary_mbml predictors) live in
 :mod:`trajprobe.adapters.jax` (``pip install trajprobe[jax]``), imported on its own, so
@@ -22,7 +22,6 @@ from trajprobe.adapters.torch_learner import (
     bandit_learner,
     linear_regression_learner,
     mlp_learner,
-    run_bandit_learner,
 )
 from trajprobe.adapters.torch_rnn import LSTMState, TorchCell, TorchRNN, wrap
 
@@ -40,6 +39,5 @@ __all__ = [
     "bandit_learner",
     "linear_regression_learner",
     "mlp_learner",
-    "run_bandit_learner",
     "wrap",
 ]

@@ -37,10 +37,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from trajprobe import machine as sm
 from trajprobe.initialisers import torch_default_init, truncated_normal_init
-from trajprobe.rollout import Trace
-from trajprobe.tasks.base import Seed, make_generator
+from trajprobe.tasks.base import make_generator
 
 __all__ = [
     "SGD",
@@ -53,7 +51,6 @@ __all__ = [
     "bandit_learner",
     "linear_regression_learner",
     "mlp_learner",
-    "run_bandit_learner",
 ]
 
 Params = dict[str, torch.Tensor]
@@ -205,10 +202,16 @@ class Learner:
             current parameters.
         seed: seed of the initialisation draws.
 
+    In an environment (:func:`trajprobe.interact`) a Learner acts on the minibatch of step
+    t from its current parameters, then takes its update on it with the rewards received
+    (``feedback = "same"``).
+
     Example:
         >>> learner = linear_regression_learner(n_x=2, n_y=2, seed=0)
         >>> trace = trajprobe.rollout(learner, minibatches)   # [B, T, 100, 4]
     """
+
+    feedback = "same"
 
     def __init__(
         self,
@@ -399,8 +402,9 @@ def bandit_learner(
     ``coupled=True``: one network whose bias b is shared by every context (interference,
     Schaul et al. 2019); ``coupled=False``: :class:`DecoupledLinearPolicy`, one network
     per context. Adam lr 1e-4, truncated-normal init with σ = 1/√K_c (1/√5 in the paper).
-    Minibatch row ``[one-hot context, one-hot action, reward]``; drive it with
-    :func:`run_bandit_learner`.
+    Minibatch row ``[one-hot context, one-hot action, reward]`` (a
+    :class:`~trajprobe.tasks.ContextualBandit`'s encoding); run it in the bandit with
+    ``trajprobe.interact(learner, task, B, T, n_samples=M)``.
     """
     net: nn.Module = (nn.Linear(n_contexts, n_actions) if coupled
                       else DecoupledLinearPolicy(n_contexts, n_actions))
@@ -408,67 +412,3 @@ def bandit_learner(
     std = init_std if init_std is not None else 1 / math.sqrt(n_contexts)
     return Learner(net, optimiser or Adam(1e-4), ReinforceLoss(n_contexts, n_actions),
                    input_size=n_contexts, init=partial(truncated_normal_init, std=std), seed=seed)
-
-
-def run_bandit_learner(
-    learner: Learner,
-    correct_action: torch.Tensor,
-    n_steps: int,
-    *,
-    batch_size: int = 200,
-    p_correct: float = 0.8,
-    p_incorrect: float = 0.2,
-    seed: Seed = None,
-) -> Trace:
-    """Train B bandit Learners closed-loop for ``n_steps`` minibatches and keep the trace.
-
-    At every step each learner sees ``batch_size`` uniformly drawn contexts, samples
-    actions from its current policy π_{t-1}(·|c) (its output y_t), receives Bernoulli
-    rewards (``p_correct`` for the correct action, ``p_incorrect`` otherwise, Rabinowitz
-    §5.1.1) and takes one REINFORCE step. The recorded input stream can be replayed
-    open-loop with :func:`trajprobe.rollout` and gives the same states.
-
-    Args:
-        learner: from :func:`bandit_learner` (loss :class:`ReinforceLoss`).
-        correct_action: ``[B, K_c]`` (long) the correct action of every context, per learner.
-        n_steps: training steps T.
-        seed: contexts, actions and rewards are drawn from this seed.
-
-    Returns:
-        A :class:`~trajprobe.Trace`: inputs ``[B, T, M, K_c + K_a + 1]``, outputs (logits)
-        ``[B, T, M, K_a]``, states ``[B, T+1, ...]``.
-    """
-    loss = learner.loss
-    if not isinstance(loss, ReinforceLoss):
-        raise TypeError(f"learner: expected a ReinforceLoss learner, got loss {loss!r}")
-    k_c, k_a = loss.n_contexts, loss.n_actions
-    if correct_action.dim() != 2 or correct_action.shape[1] != k_c:
-        raise ValueError(
-            f"correct_action: expected shape [B, {k_c}], got {tuple(correct_action.shape)}"
-        )
-    n_learners = correct_action.shape[0]
-    state = learner.initial_state(n_learners)
-    ref = sm.tree_leaves(state)[0]
-    gen = make_generator(seed, ref.device)
-    inputs, outputs, states = [], [], [state]
-    rows = torch.arange(n_learners, device=ref.device).unsqueeze(1)
-    with torch.inference_mode():
-        for _ in range(n_steps):
-            ctx = torch.randint(k_c, (n_learners, batch_size), generator=gen, device=ref.device)
-            x = torch.zeros(n_learners, batch_size, k_c + k_a + 1, dtype=ref.dtype,
-                            device=ref.device)
-            x.scatter_(2, ctx.unsqueeze(-1), 1.0)
-            logits = learner.output(x, state)
-            probs = torch.softmax(logits, dim=-1).reshape(-1, k_a)
-            action = torch.multinomial(probs, 1, generator=gen).reshape(n_learners, batch_size)
-            correct = action == correct_action[rows, ctx]
-            p = torch.where(correct, torch.tensor(p_correct), torch.tensor(p_incorrect))
-            reward = (torch.rand(p.shape, generator=gen, device=ref.device) < p).to(ref.dtype)
-            x.scatter_(2, (k_c + action).unsqueeze(-1), 1.0)
-            x[..., -1] = reward
-            y, state = learner.step(x, state)
-            inputs.append(x)
-            outputs.append(y)
-            states.append(state)
-    return Trace(inputs=torch.stack(inputs, 1), outputs=torch.stack(outputs, 1),
-                 states=sm.stack(states, dim=1))

@@ -38,8 +38,17 @@ from typing import Any
 
 from trajprobe.reference_models import conjugate
 from trajprobe.tasks import prediction
+from trajprobe.tasks.base import Environment
 
-__all__ = ["BANDIT_DISCOUNT", "CATALOGUE", "EPISODE_LENGTH", "CatalogueEntry", "get", "names"]
+__all__ = [
+    "BANDIT_DISCOUNT",
+    "CATALOGUE",
+    "EPISODE_LENGTH",
+    "CatalogueEntry",
+    "find",
+    "get",
+    "names",
+]
 
 EPISODE_LENGTH = 20
 """T, steps per episode for every catalogue task (Mikulik et al. §3.1)."""
@@ -54,8 +63,6 @@ class CatalogueEntry:
 
     Attributes:
         name: the catalogue key.
-        kind: ``"prediction"`` (open loop, :class:`~trajprobe.tasks.Task`) or
-            ``"bandit"`` (closed loop, :class:`~trajprobe.tasks.BanditTask`).
         prior: the prior in words, e.g. ``"Beta(1, 1)"``.
         make_task: builds the task object (no arguments).
         make_bayes: builds the Bayes-optimal machine for a task object.
@@ -63,11 +70,16 @@ class CatalogueEntry:
     """
 
     name: str
-    kind: str
     prior: str
     make_task: Callable[[], Any]
     make_bayes: Callable[[Any], Any]
     n_steps: int = EPISODE_LENGTH
+
+    @property
+    def kind(self) -> str:
+        """``"bandit"`` for an :class:`~trajprobe.tasks.Environment` (closed loop), else
+        ``"prediction"`` (open loop): read from the task, never stored beside it."""
+        return "bandit" if isinstance(self.task, Environment) else "prediction"
 
     @property
     def task(self) -> Any:
@@ -130,7 +142,7 @@ def _normal_gamma(mu: float, kappa: float, alpha: float, beta: float) -> tuple[C
 
 
 def _prediction(name: str, prior: str, factories: tuple[Callable, Callable]) -> CatalogueEntry:
-    return CatalogueEntry(name, "prediction", prior, *factories)
+    return CatalogueEntry(name, prior, *factories)
 
 
 CATALOGUE: tuple[CatalogueEntry, ...] = (
@@ -147,14 +159,14 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
                 _gaussian(0.0, 1.0)),
     _prediction("gaussian_normal_gamma_0_1_1_1", "NormalGamma(mu 0, kappa 1, alpha 1, beta 1)",
                 _normal_gamma(0.0, 1.0, 1.0, 1.0)),
-    CatalogueEntry("bandit_bernoulli_beta_1_1", "bandit", "Beta(1, 1) per arm",
+    CatalogueEntry("bandit_bernoulli_beta_1_1", "Beta(1, 1) per arm",
                    _bandit_bernoulli(1.0, 1.0), _gittins),
-    CatalogueEntry("bandit_bernoulli_beta_0.5_0.5", "bandit", "Beta(0.5, 0.5) per arm",
+    CatalogueEntry("bandit_bernoulli_beta_0.5_0.5", "Beta(0.5, 0.5) per arm",
                    _bandit_bernoulli(0.5, 0.5), _gittins),
-    CatalogueEntry("bandit_gaussian_normal_0_1", "bandit",
+    CatalogueEntry("bandit_gaussian_normal_0_1",
                    "N(0, 1) on each arm's mean; unit reward variance",
                    _bandit_gaussian(0.0, 1.0), _gittins),
-    CatalogueEntry("bandit_gaussian_normal_0_0.25", "bandit",
+    CatalogueEntry("bandit_gaussian_normal_0_0.25",
                    "N(0, 0.25) (variance; std 0.5) on each arm's mean; unit reward variance",
                    _bandit_gaussian(0.0, 0.5), _gittins),
 )
@@ -174,3 +186,11 @@ def get(name: str) -> CatalogueEntry:
         if entry.name == name:
             return entry
     raise ValueError(f"name: expected one of {', '.join(names())}; got {name!r}")
+
+
+def find(task: Any) -> CatalogueEntry | None:
+    """The entry whose task equals ``task`` (tasks are frozen dataclasses), or None."""
+    for entry in CATALOGUE:
+        if entry.task == task:
+            return entry
+    return None

@@ -1,4 +1,4 @@
-"""The trajprobe command: help, listings, errors that say what is valid, train/compare/spectra."""
+"""The trajprobe command: help, listings, errors that say what is valid, train/compare/measure."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_recipes_lists_every_recipe_with_cost(capsys):
     (["train", "nope", "--out", "x"], "valid names: linear-regression-2d/learner"),
     (["train", "linear-regression-2d/learner", "--out", "x"], "is a Learner set-up"),
     (["compare", "bayes", "bayes", "--task", "nope"], "expected one of bernoulli_beta_1_1"),
-    (["spectra", "nowhere", "--task", "linear-regression-2d"], "is not a trajprobe training run"),
+    (["measure", "nowhere"], "is not a trajprobe training run"),
 ])
 def test_bad_arguments_say_what_is_valid(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -56,14 +56,15 @@ def test_train_then_compare_with_bayes_and_measure(tmp_path, capsys):
     lr = tmp_path / "lr"
     assert main(["train", "linear-regression-2d/meta-learner", "--preset", "smoke",
                  "--out", str(lr), "--no-progress"]) == 0
-    assert main(["spectra", str(lr), "--task", "linear-regression-2d", "--episodes", "8",
-                 "--out", str(tmp_path / "spec")]) == 0
-    spectra = xr.open_dataset(tmp_path / "spec" / "spectra.nc")
+    assert main(["measure", str(lr), "--episodes", "8", "--out", str(tmp_path / "spec")]) == 0
+    spectra = xr.open_dataset(tmp_path / "spec" / "measure.nc")
     assert spectra["q"].dims == ("episode", "t", "mode")
-    assert (tmp_path / "spec" / "spectra.png").stat().st_size > 1000
+    assert spectra.attrs["measure"] == "effective_spectra"
+    assert (tmp_path / "spec" / "measure.png").stat().st_size > 1000
+    # the task is the run's own: no way to measure it on another one
     with pytest.raises(SystemExit):
         main(["spectra", str(lr), "--task", "nonlinear-regression"])
-    assert "needs a model trained on FourierRegression" in capsys.readouterr().err
+    assert "unrecognized arguments: --task" in capsys.readouterr().err
 
 
 def test_sweep_runs_seeds_and_prints_mean_and_standard_error(tmp_path, capsys):

@@ -197,7 +197,7 @@ def test_replay_feeds_the_recorded_stream(coins):
 
 
 def test_closed_loop_stream_replayed_and_reward_gap_from_traces():
-    from trajprobe.rollout import rollout_env
+    from trajprobe.rollout import interact
     from trajprobe.tasks.bandits import ContextualBandit
 
     task = ContextualBandit(n_contexts=2, n_actions=3)
@@ -211,12 +211,12 @@ def test_closed_loop_stream_replayed_and_reward_gap_from_traces():
         return wrap(lstm, readout)
 
     a, b = agent(), agent()
-    stream = rollout_env(a, task, 20, 7, seed=1)
+    stream = interact(a, task, 20, 7, seed=1)
     pair = aligned_rollout(a, b, stream)  # b replays a's actions and rewards
     torch.testing.assert_close(pair.b.rewards, stream.rewards, rtol=0, atol=0)
     torch.testing.assert_close(pair.b.outputs, rollout(b, stream.inputs).outputs)
     # Each agent acting in the same environments (same seed): eq. 3 from the traces.
-    own = rollout_env(b, task, 20, 7, seed=1)
+    own = interact(b, task, 20, 7, seed=1)
     expected = abs(float((stream.rewards.double() - own.rewards.double()).mean(0).sum()))
     assert float(reward_gap(stream, own)["dissimilarity"]) == pytest.approx(expected, abs=1e-12)
     with pytest.raises(ValueError, match="rewards_b: expected a closed-loop trace"):

@@ -6,7 +6,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from trajprobe import rollout, rollout_env
+from trajprobe import interact, rollout
 from trajprobe.adapters import wrap
 from trajprobe.dynamics import (
     asymptote,
@@ -93,10 +93,10 @@ def bandit_lstm(seed=0):
     return wrap(nn.LSTM(11, 16), readout=nn.Linear(16, 5))
 
 
-def test_rollout_env_records_a_stream_that_replays_to_the_same_states():
+def test_interact_records_a_stream_that_replays_to_the_same_states():
     task = ContextualBandit()
     machine = bandit_lstm()
-    trace = rollout_env(machine, task, 6, 12, seed=3)
+    trace = interact(machine, task, 6, 12, seed=3)
     assert trace.inputs.shape == (6, 12, 11) and trace.outputs.shape == (6, 12, 5)
     assert trace.actions.shape == trace.rewards.shape == trace.contexts.shape == (6, 12)
     # inputs encode the stream: context c_t, previous action and reward
@@ -111,11 +111,11 @@ def test_rollout_env_records_a_stream_that_replays_to_the_same_states():
     assert torch.equal(replay.outputs, trace.outputs)
 
 
-def test_rollout_env_same_seed_same_stream_and_other_machines_see_the_same_history():
+def test_interact_same_seed_same_stream_and_other_machines_see_the_same_history():
     task = ContextualBandit(3, 4)
-    a = rollout_env(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=1)
-    b = rollout_env(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=1)
-    c = rollout_env(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=2)
+    a = interact(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=1)
+    b = interact(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=1)
+    c = interact(bandit_lstm_sized(3, 4, 0), task, 5, 10, seed=2)
     assert torch.equal(a.inputs, b.inputs) and torch.equal(a.actions, b.actions)
     assert not torch.equal(a.inputs, c.inputs)
     other = bandit_lstm_sized(3, 4, 9)
@@ -128,7 +128,7 @@ def bandit_lstm_sized(n_contexts, n_actions, seed):
     return wrap(nn.LSTM(n_contexts + n_actions + 1, 8), readout=nn.Linear(8, n_actions))
 
 
-def test_rollout_env_samples_actions_from_the_policy():
+def test_interact_samples_actions_from_the_policy():
     # a machine that always puts all mass on action 2 only ever takes action 2
     task = ContextualBandit(2, 3, p_correct=1.0, p_incorrect=0.0)
 
@@ -139,7 +139,7 @@ def test_rollout_env_samples_actions_from_the_policy():
         def step(self, x, s):
             return torch.tensor([-1e9, -1e9, 0.0]).expand(x.shape[0], 3), s + 1
 
-    trace = rollout_env(Always2(), task, 40, 6, seed=0)
+    trace = interact(Always2(), task, 40, 6, seed=0)
     assert bool((trace.actions == 2).all())
     # deterministic rewards: 1 exactly when action 2 is the shown context's correct action
     hits = trace.params["correct"].gather(1, trace.contexts) == 2
@@ -147,11 +147,11 @@ def test_rollout_env_samples_actions_from_the_policy():
     assert bool(hits.any()) and not bool(hits.all())
 
 
-def test_rollout_env_errors():
-    with pytest.raises(TypeError, match="task: expected a BanditTask"):
-        rollout_env(bandit_lstm(), LinearRegression(2), 2, 2, seed=0)
+def test_interact_errors():
+    with pytest.raises(TypeError, match="task: expected an Environment"):
+        interact(bandit_lstm(), LinearRegression(2), 2, 2, seed=0)
     with pytest.raises(ValueError, match="n_steps"):
-        rollout_env(bandit_lstm(), ContextualBandit(), 2, 0, seed=0)
+        interact(bandit_lstm(), ContextualBandit(), 2, 0, seed=0)
     with pytest.raises(ValueError, match=r"policy: expected a categorical distribution"):
-        rollout_env(bandit_lstm_sized(5, 4, 0), ContextualBandit(5, 4), 2, 2, seed=0,
+        interact(bandit_lstm_sized(5, 4, 0), ContextualBandit(5, 4), 2, 2, seed=0,
                     policy=lambda y: torch.distributions.Categorical(logits=y[:, :2]))

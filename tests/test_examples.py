@@ -21,12 +21,14 @@ NEEDS_JAX = pytest.mark.skipif(
     ("wrap_your_rnn.py", ["--smoke"], "q_k(t), mean over episodes"),
     ("compare_two_agents.py", ["--smoke"], "b→a: D_s ="),
     ("reproduce_figure.py", ["--smoke"], "| Meta-Learner |"),
+    ("measure_your_own_task.py", ["--smoke"], "Bayes: q = 1.000"),
     pytest.param("wrap_jax_haiku.py", ["--smoke"], "q_k(t), mean over episodes", marks=NEEDS_JAX),
     pytest.param("wrap_jax_flax.py", ["--smoke"], "NNX GRUCell: q_k(t)", marks=NEEDS_JAX),
     pytest.param("wrap_jax_equinox.py", ["--smoke"], "b→a: D_s =", marks=NEEDS_JAX),
 ])
 def test_example_runs(script, args, expected, tmp_path):
-    extra = ["--out", str(tmp_path / "out")] if script == "reproduce_figure.py" else []
+    extra = (["--out", str(tmp_path / "out")]
+             if script in ("reproduce_figure.py", "measure_your_own_task.py") else [])
     result = subprocess.run([sys.executable, str(EXAMPLES / script), *args, *extra],
                             capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -597,19 +597,3 @@ def test_devices_jax_cannot_see_are_refused():
     with pytest.raises(ValueError, match="device: expected a cpu or cuda device"):
         JaxMachine(lambda p, x, s: (x, s), None, jnp.zeros(IN), device="meta")
 
-
-def test_jax_adapters_import_only_the_core():
-    import ast
-    from pathlib import Path
-
-    import trajprobe.adapters.jax as package
-
-    applications = ("models", "training", "recipes", "reproduce", "sweep", "cli")
-    for path in Path(package.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            for name in names:
-                parts = name.split(".")
-                assert not (parts[0] == "trajprobe" and len(parts) > 1
-                            and parts[1] in applications), f"{path.name} imports {name}"

@@ -14,8 +14,8 @@ from trajprobe.adapters.torch_learner import (
     bandit_learner,
     linear_regression_learner,
     mlp_learner,
-    run_bandit_learner,
 )
+from trajprobe.tasks import ContextualBandit
 
 F64 = torch.float64
 
@@ -159,8 +159,14 @@ def test_decoupled_policy_is_tabular():
 def test_bandit_learners_learn_and_their_stream_replays_open_loop():
     learner = bandit_learner(3, 3, coupled=False, optimiser=SGD(1.0), seed=0, dtype=F64)
     correct = torch.tensor([[0, 1, 2], [2, 2, 0]])
-    trace = run_bandit_learner(learner, correct, 40, batch_size=32, p_correct=1.0,
-                               p_incorrect=0.0, seed=4)
+    task = ContextualBandit(3, 3, p_correct=1.0, p_incorrect=0.0)
+    trace = trajprobe.interact(learner, task, 2, 40, n_samples=32, params={"correct": correct},
+                               seed=4)
+    assert tuple(trace.inputs.shape) == (2, 40, 32, 7) and tuple(trace.rewards.shape) == (2, 40, 32)
+    # the reward of every sample is 1 exactly when its action is its context's correct one
+    ctx = trace.inputs[..., :3].argmax(-1)
+    hit = trace.actions == correct.gather(1, ctx.flatten(1)).reshape(ctx.shape)
+    assert torch.equal(trace.rewards.bool(), hit)
     replay = trajprobe.rollout(learner, trace.inputs)
     torch.testing.assert_close(replay.outputs, trace.outputs, rtol=0, atol=0)
     pi = torch.softmax(trace.outputs[:, -1], -1)  # [B, M, K_a]

@@ -113,7 +113,7 @@ def test_effective_map_errors_for_undetermined_or_mismatched_probe_sets():
 
 
 def test_effective_spectrum_and_ratio_of_the_target_itself():
-    p = LinearRegression(4).sample_weights(3, seed=2, dtype=F64)
+    p = LinearRegression(4).sample_params(3, seed=2, dtype=F64)
     s_hat = effective_spectrum(p["W"], p["U"], p["V"])
     torch.testing.assert_close(s_hat, p["s"])
     torch.testing.assert_close(spectrum_ratio(0.5 * s_hat, p["s"]), torch.full((3, 4), 0.5,
@@ -215,7 +215,7 @@ class PlantedBandit:
 def test_context_dynamics_recovers_planted_policy_and_ordering():
     task = ContextualBandit(4, 3, p_correct=0.9, p_incorrect=0.1)
     n_ep, n_t, seed = 5, 8, 11
-    # rollout_env draws the parameters first from make_generator(seed): same correct actions
+    # interact draws the parameters first from make_generator(seed): same correct actions
     correct = task.sample_params(n_ep, generator=make_generator(seed))["correct"]
     rates = torch.tensor([0.8, 0.2, 0.95, 0.5], dtype=F64)  # learned order: 1, 3, 0, 2
     machine = PlantedBandit(correct, rates, 3)
@@ -265,7 +265,7 @@ def test_front_doors_reject_mismatched_machines_and_tasks():
         trajprobe.effective_spectra(lstm, LinearRegression(2), 2, 2, n_probes=2)
     with pytest.raises(TypeError, match="machine: expected a StateMachine"):
         trajprobe.fourier_spectra(nn.Linear(2, 1), FourierRegression(), 2, 2)
-    with pytest.raises(ValueError, match="trace: expected a closed-loop Trace"):
+    with pytest.raises(ValueError, match=r"a Trace to replay must come from trajprobe\.interact"):
         bandit = wrap(nn.LSTM(11, 8), readout=nn.Linear(8, 5))
         trajprobe.context_dynamics(bandit, ContextualBandit(),
                                    trace=trajprobe.rollout(bandit, torch.zeros(2, 3, 11)))
@@ -297,7 +297,7 @@ def test_context_dynamics_replays_another_machines_history():
     task = ContextualBandit(4, 3)
     torch.manual_seed(0)
     lstm = wrap(nn.LSTM(task.input_size, 8), readout=nn.Linear(8, 3))
-    closed = trajprobe.rollout_env(lstm, task, 3, 7, seed=4)
+    closed = trajprobe.interact(lstm, task, 3, 7, seed=4)
     rates = torch.tensor([0.8, 0.2, 0.95, 0.5], dtype=F64)
     planted = PlantedBandit(closed.params["correct"], rates, 3)
     ds = trajprobe.context_dynamics(planted, task, trace=closed)

@@ -169,3 +169,7 @@ def test_learner_dynamics_smoke(tmp_path):
     np.testing.assert_array_equal(ds["context_order"].isel(rank=0).values, best)
     assert all(len(set(row)) == 5 for row in ds["correct"].values.tolist())
     assert not (tmp_path / "runs").exists()  # Learners are measured on the fly, never saved
+
+
+def test_headline_numbers_are_the_pinned_ones(smoke_run, assert_pinned):
+    assert_pinned(smoke_run[0], "contextual-bandits")

@@ -15,7 +15,7 @@ from trajprobe.compare import SimulationConfig
 from trajprobe.reference_models import catalogue
 from trajprobe.reproduce import bayes_optimal as bo
 from trajprobe.reproduce import read_results, reproduce
-from trajprobe.rollout import Trace, rollout_env
+from trajprobe.rollout import Trace, interact
 
 TINY = bo.EvalSettings(
     n_episodes=30, n_convergence_episodes=10, n_convergence_runs=2, max_checkpoints=3,
@@ -63,7 +63,7 @@ def test_policy_machine_outputs_softmax_probabilities(one_thread):
     probs, _ = machine.step(x, machine.initial_state(4))
     logits, _ = net.step(x, net.initial_state(4))
     torch.testing.assert_close(probs, torch.softmax(logits, -1))
-    trace = rollout_env(machine, recipe.task, 5, 6, seed=0)
+    trace = interact(machine, recipe.task, 5, 6, seed=0)
     assert trace.actions.shape == (5, 6)
 
 
@@ -104,10 +104,11 @@ def test_compare_task_bandit_regrets(one_thread):
 
 
 @pytest.mark.slow
-def test_smoke_run_writes_every_result(tmp_path: Path, one_thread):
+def test_smoke_run_writes_every_result(tmp_path: Path, one_thread, assert_pinned):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = reproduce("bayes-optimal", preset="smoke", out_dir=tmp_path, progress=False)
+    assert_pinned(tmp_path, "bayes-optimal")
     results = read_results(tmp_path / "results.nc")
     expected = {"comparison"} | {f"convergence_{t}" for t in bo.CONVERGENCE_TASKS} \
         | {f"simulation_{t}" for t in bo.FIG3_TASKS}

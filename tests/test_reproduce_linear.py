@@ -84,12 +84,15 @@ def test_runs_trained_by_the_sweep_engine_are_the_ones_the_target_uses(tmp_path,
 
 
 def test_rows_over_seeds_show_mean_and_standard_error():
+    from trajprobe.dynamics import mean_sem
     from trajprobe.reproduce import SummaryRow
-    from trajprobe.reproduce.base import mean_sem
-
     mean, sem = mean_sem([1.0, 2.0, 3.0])
     assert mean == 2.0 and sem == pytest.approx(1 / np.sqrt(3))
     assert mean_sem([4.0]) == (4.0, None)
     assert mean_sem([1.0, float("inf")]) == (float("inf"), None)
     row = SummaryRow("time ratio", "Meta-Learner", mean, 1.05, "3 seeds", sem=sem)
     assert row.formatted()[2] == "2 ± 0.58"
+
+
+def test_headline_numbers_are_the_pinned_ones(run_dir, assert_pinned):
+    assert_pinned(run_dir, "linear-regression")

@@ -117,3 +117,7 @@ def test_normalised_ratio_treats_an_unlearned_mode_as_never():
     assert math.isinf(nl.time_ratio_k5_k1(q, 0.5, normalise=True))
     q[..., 0] = 0.01 * q[..., 0]
     assert math.isnan(nl.time_ratio_k5_k1(q, 0.5, normalise=True))
+
+
+def test_headline_numbers_are_the_pinned_ones(smoke_run, assert_pinned):
+    assert_pinned(smoke_run[0], "nonlinear-regression")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from trajprobe.tasks import (
-    BanditTask,
     ContextualBandit,
+    Environment,
     Episodes,
     FourierRegression,
     LinearRegression,
@@ -53,7 +53,7 @@ def test_linear_regression_noise_has_the_given_std():
 
 def test_prior_entries_have_variance_prior_scale_squared_and_svd_matches():
     task = LinearRegression(2, prior_scale=3.0)
-    p = task.sample_weights(20000, seed=0, dtype=F64)
+    p = task.sample_params(20000, seed=0, dtype=F64)
     assert abs(p["W"].var().item() - 9.0) < 0.2
     assert abs(p["W"].mean().item()) < 0.05
     recon = p["U"] @ torch.diag_embed(p["s"]) @ p["V"].mT
@@ -64,7 +64,7 @@ def test_prior_entries_have_variance_prior_scale_squared_and_svd_matches():
 def test_given_spectrum_with_haar_singular_vectors():
     task = LinearRegression(3)
     spectrum = torch.tensor([2.0, 0.5, 0.04], dtype=F64)
-    p = task.sample_weights(500, spectrum=spectrum, seed=3, dtype=F64)
+    p = task.sample_params(500, spectrum=spectrum, seed=3, dtype=F64)
     eye = torch.eye(3, dtype=F64).expand(500, 3, 3)
     torch.testing.assert_close(p["U"].mT @ p["U"], eye)
     torch.testing.assert_close(p["V"].mT @ p["V"], eye)
@@ -92,9 +92,9 @@ def test_haar_orthogonal_second_moments():
 def test_spectrum_shape_and_sign_errors():
     task = LinearRegression(2)
     with pytest.raises(ValueError, match=r"spectrum: expected shape \[2\]"):
-        task.sample_weights(3, spectrum=[1.0, 2.0, 3.0])
+        task.sample_params(3, spectrum=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="non-negative"):
-        task.sample_weights(3, spectrum=[1.0, -2.0])
+        task.sample_params(3, spectrum=[1.0, -2.0])
     with pytest.raises(ValueError, match="dim"):
         LinearRegression(0)
     with pytest.raises(ValueError, match="noise_std"):
@@ -183,7 +183,7 @@ def test_fourier_probe_inputs():
 
 def test_bandit_is_a_bandit_task_with_the_shared_encoding():
     task = ContextualBandit(n_contexts=3, n_actions=4)
-    assert isinstance(task, BanditTask)
+    assert isinstance(task, Environment)
     assert task.input_size == 8 and task.output_size == 4
     ctx = torch.tensor([0, 2])
     x0 = task.encode(ctx, None, None)

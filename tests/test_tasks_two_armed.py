@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-from trajprobe.tasks import BanditTask, BernoulliBandit, GaussianBandit, make_generator
+from trajprobe.tasks import BernoulliBandit, Environment, GaussianBandit, make_generator
 
 
 @pytest.mark.parametrize("task", [BernoulliBandit(), GaussianBandit(), BernoulliBandit(n_arms=4)])
 def test_protocol_and_encoding(task):
-    assert isinstance(task, BanditTask)
+    assert isinstance(task, Environment)
     assert task.input_size == task.n_actions + 1
     gen = make_generator(0)
     params = task.sample_params(3, generator=gen)

@@ -1,20 +1,16 @@
 """trajprobe: measure how recurrent learners learn.
 
 Every learner is a state machine (``initial_state`` + ``step``); :func:`rollout` runs it
-over fixed inputs and :func:`probe` evaluates counterfactual inputs from its forked states.
+over fixed inputs, :func:`interact` runs it in an environment, :func:`probe` evaluates
+counterfactual inputs from its forked states and :func:`measure` gives a task's own
+measurement of it.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from trajprobe._version import __version__
 from trajprobe.machine import StateMachine
-from trajprobe.measure import context_dynamics, effective_spectra, fourier_spectra
+from trajprobe.measure import context_dynamics, effective_spectra, fourier_spectra, measure
 from trajprobe.probe import probe
-from trajprobe.rollout import Trace, rollout, rollout_env
-
-try:
-    __version__ = version("trajprobe")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+from trajprobe.rollout import Trace, interact, rollout
 
 __all__ = [
     "StateMachine",
@@ -23,7 +19,8 @@ __all__ = [
     "context_dynamics",
     "effective_spectra",
     "fourier_spectra",
+    "interact",
+    "measure",
     "probe",
     "rollout",
-    "rollout_env",
 ]

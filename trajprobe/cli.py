@@ -38,12 +38,11 @@ _EPILOG_COMPARE = """examples:
 MODEL is a training run directory (from `trajprobe train` or `reproduce`), a checkpoint
 file inside one, or `bayes` for the task's Bayes-optimal machine."""
 
-_EPILOG_SPECTRA = """examples:
-  trajprobe spectra runs/lr2d --task linear-regression-2d --out lr2d-spectra
-  trajprobe spectra runs/fourier --task nonlinear-regression"""
-
-SPECTRA_TASKS = ("linear-regression-2d", "linear-regression-5d", "nonlinear-regression",
-                 "contextual-bandits")
+_EPILOG_MEASURE = """examples:
+  trajprobe measure runs/lr2d --out lr2d-measure          # effective spectra (eqs. 3, 5)
+  trajprobe measure runs/fourier --episodes 50            # Fourier projections (eq. 10)
+The measurement is the one of the task the run was trained on (its recipe): effective
+spectra, Fourier projections, per-context policies, log-loss or rewards."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,16 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="netCDF file for the results")
     _threads_option(p)
 
-    p = sub.add_parser("spectra", help="effective spectra / Fourier / context dynamics of a model",
-                       epilog=_EPILOG_SPECTRA, formatter_class=argparse.RawTextHelpFormatter)
+    p = sub.add_parser("measure", aliases=["spectra"],
+                       help="the task's measurement of a trained model (spectra, Fourier, ...)",
+                       epilog=_EPILOG_MEASURE, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("model", metavar="MODEL", help="a training run directory or checkpoint")
-    p.add_argument("--task", required=True, choices=SPECTRA_TASKS, metavar="TASK",
-                   help="one of: " + ", ".join(SPECTRA_TASKS))
     p.add_argument("--episodes", type=_positive_int, default=200)
+    p.add_argument("--steps", type=_positive_int, default=None,
+                   help="steps per episode (default: the recipe's training episode length)")
+    p.add_argument("--probes", type=_positive_int, default=None,
+                   help="probe inputs per step (default: the task's)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None,
-                   help="directory for spectra.nc and the figure (default: MODEL-spectra)")
+                   help="directory for measure.nc and measure.png (default: MODEL-measure)")
     _threads_option(p)
     return parser
 
@@ -169,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return {"reproduce": _reproduce, "recipes": _recipes, "train": _train,
-                "compare": _compare, "spectra": _spectra, "sweep": _sweep}[args.command](args)
+                "compare": _compare, "measure": _measure, "spectra": _measure,
+                "sweep": _sweep}[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, ModuleNotFoundError) as err:
         parser.exit(2, f"trajprobe {args.command}: error: {err}\n")
     except BrokenPipeError:  # e.g. `trajprobe recipes | head`
@@ -193,16 +196,18 @@ def _scheduler(text: str) -> str | None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from trajprobe.recipes import default_out_dir
     from trajprobe.sweep import (
         MERGED_FILE,
+        SWEEPS_ROOT,
         SweepError,
-        default_out_dir,
         plot_sweep,
         summary,
         sweep,
     )
 
-    out = args.out if args.out is not None else default_out_dir(args.recipe, args.preset)
+    out = args.out if args.out is not None else default_out_dir(args.recipe, args.preset,
+                                                                 SWEEPS_ROOT)
     try:
         ds = sweep(args.recipe, preset=args.preset, seeds=args.seeds, out_dir=out,
                    scheduler=_scheduler(args.scheduler), n_workers=args.workers,
@@ -216,9 +221,6 @@ def _sweep(args: argparse.Namespace) -> int:
           f"at the last checkpoint:")
     for label, mean, sem in summary(ds):
         print(f"  {label:<44} {mean:10.4g} ± {sem:.2g}")
-    import matplotlib
-
-    matplotlib.use("Agg")
     plot_sweep(ds).savefig(out / "sweep.png", dpi=150, bbox_inches="tight")
     print(f"wrote {out / MERGED_FILE} (dims {dict(ds.sizes)}), {out / 'sweep.png'} and "
           f"per-seed results in {out / 'results'}")
@@ -269,16 +271,17 @@ def _compare(args: argparse.Namespace) -> int:
     from trajprobe import compare
     from trajprobe.io import save_dataset
     from trajprobe.reference_models import catalogue
-    from trajprobe.rollout import rollout_env
+    from trajprobe.rollout import interact
+    from trajprobe.tasks import Environment
 
     entry = catalogue.get(args.task)
     a = _load_agent(args.a, args.task, args.device)
     b = _load_agent(args.b, args.task, args.device)
     task = entry.task
-    if entry.kind == "bandit":
-        trace = rollout_env(a, task, args.episodes, entry.n_steps, seed=args.seed)
+    if isinstance(task, Environment):
+        trace = interact(a, task, args.episodes, entry.n_steps, seed=args.seed)
         inputs = trace
-        other = rollout_env(b, task, args.episodes, entry.n_steps, seed=args.seed)
+        other = interact(b, task, args.episodes, entry.n_steps, seed=args.seed)
         gap = compare.reward_gap(trace, other)
         behaviour, label = float(gap["dissimilarity"]), "|reward difference| (eq. 3)"
     else:
@@ -300,35 +303,20 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spectra(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from trajprobe import measure, plots, recipes
+def _measure(args: argparse.Namespace) -> int:
+    from trajprobe import plots, recipes
     from trajprobe.io import save_dataset
+    from trajprobe.measure import measure
 
     recipe, model = recipes.load_trained(args.model, device=args.device)
-    task = recipe.task
-    expected = {"linear-regression-2d": "LinearRegression", "linear-regression-5d":
-                "LinearRegression", "nonlinear-regression": "FourierRegression",
-                "contextual-bandits": "ContextualBandit"}[args.task]
-    if type(task).__name__ != expected:
-        raise ValueError(f"task: {args.task!r} needs a model trained on {expected}, but "
-                         f"{args.model} was trained by recipe {recipe.name!r}")
-    if expected == "LinearRegression":
-        ds = measure.effective_spectra(model, task, args.episodes, seed=args.seed)
-        ax = plots.plot_learning_curves(ds, "q")
-    elif expected == "FourierRegression":
-        ds = measure.fourier_spectra(model, task, args.episodes, seed=args.seed)
-        ax = plots.plot_learning_curves(ds, "q")
-    else:
-        ds = measure.context_dynamics(model, task, args.episodes, seed=args.seed)
-        ax = plots.plot_ordered_contexts(ds)
-    out = args.out if args.out is not None else Path(f"{Path(args.model).name}-spectra")
-    save_dataset(ds, out / "spectra.nc")
-    ax.figure.savefig(out / "spectra.png", dpi=150, bbox_inches="tight")
+    steps = args.steps if args.steps is not None else recipe.training.n_steps
+    ds = measure(model, recipe.task, episodes=args.episodes, steps=steps, probes=args.probes,
+                 seed=args.seed)
+    out = args.out if args.out is not None else Path(f"{Path(args.model).name}-measure")
+    save_dataset(ds, out / "measure.nc")
+    plots.plot_measurement(ds).savefig(out / "measure.png", dpi=150, bbox_inches="tight")
     print(ds)
-    print(f"wrote {out}/spectra.nc and {out}/spectra.png")
+    print(f"wrote {out}/measure.nc and {out}/measure.png")
     return 0
 
 

@@ -12,6 +12,7 @@ All functions take and return ``xarray.DataArray`` objects and work on any dims.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ import xarray as xr
 
 __all__ = [
     "asymptote",
+    "mean_sem",
     "normalise_to_asymptote",
     "order_contexts",
     "steps_to_threshold",
@@ -172,3 +174,14 @@ def summarise(da: xr.DataArray, dim: str = "episode") -> xr.Dataset:
     mean = da.mean(dim)
     sem = da.std(dim, ddof=1) / np.sqrt(n.where(n > 0))
     return xr.Dataset({"mean": mean, "sem": sem, "n": n})
+
+
+def mean_sem(values: list[float]) -> tuple[float, float | None]:
+    """Mean and standard error (s.d. / sqrt(n)) over seeds; s.e. None for one value.
+
+    Infinite values (a mode that never crossed) make the mean infinite and the s.e. None.
+    """
+    array = np.asarray(values, dtype=float)
+    if array.size < 2 or not np.isfinite(array).all():
+        return float(array.mean()), None
+    return float(array.mean()), float(array.std(ddof=1) / math.sqrt(array.size))

@@ -21,12 +21,14 @@ import torch
 from torch.utils import _pytree as pytree
 
 __all__ = [
+    "Policy",
     "State",
     "StateMachine",
     "batch_size_of",
     "check_finite",
     "check_state",
     "concat",
+    "default_policy",
     "fork",
     "index",
     "machine_device",
@@ -227,3 +229,18 @@ def machine_dtype(machine: StateMachine) -> torch.dtype:
         if leaf.is_floating_point():
             return leaf.dtype
     return torch.get_default_dtype()
+
+
+Policy = Callable[[torch.Tensor], "torch.distributions.Distribution | torch.Tensor"]
+"""Outputs ``[..., A]`` to a categorical distribution (anything with ``.probs``) or to
+probabilities ``[..., A]``."""
+
+
+def default_policy(machine: StateMachine) -> Policy:
+    """``machine.distribution`` when the machine has one, else softmax of its outputs."""
+    custom = getattr(machine, "distribution", None)
+    return custom if callable(custom) else _logits_policy
+
+
+def _logits_policy(y: torch.Tensor) -> torch.distributions.Categorical:
+    return torch.distributions.Categorical(logits=y)

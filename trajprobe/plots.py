@@ -6,27 +6,44 @@
   value or frequency, one line per cut-off (Fig. 1c, 8c, 12c).
 * :func:`plot_progress` — q_k against progress measured as −loss (Fig. 4, 10).
 * :func:`plot_ordered_contexts` — q of the k-th learned context on a log time axis (Fig. 12).
+* :func:`plot_measurement` — any :func:`trajprobe.measure` result, chosen by its variables.
 
 Every function takes an optional matplotlib ``ax`` and returns the axes it drew on.
+:func:`subplots` makes figures for files without ``pyplot`` (so without touching the
+user's backend).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 import xarray as xr
+from matplotlib.figure import Figure
 
 from trajprobe.dynamics import steps_to_threshold
 
 __all__ = [
     "plot_learning_curves",
+    "plot_measurement",
     "plot_ordered_contexts",
     "plot_progress",
     "plot_steps_to_threshold",
+    "subplots",
 ]
+
+
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
+    """``(figure, axes)`` like ``plt.subplots`` but outside ``pyplot``: the figure renders
+    through the Agg canvas whatever the backend, and no window or global figure is made.
+
+    ``figsize`` goes to the figure; the other keywords to ``Figure.subplots``.
+    """
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _check_var(ds: xr.Dataset, var: str, dims: Sequence[str]) -> xr.DataArray:
@@ -138,3 +155,32 @@ def plot_ordered_contexts(
         ax.set_xscale("log")
     ax.set_ylabel("P(correct action)")
     return ax
+
+
+def plot_measurement(ds: xr.Dataset) -> Figure:
+    """A figure of any :func:`trajprobe.measure` result, chosen by what the Dataset holds.
+
+    ``q (episode, t, mode)`` → learning curves per mode (:func:`plot_learning_curves`);
+    ``q_ordered (episode, t, rank)`` → ordered contexts (:func:`plot_ordered_contexts`);
+    otherwise every ``(episode, t)`` variable (a user's own task's too) against t, mean ±
+    s.e. over episodes, one panel each.
+    """
+    if "q" in ds and "mode" in ds["q"].dims:
+        fig, ax = subplots(figsize=(5, 3.6))
+        plot_learning_curves(ds, "q", ax=ax)
+        return fig
+    if "q_ordered" in ds:
+        fig, ax = subplots(figsize=(5, 3.6))
+        plot_ordered_contexts(ds, ax=ax)
+        return fig
+    names = [v for v in ds.data_vars if set(ds[v].dims) == {"episode", "t"}]
+    if not names:
+        raise ValueError(f"ds: nothing to plot, no (episode, t) variable in {list(ds.data_vars)}")
+    fig, axes = subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        frame = ds[name].to_dataframe(name=name).reset_index()
+        sns.lineplot(data=frame, x="t", y=name, errorbar="se", ax=ax)
+        ax.set_xlabel("step t (observations + 1)")
+        ax.set_title(ds[name].attrs.get("description", name), fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -11,7 +11,8 @@ from torch.utils import _pytree as pytree
 from tqdm.auto import tqdm
 
 from trajprobe import machine as sm
-from trajprobe.rollout import Trace, feature_dims
+from trajprobe.labelled import feature_dims
+from trajprobe.rollout import Trace
 from trajprobe.validation import as_tensor, check_finite_tensor
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "probe"]

@@ -1,20 +1,28 @@
-"""Run a machine over fixed input sequences and keep every state: the ``Trace``."""
+"""Run a machine and keep every state: open loop over fixed inputs (:func:`rollout`) or
+closed loop in an environment (:func:`interact`, the one closed-loop driver)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import xarray as xr
 
 from trajprobe import machine as sm
-from trajprobe.tasks.base import BanditTask, Seed, make_generator
-from trajprobe.validation import as_tensor, check_finite_tensor, check_ndim_at_least
+from trajprobe.labelled import feature_dims
+from trajprobe.machine import Policy, default_policy
+from trajprobe.tasks.base import Environment, Seed, make_generator
+from trajprobe.validation import (
+    as_tensor,
+    check_finite_tensor,
+    check_ndim_at_least,
+    check_positive_int,
+)
 
-__all__ = ["Trace", "rollout", "rollout_env"]
+__all__ = ["Interaction", "Step", "Trace", "interact", "rollout"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,7 @@ class Trace:
         states: a state pytree whose leaves are ``[E, T+1, ...]``: s_0..s_T, where s_t
             is the state after t observations. Probing "at t" uses s_{t-1}.
         attrs: free-form metadata carried into :meth:`to_dataset`.
-        actions: ``[E, T]`` (long) actions taken, closed loop only (:func:`rollout_env`).
+        actions: ``[E, T]`` (long) actions taken, closed loop only (:func:`interact`).
         rewards: ``[E, T]`` rewards received, closed loop only.
         contexts: ``[E, T]`` (long) contexts shown, closed loop with contexts only.
         params: the environment's ground truth per episode (``E`` leading), closed loop only.
@@ -94,13 +102,6 @@ class Trace:
         )
 
 
-def feature_dims(prefix: str, n: int) -> tuple[str, ...]:
-    """Names for ``n`` trailing feature axes: ``(prefix,)`` or ``(prefix_0, prefix_1, ...)``."""
-    if n == 1:
-        return (prefix,)
-    return tuple(f"{prefix}_{i}" for i in range(n))
-
-
 def _numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy()
 
@@ -126,11 +127,7 @@ def rollout(
     Returns:
         A :class:`Trace` with outputs ``[E, T, ...]`` and states ``[E, T+1, ...]`` per leaf.
     """
-    if not isinstance(machine, sm.StateMachine):
-        raise TypeError(
-            "machine: expected a StateMachine (initial_state(batch_size) and step(x, state)), "
-            f"got {type(machine).__name__}; wrap a torch module with trajprobe.adapters.wrap"
-        )
+    _check_machine_protocol(machine)
     inputs = as_tensor(inputs, "inputs", dims=("episode", "t"))
     check_ndim_at_least(inputs, 3, "inputs", "[episode, t, features...]")
     n_episodes, n_steps = inputs.shape[:2]
@@ -150,11 +147,16 @@ def rollout(
             states.append(state)
         outputs_t = torch.stack(outputs, dim=1)
         states_t = sm.stack(states, dim=1)
-    for i, leaf in enumerate(sm.tree_leaves(states_t)):
+    _check_finite_states(states_t)
+    return Trace(inputs=inputs, outputs=outputs_t, states=states_t)
+
+
+def _check_finite_states(states: sm.State) -> None:
+    """Raise on the first step at which a floating state leaf ``[E, T+1, ...]`` is not finite."""
+    for i, leaf in enumerate(sm.tree_leaves(states)):
         if leaf.is_floating_point() and not bool(torch.isfinite(leaf).all()):
             bad = int((~torch.isfinite(leaf)).flatten(2).any(-1).any(0).nonzero()[0])
             raise ValueError(f"machine: state leaf {i} became NaN or inf at t={bad}")
-    return Trace(inputs=inputs, outputs=outputs_t, states=states_t)
 
 
 def _input_dtype(inputs: torch.Tensor, state: sm.State) -> torch.dtype:
@@ -167,106 +169,215 @@ def _input_dtype(inputs: torch.Tensor, state: sm.State) -> torch.dtype:
     return inputs.dtype
 
 
-def rollout_env(
+
+@dataclass(frozen=True)
+class Step:
+    """One step t of an interaction, for every episode (and sample).
+
+    Attributes:
+        t: the step, 1..T.
+        state: s_{t-1}, the state the machine acted from.
+        context: c_t ``[E]`` or ``[E, M]`` (long), or None for an environment without contexts.
+        input: x_t, what the machine was stepped on: ``[E, input_size]`` or ``[E, M, input_size]``.
+        output: y_t, the outputs the action was drawn from.
+        action: a_t ``[E]`` or ``[E, M]`` (long).
+        reward: r_t ``[E]`` or ``[E, M]``.
+        next_state: s_t.
+    """
+
+    t: int
+    state: sm.State
+    context: torch.Tensor | None
+    input: torch.Tensor
+    output: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_state: sm.State
+
+
+class Interaction:
+    """A machine acting in an environment, one :class:`Step` at a time (the closed loop).
+
+    Iterate over it to stream the steps (an SGD Learner trained for 10⁵ steps need not
+    keep them); :func:`interact` keeps them all in a :class:`Trace`. The environment's
+    parameters are drawn when the interaction is created (``params``), then, at every
+    step t = 1..T, with ``feedback="next"`` (a meta-learner or a Bayes agent)::
+
+        x_t = task.encode(c_t, a_{t-1}, r_{t-1})      (a_0, r_0 = None: zeros)
+        y_t, s_t = machine.step(x_t, s_{t-1});  a_t ~ policy(y_t);  r_t = task.reward(c_t, a_t)
+
+    and with ``feedback="same"`` (an SGD Learner, whose step is an update on the
+    minibatch it has just acted on; Rabinowitz §5.1)::
+
+        y_t = machine.output(task.encode(c_t, None, None), s_{t-1});  a_t ~ policy(y_t)
+        r_t = task.reward(c_t, a_t);  s_t = machine.step(task.encode(c_t, a_t, r_t), s_{t-1})
+
+    With ``n_samples`` = M every episode sees M contexts per step (inputs ``[E, M, ...]``);
+    the task's methods are called on E·M rows, each episode's parameters repeated M times.
+
+    Args:
+        machine: any :class:`~trajprobe.StateMachine`; ``feedback`` defaults to its
+            ``feedback`` attribute, else ``"next"``.
+        task: an :class:`~trajprobe.tasks.Environment`.
+        n_episodes, n_steps: E and T.
+        seed: one generator, on the machine's device, draws the parameters (unless given),
+            the contexts, then per step the actions and the rewards.
+        policy: outputs ``[..., A]`` → a categorical distribution or probabilities;
+            default :func:`default_policy`.
+        params: the environment's parameters (``E`` leading) instead of a draw.
+        n_samples: M contexts per episode and step (None: one, inputs ``[E, ...]``).
+        feedback: ``"next"`` or ``"same"`` (see above).
+    """
+
+    def __init__(
+        self,
+        machine: sm.StateMachine,
+        task: Environment,
+        n_episodes: int,
+        n_steps: int,
+        *,
+        seed: Seed = None,
+        policy: Policy | None = None,
+        params: dict[str, torch.Tensor] | None = None,
+        n_samples: int | None = None,
+        feedback: Literal["next", "same"] | None = None,
+    ) -> None:
+        _check_machine_protocol(machine)
+        if not isinstance(task, Environment):
+            raise TypeError(
+                "task: expected an Environment (sample_params, contexts, reward, encode, "
+                f"expected_reward), got {type(task).__name__}"
+            )
+        check_positive_int(n_episodes, "n_episodes")
+        check_positive_int(n_steps, "n_steps")
+        if n_samples is not None:
+            check_positive_int(n_samples, "n_samples")
+        self.feedback = feedback or getattr(machine, "feedback", "next")
+        if self.feedback not in ("next", "same"):
+            raise ValueError(f"feedback: expected 'next' or 'same', got {self.feedback!r}")
+        if n_samples is not None and self.feedback == "next":
+            raise ValueError("n_samples: several samples per step need feedback='same' "
+                             "(a machine that acts on a minibatch, e.g. an SGD Learner)")
+        self.machine, self.task = machine, task
+        self.n_episodes, self.n_steps, self.n_samples = n_episodes, n_steps, n_samples
+        self.policy = policy or default_policy(machine)
+        with torch.no_grad():
+            self.initial_state = machine.initial_state(n_episodes)
+        sm.check_state(self.initial_state, n_episodes, "initial_state")
+        self.device = sm.tree_leaves(self.initial_state)[0].device
+        self.dtype = sm.machine_dtype(machine)
+        self.generator = make_generator(seed, self.device)
+        if params is None:
+            params = task.sample_params(n_episodes, generator=self.generator, device=self.device)
+        self.params = params
+        rows = 1 if n_samples is None else n_samples
+        self._rows = {k: v.repeat_interleave(rows, dim=0) for k, v in params.items()}
+        self.contexts = (task.contexts(params, n_steps, generator=self.generator)
+                         if n_samples is None else None)
+        """Contexts ``[E, T]`` drawn up front with one sample per step (else per step)."""
+
+    def __iter__(self) -> Iterator[Step]:
+        state, action, reward = self.initial_state, None, None
+        with torch.no_grad():  # not inference_mode: the stream may be replayed with autograd
+            for t in range(1, self.n_steps + 1):
+                step = self._step(t, state, action, reward)
+                yield step
+                state, action, reward = step.next_state, step.action, step.reward
+
+    def _step(self, t: int, state: sm.State, action: torch.Tensor | None,
+              reward: torch.Tensor | None) -> Step:
+        task, shape = self.task, self._shape()
+        context = (self.contexts[:, t - 1] if self.contexts is not None else
+                   task.contexts(self._rows, 1, generator=self.generator))
+        context = None if context is None else context.reshape(-1)
+        if self.feedback == "next":
+            x = self._encode(context, action, reward)
+            y, next_state = self.machine.step(x, state)
+            action = self._act(y)
+            reward = task.reward(self._rows, context, action.reshape(-1), generator=self.generator)
+        else:
+            y = sm.output(self.machine, self._encode(context, None, None), state)
+            action = self._act(y)
+            reward = task.reward(self._rows, context, action.reshape(-1), generator=self.generator)
+            x = self._encode(context, action, reward)
+            _, next_state = self.machine.step(x, state)
+        return Step(t, state, None if context is None else context.reshape(shape), x, y,
+                    action, reward.reshape(shape), next_state)
+
+    def _shape(self) -> tuple[int, ...]:
+        return (self.n_episodes,) if self.n_samples is None else (self.n_episodes,
+                                                                   self.n_samples)
+
+    def _encode(self, context: torch.Tensor | None, action: torch.Tensor | None,
+                reward: torch.Tensor | None) -> torch.Tensor:
+        flat = [None if v is None else v.reshape(-1) for v in (action, reward)]
+        x = self.task.encode(context, *flat, dtype=self.dtype).to(self.device)
+        rows = self.n_episodes * (self.n_samples or 1)
+        if x.shape[0] != rows:
+            raise ValueError(f"task: encode returned shape {tuple(x.shape)}, expected "
+                             f"[{rows}, {self.task.input_size}]")
+        return x.reshape(*self._shape(), *x.shape[1:])
+
+    def _act(self, y: torch.Tensor) -> torch.Tensor:
+        dist = self.policy(y)
+        probs = dist.probs if isinstance(dist, torch.distributions.Distribution) else dist
+        n_actions = self.task.n_actions
+        if not isinstance(probs, torch.Tensor) or tuple(probs.shape) != (*self._shape(),
+                                                                          n_actions):
+            got = tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__
+            raise ValueError(
+                f"policy: expected a categorical distribution with probs "
+                f"[{', '.join(map(str, self._shape()))}, {n_actions}] from outputs "
+                f"{tuple(y.shape)}, got {got}"
+            )
+        flat = probs.to(self.device).reshape(-1, n_actions)
+        return torch.multinomial(flat, 1, generator=self.generator)[:, 0].reshape(self._shape())
+
+
+def interact(
     machine: sm.StateMachine,
-    task: BanditTask,
+    task: Environment,
     n_episodes: int,
     n_steps: int,
     *,
     seed: Seed = None,
-    policy: Callable[[torch.Tensor], torch.distributions.Distribution] | None = None,
+    policy: Policy | None = None,
+    params: dict[str, torch.Tensor] | None = None,
+    n_samples: int | None = None,
+    feedback: Literal["next", "same"] | None = None,
 ) -> Trace:
-    """Run ``machine`` closed-loop in ``task``'s environment, recording the input stream.
+    """Run ``machine`` closed-loop in ``task``'s environment and keep every step (a Trace).
 
-    At step t = 1..T::
-
-        x_t = task.encode(c_t, a_{t-1}, r_{t-1})      (a_0, r_0 = None: zeros)
-        y_t, s_t = machine.step(x_t, s_{t-1})
-        a_t ~ policy(y_t)                              (seeded generator)
-        r_t = task.reward(params, c_t, a_t)
-
-    The returned trace's ``inputs`` can be replayed open-loop, ``rollout(other, trace.inputs)``,
-    so a second machine sees exactly the same history (DESIGN.md §4).
-
-    Args:
-        machine: any :class:`~trajprobe.StateMachine` whose outputs parameterise a
-            categorical policy over ``task.n_actions`` actions.
-        task: a :class:`~trajprobe.tasks.BanditTask`.
-        n_episodes, n_steps: E and T.
-        seed: an int, a generator or None; one generator, on the machine's device, draws
-            the task parameters, the contexts, then per step the action and the reward.
-        policy: maps outputs ``[E, ...]`` to a categorical distribution (anything with
-            ``.probs`` ``[E, A]``); default ``machine.distribution`` if the machine has it,
-            else ``torch.distributions.Categorical(logits=y_t)``.
+    The one closed-loop driver (see :class:`Interaction` for the equations and the
+    arguments). The trace's ``inputs`` can be replayed open-loop,
+    ``rollout(other, trace.inputs)``, so a second machine sees exactly the same history
+    (DESIGN.md §4).
 
     Returns:
-        A :class:`Trace` with ``inputs [E, T, input_size]``, ``outputs``, states, and
-        ``actions [E, T]``, ``rewards [E, T]``, ``contexts [E, T]`` (None without
-        contexts) and ``params``.
+        A :class:`Trace` with ``inputs [E, T, (M,) input_size]``, ``outputs``, states
+        ``[E, T+1, ...]``, ``actions [E, T, (M)]``, ``rewards [E, T, (M)]``,
+        ``contexts [E, T, (M)]`` (None without contexts) and ``params``.
     """
+    run = Interaction(machine, task, n_episodes, n_steps, seed=seed, policy=policy,
+                      params=params, n_samples=n_samples, feedback=feedback)
+    steps = list(run)
+    states = sm.stack([run.initial_state] + [s.next_state for s in steps], dim=1)
+    _check_finite_states(states)
+    has_context = steps[0].context is not None
+    return Trace(
+        inputs=torch.stack([s.input for s in steps], dim=1),
+        outputs=torch.stack([s.output for s in steps], dim=1),
+        states=states,
+        actions=torch.stack([s.action for s in steps], dim=1),
+        rewards=torch.stack([s.reward for s in steps], dim=1),
+        contexts=torch.stack([s.context for s in steps], dim=1) if has_context else None,
+        params=run.params,
+    )
+
+
+def _check_machine_protocol(machine: Any) -> None:
     if not isinstance(machine, sm.StateMachine):
         raise TypeError(
             "machine: expected a StateMachine (initial_state(batch_size) and step(x, state)), "
-            f"got {type(machine).__name__}"
+            f"got {type(machine).__name__}; wrap a torch module with trajprobe.adapters.wrap"
         )
-    if not isinstance(task, BanditTask):
-        raise TypeError(
-            "task: expected a BanditTask (sample_params, contexts, reward, encode, "
-            f"expected_reward), got {type(task).__name__}"
-        )
-    for name, value in (("n_episodes", n_episodes), ("n_steps", n_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    if policy is None:
-        custom = getattr(machine, "distribution", None)
-        policy = custom if callable(custom) else (
-            lambda y: torch.distributions.Categorical(logits=y)
-        )
-    with torch.inference_mode():
-        state = machine.initial_state(n_episodes)
-        sm.check_state(state, n_episodes, "initial_state")
-        device = sm.tree_leaves(state)[0].device
-        dtype = sm.machine_dtype(machine)
-        gen = make_generator(seed, device)
-        params = task.sample_params(n_episodes, generator=gen, device=device)
-        contexts = task.contexts(params, n_steps, generator=gen)
-        states, outputs, inputs, actions, rewards = [state], [], [], [], []
-        action = reward = None
-        for t in range(n_steps):
-            context = None if contexts is None else contexts[:, t]
-            x = task.encode(context, action, reward, dtype=dtype)
-            if tuple(x.shape[:1]) != (n_episodes,):
-                raise ValueError(
-                    f"task: encode returned shape {tuple(x.shape)}, expected [{n_episodes}, ...]"
-                )
-            y, state = machine.step(x, state)
-            probs = getattr(policy(y), "probs", None)
-            if not isinstance(probs, torch.Tensor) or tuple(probs.shape) != (
-                n_episodes, task.n_actions
-            ):
-                raise ValueError(
-                    f"policy: expected a categorical distribution with probs "
-                    f"[{n_episodes}, {task.n_actions}] from outputs {tuple(y.shape)}, got "
-                    f"{None if not isinstance(probs, torch.Tensor) else tuple(probs.shape)}"
-                )
-            action = torch.multinomial(probs.to(device), 1, generator=gen)[:, 0]
-            reward = task.reward(params, context, action, generator=gen)
-            inputs.append(x)
-            outputs.append(y)
-            states.append(state)
-            actions.append(action)
-            rewards.append(reward)
-        trace = Trace(
-            inputs=torch.stack(inputs, dim=1),
-            outputs=torch.stack(outputs, dim=1),
-            states=sm.stack(states, dim=1),
-            actions=torch.stack(actions, dim=1),
-            rewards=torch.stack(rewards, dim=1),
-            contexts=contexts,
-            params=params,
-        )
-    for i, leaf in enumerate(sm.tree_leaves(trace.states)):
-        if leaf.is_floating_point() and not bool(torch.isfinite(leaf).all()):
-            bad = int((~torch.isfinite(leaf)).flatten(2).any(-1).any(0).nonzero()[0])
-            raise ValueError(f"machine: state leaf {i} became NaN or inf at t={bad}")
-    return trace

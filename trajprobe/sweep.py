@@ -5,7 +5,8 @@ for 8M-2B episodes. A sweep trains and measures every seed as one Dask task, on 
 embedded :class:`distributed.LocalCluster` by default or on any running Dask cluster by
 address (for example one started by dask-jobqueue on SLURM or PBS)::
 
-    >>> from trajprobe.sweep import sweep
+    >>> from trajprobe import plots
+from trajprobe.sweep import sweep
     >>> ds = sweep("linear-regression-2d/meta-learner", preset="quick", seeds=4)  # doctest: +SKIP
 
 Layout of the sweep's directory (which must be on a file system the workers share)::
@@ -39,13 +40,17 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from trajprobe import io
+from trajprobe import io, plots
+from trajprobe.dynamics import mean_sem
+from trajprobe.recipes.config import default_out_dir
 
-__all__ = ["Job", "SweepError", "default_out_dir", "headlines", "load_sweep", "plot_sweep",
+__all__ = ["Job", "SweepError", "headlines", "load_sweep", "plot_sweep",
            "run_job", "run_jobs", "summary", "sweep"]
 
 SWEEP_FILE = "sweep.json"
 MERGED_FILE = "sweep.nc"
+SWEEPS_ROOT = "trajprobe-sweeps"
+"""Where sweeps go by default: ``./trajprobe-sweeps/<recipe>-<preset>``."""
 INSTALL_HINT = 'pip install "trajprobe[distributed]"'
 LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
@@ -315,7 +320,8 @@ def sweep(
         raise ValueError(f"recipe: {chosen.name!r} is a Learner set-up (trained inside "
                          "`trajprobe reproduce`); sweeps take Meta-Learner recipes")
     seed_list = _seeds(seeds)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(chosen.name, chosen.preset)
+    out = (Path(out_dir) if out_dir is not None
+           else default_out_dir(chosen.name, chosen.preset, SWEEPS_ROOT))
     _claim(out, chosen)
     jobs = [Job(chosen, s, out / "runs" / f"seed{s}", out / "results" / f"seed{s}.nc",
                 device=device, threads=threads, n_episodes=n_episodes,
@@ -331,11 +337,6 @@ def sweep(
         run_jobs(todo, scheduler=scheduler, n_workers=n_workers, progress=progress,
                  on_done=merge)
     return _save_merged([job.result_path for job in jobs], out / MERGED_FILE)
-
-
-def default_out_dir(recipe: str, preset: str) -> Path:
-    """``./trajprobe-sweeps/<recipe>-<preset>`` (``/`` in the name becomes ``-``)."""
-    return Path("trajprobe-sweeps") / f"{recipe.replace('/', '-')}-{preset}"
 
 
 def _seeds(seeds: int | Iterable[int]) -> list[int]:
@@ -356,12 +357,12 @@ def _claim(out: Path, recipe: Any) -> None:
                                   "training": dataclasses.asdict(recipe.training)}, default=str))
     path = out / SWEEP_FILE
     if path.is_file():
-        from trajprobe.training import _with_defaults  # fields added since: their defaults
+        from trajprobe.training import with_defaults
 
         before = json.loads(path.read_text())
         if isinstance(before.get("training"), dict):
             before["training"] = json.loads(json.dumps(
-                _with_defaults(before["training"], recipe.training), default=str))
+                with_defaults(before["training"], recipe.training), default=str))
         if before != info:
             raise ValueError(
                 f"out_dir: {str(out)!r} holds a sweep of {before.get('recipe')!r} "
@@ -395,7 +396,8 @@ def headlines(ds: xr.Dataset) -> dict[str, dict[str, xr.DataArray]]:
     Returns:
         panel title → {label → DataArray ``(seed, checkpoint)``}; which panels appear
         depends on the measurement (q per mode or per ranked context at the last inner
-        step, Σ_t KL and excess log-loss against Bayes, or reward per step).
+        step, Σ_t KL and excess log-loss against Bayes, or reward per step; for any other
+        task, every ``(episode, t)`` variable at the last step).
     """
     panels: dict[str, dict[str, xr.DataArray]] = {}
     if "q" in ds and "mode" in ds["q"].dims:
@@ -416,6 +418,11 @@ def headlines(ds: xr.Dataset) -> dict[str, dict[str, xr.DataArray]]:
         panels["reward per step (Mikulik eq. 3)"] = {
             "reward per step": ds["reward"].mean(("episode", "t")),
             "Bayes-optimal reward per step": ds["bayes_reward"].mean(("episode", "t"))}
+    if not panels:  # a task of one's own: every (episode, t) variable at the last step
+        panels["at the last inner step"] = {
+            f"{name} at the last step": ds[name].isel(t=-1).mean("episode")
+            for name in ds.data_vars
+            if set(ds[name].dims) == {"seed", "checkpoint", "episode", "t"}}
     return panels
 
 
@@ -431,8 +438,6 @@ def summary(ds: xr.Dataset) -> list[tuple[str, float, float]]:
               for label, values in panel.items()}
     series.update({"final training loss": ds["final_training_loss"],
                    "training seconds": ds["training_seconds"]})
-    from trajprobe.reproduce.base import mean_sem
-
     for label, per_seed in series.items():
         mean, sem = mean_sem(np.asarray(per_seed, dtype=float).tolist())
         rows.append((label, mean, float("nan") if sem is None else sem))
@@ -445,10 +450,8 @@ def plot_sweep(ds: xr.Dataset) -> Any:
     One panel per group of :func:`headlines`; x is the outer (meta-training) step on a
     log axis, the line the mean over seeds and the band ± one standard error.
     """
-    import matplotlib.pyplot as plt
-
     panels = headlines(ds)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
+    fig, axes = plots.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
     x = np.maximum(ds["checkpoint"].values, 1)
     n = ds.sizes["seed"]
     for ax, (title, lines) in zip(axes[0], panels.items(), strict=True):

@@ -7,7 +7,7 @@ Two loops over sampled episodes, one shared engine:
   ``-log p(target | y)`` under ``model.distribution(y)`` (Mikulik §3.1), minimised by
   backpropagation through time with SGD or Adam.
 * :func:`train_policy_gradient` — closed-loop episodes in a
-  :class:`~trajprobe.tasks.BanditTask`; REINFORCE with a learned baseline (advantage
+  :class:`~trajprobe.tasks.Environment`; REINFORCE with a learned baseline (advantage
   actor-critic), an entropy bonus and a discount.
 
 The engine saves log-spaced checkpoints (for outer-loop analyses, Rabinowitz §6,
@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -40,7 +40,8 @@ from tqdm.auto import tqdm
 
 from trajprobe import io
 from trajprobe import machine as sm
-from trajprobe.tasks.base import BanditTask, Task, make_generator
+from trajprobe.rollout import interact
+from trajprobe.tasks.base import Environment, Task, make_generator
 
 __all__ = [
     "OptimiserConfig",
@@ -56,6 +57,7 @@ __all__ = [
     "train",
     "train_policy_gradient",
     "train_supervised",
+    "with_defaults",
 ]
 
 LATEST = "latest.pt"
@@ -527,7 +529,7 @@ def _check_same_config(saved: dict[str, Any], kind: str, config: Any, path: Path
         raise ValueError(f"out_dir: {str(path)!r} holds a {saved.get('kind')!r} run, "
                          f"not a {kind!r} run; use another out_dir or resume=False")
     current = _jsonable(dataclasses.asdict(config))
-    before = _jsonable(_with_defaults(saved["config"], config))
+    before = _jsonable(with_defaults(saved["config"], config))
     changed = sorted(k for k in set(current) | set(before)
                      if k not in _RESUMABLE_CHANGES and current.get(k) != before.get(k))
     if changed:
@@ -537,13 +539,14 @@ def _check_same_config(saved: dict[str, Any], kind: str, config: Any, path: Path
                          f"({detail}); use the same config, another out_dir, or resume=False")
 
 
-def _with_defaults(saved: dict[str, Any], config: Any) -> dict[str, Any]:
-    """A saved config with fields added since it was written set to their defaults."""
+def with_defaults(saved: dict[str, Any], config: Any) -> dict[str, Any]:
+    """A saved config (a JSON dict) with fields added to ``config``'s dataclass since it was
+    written set to their defaults, so an upgrade does not orphan old runs and sweeps."""
     out = dict(saved)
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value) and isinstance(out.get(f.name), dict):
-            out[f.name] = _with_defaults(out[f.name], value)
+            out[f.name] = with_defaults(out[f.name], value)
         elif f.name not in out and f.default is not dataclasses.MISSING:
             out[f.name] = f.default
     return out
@@ -618,47 +621,13 @@ def train_supervised(
                 progress=progress, resume=resume)
 
 
-class _ClosedLoop(NamedTuple):
-    """One batch of closed-loop episodes, recorded without gradients."""
-
-    inputs: torch.Tensor  # [E, T, input_size]: x_t = encode(c_t, a_{t-1}, r_{t-1})
-    actions: torch.Tensor  # [E, T] long
-    rewards: torch.Tensor  # [E, T]
-    states: torch.Tensor  # [E, T, S]: state_vector(model, s_t), s_t after x_t
-
-
-def _act(model: nn.Module, task: BanditTask, n_episodes: int, n_steps: int,
-         gen: torch.Generator, dev: torch.device, dtype: torch.dtype) -> _ClosedLoop:
-    """Run ``model`` closed-loop in ``task`` with a_t ~ softmax(y_t), without gradients.
-
-    The actions do not depend on the parameters through any differentiable path, so the
-    loss can be rebuilt afterwards from the recorded inputs by one ``_unroll`` with
-    gradients — the same outputs as stepping, and far cheaper to backpropagate through.
-    """
-    with torch.no_grad():
-        params = task.sample_params(n_episodes, generator=gen, device=dev)
-        contexts = task.contexts(params, n_steps, generator=gen)
-        state = model.initial_state(n_episodes)
-        prev_a = prev_r = None
-        inputs, actions, rewards, states = [], [], [], []
-        for t in range(n_steps):
-            context = contexts[:, t] if contexts is not None else None
-            x = task.encode(context, prev_a, prev_r, dtype=dtype).to(dev)
-            logits, state = model.step(x, state)
-            action = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen)[:, 0]
-            reward = task.reward(params, context, action, generator=gen).to(dtype)
-            inputs.append(x)
-            actions.append(action)
-            rewards.append(reward)
-            states.append(sm.state_vector(model, state))
-            prev_a, prev_r = action, reward
-    return _ClosedLoop(torch.stack(inputs, 1), torch.stack(actions, 1),
-                       torch.stack(rewards, 1), torch.stack(states, 1))
+def _softmax(y: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(y, dim=-1)
 
 
 def train_policy_gradient(
     model: nn.Module,
-    task: BanditTask,
+    task: Environment,
     config: PolicyGradientConfig,
     out_dir: str | Path | None = None,
     *,
@@ -682,12 +651,12 @@ def train_policy_gradient(
     (measured). It is returned as
     ``TrainingResult.baseline`` and saved in the checkpoints under ``extra``.
 
-    Args: as :func:`train_supervised`, with ``task`` a :class:`~trajprobe.tasks.BanditTask`.
+    Args: as :func:`train_supervised`, with ``task`` a :class:`~trajprobe.tasks.Environment`.
     """
     if not isinstance(config, PolicyGradientConfig):
         raise TypeError(f"config: expected a PolicyGradientConfig, got {type(config).__name__}")
-    if not isinstance(task, BanditTask):
-        raise TypeError(f"task: expected a BanditTask (sample_params, contexts, reward, "
+    if not isinstance(task, Environment):
+        raise TypeError(f"task: expected a Environment (sample_params, contexts, reward, "
                         f"encode, expected_reward), got {type(task).__name__}")
     dev, dtype = _prepare(model, device)
     with torch.no_grad():
@@ -700,17 +669,21 @@ def train_policy_gradient(
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         gen = make_generator(step_seed(config.seed, step), dev)
-        episode = _act(model, task, config.batch_size, config.n_steps, gen, dev, dtype)
+        # played without gradients; a_t ~ softmax(y_t) depends on the parameters through no
+        # differentiable path, so the loss is rebuilt by one _unroll of the recorded inputs
+        episode = interact(model, task, config.batch_size, config.n_steps, seed=gen,
+                           policy=_softmax)
         log_pi = torch.log_softmax(_unroll(model, episode.inputs), dim=-1)  # [E, T, A]
         log_prob = log_pi.gather(2, episode.actions[..., None])[..., 0]
         entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
-        returns = discounted_returns(episode.rewards, gamma)
-        v = baseline(episode.states)[..., 0]
+        rewards = episode.rewards.to(dtype)
+        returns = discounted_returns(rewards, gamma)
+        v = baseline(episode.state_vectors(model)[:, 1:])[..., 0]
         advantage = (returns - v).detach()
         loss = (-(log_prob * advantage).mean()
                 + config.baseline_cost * 0.5 * (returns - v).pow(2).mean()
                 - config.entropy_cost * entropy)
-        return loss, {"reward": episode.rewards.mean(), "entropy": entropy}
+        return loss, {"reward": rewards.mean(), "entropy": entropy}
 
     return _run("policy_gradient", model, config, out_dir, loss_fn,
                 ("loss", "reward", "entropy"), {"baseline": baseline},

@@ -20,17 +20,19 @@ __all__ = [
 
 def policy_probabilities(
     outputs: torch.Tensor,
-    distribution: Callable[[torch.Tensor], torch.distributions.Distribution] | None = None,
+    distribution: Callable[[torch.Tensor], torch.distributions.Distribution | torch.Tensor]
+    | None = None,
 ) -> torch.Tensor:
     """Action probabilities ``[..., A]`` from outputs ``[..., A]``.
 
     Uses ``distribution(outputs).probs`` when given (e.g. a machine's ``distribution``
-    method; it must be categorical), else ``softmax(outputs)`` (outputs are logits).
+    method; it must be categorical, or return the probabilities themselves), else
+    ``softmax(outputs)`` (outputs are logits).
     """
     if distribution is None:
         return torch.softmax(outputs, dim=-1)
     dist = distribution(outputs)
-    probs = getattr(dist, "probs", None)
+    probs = dist if isinstance(dist, torch.Tensor) else getattr(dist, "probs", None)
     if not isinstance(probs, torch.Tensor):
         raise TypeError(
             f"distribution: expected a categorical distribution with .probs, "

@@ -16,11 +16,13 @@ import torch
 from trajprobe.recipes.catalog import RECIPES, Recipe, _mikulik_entries
 from trajprobe.recipes.config import (
     CPU_FLOPS,
+    PRESETS,
     RECIPE_FILE,
     LearnerConfig,
     LearnerRecipe,
     MetaLearnerRecipe,
     ModelConfig,
+    default_out_dir,
     format_seconds,
 )
 
@@ -32,13 +34,12 @@ __all__ = [
     "MetaLearnerRecipe",
     "ModelConfig",
     "Recipe",
+    "default_out_dir",
     "get",
     "load_trained",
     "names",
     "table",
 ]
-
-PRESETS: tuple[str, ...] = ("smoke", "quick", "paper")
 
 
 def _all() -> dict[str, tuple[str, object]]:

@@ -22,13 +22,28 @@ from trajprobe.training import (
 
 __all__ = [
     "CPU_FLOPS",
+    "PRESETS",
     "RECIPE_FILE",
     "LearnerConfig",
     "LearnerRecipe",
     "MetaLearnerRecipe",
     "ModelConfig",
+    "Preset",
+    "default_out_dir",
     "format_seconds",
 ]
+
+PRESETS: tuple[str, ...] = ("smoke", "quick", "paper")
+"""Every set-up at three scales: seconds for tests, minutes on a laptop, the paper's."""
+
+Preset = Literal["smoke", "quick", "paper"]
+
+
+def default_out_dir(name: str, preset: str, root: str = "trajprobe-runs") -> Path:
+    """``./<root>/<name>-<preset>`` with ``/`` in the name as ``-``: where a reproduce
+    target (``trajprobe-runs``) or a sweep (``trajprobe-sweeps``) writes by default."""
+    return Path(root) / f"{name.replace('/', '-')}-{preset}"
+
 
 RECIPE_FILE = "recipe.json"
 """Written into every training run directory: which recipe, preset and seed made it."""
@@ -83,7 +98,8 @@ class MetaLearnerRecipe:
         name: the recipe's name, e.g. ``"linear-regression-2d/meta-learner"``.
         preset: ``smoke``, ``quick`` or ``paper``.
         paper: where the set-up comes from.
-        task: the task object (a :class:`~trajprobe.tasks.Task` or ``BanditTask``).
+        task: the task object (a :class:`~trajprobe.tasks.Task` or an
+            :class:`~trajprobe.tasks.Environment`).
         model: the architecture.
         training: the outer loop's configuration.
         description: one line for listings.

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from trajprobe.recipes.config import default_out_dir
 from trajprobe.reproduce.base import PRESETS, RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.report import read_results, write_report
 
@@ -22,7 +23,6 @@ __all__ = [
     "RunContext",
     "SummaryRow",
     "TargetResult",
-    "default_out_dir",
     "read_results",
     "reproduce",
 ]
@@ -34,11 +34,6 @@ TARGETS: dict[str, str] = {
     "bayes-optimal": "trajprobe.reproduce.bayes_optimal",
 }
 """Target name → module with ``run(context) -> TargetResult``."""
-
-
-def default_out_dir(target: str, preset: str) -> Path:
-    """``./trajprobe-runs/<target>-<preset>``."""
-    return Path("trajprobe-runs") / f"{target}-{preset}"
 
 
 def reproduce(
@@ -54,7 +49,8 @@ def reproduce(
     """Train (or reuse finished runs in ``out_dir``), probe, compare and report ``target``.
 
     Writes ``results.nc``, ``figures/*.png``, ``report.md`` and ``report.html`` into
-    ``out_dir`` (default :func:`default_out_dir`). Training runs live in ``out_dir/runs``
+    ``out_dir`` (default :func:`trajprobe.recipes.default_out_dir`,
+    ``./trajprobe-runs/<target>-<preset>``). Training runs live in ``out_dir/runs``
     and resume where they stopped, so an interrupted command picks up where it left off.
 
     ``scheduler`` says where the Meta-Learners train, with the machinery of

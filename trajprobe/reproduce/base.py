@@ -5,18 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-import numpy as np
 import torch
 import xarray as xr
 from matplotlib.figure import Figure
 
-__all__ = ["PRESETS", "Preset", "RunContext", "SummaryRow", "TargetResult", "mean_sem"]
+from trajprobe.recipes.config import PRESETS, Preset
 
-Preset = Literal["smoke", "quick", "paper"]
-PRESETS: tuple[str, ...] = ("smoke", "quick", "paper")
-
+__all__ = ["PRESETS", "Preset", "RunContext", "SummaryRow", "TargetResult"]
 
 @dataclass(frozen=True)
 class RunContext:
@@ -66,17 +62,6 @@ class SummaryRow:
             ours += f" ± {self.sem:.2g}"
         return (self.quantity, self.agent, ours,
                 "—" if self.paper is None else _fmt(self.paper), self.note)
-
-
-def mean_sem(values: list[float]) -> tuple[float, float | None]:
-    """Mean and standard error (s.d. / sqrt(n)) over seeds; s.e. None for one value.
-
-    Infinite values (a mode that never crossed) make the mean infinite and the s.e. None.
-    """
-    array = np.asarray(values, dtype=float)
-    if array.size < 2 or not np.isfinite(array).all():
-        return float(array.mean()), None
-    return float(array.mean()), float(array.std(ddof=1) / math.sqrt(array.size))
 
 
 def _fmt(value: float) -> str:

@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
-import matplotlib
-
-matplotlib.use("Agg")
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,7 +35,7 @@ import torch
 import xarray as xr
 from matplotlib.ticker import NullFormatter
 
-from trajprobe import recipes
+from trajprobe import plots, recipes
 from trajprobe.compare import (
     AlignedTraces,
     SimulationConfig,
@@ -50,10 +47,11 @@ from trajprobe.compare import (
     simulation,
 )
 from trajprobe.compare.plots import plot_simulation
-from trajprobe.recipes.evaluate import log_loss
+from trajprobe.measure import measure
 from trajprobe.reference_models import catalogue
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.rollout import Trace, rollout_env
+from trajprobe.rollout import Trace, interact
+from trajprobe.tasks import Environment, Episodes
 from trajprobe.training import TrainingResult, list_checkpoints, load_model
 
 __all__ = [
@@ -170,14 +168,14 @@ def training_runs(context: RunContext) -> list[tuple[str, int]]:
             for seed in range(_n_runs(context, task))]
 
 
-def _agent(model: torch.nn.Module, kind: str):
+def _agent(model: torch.nn.Module, task: Any):
     """The machine compared with Bayes: the net itself, or its softmax policy (bandits)."""
-    return PolicyMachine(model) if kind == "bandit" else model
+    return PolicyMachine(model) if isinstance(task, Environment) else model
 
 
-def _log_loss(machine, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Mean −log p(x_t | π_t) over episodes and steps; inputs ``[E, T, D]``, targets ``[E, T]``."""
-    return float(log_loss(machine, inputs, targets).mean())
+def _log_loss(machine, task: Any, episodes: Episodes) -> float:
+    """Mean −log p(x_t | π_t) over episodes and steps: the prediction task's measurement."""
+    return float(measure(machine, task, episodes=episodes, progress=False)["log_loss"].mean())
 
 
 def _regret(trace: Trace, task) -> np.ndarray:
@@ -219,24 +217,24 @@ def compare_task(task_name: str, models: dict[str, torch.nn.Module], settings: E
     k, n_t = settings.n_episodes, entry.n_steps
     scalars: dict[str, dict[str, float]] = {"bayes": {}}
     sims: dict[str, xr.Dataset] = {}
-    if entry.kind == "prediction":
+    if not isinstance(task, Environment):
         episodes = task.sample(k, n_t, seed=_EVAL_SEED)
-        scalars["bayes"]["log_loss"] = _log_loss(bayes, episodes.inputs, episodes.targets)
+        scalars["bayes"]["log_loss"] = _log_loss(bayes, task, episodes)
         config = settings.prediction
     else:
-        bayes_trace = rollout_env(bayes, task, k, n_t, seed=_EVAL_SEED)
+        bayes_trace = interact(bayes, task, k, n_t, seed=_EVAL_SEED)
         scalars["bayes"]["regret"] = float(_regret(bayes_trace, task).sum(1).mean())
         config = settings.bandit
     for agent, model in models.items():
-        machine = _agent(model, entry.kind)
+        machine = _agent(model, task)
         out: dict[str, float] = {}
-        if entry.kind == "prediction":
+        if not isinstance(task, Environment):
             out["behaviour"] = float(
                 behavioural_dissimilarity(bayes, machine, episodes.inputs)["dissimilarity"])
-            out["log_loss"] = _log_loss(machine, episodes.inputs, episodes.targets)
+            out["log_loss"] = _log_loss(machine, task, episodes)
             shared = episodes.inputs
         else:
-            trace = rollout_env(machine, task, k, n_t, seed=_EVAL_SEED)
+            trace = interact(machine, task, k, n_t, seed=_EVAL_SEED)
             out["behaviour"] = float(reward_gap(trace, bayes_trace)["dissimilarity"])
             out["regret"] = float(_regret(trace, task).sum(1).mean())
             shared = AlignedTraces(a=replay(bayes, trace), b=trace)
@@ -316,10 +314,10 @@ def convergence(task_name: str, runs: list[TrainingResult], run_dirs: list,
     n_ckpt = min(len(c) for c in per_run)
     per_run = [c[:n_ckpt] for c in per_run]
     episodes_seen = [step * recipe.training.batch_size for step, _ in per_run[0]]
-    machines = [[_agent(load_model(path, recipe.build_model(seed)), entry.kind)
+    machines = [[_agent(load_model(path, recipe.build_model(seed)), task)
                  for _, path in ckpts] for seed, ckpts in enumerate(per_run)]
     within = np.zeros((len(machines), n_ckpt, n_t))
-    if entry.kind == "prediction":
+    if not isinstance(task, Environment):
         inputs = task.sample(k, n_t, seed=_CONVERGENCE_SEED).inputs
         ds = prediction_convergence(machines, bayes, inputs, checkpoints=episodes_seen)
         for r, run in enumerate(machines):
@@ -329,11 +327,11 @@ def convergence(task_name: str, runs: list[TrainingResult], run_dirs: list,
         within_desc = "mean over episodes of KL(pi_t^Bayes || pi_t^RNN)"
         curve_var = "loss"
     else:
-        ref = _regret(rollout_env(bayes, task, k, n_t, seed=_CONVERGENCE_SEED), task)
+        ref = _regret(interact(bayes, task, k, n_t, seed=_CONVERGENCE_SEED), task)
         regrets = np.zeros((len(machines), n_ckpt, k))
         for r, run in enumerate(machines):
             for c, machine in enumerate(run):
-                per_step = _regret(rollout_env(machine, task, k, n_t, seed=_CONVERGENCE_SEED),
+                per_step = _regret(interact(machine, task, k, n_t, seed=_CONVERGENCE_SEED),
                                    task)
                 regrets[r, c] = per_step.sum(1)
                 within[r, c] = per_step.mean(0) - ref.mean(0)
@@ -516,7 +514,7 @@ def _plot_summary(ds: xr.Dataset) -> plt.Figure:
                                   ("output_dissimilarity", "D_o"))]
     n_tasks = ds.sizes["task"]
     n_prediction = int((ds["kind"] == "prediction").sum())
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 0.35 * n_tasks + 1.8),
+    fig, axes = plots.subplots(1, len(panels), figsize=(3.2 * len(panels), 0.35 * n_tasks + 1.8),
                              sharey=True)
     for i, (ax, (var, direction, title)) in enumerate(zip(axes, panels, strict=True)):
         da = ds[var] if direction is None else ds[var].sel(direction=direction, drop=True)
@@ -546,7 +544,7 @@ def _plot_summary(ds: xr.Dataset) -> plt.Figure:
 def _plot_convergence(ds: xr.Dataset) -> plt.Figure:
     """Fig. 2: within-episode dissimilarity (seed 0), MDS of runs × checkpoints, training."""
     task, kind = ds.attrs["task"], ds.attrs["kind"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plots.subplots(1, 3, figsize=(15, 4.2))
     within = ds["within_episode"].isel(seed=0)
     n_ckpt = within.sizes["checkpoint"]
     palette = sns.color_palette("crest", n_colors=n_ckpt)

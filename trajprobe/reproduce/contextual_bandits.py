@@ -23,10 +23,6 @@ decoupled ≈ 3.9×).
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -34,19 +30,20 @@ import xarray as xr
 from matplotlib import ticker
 from tqdm.auto import tqdm
 
-from trajprobe import recipes
+from trajprobe import plots, recipes
 from trajprobe.adapters.torch_learner import SGD, Adam, bandit_learner
-from trajprobe.dynamics import order_contexts, steps_to_threshold, time_ratio
+from trajprobe.dynamics import mean_sem, order_contexts, steps_to_threshold, time_ratio
 from trajprobe.measure import context_dynamics
 from trajprobe.plots import plot_ordered_contexts
 from trajprobe.probes.policy import expected_context_reward
 from trajprobe.recipes.evaluate import logits_policy
 from trajprobe.reference_models import ContextualBanditPosterior
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult, mean_sem
+from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.decoupled import DecoupledMachine
 from trajprobe.reproduce.learners import eval_schedule
 from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
-from trajprobe.tasks import ContextualBandit, make_generator
+from trajprobe.rollout import Interaction
+from trajprobe.tasks import ContextualBandit
 from trajprobe.training import list_checkpoints
 
 __all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "headline_ratio", "learner_dynamics", "run"]
@@ -79,9 +76,10 @@ def headline_ratio(q_ordered: xr.DataArray, c: float = CUTOFF) -> float:
 def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
     """Train the preset's bandit Learners closed-loop and read q_c(t) on the fly (§5.1).
 
-    At every training step t each of the B Learners reads its policy π_{t-1}(·|c) for all
-    C contexts (the probe of step t), draws a minibatch of uniform contexts, samples
-    actions from that policy, receives Bernoulli rewards and takes one REINFORCE step.
+    The B Learners run in the bandit through :class:`~trajprobe.rollout.Interaction` (each
+    step: a minibatch of uniform contexts, actions from the current policy, the task's
+    Bernoulli rewards, one REINFORCE step); before every step t each reads its policy
+    π_{t-1}(·|c) for all C contexts (the probe of step t).
     R_c (eq. 14) averages eq. 12 over *every* step; q is kept at a log-spaced schedule.
 
     Returns:
@@ -98,35 +96,22 @@ def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
     opt = SGD(cfg.lr) if cfg.optimiser == "sgd" else Adam(cfg.lr)
     learner = bandit_learner(n_c, n_a, coupled=coupling == "coupled", optimiser=opt, seed=0,
                              device=device)
-    gen = make_generator(7, device)
-    correct = task.sample_params(n, generator=gen, device=device)["correct"]
-    state = learner.initial_state(n)
-    probe_x = torch.zeros(n, n_c, n_c + n_a + 1, device=device)
-    probe_x[:, :, :n_c] = torch.eye(n_c, device=device)
+    run = Interaction(learner, task, n, cfg.n_steps, seed=7, n_samples=cfg.minibatch)
+    correct = run.params["correct"]
+    probe_x = task.encode(torch.arange(n_c, device=device), None, None).expand(n, -1, -1)
     steps = eval_schedule(cfg.n_steps)
     wanted = set(int(t) for t in steps)
-    rows = torch.arange(n, device=device)[:, None]
     score = torch.zeros(n, n_c, dtype=torch.float64, device=device)
     kept = []
-    with torch.no_grad():
-        for t in tqdm(range(1, cfg.n_steps + 1), desc=f"Learners ({coupling})", unit="step",
-                      leave=False, disable=None if context.progress is None
-                      else not context.progress):
-            probs = torch.softmax(learner.output(probe_x, state), dim=-1)  # [B, C, A]
-            q_t = probs.gather(2, correct[:, :, None])[:, :, 0].double()
-            score += expected_context_reward(q_t, task.p_correct, task.p_incorrect)
-            if t in wanted:
-                kept.append(q_t)
-            ctx = torch.randint(n_c, (n, cfg.minibatch), generator=gen, device=device)
-            p = probs[rows, ctx].reshape(-1, n_a)
-            action = torch.multinomial(p, 1, generator=gen).reshape(n, cfg.minibatch)
-            hit = action == correct[rows, ctx]
-            p_r = torch.where(hit, task.p_correct, task.p_incorrect)
-            reward = (torch.rand(p_r.shape, generator=gen, device=device) < p_r).float()
-            x = torch.cat([torch.nn.functional.one_hot(ctx, n_c).float(),
-                           torch.nn.functional.one_hot(action, n_a).float(),
-                           reward[..., None]], dim=-1)
-            _, state = learner.step(x, state)
+    for step in tqdm(run, total=cfg.n_steps, desc=f"Learners ({coupling})", unit="step",
+                     leave=False, disable=None if context.progress is None
+                     else not context.progress):
+        # the probe of step t: pi_{t-1}(.|c) for every context, from s_{t-1}
+        probs = torch.softmax(learner.output(probe_x, step.state), dim=-1)  # [B, C, A]
+        q_t = probs.gather(2, correct[:, :, None])[:, :, 0].double()
+        score += expected_context_reward(q_t, task.p_correct, task.p_incorrect)
+        if step.t in wanted:
+            kept.append(q_t)
     q = torch.stack(kept, dim=1).cpu().numpy()
     ds = xr.Dataset(
         {"q": (("episode", "t", "context"), q),
@@ -315,7 +300,7 @@ def _figures(data: dict[str, xr.Dataset]) -> dict[str, plt.Figure]:
                   "episode step t"),
     }
     for stem, (top, bottom, time_label) in panels.items():
-        fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+        fig, axes = plots.subplots(2, 2, figsize=(11, 7.5))
         for row, (key, title) in zip(axes, (top, bottom), strict=True):
             _row(row, data[key], title, time_label)
         fig.tight_layout()

@@ -8,23 +8,19 @@ to reach q > 0.8 (paper: Learner ≈ 9×, Meta-Learner ≈ 1.05×).
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import xarray as xr
 
-from trajprobe import recipes
+from trajprobe import plots, recipes
 from trajprobe.adapters.torch_learner import SGD, Adam, linear_regression_learner
-from trajprobe.dynamics import steps_to_threshold, time_ratio
+from trajprobe.dynamics import mean_sem, steps_to_threshold, time_ratio
 from trajprobe.measure import effective_spectra
 from trajprobe.plots import plot_learning_curves, plot_steps_to_threshold
 from trajprobe.probes.linear import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.reference_models import BayesianLinearRegression
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult, mean_sem
+from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.learners import eval_schedule, probe_learner
 from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.tasks import LinearRegression, make_generator
@@ -72,7 +68,7 @@ def learner_spectra(context: RunContext) -> xr.Dataset:
                                         seed=0, device=context.device)
     n = cfg.n_learners
     gen = make_generator(1, context.device)
-    params = task.sample_weights(n, spectrum=_spectra(n).float(), seed=gen,
+    params = task.sample_params(n, spectrum=_spectra(n).float(), seed=gen,
                                  device=context.device)
     w = params["W"]
 
@@ -181,7 +177,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset,
     figures = {}
     agents = (("Learner", learner), ("Meta-Learner", meta), ("Bayes", bayes))
     head = {name: ds.where(_pair(ds) == HEADLINE, drop=True) for name, ds in agents}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plots.subplots(1, 3, figsize=(13, 3.6))
     for ax, (name, ds) in zip(axes, head.items(), strict=True):
         plot_learning_curves(ds, "q", ax=ax)
         ax.set_title(f"{name}: spectrum (2.5, 0.05)")
@@ -191,7 +187,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset,
     fig.tight_layout()
     figures["fig1b_learning_curves"] = fig
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plots.subplots(1, 3, figsize=(13, 3.6))
     for ax, (name, ds) in zip(axes, agents, strict=True):
         stacked = _by_singular_value(ds)
         plot_steps_to_threshold(stacked, THRESHOLDS, x="s", ax=ax)

@@ -22,16 +22,12 @@ from __future__ import annotations
 import math
 import warnings
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import xarray as xr
 
-from trajprobe import io, recipes
+from trajprobe import io, plots, recipes
 from trajprobe.adapters.torch_learner import SGD, Adam, mlp_learner
 from trajprobe.dynamics import normalise_to_asymptote, steps_to_threshold, time_ratio
 from trajprobe.measure import fourier_spectra
@@ -365,7 +361,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
     agents = (("Learner", learner), ("Meta-Learner", meta), ("Bayes", bayes))
     figures = {}
 
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    fig, axes = plots.subplots(2, 3, figsize=(14, 7.5))
     for col, (name, ds) in enumerate(agents):
         ax = axes[0, col]
         plot_learning_curves(ds, "q", ax=ax)
@@ -379,7 +375,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
     fig.tight_layout()
     figures["fig8ab_learning_curves"] = fig
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plots.subplots(1, 3, figsize=(14, 3.8))
     for ax, (name, ds) in zip(axes, agents, strict=True):
         with warnings.catch_warnings():  # seaborn warns when no curve crosses (smoke runs)
             warnings.filterwarnings("ignore", message="Ignoring `palette`")
@@ -402,7 +398,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
     fig.tight_layout()
     figures["fig8c_steps_to_threshold"] = fig
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plots.subplots(1, 3, figsize=(14, 3.8))
     for ax, (name, ds) in zip(axes, agents, strict=True):
         mean = ds["q"].mean("episode")
         norm = normalise_to_asymptote(mean, "t")
@@ -422,7 +418,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
     fig.tight_layout()
     figures["figA5_normalised"] = fig
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plots.subplots(1, 3, figsize=(14, 3.8))
     for ax, (name, ds) in zip(axes, agents, strict=True):
         plot_progress(ds, "q", "probe_loss", ax=ax)
         ax.set_title(f"{name}: q_k against progress (Fig. 10)")
@@ -432,7 +428,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
     fig.tight_layout()
     figures["fig10_q_vs_progress"] = fig
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plots.subplots(1, 2, figsize=(11, 3.8))
     plot_learning_curves(bandpass, "q", ax=axes[0])
     axes[0].set_title("Band-pass Meta-Learner on low-pass g (Fig. A7)")
     axes[0].set_ylabel("q_k(t)")

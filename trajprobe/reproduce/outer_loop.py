@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from trajprobe import plots
 from trajprobe.dynamics import steps_to_threshold
 from trajprobe.training import load_model
 
@@ -64,7 +65,7 @@ def plot_outer_loop(ds: xr.Dataset, cutoff: float, *, label: str = "mode",
     """Fig. 14b-style: inner steps to threshold, and the final q, against outer steps."""
     if "seed" in ds.dims:
         ds = ds.mean("seed")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plots.subplots(1, 2, figsize=(10, 3.6))
     x = np.maximum(ds["checkpoint"].values, 1)
     for value in ds[dim].values:
         sel = ds.sel({dim: value})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -25,7 +27,8 @@ def write_report(result: TargetResult, context: RunContext, target: str) -> Path
 
     ``results.nc`` holds every Dataset as a netCDF group of its name; the figures go to
     ``figures/<name>.png`` (150 dpi); ``report.md`` and ``report.html`` (figures embedded)
-    put the headline table first. Returns the path of ``report.md``.
+    put the headline table first; ``summary.json`` holds the same rows as data
+    (quantity, agent, ours, sem, paper, note). Returns the path of ``report.md``.
     """
     out = context.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -46,6 +49,8 @@ def write_report(result: TargetResult, context: RunContext, target: str) -> Path
     rows = [row.formatted() for row in result.rows]
     meta = (f"trajprobe {trajprobe.__version__} · target `{target}` · preset `{context.preset}`"
             f" · seeds {context.seeds} · device `{context.device}`")
+    with atomic_write(out / "summary.json", "w") as handle:
+        json.dump([dataclasses.asdict(row) for row in result.rows], handle, indent=1)
     with atomic_write(out / "report.md", "w") as handle:
         handle.write(_markdown(result, meta, rows, list(images)))
     with atomic_write(out / "report.html", "w") as handle:

@@ -1,8 +1,9 @@
-"""Task distributions: each knows how to sample episodes, encode them as machine inputs,
-build probe inputs from a history, and its ground-truth structure."""
+"""Task distributions: each knows how to sample episodes (or be an environment), encode them
+for a machine, build probe inputs from a history and summarise the probe outputs
+(the protocol: :mod:`trajprobe.tasks.base`)."""
 
 from trajprobe.tasks.bandits import ContextualBandit
-from trajprobe.tasks.base import BanditTask, Episodes, Seed, Task, make_generator
+from trajprobe.tasks.base import Environment, Episodes, Measured, Seed, Task, make_generator
 from trajprobe.tasks.fourier import FourierRegression, band_pass
 from trajprobe.tasks.prediction import (
     BernoulliPrediction,
@@ -16,17 +17,18 @@ from trajprobe.tasks.regression import LinearRegression, haar_orthogonal
 from trajprobe.tasks.two_armed import BernoulliBandit, GaussianBandit
 
 __all__ = [
-    "BanditTask",
     "BernoulliBandit",
     "BernoulliPrediction",
     "CategoricalPrediction",
     "ContextualBandit",
+    "Environment",
     "Episodes",
     "ExponentialPrediction",
     "FourierRegression",
     "GaussianBandit",
     "GaussianPrediction",
     "LinearRegression",
+    "Measured",
     "NormalGammaPrediction",
     "PredictionTask",
     "Seed",

@@ -10,20 +10,34 @@ drawn uniformly at random.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
+import xarray as xr
 from torch.nn import functional
 
+from trajprobe.dynamics import order_contexts
+from trajprobe.labelled import describe, to_numpy
+from trajprobe.probes.policy import (
+    correct_action_probability,
+    expected_context_reward,
+    expected_reward,
+    policy_probabilities,
+)
 from trajprobe.tasks._sampling import rand
-from trajprobe.tasks.base import Episodes
+from trajprobe.tasks.base import Episodes, Seed
 from trajprobe.validation import as_tensor, check_positive_int
+
+if TYPE_CHECKING:
+    from trajprobe.measure import Probed
 
 __all__ = ["ContextualBandit"]
 
 
 @dataclass(frozen=True)
 class ContextualBandit:
-    """A :class:`~trajprobe.tasks.BanditTask` with C contexts and A actions.
+    """An :class:`~trajprobe.tasks.Environment` with C contexts and A actions, and its measurement.
 
     Args:
         n_contexts: C (paper: 5).
@@ -142,11 +156,16 @@ class ContextualBandit:
             reward = prev_reward.to(dtype).unsqueeze(-1)
         return torch.cat([one_hot_c, one_hot_a, reward], dim=-1)
 
-    def probe_inputs(self, inputs: torch.Tensor | Episodes) -> torch.Tensor:
+    def probe_inputs(self, inputs: torch.Tensor | Episodes, n_probes: int | None = None, *,
+                     seed: Seed = None) -> torch.Tensor:
         """Every context at every step: ``[E, T, C, C + A + 1]`` (§5.2.2).
 
         Probe c at step t shows context c and keeps a_{t-1}, r_{t-1} from the history.
+        ``n_probes`` must be None or C; nothing is drawn.
         """
+        if n_probes is not None and n_probes != self.n_contexts:
+            raise ValueError(f"n_probes: a ContextualBandit probes its n_contexts = "
+                             f"{self.n_contexts} contexts, got {n_probes}")
         if isinstance(inputs, Episodes):
             inputs = inputs.inputs
         inputs = as_tensor(inputs, "inputs")
@@ -159,3 +178,49 @@ class ContextualBandit:
         eye = torch.eye(c, dtype=inputs.dtype, device=inputs.device)
         history = inputs[:, :, None, c:].expand(-1, -1, c, -1)
         return torch.cat([eye.expand(n_episodes, n_steps, c, c), history], dim=-1)
+
+    def summarise(self, probed: Probed) -> xr.Dataset:
+        """Per-context policies q_c(t) = π_t(a*(c)|c) and their ranking (§5.2.2, eqs. 12–14).
+
+        At every step the state after t-1 observations was probed with every context
+        (keeping a_{t-1}, r_{t-1}); the policy is the caller's, else
+        ``machine.distribution`` when the machine has one, else the softmax of its outputs.
+
+        Returns:
+            ``q (episode, t, context)``, ``policy (episode, t, context, action)``,
+            ``expected_reward_context (episode, t, context)`` (eq. 12), ``expected_reward
+            (episode, t)`` (eq. 13), ``return_score (episode, context)`` (R_c, eq. 14),
+            ``q_ordered (episode, t, rank)`` and ``context_order (episode, rank)`` (rank k =
+            the k-th learned context), ``correct (episode, context)``, and the realised
+            ``action_taken, reward (episode, t)`` and ``context_shown (episode, t)``.
+        """
+        trace = probed.trace
+        probs = policy_probabilities(probed.outputs, probed.policy).to(torch.float64)
+        correct = probed.episodes.params["correct"].to(probs.device)
+        q = correct_action_probability(probs, correct)
+        r_context = expected_context_reward(q, self.p_correct, self.p_incorrect)
+        ds = xr.Dataset(
+            {
+                "q": (("episode", "t", "context"), to_numpy(q)),
+                "policy": (("episode", "t", "context", "action"), to_numpy(probs)),
+                "expected_reward_context": (("episode", "t", "context"), to_numpy(r_context)),
+                "expected_reward": (("episode", "t"), to_numpy(
+                    expected_reward(q, self.p_correct, self.p_incorrect))),
+                "correct": (("episode", "context"), to_numpy(correct)),
+                "action_taken": (("episode", "t"), to_numpy(trace.actions)),
+                "reward": (("episode", "t"), to_numpy(trace.rewards)),
+                "context_shown": (("episode", "t"), to_numpy(trace.contexts)),
+            },
+            coords={"context": np.arange(self.n_contexts), "action": np.arange(self.n_actions)},
+            attrs={"measure": "context_dynamics"},
+        )
+        ds["return_score"] = ds["expected_reward_context"].mean("t")
+        ds["q_ordered"], ds["context_order"] = order_contexts(ds["q"], score=ds["return_score"])
+        return describe(ds, {
+            "q": "probability of the correct action when shown context c (q_c(t))",
+            "expected_reward_context": "E[r_c(t)] (eq. 12)",
+            "expected_reward": "E[r(t)] (eq. 13)",
+            "return_score": "R_c = E_t E[r_c(t)] (eq. 14)",
+            "q_ordered": "q of the k-th learned context (ranked by R_c)",
+            "context_order": "original context index at each rank",
+        })

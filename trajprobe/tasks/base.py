@@ -1,23 +1,38 @@
-"""What every task provides: sampled episodes (open loop) or an environment (closed loop).
+"""The task protocol: what a task says about itself, so that every machine can be measured on it.
 
-A task knows its own input encoding, so the same inputs drive a meta-learner, a Bayes
-reference machine and any other machine. Two kinds:
+A task owns everything task-specific (DESIGN.md §4b); nothing else in the library chooses
+behaviour by a task's class or name.
 
-* :class:`Task` (open loop: regression, sequential prediction). ``sample`` draws
-  episodes whose inputs do not depend on the machine's outputs.
-* :class:`BanditTask` (closed loop). The next input depends on the action taken;
-  :func:`trajprobe.rollout.rollout_env` runs a machine in it and records the stream,
-  which can then be replayed open-loop through any other machine.
+* **Sampling.** An open-loop :class:`Task` draws :class:`Episodes` (inputs in the
+  machine's encoding, targets, latent parameters). An :class:`Environment` (a bandit)
+  instead samples its latent parameters and contexts, encodes what the agent has seen and
+  rewards actions; :func:`trajprobe.interact` runs any machine in it and records the
+  stream, which any other machine can then replay open-loop.
+* **Measurement** (:class:`Measured`, optional). ``probe_inputs`` builds the
+  counterfactual inputs of every step t (substituting the counterfactual part of x_t,
+  keeping the history), and ``summarise`` turns the probe outputs into the task's
+  labelled measurement: an effective spectrum (Rabinowitz eqs. 3, 5), a Fourier
+  projection (eq. 10), a per-context policy (eqs. 12–14), or a user's own.
+  :func:`trajprobe.measure` is the one front door that calls them.
+
+The smallest complete task is in ``docs/design.md`` and the tutorial
+``docs/tutorials/measure-your-own-task.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
-__all__ = ["BanditTask", "Episodes", "Seed", "Task", "make_generator"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from trajprobe.measure import Probed
+
+__all__ = ["Environment", "Episodes", "Measured", "Seed", "Task", "make_generator"]
 
 Seed = int | torch.Generator | None
 """A seed: an int, a ``torch.Generator`` (used as is), or None (fresh entropy)."""
@@ -30,8 +45,10 @@ def make_generator(seed: Seed, device: torch.device | str | None = None) -> torc
     gen = torch.Generator(device=torch.device(device) if device is not None else "cpu")
     if seed is None:
         gen.seed()
-    elif isinstance(seed, int) and not isinstance(seed, bool):
-        gen.manual_seed(seed)
+    elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        if not -(2**63) <= int(seed) < 2**64:
+            raise ValueError(f"seed: expected an int in [-2**63, 2**64), got {seed!r}")
+        gen.manual_seed(int(seed))
     else:
         raise TypeError(f"seed: expected an int, a torch.Generator or None, got {seed!r}")
     return gen
@@ -43,19 +60,20 @@ class Episodes:
 
     Attributes:
         inputs: ``[E, T, input_size]`` the machine's inputs (the task's encoding).
-        targets: ``[E, T, ...]`` what a learner should predict at step t (e.g. y_t).
+        targets: ``[E, T, ...]`` what a learner should predict at step t (e.g. y_t); None
+            for an environment's recorded stream (its feedback is in the rewards).
         params: ground truth per episode, every value with ``E`` leading (e.g. ``"W"``
             ``[E, N_y, N_x]`` for linear regression).
     """
 
     inputs: torch.Tensor
-    targets: torch.Tensor
+    targets: torch.Tensor | None
     params: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @runtime_checkable
 class Task(Protocol):
-    """An open-loop task distribution."""
+    """An open-loop task distribution: episodes whose inputs do not depend on the machine."""
 
     input_size: int
     output_size: int
@@ -74,11 +92,45 @@ class Task(Protocol):
 
 
 @runtime_checkable
-class BanditTask(Protocol):
+class Measured(Protocol):
+    """A task that owns a measurement: its probe inputs and how to read the probe outputs.
+
+    :func:`trajprobe.measure` samples episodes (or runs the environment), rolls the
+    machine out, calls ``probe_inputs``, probes every state s_{t-1} with them
+    (:func:`trajprobe.probe`) and hands everything to ``summarise``.
+    """
+
+    def probe_inputs(
+        self, episodes: Episodes, n_probes: int | None, *, seed: Seed
+    ) -> torch.Tensor | None:
+        """Counterfactual inputs ``[E, T, N, input_size]`` for the probe at every step t.
+
+        Probe n at step t replaces the counterfactual part of x_t and keeps the history
+        (e.g. y_{t-1}). ``n_probes`` is the caller's N (None: the task's default); a task
+        with a fixed probe set (a grid, every context) raises if given another N. Draw
+        random probes from ``seed`` (:func:`make_generator`; measure passes its generator).
+        Return None for a measurement that needs no probes (e.g. a log-loss).
+        """
+        ...
+
+    def summarise(self, probed: Probed) -> xr.Dataset:
+        """The measurement: a Dataset with dims ``episode, t`` (1..T) and the task's own.
+
+        ``probed`` holds the machine, its trace, the episodes, the probe inputs and the
+        probe outputs ``[E, T, N, ...]`` (see :class:`trajprobe.measure.Probed`).
+        """
+        ...
+
+
+@runtime_checkable
+class Environment(Protocol):
     """A closed-loop task: a machine's outputs choose actions, which decide rewards.
 
     The machine's input at step t encodes what it has seen: the context of step t (if
-    any), the previous action and the previous reward (zeros at t = 1).
+    any), the previous action and the previous reward (zeros at t = 1). Methods see one
+    row per episode; with M samples per step (an SGD Learner's minibatch)
+    :func:`trajprobe.interact` calls them on E·M rows, each episode's parameters repeated
+    M times.
     """
 
     input_size: int

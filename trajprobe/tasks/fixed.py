@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from trajprobe.tasks._sampling import rand, randn
-from trajprobe.tasks.base import Episodes, Seed, make_generator
-from trajprobe.tasks.fourier import FourierRegression
-from trajprobe.tasks.regression import LinearRegression
+from trajprobe.tasks.base import Episodes, Seed
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from trajprobe.measure import Probed
 
 __all__ = ["FixedTask"]
 
@@ -21,28 +24,27 @@ class FixedTask:
     An LSTM trained on a ``FixedTask`` is a *Learner* with the Meta-Learner's
     parameterisation ("solving a single regression problem only, i.e. one where the
     target matrix is always the same across episodes", Rabinowitz §3.2.5, Figs. A4, A6).
-    Inputs are still drawn afresh every episode.
+    Inputs are still drawn afresh every episode, by the task's own sampler; the
+    measurement is the task's own.
 
     Args:
-        task: a :class:`~trajprobe.tasks.LinearRegression` or
-            :class:`~trajprobe.tasks.FourierRegression`.
+        task: any task with ``sample_params(n_episodes, *, seed, dtype)`` and
+            ``sample(..., params=)`` (e.g. :class:`~trajprobe.tasks.LinearRegression`,
+            :class:`~trajprobe.tasks.FourierRegression`).
         seed: seed of the one draw of the task parameters.
     """
 
-    task: LinearRegression | FourierRegression
+    task: Any
     seed: int = 0
     _params: dict[str, torch.Tensor] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.task, LinearRegression | FourierRegression):
+        if not callable(getattr(self.task, "sample_params", None)):
             raise TypeError(
-                "task: FixedTask supports LinearRegression and FourierRegression, got "
-                f"{type(self.task).__name__}"
+                "task: FixedTask needs a task with sample_params(n_episodes, *, seed, dtype) "
+                f"and sample(..., params=), got {type(self.task).__name__}"
             )
-        if isinstance(self.task, LinearRegression):
-            params = self.task.sample_weights(1, seed=self.seed, dtype=torch.float64)
-        else:
-            params = self.task.sample_params(1, seed=self.seed, dtype=torch.float64)
+        params = self.task.sample_params(1, seed=self.seed, dtype=torch.float64)
         object.__setattr__(self, "_params", params)
 
     @property
@@ -71,15 +73,14 @@ class FixedTask:
         dtype: torch.dtype = torch.float32,
     ) -> Episodes:
         """Episodes of the fixed task: fresh inputs and noise, the same parameters."""
-        gen = make_generator(seed, device)
-        params = self.params(n_episodes, device=device, dtype=dtype)
-        task = self.task
-        if isinstance(task, LinearRegression):
-            x = randn((n_episodes, n_steps, task.dim), gen, device=device, dtype=dtype)
-            noise = randn((n_episodes, n_steps, task.dim), gen, device=device, dtype=dtype)
-            y = torch.einsum("eij,etj->eti", params["W"], x) + task.noise_std * noise
-            return Episodes(inputs=task.encode(x, y), targets=y, params=params)
-        x = rand((n_episodes, n_steps), gen, device=device, dtype=dtype) - 0.5
-        noise = randn((n_episodes, n_steps), gen, device=device, dtype=dtype)
-        y = task.function(params, x) + task.noise_std * noise
-        return Episodes(inputs=task.encode(x, y), targets=y.unsqueeze(-1), params=params)
+        return self.task.sample(n_episodes, n_steps, seed=seed, device=device, dtype=dtype,
+                                params=self.params(n_episodes, device=device, dtype=dtype))
+
+    def probe_inputs(self, episodes: Episodes, n_probes: int | None = None, *,
+                     seed: Seed = None) -> torch.Tensor | None:
+        """The wrapped task's probe inputs."""
+        return self.task.probe_inputs(episodes, n_probes, seed=seed)
+
+    def summarise(self, probed: Probed) -> xr.Dataset:
+        """The wrapped task's measurement."""
+        return self.task.summarise(probed)

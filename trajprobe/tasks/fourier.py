@@ -10,13 +10,25 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
+import xarray as xr
 
-from trajprobe.probes.fourier import fourier_grid
+from trajprobe.labelled import describe, to_numpy
+from trajprobe.probes.fourier import (
+    fourier_coefficients,
+    fourier_grid,
+    fourier_projection,
+    spectral_energy_ratio,
+)
 from trajprobe.tasks._sampling import rand, randn
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import as_tensor, check_positive, check_positive_int
+
+if TYPE_CHECKING:
+    from trajprobe.measure import Probed
 
 __all__ = ["FourierRegression", "band_pass"]
 
@@ -133,14 +145,18 @@ class FourierRegression:
         seed: Seed = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
+        params: dict[str, torch.Tensor] | None = None,
     ) -> Episodes:
         """Draw episodes: inputs ``[E, T, 2]``, targets y_t ``[E, T, 1]``.
 
-        Draw order from one generator: phases, amplitudes (if random), x, ε.
+        Draw order from one generator: phases, amplitudes (if random), x, ε. Given
+        ``params`` (``"phases", "amplitudes"`` ``[E, K]``, e.g. a fixed task's), they are
+        not drawn.
         """
         check_positive_int(n_steps, "n_steps")
         gen = make_generator(seed, device)
-        params = self.sample_params(n_episodes, seed=gen, device=device, dtype=dtype)
+        if params is None:
+            params = self.sample_params(n_episodes, seed=gen, device=device, dtype=dtype)
         x = rand((n_episodes, n_steps), gen, device=device, dtype=dtype) - 0.5
         noise = randn((n_episodes, n_steps), gen, device=device, dtype=dtype)
         y = self.function(params, x) + self.noise_std * noise
@@ -160,9 +176,14 @@ class FourierRegression:
         """The probe grid ``[n_points]`` (footnote 1)."""
         return fourier_grid(self.n_points, dtype=dtype, device=device)
 
-    def probe_inputs(self, inputs: torch.Tensor | Episodes) -> torch.Tensor:
+    def probe_inputs(self, inputs: torch.Tensor | Episodes, n_probes: int | None = None, *,
+                     seed: Seed = None) -> torch.Tensor:
         """Counterfactual inputs ``[E, T, n_points, 2]``: x_t replaced by every grid point,
-        y_{t-1} kept from the history (§4.2.2)."""
+        y_{t-1} kept from the history (§4.2.2). ``n_probes`` must be None or ``n_points``;
+        nothing is drawn."""
+        if n_probes is not None and n_probes != self.n_points:
+            raise ValueError(f"n_probes: FourierRegression probes its grid of n_points = "
+                             f"{self.n_points} points, got {n_probes}; set n_points instead")
         if isinstance(inputs, Episodes):
             inputs = inputs.inputs
         inputs = as_tensor(inputs, "inputs")
@@ -186,3 +207,52 @@ class FourierRegression:
         k = torch.arange(1, self.n_modes + 1, device=phases.device, dtype=phases.dtype)
         angle = 2 * math.pi * k * x0 + phases - math.pi / 2  # 1/i = exp(-iπ/2)
         return torch.polar(amps * self.n_points / 2, angle)
+
+    def summarise(self, probed: Probed) -> xr.Dataset:
+        """Fourier projections q_k(t) of the function computed at every step (eq. 10).
+
+        The state after t-1 observations was probed on the paper's 40-point grid
+        (footnote 1, keeping y_{t-1}); the DFT of the outputs gives ĝ_{k,t}, projected on
+        the episode's true coefficients g_k.
+
+        Returns:
+            ``q (episode, t, mode)`` (eq. 10), ``energy_ratio (episode, t, mode)`` (footnote
+            2), ``amplitude_hat (episode, t, mode)`` (|ĝ_k| in units of a_k, 2|DFT|/N),
+            ``amplitudes, phases (episode, mode)``, ``function (episode, t, x)`` (the probed
+            outputs), ``target_function (episode, x)`` and ``loss (episode, t)``. ``mode``
+            is the frequency k = 1..K. Stop-band modes (a_k = 0) give NaN/inf in ``q`` and
+            ``energy_ratio``.
+        """
+        values = probed.outputs[..., 0]
+        params = probed.params
+        coef = fourier_coefficients(values, self.n_modes)
+        target = self.target_coefficients(params)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = fourier_projection(coef, target)
+            energy = spectral_energy_ratio(coef, target)
+        grid = self.grid(dtype=values.dtype, device=values.device)
+        n_ep = values.shape[0]
+        targets = probed.episodes.targets.to(device=values.device, dtype=values.dtype)
+        loss = (probed.trace.outputs - targets).square().sum(-1)
+        ds = xr.Dataset(
+            {
+                "q": (("episode", "t", "mode"), to_numpy(q)),
+                "energy_ratio": (("episode", "t", "mode"), to_numpy(energy)),
+                "amplitude_hat": (("episode", "t", "mode"),
+                                  to_numpy(2 * coef.abs() / self.n_points)),
+                "amplitudes": (("episode", "mode"), to_numpy(params["amplitudes"])),
+                "phases": (("episode", "mode"), to_numpy(params["phases"])),
+                "function": (("episode", "t", "x"), to_numpy(values)),
+                "target_function": (("episode", "x"),
+                                    to_numpy(self.function(params, grid.expand(n_ep, -1)))),
+                "loss": (("episode", "t"), to_numpy(loss)),
+            },
+            coords={"mode": np.arange(1, self.n_modes + 1), "x": to_numpy(grid)},
+            attrs={"measure": "fourier_spectra"},
+        )
+        ds["mode"].attrs["long_name"] = "frequency k"
+        return describe(ds, {
+            "q": "Re<g_hat_k, g_k> / |g_k|^2 (eq. 10)",
+            "energy_ratio": "|g_hat_k|^2 / |g_k|^2 (footnote 2)",
+            "loss": "squared error of the prediction of y_t",
+        })

@@ -27,15 +27,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import xarray as xr
 from torch import distributions as D
 
 from trajprobe.heads import HEADS
+from trajprobe.labelled import describe, to_numpy
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import check_positive
+
+if TYPE_CHECKING:
+    from trajprobe.measure import Probed
 
 __all__ = [
     "BernoulliPrediction",
@@ -145,6 +151,37 @@ class PredictionTask:
 
     def _draw(self, rng: np.random.Generator, n_episodes: int, n_steps: int):
         raise NotImplementedError
+
+    def probe_inputs(self, episodes: Episodes, n_probes: int | None = None, *,
+                     seed: Seed = None) -> None:
+        """None: the measurement of a prediction task reads the real predictions only."""
+        if n_probes is not None:
+            raise ValueError(f"n_probes: {type(self).__name__} is measured without probes "
+                             f"(its log-loss), got {n_probes}")
+        return None
+
+    def summarise(self, probed: Probed) -> xr.Dataset:
+        """Log-loss of every prediction, −log p(x_t | y_t) under ``machine.distribution``.
+
+        The per-step summand of the sequential prediction loss (Mikulik et al. §3.1); its
+        gap to the Bayes-optimal agent's is the KL of eq. 2 in expectation.
+
+        Returns:
+            ``log_loss (episode, t)`` (float64).
+        """
+        dist = getattr(probed.machine, "distribution", None)
+        if not callable(dist):
+            raise ValueError(
+                f"machine: {type(self).__name__}'s measurement is the log-loss under the "
+                f"machine's predictive distribution; {type(probed.machine).__name__} has no "
+                "distribution(y) (wrap it with distribution=..., see trajprobe.heads)"
+            )
+        predictive = dist(probed.trace.outputs.to(torch.float64))
+        targets = probed.episodes.targets.to(probed.trace.outputs.device)
+        values = targets.to(torch.float64) if targets.is_floating_point() else targets
+        ds = xr.Dataset({"log_loss": (("episode", "t"), to_numpy(-predictive.log_prob(values)))},
+                        attrs={"measure": "log_loss"})
+        return describe(ds, {"log_loss": "-log p(x_t | y_t) (Mikulik et al. §3.1)"})
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,25 @@ prior variance ``prior_scale**2`` per entry (eq. 6–8 have prior_scale = 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import xarray as xr
 
+from trajprobe.labelled import describe, to_numpy
+from trajprobe.probes.linear import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.tasks._sampling import randn
 from trajprobe.tasks.base import Episodes, Seed, make_generator
-from trajprobe.validation import as_tensor, check_finite_tensor, check_positive, check_positive_int
+from trajprobe.validation import (
+    as_tensor,
+    check_finite_tensor,
+    check_positive,
+    check_positive_int,
+)
+
+if TYPE_CHECKING:
+    from trajprobe.measure import Probed
 
 __all__ = ["LinearRegression", "haar_orthogonal"]
 
@@ -55,6 +67,8 @@ class LinearRegression:
         noise_std: σ_ε (paper: 0.01).
         prior_scale: standard deviation of each entry of W (see the module docstring for
             how this maps onto the paper's MN(0, α²I, α²I)).
+        fit_intercept: the measurement fits ŷ ≈ Ŵx + b (True) or the paper's ŷ ≈ Ŵx
+            (see :func:`~trajprobe.probes.linear.effective_map`).
 
     Episodes' ``params``: ``"W"`` ``[E, dim, dim]`` and its SVD W = U diag(s) Vᵀ:
     ``"U"`` ``[E, dim, dim]``, ``"s"`` ``[E, dim]``, ``"V"`` ``[E, dim, dim]`` (columns are
@@ -65,6 +79,7 @@ class LinearRegression:
     dim: int
     noise_std: float = 0.01
     prior_scale: float = 1.0
+    fit_intercept: bool = True
 
     def __post_init__(self) -> None:
         check_positive_int(self.dim, "dim")
@@ -81,7 +96,7 @@ class LinearRegression:
         """``dim``: the prediction of y_t."""
         return self.dim
 
-    def sample_weights(
+    def sample_params(
         self,
         n_episodes: int,
         *,
@@ -138,15 +153,19 @@ class LinearRegression:
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         spectrum: torch.Tensor | np.ndarray | list[float] | None = None,
+        params: dict[str, torch.Tensor] | None = None,
     ) -> Episodes:
         """Draw episodes: inputs ``[E, T, 2*dim]``, targets y_t ``[E, T, dim]``, params as above.
 
         Draw order from one generator: W (or U, V), then x, then ε; same seed, same episodes.
+        Given ``params`` (``"W"`` ``[E, dim, dim]`` at least, e.g. a fixed task's), W is
+        not drawn.
         """
         check_positive_int(n_steps, "n_steps")
         gen = make_generator(seed, device)
-        params = self.sample_weights(n_episodes, spectrum=spectrum, seed=gen, device=device,
-                                     dtype=dtype)
+        if params is None:
+            params = self.sample_params(n_episodes, spectrum=spectrum, seed=gen,
+                                         device=device, dtype=dtype)
         x = randn((n_episodes, n_steps, self.dim), gen, device=device, dtype=dtype)
         noise = randn((n_episodes, n_steps, self.dim), gen, device=device, dtype=dtype)
         y = torch.einsum("eij,etj->eti", params["W"], x) + self.noise_std * noise
@@ -165,7 +184,7 @@ class LinearRegression:
     def probe_inputs(
         self,
         inputs: torch.Tensor | Episodes,
-        n_probes: int = 100,
+        n_probes: int | None = 100,
         *,
         seed: Seed = None,
     ) -> torch.Tensor:
@@ -177,10 +196,11 @@ class LinearRegression:
         Args:
             inputs: the episodes' inputs ``[E, T, 2*dim]`` (or the :class:`Episodes`).
             n_probes: N, at least ``dim`` (+1 when an intercept is fitted) for the
-                least-squares fit to be determined; the paper uses 100.
+                least-squares fit to be determined; the paper uses 100 (None: 100).
             seed: an int, a generator or None; drawn on the inputs' device.
         """
         inputs = self._check_inputs(inputs)
+        n_probes = 100 if n_probes is None else n_probes
         check_positive_int(n_probes, "n_probes")
         n_episodes, n_steps = inputs.shape[:2]
         gen = make_generator(seed, inputs.device)
@@ -197,6 +217,49 @@ class LinearRegression:
                 f"got shape {tuple(probe_inputs.shape)}"
             )
         return probe_inputs[..., : self.dim]
+
+    def summarise(self, probed: Probed) -> xr.Dataset:
+        """Effective spectra ŝ_k(t) and proportions q_k(t) = ŝ_k(t)/s_k (eqs. 3, 5).
+
+        For every episode and step t, the state after t-1 real observations was probed with
+        N fresh x ~ N(0, I) (keeping y_{t-1}); Ŵ_t is the least-squares map from those x to
+        the outputs; ŝ_t = diag(Uᵀ Ŵ_t V) with the episode's W = U diag(s) Vᵀ.
+
+        Returns:
+            ``s_hat, q (episode, t, mode)``, ``s (episode, mode)``, ``W_hat (episode, t,
+            row, col)``, ``W (episode, row, col)``, ``loss (episode, t)`` (squared error of
+            the real prediction, eq. 4's summand) and ``probe_loss (episode, t)`` (mean
+            squared error on the probe set against the noise-free W x). Modes 1..dim.
+        """
+        outputs, params = probed.outputs, probed.params
+        x = self.probe_points(probed.probe_inputs)
+        w_hat = effective_map(x, outputs, fit_intercept=self.fit_intercept)
+        s_hat = effective_spectrum(w_hat, params["U"][:, None], params["V"][:, None])
+        targets = probed.episodes.targets.to(device=outputs.device, dtype=outputs.dtype)
+        clean = torch.einsum("eij,etnj->etni", params["W"], x)
+        ds = xr.Dataset(
+            {
+                "s_hat": (("episode", "t", "mode"), to_numpy(s_hat)),
+                "q": (("episode", "t", "mode"),
+                      to_numpy(spectrum_ratio(s_hat, params["s"][:, None]))),
+                "s": (("episode", "mode"), to_numpy(params["s"])),
+                "W_hat": (("episode", "t", "row", "col"), to_numpy(w_hat)),
+                "W": (("episode", "row", "col"), to_numpy(params["W"])),
+                "loss": (("episode", "t"),
+                         to_numpy((probed.trace.outputs - targets).square().sum(-1))),
+                "probe_loss": (("episode", "t"),
+                               to_numpy((outputs - clean).square().sum(-1).mean(-1))),
+            },
+            coords={"mode": np.arange(1, self.dim + 1)},
+            attrs={"measure": "effective_spectra", "fit_intercept": int(self.fit_intercept)},
+        )
+        return describe(ds, {
+            "s_hat": "effective spectrum diag(U^T W_hat V), eq. 5",
+            "q": "proportion of target singular value learned, s_hat / s (eq. 3)",
+            "s": "target singular values",
+            "loss": "squared error of the prediction of y_t (eq. 4 summand)",
+            "probe_loss": "mean squared error on the probe set against W x",
+        })
 
     def _check_inputs(self, inputs: torch.Tensor | Episodes) -> torch.Tensor:
         if isinstance(inputs, Episodes):

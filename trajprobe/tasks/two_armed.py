@@ -1,7 +1,7 @@
 """Multi-armed (by default two-armed) bandits without contexts (Mikulik et al. 2020 §3.1).
 
 Each episode draws the arms' mean rewards from a prior; pulling arm a returns a reward
-drawn around its mean. Both tasks implement :class:`~trajprobe.tasks.base.BanditTask`.
+drawn around its mean. Both tasks implement :class:`~trajprobe.tasks.base.Environment`.
 
 Input encoding (shared by meta-learners and the Bayes agents of
 ``trajprobe.reference_models.bandits``): the input at step t is
@@ -9,7 +9,7 @@ Input encoding (shared by meta-learners and the Bayes agents of
     x_t = concat[ one_hot(a_{t-1}) (n_arms),  r_{t-1} (1) ]        [E, n_arms + 1]
 
 with zeros at t = 1 (no previous action or reward). There are no contexts in the
-encoding; to fit the :class:`~trajprobe.tasks.base.BanditTask` protocol, whose
+encoding; to fit the :class:`~trajprobe.tasks.base.Environment` protocol, whose
 ``encode(context, None, None)`` must return ``[E, input_size]`` at t = 1, ``contexts``
 returns a single constant context (zeros ``[E, T]``, long) that only carries E.
 ``encode`` also accepts ``context=None`` with ``batch_size=E``. Ground truth per
@@ -20,12 +20,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import xarray as xr
 
-from trajprobe.tasks.base import Seed, make_generator
+from trajprobe.labelled import describe, to_numpy
+from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import check_positive, check_positive_int
+
+if TYPE_CHECKING:
+    from trajprobe.measure import Probed
 
 __all__ = ["BernoulliBandit", "GaussianBandit", "encode_action_reward"]
 
@@ -151,6 +157,33 @@ class _Arms:
             self.n_arms, prev_action, prev_reward,
             batch_size=_batch_from_context(context, batch_size), dtype=dtype,
         )
+
+    def probe_inputs(self, episodes: Episodes, n_probes: int | None = None, *,
+                     seed: Seed = None) -> None:
+        """None: a bandit's measurement reads the actions it took."""
+        if n_probes is not None:
+            raise ValueError(f"n_probes: {type(self).__name__} is measured without probes "
+                             f"(its rewards and regret), got {n_probes}")
+        return None
+
+    def summarise(self, probed: Probed) -> xr.Dataset:
+        """Rewards and regret of the actions taken (Mikulik et al. eq. 3's per-step terms).
+
+        Returns:
+            ``reward (episode, t)`` (realised), ``expected_reward (episode, t)`` (the mean
+            of the arm pulled) and ``regret (episode, t)`` (best arm's mean minus it).
+        """
+        trace = probed.trace
+        means = probed.episodes.params["means"].to(torch.float64)
+        pulled = means.gather(1, trace.actions.long().to(means.device))
+        ds = xr.Dataset(
+            {"reward": (("episode", "t"), to_numpy(trace.rewards)),
+             "expected_reward": (("episode", "t"), to_numpy(pulled)),
+             "regret": (("episode", "t"), to_numpy(means.max(1, keepdim=True).values - pulled))},
+            attrs={"measure": "reward"},
+        )
+        return describe(ds, {"expected_reward": "mean reward of the arm pulled",
+                             "regret": "best arm's mean minus the pulled arm's"})
 
 
 @dataclass(frozen=True)

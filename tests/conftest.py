@@ -1,0 +1,31 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+PINS = Path(__file__).parent / "data" / "reproduce_smoke_pins.json"
+"""Headline rows of every reproduce target at the smoke preset, recorded before the task
+protocol redesign (issue 12): quantity, agent, ours."""
+
+
+@pytest.fixture
+def assert_pinned() -> Callable[[Path, str], None]:
+    """``check(out_dir, target)``: the run's ``summary.json`` equals the pinned rows to
+    1e-6 (relative) or 1e-8 (absolute): summation order differs with torch's threads."""
+
+    def check(out_dir: Path, target: str, rtol: float = 1e-6) -> None:
+        pinned = json.loads(PINS.read_text())[target]
+        rows = json.loads((Path(out_dir) / "summary.json").read_text())
+        assert [(r["quantity"], r["agent"]) for r in rows] == [(q, a) for q, a, _ in pinned]
+        for row, (quantity, agent, value) in zip(rows, pinned, strict=True):
+            ours = row["ours"]
+            assert (math.isnan(ours) and math.isnan(value)) or math.isclose(
+                ours, value, rel_tol=rtol, abs_tol=1e-8), (quantity, agent, ours, value)
+
+    return check
