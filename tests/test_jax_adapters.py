@@ -539,12 +539,18 @@ def test_torch_and_jax_lstms_with_the_same_weights_have_the_same_spectra():
     lstm, readout = _torch_lstm(4, 16, 2, seed=0)
     task = LinearRegression(dim=2)
     kwargs = {"n_episodes": 6, "n_steps": 8, "n_probes": 20, "spectrum": [2.0, 0.5], "seed": 0}
-    reference = trajprobe.effective_spectra(wrap(lstm, readout), task, **kwargs)
+    torch_machine = wrap(lstm, readout)
+    reference = trajprobe.effective_spectra(torch_machine, task, **kwargs)
+    measured = trajprobe.measure(torch_machine, task, episodes=6, steps=8, probes=20, seed=0)
     for name, machine in _jax_copies(lstm, readout).items():
         spectra = trajprobe.effective_spectra(machine, task, **kwargs)
         for var in ("s_hat", "q", "W_hat", "loss", "probe_loss"):
             diff = float(abs(spectra[var] - reference[var]).max())
             assert diff < 1e-5, f"{name}: {var} differs by {diff:.2e}"
+        front_door = trajprobe.measure(machine, task, episodes=6, steps=8, probes=20, seed=0)
+        for var in measured.data_vars:
+            diff = float(abs(front_door[var] - measured[var]).max())
+            assert diff < 1e-5, f"{name}: measure's {var} differs by {diff:.2e}"
 
 
 def test_torch_and_jax_lstms_with_the_same_weights_give_the_same_simulation_numbers():
