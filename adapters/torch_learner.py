@@ -39,6 +39,7 @@ from torch.func import functional_call, grad, vmap
 
 from trajprobe.initialisers import torch_default_init, truncated_normal_init
 from trajprobe.tasks.base import make_generator
+from trajprobe.validation import check_positive_int
 
 __all__ = [
     "SGD",
@@ -231,8 +232,7 @@ class Learner:
             raise TypeError(
                 f"loss: expected a callable (prediction, batch) -> scalar, got {loss!r}"
             )
-        if input_size < 1:
-            raise ValueError(f"input_size: expected a positive integer, got {input_size!r}")
+        check_positive_int(input_size, "input_size")
         if any(True for _ in module.buffers()):
             raise ValueError(
                 f"module: {type(module).__name__} has buffers (e.g. batch-norm statistics); "
@@ -264,8 +264,7 @@ class Learner:
 
     def initial_state(self, batch_size: int) -> dict[str, Any]:
         """θ_0 for B learners (see ``init``) and fresh optimiser state; leaves ``[B, ...]``."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         if self.init is None:
             draws = [dict(self.module.named_parameters())] * batch_size
         else:
@@ -354,8 +353,7 @@ def mlp_learner(
     linear layers (five hidden ReLU layers of ``hidden`` units); the paper does not give
     the initialisation, so ``nn.Linear``'s default is used (drawn from ``seed``).
     """
-    if n_layers < 1:
-        raise ValueError(f"n_layers: expected at least 1 layer, got {n_layers}")
+    check_positive_int(n_layers, "n_layers")
     sizes = [1] + [hidden] * (n_layers - 1) + [1]
     layers: list[nn.Module] = []
     for i in range(n_layers):

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import nn
 
-from trajprobe.machine import State
+from trajprobe.adapters.torch_core import DistributionArg, resolve_distribution
+from trajprobe.machine import LSTMState, State
 
 __all__ = ["LSTMState", "TorchCell", "TorchRNN", "wrap"]
-
-
-class LSTMState(NamedTuple):
-    """LSTM state, batch leading.
-
-    For :class:`TorchRNN` both are ``[B, L, H]`` (L layers; ``hidden`` has the
-    projection size when the LSTM has ``proj_size > 0``); for an ``nn.LSTMCell`` both
-    are ``[B, H]``.
-    """
-
-    hidden: torch.Tensor
-    cell: torch.Tensor
 
 
 _LAYERS = (nn.LSTM, nn.GRU, nn.RNN)
@@ -47,8 +34,12 @@ class TorchRNN(nn.Module):
     ``[B, H]`` is the top layer's new hidden state (identity readout by default).
     """
 
-    def __init__(self, module: nn.LSTM | nn.GRU | nn.RNN, readout: nn.Module | None = None):
+    def __init__(self, module: nn.LSTM | nn.GRU | nn.RNN, readout: nn.Module | None = None,
+                 *, distribution: DistributionArg = None):
         super().__init__()
+        family = resolve_distribution(distribution)
+        if family is not None:
+            self.distribution = family
         if module.bidirectional:
             raise ValueError(
                 f"module: a bidirectional {type(module).__name__} reads the future and "
@@ -93,8 +84,11 @@ class TorchCell(nn.Module):
     """
 
     def __init__(self, module: nn.LSTMCell | nn.GRUCell | nn.RNNCell,
-                 readout: nn.Module | None = None):
+                 readout: nn.Module | None = None, *, distribution: DistributionArg = None):
         super().__init__()
+        family = resolve_distribution(distribution)
+        if family is not None:
+            self.distribution = family
         self.core = module
         self.readout = readout if readout is not None else nn.Identity()
 
@@ -114,7 +108,8 @@ class TorchCell(nn.Module):
         return self.readout(h), h
 
 
-def wrap(module: nn.Module, readout: nn.Module | None = None) -> TorchRNN | TorchCell:
+def wrap(module: nn.Module, readout: nn.Module | None = None, *,
+         distribution: DistributionArg = None) -> TorchRNN | TorchCell:
     """Turn a PyTorch recurrent module into a :class:`~trajprobe.StateMachine`.
 
     Args:
@@ -122,16 +117,24 @@ def wrap(module: nn.Module, readout: nn.Module | None = None) -> TorchRNN | Torc
             either way, not bidirectional) or ``nn.LSTMCell``, ``nn.GRUCell``, ``nn.RNNCell``.
         readout: a module applied to the top layer's hidden state ``[B, H]`` to give the
             output; identity if None.
+        distribution: what the outputs ``y [B, K]`` parameterise: ``"bernoulli"`` (K = 1,
+            a logit), ``"categorical"`` (K logits), ``"normal"`` (K = 2, mean and
+            softplus⁻¹ of the standard deviation), or a callable ``y -> Distribution``.
+            It becomes ``machine.distribution(y)``, used by log-loss training and by KL
+            comparisons (:func:`trajprobe.compare.simulation`,
+            :func:`~trajprobe.compare.behavioural_dissimilarity`). None: the machine has no
+            ``distribution`` and comparisons fall back to a normalised output error.
 
     Example:
-        >>> machine = wrap(nn.LSTM(3, 64, num_layers=2), readout=nn.Linear(64, 2))
+        >>> machine = wrap(nn.LSTM(3, 64, num_layers=2), readout=nn.Linear(64, 1),
+        ...                distribution="bernoulli")
     """
     if readout is not None and not isinstance(readout, nn.Module):
         raise TypeError(f"readout: expected an nn.Module or None, got {type(readout).__name__}")
     if isinstance(module, _LAYERS):
-        return TorchRNN(module, readout)
+        return TorchRNN(module, readout, distribution=distribution)
     if isinstance(module, _CELLS):
-        return TorchCell(module, readout)
+        return TorchCell(module, readout, distribution=distribution)
     raise TypeError(
         f"module: wrap() takes nn.LSTM, nn.GRU, nn.RNN or their *Cell versions, got "
         f"{type(module).__name__}. For your own architecture use "

@@ -17,8 +17,8 @@ from torch import nn
 
 import trajprobe
 from trajprobe.adapters import wrap
+from trajprobe.estimators import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.probe import probe
-from trajprobe.probes import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.tasks import LinearRegression
 
 

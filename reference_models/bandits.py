@@ -3,7 +3,7 @@
 Every agent's state is its posterior (sufficient statistics, float64) and its input is
 the task's encoding, so the same probes and comparisons run on agents and meta-learners:
 
-* two-armed (any number of arms) bandits, :mod:`trajprobe.tasks.two_armed`:
+* n-armed (by default two-armed) bandits, :mod:`trajprobe.tasks.armed_bandits`:
   ``x_t = concat[one_hot(a_{t-1}) (A), r_{t-1} (1)]``, zeros at t = 1;
 * contextual bandits (Rabinowitz 2019 §5): ``x_t = concat[one_hot(c_t) (C),
   one_hot(a_{t-1}) (A), r_{t-1} (1)]``, zeros for a_0 and r_0.
@@ -20,6 +20,7 @@ the posterior with them (s_t) and then acts from s_t: y_t = π(s_t).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from trajprobe.reference_models.gittins import bernoulli_gittins_index, gaussian_gittins_index
-from trajprobe.tasks.two_armed import BernoulliBandit, GaussianBandit
+from trajprobe.tasks.armed_bandits import BernoulliBandit, GaussianBandit
 from trajprobe.validation import check_positive, check_positive_int
 
 __all__ = [
@@ -98,9 +99,9 @@ class GittinsAgent(_UpdateThenAct):
 
     State ``[B, A, 2]`` float64, per arm:
 
-    * Bernoulli arms (:class:`~trajprobe.tasks.two_armed.BernoulliBandit`): the Beta
+    * Bernoulli arms (:class:`~trajprobe.tasks.armed_bandits.BernoulliBandit`): the Beta
       posterior (α, β) = (α0 + successes, β0 + failures);
-    * Gaussian arms (:class:`~trajprobe.tasks.two_armed.GaussianBandit`): the posterior
+    * Gaussian arms (:class:`~trajprobe.tasks.armed_bandits.GaussianBandit`): the posterior
       mean μ of the arm's mean and its precision τ = 1/prior_std² + pulls/reward_std².
 
     Update from x_t = [one_hot(a_{t-1}), r_{t-1}]: only the pulled arm changes,
@@ -130,7 +131,7 @@ class GittinsAgent(_UpdateThenAct):
             raise TypeError(
                 f"task: expected a BernoulliBandit or GaussianBandit, got {type(task).__name__}"
             )
-        if isinstance(discount, bool) or not isinstance(discount, (int, float)):
+        if isinstance(discount, bool) or not isinstance(discount, numbers.Real):
             raise TypeError(f"discount: expected a float in (0, 1), got {discount!r}")
         if not 0.0 < float(discount) < 1.0:
             raise ValueError(f"discount: expected a number in (0, 1), got {discount}")
@@ -389,7 +390,7 @@ class ContextualBanditPosterior:
         if n_actions < 2:
             raise ValueError(f"n_actions: expected at least 2 actions, got {n_actions}")
         for name, p in (("p_correct", p_correct), ("p_incorrect", p_incorrect)):
-            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1], got {p!r}")
         if policy not in ("greedy", "thompson"):
             raise ValueError(f"policy: expected 'greedy' or 'thompson', got {policy!r}")

@@ -93,7 +93,7 @@ class CatalogueEntry:
 
 def _bandit_bernoulli(alpha: float, beta: float) -> Callable[[], Any]:
     def make() -> Any:
-        from trajprobe.tasks.two_armed import BernoulliBandit
+        from trajprobe.tasks.armed_bandits import BernoulliBandit
 
         return BernoulliBandit(alpha, beta, n_arms=2)
 
@@ -102,7 +102,7 @@ def _bandit_bernoulli(alpha: float, beta: float) -> Callable[[], Any]:
 
 def _bandit_gaussian(prior_mean: float, prior_std: float) -> Callable[[], Any]:
     def make() -> Any:
-        from trajprobe.tasks.two_armed import GaussianBandit
+        from trajprobe.tasks.armed_bandits import GaussianBandit
 
         return GaussianBandit(prior_mean, prior_std, reward_std=1.0, n_arms=2)
 

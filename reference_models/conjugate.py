@@ -36,7 +36,7 @@ import torch
 from torch import distributions as D
 
 from trajprobe.heads import lomax
-from trajprobe.validation import check_finite_tensor, check_positive
+from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
 __all__ = [
     "MIN_PARAMETER",
@@ -85,8 +85,7 @@ class ConjugatePredictor:
 
     def initial_state(self, batch_size: int) -> torch.Tensor:
         """The prior's parameters, ``[B, P]``."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         prior = self._prior().to(device=self.device, dtype=self.dtype)
         return prior.expand(batch_size, -1).clone()
 
@@ -275,7 +274,7 @@ class GammaExponential(ConjugatePredictor):
 
 
 class NormalKnownVariance(ConjugatePredictor):
-    """Gaussian observations N(μ, noise_std²), N(prior_mean, prior_std²) prior on μ.
+    """Gaussian observations N(μ, noise_std²), N(prior_mean, prior_scale²) prior on μ.
 
     State (m, λ) ``[B, 2]``, posterior mean and precision of μ:
     λ' = λ + w/σ², m' = (λ m + w x/σ²) / λ'. Output (m, sqrt(1/λ + σ²)) ``[B, 2]``;
@@ -287,22 +286,22 @@ class NormalKnownVariance(ConjugatePredictor):
     positive = (False, True)
     output_size = 2
 
-    def __init__(self, prior_mean: float = 0.0, prior_std: float = 1.0,
+    def __init__(self, prior_mean: float = 0.0, prior_scale: float = 1.0,
                  noise_std: float = 1.0, **kwargs) -> None:
         if not math.isfinite(prior_mean):
             raise ValueError(f"prior_mean: expected a finite number, got {prior_mean!r}")
-        check_positive(prior_std, "prior_std")
+        check_positive(prior_scale, "prior_scale")
         check_positive(noise_std, "noise_std")
-        self.prior_mean, self.prior_std = float(prior_mean), float(prior_std)
+        self.prior_mean, self.prior_scale = float(prior_mean), float(prior_scale)
         self.noise_std = float(noise_std)
         super().__init__(**kwargs)
 
     def _config(self):
-        return {"prior_mean": self.prior_mean, "prior_std": self.prior_std,
+        return {"prior_mean": self.prior_mean, "prior_scale": self.prior_scale,
                 "noise_std": self.noise_std}
 
     def _prior(self):
-        return torch.tensor([self.prior_mean, self.prior_std**-2], dtype=torch.float64)
+        return torch.tensor([self.prior_mean, self.prior_scale**-2], dtype=torch.float64)
 
     def _update(self, state, obs, w):
         m, lam = state[:, 0], state[:, 1]

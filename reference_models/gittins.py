@@ -56,6 +56,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from trajprobe.validation import check_positive_int
+
 __all__ = [
     "BernoulliGittinsTable",
     "GaussianGittinsTable",
@@ -261,8 +263,7 @@ def bernoulli_gittins_table(
     discount = _check_discount(discount)
     n_max = _check_n_max(n_max)
     horizon = default_horizon(discount) if horizon is None else horizon
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon: expected a positive int, got {horizon!r}")
+    check_positive_int(horizon, "horizon")
     if isinstance(n_lambda, bool) or not isinstance(n_lambda, (int, np.integer)) or n_lambda < 16:
         raise ValueError(f"n_lambda: expected an int >= 16, got {n_lambda!r}")
     return _bernoulli_table_cached(
@@ -425,8 +426,7 @@ def gaussian_gittins_table(
     discount = _check_discount(discount)
     n_max = _check_n_max(n_max)
     horizon = default_horizon(discount, gaussian=True) if horizon is None else horizon
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon: expected a positive int, got {horizon!r}")
+    check_positive_int(horizon, "horizon")
     for name, v, least in (("n_grid", n_grid, 51), ("n_quad", n_quad, 8)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
             raise ValueError(f"{name}: expected an int >= {least}, got {v!r}")

@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import torch
 
-from trajprobe.validation import check_finite_tensor, check_positive
+from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
 __all__ = ["FourierGridPosterior", "FourierGridState", "fourier_features"]
 
@@ -100,11 +100,8 @@ class FourierGridPosterior:
             raise ValueError(f"amplitudes: expected a non-empty sequence of finite numbers, "
                              f"got {amplitudes!r}")
         check_positive(noise_std, "noise_std")
-        if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-            raise ValueError(f"n_bins: expected a positive int, got {n_bins!r}")
-        if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) \
-                or memory_budget < 1:
-            raise ValueError(f"memory_budget: expected a positive int, got {memory_budget!r}")
+        check_positive_int(n_bins, "n_bins")
+        check_positive_int(memory_budget, "memory_budget")
         if not dtype.is_floating_point:
             raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
         self.amplitudes = amps
@@ -180,8 +177,7 @@ class FourierGridPosterior:
     # -- protocol ----------------------------------------------------------------------
     def initial_state(self, batch_size: int) -> FourierGridState:
         """No data: zero statistics, ``steps = 0``."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         kw = {"dtype": self.dtype, "device": self.device}
         k2 = 2 * self.n_freqs
         return FourierGridState(torch.zeros(batch_size, k2, **kw),
@@ -262,7 +258,7 @@ class FourierGridPosterior:
     # -- internals ---------------------------------------------------------------------
     def _absorb(self, state: FourierGridState, x_t: torch.Tensor,
                 y_prev: torch.Tensor) -> FourierGridState:
-        w = (state.steps >= 1).to(self.dtype)[:, None]
+        w = (state.steps >= 0.5).to(self.dtype)[:, None]  # steps is a count: robust to round-off
         f = fourier_features(state.pending[:, 0], self.n_freqs) * w
         s = state.s + f * y_prev[:, None]
         S = state.S + f.unsqueeze(2) * f.unsqueeze(1)

@@ -20,6 +20,13 @@ after x_{t-1}, the state keeps the pending x:
 ``steps`` counts inputs seen; the completed observations number max(steps - 1, 0), and
 the pending pair is absorbed only when steps ≥ 1. s_t therefore holds pairs 1..t-1 and
 x_t, and ``posterior_mean(s_t)`` is the W̄ used for the output at t.
+
+Output: ``output="mean"`` (default) emits the predictive mean ŷ_t = W̄ x_t ``[B, d_y]``
+and the machine has no ``distribution``. ``output="predictive"`` emits
+``[ŷ_t, σ_t]`` ``[B, d_y + 1]`` with σ_t² = σ² (1 + x_tᵀ Λ⁻¹ x_t) the predictive variance
+(known noise, so the predictive is Gaussian, not Student-t), and ``distribution(y)`` is
+that Gaussian, ``Independent(Normal(ŷ, σ), 1)`` over the d_y outputs — what KL
+comparisons (:mod:`trajprobe.compare`) use.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import NamedTuple
 import torch
 from torch import distributions as D
 
-from trajprobe.validation import check_finite_tensor, check_positive
+from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
 __all__ = ["BayesianLinearRegression", "RegressionState"]
 
@@ -53,8 +60,10 @@ class BayesianLinearRegression:
     Args:
         x_dim: d_x.
         y_dim: d_y (default d_x).
-        prior_std: α, the prior standard deviation of every element of W.
+        prior_scale: α, the prior standard deviation of every element of W (the
+            ``LinearRegression`` task's ``prior_scale``).
         noise_std: σ, the observation noise standard deviation (known).
+        output: ``"mean"`` (ŷ only) or ``"predictive"`` (ŷ and σ_t, with ``distribution``).
         dtype, device: of the state (float64 by default).
     """
 
@@ -63,21 +72,26 @@ class BayesianLinearRegression:
         x_dim: int,
         y_dim: int | None = None,
         *,
-        prior_std: float = 1.0,
+        prior_scale: float = 1.0,
         noise_std: float = 1.0,
+        output: str = "mean",
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
         y_dim = x_dim if y_dim is None else y_dim
-        for name, value in (("x_dim", x_dim), ("y_dim", y_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        check_positive(prior_std, "prior_std")
+        check_positive_int(x_dim, "x_dim")
+        check_positive_int(y_dim, "y_dim")
+        check_positive(prior_scale, "prior_scale")
         check_positive(noise_std, "noise_std")
         if not dtype.is_floating_point:
             raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
+        if output not in ("mean", "predictive"):
+            raise ValueError(f"output: expected 'mean' or 'predictive', got {output!r}")
+        self.output_kind = output
+        if output == "predictive":
+            self.distribution = self._predictive_distribution
         self.x_dim, self.y_dim = x_dim, y_dim
-        self.prior_std, self.noise_std = float(prior_std), float(noise_std)
+        self.prior_scale, self.noise_std = float(prior_scale), float(noise_std)
         self.dtype = dtype
         self.device = torch.device(device) if device is not None else torch.device("cpu")
 
@@ -89,11 +103,12 @@ class BayesianLinearRegression:
         passed on. A noiseless task (noise_std = 0) needs an explicit ``noise_std`` > 0.
         """
         noise_std = kwargs.pop("noise_std", task.noise_std)
-        return cls(task.dim, task.dim, prior_std=task.prior_scale, noise_std=noise_std, **kwargs)
+        return cls(task.dim, task.dim, prior_scale=task.prior_scale, noise_std=noise_std, **kwargs)
 
     def __repr__(self) -> str:
         return (f"BayesianLinearRegression(x_dim={self.x_dim}, y_dim={self.y_dim}, "
-                f"prior_std={self.prior_std}, noise_std={self.noise_std})")
+                f"prior_scale={self.prior_scale}, noise_std={self.noise_std}, "
+                f"output={self.output_kind!r})")
 
     @property
     def input_size(self) -> int:
@@ -102,18 +117,17 @@ class BayesianLinearRegression:
 
     @property
     def output_size(self) -> int:
-        """d_y."""
-        return self.y_dim
+        """d_y (``output="mean"``) or d_y + 1 (``output="predictive"``)."""
+        return self.y_dim + (self.output_kind == "predictive")
 
     @property
     def ridge(self) -> float:
         """σ²/α², the prior's ridge term in eq. 8."""
-        return (self.noise_std / self.prior_std) ** 2
+        return (self.noise_std / self.prior_scale) ** 2
 
     def initial_state(self, batch_size: int) -> RegressionState:
         """Empty statistics: zeros everywhere, ``steps = 0``."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         kw = {"dtype": self.dtype, "device": self.device}
         b, dx, dy = batch_size, self.x_dim, self.y_dim
         return RegressionState(torch.zeros(b, dx, dx, **kw), torch.zeros(b, dx, dy, **kw),
@@ -127,16 +141,25 @@ class BayesianLinearRegression:
             state: s_{t-1}.
 
         Returns:
-            ``(ŷ_t [B, d_y], s_t)``.
+            ``(y_t, s_t)``: y_t = ŷ_t ``[B, d_y]``, or ``[ŷ_t, σ_t]`` ``[B, d_y + 1]`` with
+            ``output="predictive"``.
         """
         state = self._check_state(state)
         x_t, y_prev = self._split_input(x, state.xx.shape[0])
         new = self._absorb(state, y_prev, x_t)
+        if self.output_kind == "predictive":
+            pred = self.predictive(x_t, new)
+            return torch.cat([pred.mean, pred.stddev[:, :1]], dim=1), new
         return self._predict(new, x_t), new
 
     def output(self, x: torch.Tensor, state: RegressionState) -> torch.Tensor:
-        """The output function alone: ŷ_t ``[B, d_y]``."""
+        """The output function alone: y_t as :meth:`step` emits it."""
         return self.step(x, state)[0]
+
+    def _predictive_distribution(self, y: torch.Tensor) -> D.Distribution:
+        """``Independent(Normal(ŷ, σ), 1)`` from ``y`` ``[..., d_y + 1]`` = [ŷ, σ]."""
+        mean, std = y[..., : self.y_dim], y[..., self.y_dim:]
+        return D.Independent(D.Normal(mean, std.expand_as(mean)), 1)
 
     def posterior_mean(self, state: RegressionState) -> torch.Tensor:
         """W̄ = YᵀX (XᵀX + σ²/α² I)⁻¹ ``[B, d_y, d_x]`` over the completed pairs (eq. 7)."""
@@ -156,17 +179,27 @@ class BayesianLinearRegression:
         return D.Normal(mean, std.unsqueeze(-1).expand_as(mean))
 
     def state_vector(self, state: RegressionState) -> torch.Tensor:
-        """``[B, d_x² + d_x d_y + d_x + 1]``: XᵀX, XᵀY, pending x and steps, flattened."""
+        """``[B, d_x² + d_x d_y + d_x + 1]``: the posterior's parameters, flattened.
+
+        (Λ = XᵀX + σ²/α² I, the posterior precision up to σ²; W̄ᵀ = Λ⁻¹ XᵀY, the posterior
+        mean; pending x; steps). These, not the raw XᵀX and XᵀY, are the coordinates a
+        simulation map sees: the output W̄ x is then linear in the state vector, whereas
+        from XᵀY it would go through Λ⁻¹, whose condition number reaches α²/σ² (10⁴ at
+        the task's σ = 0.01) early in an episode and turns small map errors into huge
+        output errors.
+        """
         state = self._check_state(state)
         b = state.xx.shape[0]
-        return torch.cat([state.xx.reshape(b, -1), state.xy.reshape(b, -1), state.pending,
+        return torch.cat([self._precision(state).reshape(b, -1),
+                          self._solve(state).reshape(b, -1), state.pending,
                           state.steps[:, None]], dim=1)
 
     def state_from_vector(self, vector: torch.Tensor) -> RegressionState:
         """Inverse of :meth:`state_vector`, projected onto the valid domain.
 
-        Projection: XᵀX is symmetrised and its negative eigenvalues set to zero (the
-        nearest positive semi-definite matrix in Frobenius norm); steps is clamped to ≥ 0.
+        Projection: Λ is symmetrised and its eigenvalues raised to at least σ²/α² (the
+        nearest matrix in Frobenius norm whose XᵀX = Λ − σ²/α² I is positive
+        semi-definite); steps is clamped to ≥ 0. Then XᵀX = Λ − σ²/α² I, XᵀY = Λ W̄ᵀ.
         """
         dx, dy = self.x_dim, self.y_dim
         size = dx * dx + dx * dy + dx + 1
@@ -176,17 +209,19 @@ class BayesianLinearRegression:
         check_finite_tensor(vector, "vector")
         vector = vector.to(device=self.device, dtype=self.dtype)
         b = vector.shape[0]
-        xx, xy, pending, steps = torch.split(vector, [dx * dx, dx * dy, dx, 1], dim=1)
-        xx = xx.reshape(b, dx, dx)
-        xx = 0.5 * (xx + xx.transpose(1, 2))
-        evals, evecs = torch.linalg.eigh(xx)
-        xx = (evecs * evals.clamp(min=0).unsqueeze(1)) @ evecs.transpose(1, 2)
-        return RegressionState(xx, xy.reshape(b, dx, dy), pending, steps[:, 0].clamp(min=0))
+        lam, mean_t, pending, steps = torch.split(vector, [dx * dx, dx * dy, dx, 1], dim=1)
+        lam = lam.reshape(b, dx, dx)
+        lam = 0.5 * (lam + lam.transpose(1, 2))
+        evals, evecs = torch.linalg.eigh(lam)
+        lam = (evecs * evals.clamp(min=self.ridge).unsqueeze(1)) @ evecs.transpose(1, 2)
+        eye = torch.eye(dx, dtype=self.dtype, device=self.device)
+        xy = lam @ mean_t.reshape(b, dx, dy)
+        return RegressionState(lam - self.ridge * eye, xy, pending, steps[:, 0].clamp(min=0))
 
     # -- internals ---------------------------------------------------------------------
     def _absorb(self, state: RegressionState, y_prev: torch.Tensor,
                 x_t: torch.Tensor) -> RegressionState:
-        w = (state.steps >= 1).to(self.dtype)[:, None]
+        w = (state.steps >= 0.5).to(self.dtype)[:, None]  # steps is a count: robust to round-off
         p = state.pending * w
         xx = state.xx + p.unsqueeze(2) * state.pending.unsqueeze(1)
         xy = state.xy + p.unsqueeze(2) * y_prev.unsqueeze(1)

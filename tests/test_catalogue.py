@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 
@@ -81,11 +79,6 @@ def test_bayes_beats_a_mismatched_learner_on_its_task(name):
     assert losses[0] < losses[1] - 0.05
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("trajprobe.tasks.two_armed") is None
-    or importlib.util.find_spec("trajprobe.reference_models.bandits") is None,
-    reason="two-armed bandit tasks/agents not in this checkout yet",
-)
 @pytest.mark.parametrize("name", catalogue.names("bandit"))
 def test_bandit_entries_build(name):
     entry = catalogue.get(name)

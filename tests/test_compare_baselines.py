@@ -50,3 +50,18 @@ def test_non_orthogonal_map_is_not_invariant(states):
 def test_mismatched_samples_is_an_error(states):
     with pytest.raises(ValueError, match="y: expected 200 samples"):
         linear_cka(states, states[:10])
+
+
+def test_dsa_distance_is_zero_for_a_copy_and_larger_for_other_dynamics():
+    pytest.importorskip("DSA")
+    from trajprobe.compare import dsa_distance
+
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.normal(size=(60, 20, 2)), axis=1)
+    states = np.tanh(walk @ rng.normal(size=(2, 8)))
+    assert dsa_distance(states, states) == pytest.approx(0.0, abs=1e-9)
+    copy = states @ rng.normal(size=(8, 8)) + 1.0  # invertible linear change of coordinates
+    other = np.cumsum(rng.normal(size=states.shape), axis=1)
+    assert dsa_distance(states, copy) < 0.1 * dsa_distance(states, other)
+    with pytest.raises(ValueError, match="states_b"):
+        dsa_distance(states, states[:10])

@@ -221,3 +221,65 @@ def test_closed_loop_stream_replayed_and_reward_gap_from_traces():
     assert float(reward_gap(stream, own)["dissimilarity"]) == pytest.approx(expected, abs=1e-12)
     with pytest.raises(ValueError, match="rewards_b: expected a closed-loop trace"):
         reward_gap(stream, rollout(b, stream.inputs))
+
+
+# ------------------------------------------------- heavy tails (Lomax, Student-t) vs scipy
+
+
+def _scipy_kl(p, q, lower: float) -> float:
+    from scipy import integrate
+
+    def integrand(x):
+        density = p.pdf(x)
+        return density * (p.logpdf(x) - q.logpdf(x)) if density > 0 else 0.0
+
+    return integrate.quad(integrand, lower, np.inf, limit=2000, epsabs=1e-14,
+                          epsrel=1e-12)[0]
+
+
+@pytest.mark.parametrize(("a1", "b1", "a2", "b2"), [
+    (1.0, 1.0, 1.5, 2.0), (0.3, 0.5, 2.0, 1.0), (20.0, 15.0, 21.0, 16.0),
+    (0.01, 1.0, 2.0, 1.0), (2.0, 1.0, 1e-3, 5.0), (0.05, 0.2, 0.1, 3.0),
+])
+def test_lomax_kl_matches_scipy_for_any_shape(a1, b1, a2, b2):
+    from scipy import stats
+
+    from trajprobe.heads import lomax
+
+    t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
+    expected = _scipy_kl(stats.lomax(a1, scale=b1), stats.lomax(a2, scale=b2), 0.0)
+    got = float(kl(lomax(t(a1), t(b1)), lomax(t(a2), t(b2)))[0])
+    assert got == pytest.approx(expected, rel=1e-8)
+
+
+@pytest.mark.parametrize(("p", "q"), [
+    ((2.0, 0.0, 1.0), (3.0, 0.5, 1.2)), ((0.5, 0.0, 1.0), (2.0, 0.0, 1.0)),
+    ((40.0, 1.0, 0.3), (41.0, 1.01, 0.31)), ((0.05, 0.0, 1.0), (2.0, 0.0, 1.0)),
+    ((0.2, 1.0, 2.0), (0.3, -1.0, 0.5)), ((2.0, 0.0, 1e-3), (2.0, 3.0, 1.0)),
+])
+def test_student_t_kl_matches_scipy_for_any_degrees_of_freedom(p, q):
+    # ν = 0.05 used to give 2.8 nats instead of 31.5 (generic quadrature lost the tails).
+    from scipy import stats
+
+    t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
+    expected = _scipy_kl(stats.t(*p), stats.t(*q), -np.inf)
+    got = float(kl(D.StudentT(*map(t, p)), D.StudentT(*map(t, q)))[0])
+    assert got == pytest.approx(expected, rel=5e-5)
+
+
+def test_heavy_tailed_kl_against_light_tails_and_itself():
+    from scipy import stats
+
+    from trajprobe.heads import lomax
+
+    t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
+    expected = _scipy_kl(stats.lomax(3.0, scale=2.0), stats.gamma(2.5, scale=1 / 0.7), 0.0)
+    assert float(kl(lomax(t(3.0), t(2.0)), D.Gamma(t(2.5), t(0.7)))[0]) == pytest.approx(
+        expected, rel=1e-8)
+    expected = _scipy_kl(stats.t(5.0, 0.0, 1.0), stats.norm(0.3, 1.2), -np.inf)
+    assert float(kl(D.StudentT(t(5.0), t(0.0), t(1.0)), D.Normal(t(0.3), t(1.2)))[0]) == \
+        pytest.approx(expected, rel=1e-8)
+    p = D.StudentT(torch.tensor([0.01, 1.0, 30.0]), torch.zeros(3), torch.ones(3))
+    assert torch.equal(kl(p, p), torch.zeros(3))
+    # A Student-t with ν ≤ 2 against a Normal: the variance is infinite, so is the KL.
+    assert float(kl(D.StudentT(t(1.0), t(0.0), t(1.0)), D.Normal(t(0.0), t(1.0)))[0]) > 1e3

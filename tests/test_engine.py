@@ -13,6 +13,7 @@ from torch import nn
 import trajprobe
 from trajprobe import machine as sm
 from trajprobe.adapters import LSTMState, TorchCore, wrap
+from trajprobe.models import RabinowitzLSTM
 
 IN, HID, OUT = 3, 8, 2
 E, T, N = 3, 5, 4
@@ -147,6 +148,14 @@ def test_lstm_state_is_hidden_and_cell_for_every_layer():
     assert isinstance(state, LSTMState)
     assert state.hidden.shape == (4, 3, HID) and state.cell.shape == (4, 3, HID)
     assert sm.state_vector(machine, state).shape == (4, 2 * 3 * HID)
+
+
+def test_one_lstm_state_for_adapters_and_models():
+    assert LSTMState is sm.LSTMState
+    cell_state = wrap(nn.LSTMCell(IN, HID)).initial_state(2)
+    model_state = RabinowitzLSTM(IN, OUT, hidden_size=HID).initial_state(2)
+    for state in (cell_state, model_state):
+        assert type(state) is sm.LSTMState and state.hidden.shape == (2, HID)
 
 
 def test_labelled_results_carry_coordinates():

@@ -241,7 +241,7 @@ def test_fractional_flag_is_a_tempered_update():
         (lambda: GammaExponential(1.0, 0.0), "rate"),
         (lambda: GammaExponential(float("nan"), 1.0), "shape"),
         (lambda: NormalKnownVariance(0.0, 1.0, -1.0), "noise_std"),
-        (lambda: NormalKnownVariance(0.0, 0.0, 1.0), "prior_std"),
+        (lambda: NormalKnownVariance(0.0, 0.0, 1.0), "prior_scale"),
         (lambda: NormalGamma(0.0, 0.0, 1.0, 1.0), "kappa"),
         (lambda: NormalGamma(0.0, 1.0, 1.0, -1.0), "beta"),
         (lambda: NormalGamma(float("inf"), 1.0, 1.0, 1.0), "mu"),

@@ -24,7 +24,7 @@ def data(n_episodes=3, n_steps=8, dx=3, dy=2, seed=0):
 
 def test_posterior_mean_equals_eq7_at_every_step():
     x, y, inputs = data()
-    machine = BayesianLinearRegression(3, 2, prior_std=ALPHA, noise_std=SIGMA)
+    machine = BayesianLinearRegression(3, 2, prior_scale=ALPHA, noise_std=SIGMA)
     trace = rollout(machine, inputs)
     for t in range(1, x.shape[1] + 1):
         state = machine.state_from_vector(trace.state_vectors(machine)[:, t])
@@ -42,7 +42,7 @@ def test_posterior_equals_brute_force_gaussian_conditioning():
     """vec W ~ N(0, α² I); y_n = (I_dy ⊗ x_nᵀ) vec W + ε: condition the joint Gaussian."""
     x, y, inputs = data(n_episodes=1, n_steps=6)
     dx, dy = 3, 2
-    machine = BayesianLinearRegression(dx, dy, prior_std=ALPHA, noise_std=SIGMA)
+    machine = BayesianLinearRegression(dx, dy, prior_scale=ALPHA, noise_std=SIGMA)
     state = rollout(machine, inputs).states
     final = machine.state_from_vector(machine.state_vector(
         type(state)(*(leaf[:, -1] for leaf in state))))
@@ -76,7 +76,7 @@ def test_first_output_is_prior_mean_and_y0_is_ignored():
 def test_from_task_runs_on_task_episodes_and_probes():
     task = LinearRegression(dim=2, noise_std=0.1, prior_scale=1.5)
     machine = BayesianLinearRegression.from_task(task)
-    assert (machine.prior_std, machine.noise_std, machine.input_size) == (1.5, 0.1, 4)
+    assert (machine.prior_scale, machine.noise_std, machine.input_size) == (1.5, 0.1, 4)
     episodes = task.sample(4, 20, seed=0, dtype=torch.float64)
     trace = rollout(machine, episodes.inputs)
     # after 19 pairs at σ = 0.1 the posterior mean is close to the true W
@@ -93,25 +93,42 @@ def test_from_task_runs_on_task_episodes_and_probes():
 
 
 def test_state_from_vector_projects_onto_psd():
-    machine = BayesianLinearRegression(2, 1)
+    machine = BayesianLinearRegression(2, 1)  # ridge σ²/α² = 1
     vec = torch.zeros(1, 4 + 2 + 2 + 1, dtype=torch.float64)
-    vec[0, :4] = torch.tensor([1.0, 3.0, 1.0, 1.0])        # XᵀX not symmetric, not PSD
+    vec[0, :4] = torch.tensor([1.0, 3.0, 1.0, 1.0])        # Λ not symmetric, below the ridge
+    vec[0, 4:6] = torch.tensor([0.5, -1.0])                # W̄ᵀ
     vec[0, -1] = -2.0
     state = machine.state_from_vector(vec)
     torch.testing.assert_close(state.xx, state.xx.mT)
     assert torch.linalg.eigvalsh(state.xx).min() >= -1e-12
-    # symmetric part [[1,2],[2,1]] has eigenvalues 3, -1 -> keep 3 along (1,1)/√2
-    torch.testing.assert_close(state.xx[0], torch.full((2, 2), 1.5, dtype=torch.float64))
+    # symmetric part [[1,2],[2,1]] has eigenvalues 3, -1 -> Λ keeps 3 along (1,1)/√2 and
+    # the ridge 1 along (1,-1)/√2, so XᵀX = Λ − I = [[1, 1], [1, 1]]
+    torch.testing.assert_close(state.xx[0], torch.ones(2, 2, dtype=torch.float64))
+    # the posterior mean is kept: Λ⁻¹ XᵀY = W̄ᵀ
+    torch.testing.assert_close(machine.posterior_mean(state)[0, 0],
+                               torch.tensor([0.5, -1.0], dtype=torch.float64))
     assert state.steps.item() == 0.0
+
+
+def test_state_vector_round_trips_and_holds_the_posterior_mean():
+    *_, inputs = data()
+    machine = BayesianLinearRegression(3, 2, prior_scale=ALPHA, noise_std=SIGMA)
+    trace = rollout(machine, inputs)
+    vectors = trace.state_vectors(machine)[:, 5]
+    state = machine.state_from_vector(vectors)
+    torch.testing.assert_close(machine.state_vector(state), vectors, rtol=1e-9, atol=1e-9)
+    w_bar = machine.posterior_mean(state)                        # [E, dy, dx]
+    torch.testing.assert_close(vectors[:, 9:15], w_bar.mT.reshape(-1, 6))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"x_dim": 0}, "x_dim"), ({"x_dim": 2, "prior_std": 0.0}, "prior_std"),
+    [({"x_dim": 0}, "x_dim"), ({"x_dim": 2, "prior_scale": 0.0}, "prior_scale"),
      ({"x_dim": 2, "noise_std": -1.0}, "noise_std"), ({"x_dim": 2, "y_dim": 1.5}, "y_dim")],
 )
 def test_bad_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+    # validation.check_positive_int: TypeError for a non-integer, ValueError below 1
+    with pytest.raises((TypeError, ValueError), match=name):
         BayesianLinearRegression(**kwargs)
 
 
@@ -125,7 +142,7 @@ def test_exchangeability_of_completed_pairs():
     """Permuting the (x, y) pairs leaves the sufficient statistics and W̄ unchanged."""
     x, y, _ = data(n_episodes=2, n_steps=7)
     perm = torch.tensor([3, 0, 6, 2, 5, 1, 4])
-    machine = BayesianLinearRegression(3, 2, prior_std=ALPHA, noise_std=SIGMA)
+    machine = BayesianLinearRegression(3, 2, prior_scale=ALPHA, noise_std=SIGMA)
 
     def final(xs, ys):
         pad_x = torch.cat([xs, torch.zeros_like(xs[:, :1])], dim=1)   # one more step

@@ -20,7 +20,7 @@ from trajprobe.rollout import Trace, interact
 TINY = bo.EvalSettings(
     n_episodes=30, n_convergence_episodes=10, n_convergence_runs=2, max_checkpoints=3,
     prediction=SimulationConfig(max_epochs=2, patience=1),
-    bandit=SimulationConfig(max_epochs=2, patience=1, output_measure="mse"),
+    bandit=SimulationConfig(max_epochs=2, patience=1, output_measure="error"),
 )
 
 

@@ -157,9 +157,11 @@ def test_bad_arguments_say_what_is_valid(tmp_path: Path, monkeypatch) -> None:
         sweep(other, seeds=1, out_dir=tmp_path, scheduler=None, progress=False)
     with pytest.raises(ValueError, match="Learner set-up"):
         sweep("linear-regression-2d/learner", preset="smoke", out_dir=tmp_path / "l")
-    for seeds in (0, [1, 1], [-1], True):
+    for seeds in (0, [1, 1], [-1]):
         with pytest.raises(ValueError, match="seeds"):
             sweep(recipe, seeds=seeds, out_dir=tmp_path / "s", scheduler=None)
+    with pytest.raises(TypeError, match="seeds: expected a positive int, got True"):
+        sweep(recipe, seeds=True, out_dir=tmp_path / "s", scheduler=None)
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ModuleNotFoundError, match=r'pip install "trajprobe\[distributed\]"'):
         sweep(recipe, seeds=1, out_dir=tmp_path / "d", scheduler="local")

@@ -175,7 +175,7 @@ def test_discounted_returns_by_hand():
 
 
 def test_config_validation_names_the_argument():
-    with pytest.raises(ValueError, match="batch_size: expected an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size: expected a positive int, got 0"):
         SupervisedConfig(n_episodes=10, batch_size=0)
     with pytest.raises(ValueError, match="discount"):
         PolicyGradientConfig(n_episodes=10, discount=1.5)

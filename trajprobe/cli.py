@@ -289,13 +289,23 @@ def _compare(args: argparse.Namespace) -> int:
                              device=args.device).inputs
         kl = compare.behavioural_dissimilarity(a, b, inputs)
         behaviour, label = float(kl["dissimilarity"]), "sum_t KL(A || B) (eq. 2)"
+    # Bandit policies can be deterministic (Gittins), where KL is infinite: compare them
+    # by the normalised error of the action probabilities.
+    config = compare.SimulationConfig(
+        output_measure="error" if isinstance(task, Environment) else "auto")
     with torch.no_grad():
-        sim = compare.simulation(a, b, inputs, seed=args.seed)
+        sim = compare.simulation(a, b, inputs, config=config, seed=args.seed)
     print(f"task {args.task}: {label} = {behaviour:.4g}")
+    print(f"  D_o: {sim.attrs['output_measure']}")
     for direction in sim["direction"].values:
         row = sim.sel(direction=direction)
-        print(f"  {direction}: D_s = {float(row['state_dissimilarity']):.4g}, "
-              f"D_o = {float(row['output_dissimilarity']):.4g}")
+        flag = "" if bool(row["reliable"]) else f"  [unreliable: {row['reliability_note'].item()}]"
+        print(f"  {direction}: D_s = {float(row['state_dissimilarity']):.4g} "
+              f"± {float(row['state_dissimilarity_sem']):.2g} "
+              f"(shuffled null {float(row['state_dissimilarity_shuffled']):.4g}), "
+              f"D_o = {float(row['output_dissimilarity']):.4g} "
+              f"± {float(row['output_dissimilarity_sem']):.2g} "
+              f"(shuffled null {float(row['output_dissimilarity_shuffled']):.4g}){flag}")
     if args.out is not None:
         sim.attrs["behavioural_dissimilarity"] = behaviour
         save_dataset(sim.drop_vars([v for v in sim.data_vars if sim[v].ndim > 2]), args.out)

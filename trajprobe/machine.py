@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch.utils import _pytree as pytree
 
+from trajprobe.validation import check_positive_int
+
 __all__ = [
+    "LSTMState",
     "Policy",
     "State",
     "StateMachine",
@@ -43,6 +46,18 @@ __all__ = [
 
 State = Any
 """A pytree of tensors, batch leading on every leaf."""
+
+
+class LSTMState(NamedTuple):
+    """An LSTM's state, batch leading: ``hidden`` and ``cell``.
+
+    Both are ``[B, H]`` for one layer (an ``nn.LSTMCell``, the models' LSTMs) and
+    ``[B, L, H]`` for L stacked layers (:class:`~trajprobe.adapters.TorchRNN`; ``hidden``
+    has the projection size when the LSTM has ``proj_size > 0``).
+    """
+
+    hidden: torch.Tensor
+    cell: torch.Tensor
 
 
 @runtime_checkable
@@ -134,8 +149,7 @@ def repeat(state: State, n: int) -> State:
 
     Row ``b * n + k`` is the k-th copy of episode ``b``.
     """
-    if n < 1:
-        raise ValueError(f"n: expected a positive number of copies, got {n}")
+    check_positive_int(n, "n")
     return tree_map(lambda leaf: leaf.repeat_interleave(n, dim=0), state)
 
 

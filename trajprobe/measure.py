@@ -15,6 +15,7 @@ aliases with the papers' names and defaults.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,8 +287,12 @@ def _attr_value(value: Any) -> Any:
         return "None"
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int | float | str):
+    if isinstance(value, str):
         return value
+    if isinstance(value, numbers.Integral):  # Python or numpy
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
     if isinstance(value, torch.Generator):
         return "torch.Generator"
     if isinstance(value, torch.Tensor | np.ndarray | list | tuple):

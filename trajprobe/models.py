@@ -10,13 +10,13 @@ Both are ``nn.Module`` machines: ``initial_state(B)``, ``step(x, s) -> (y, s)`` 
 ``unroll(inputs [E, T, D]) -> (outputs [E, T, ...], final state)``, which runs the whole
 sequence through ``nn.LSTM`` at once (what training uses) and equals stepping. A model
 built with ``distribution=`` also has ``distribution(y)``, the predictive distribution its
-outputs parameterise (for log-loss training and KL comparisons).
+outputs parameterise (for log-loss training and KL comparisons); a model built without one
+has no ``distribution`` attribute at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 from torch import distributions as D
@@ -24,20 +24,14 @@ from torch import nn
 
 from trajprobe.heads import resolve_head
 from trajprobe.initialisers import torch_default_init
+from trajprobe.machine import LSTMState
 from trajprobe.tasks.base import Seed, make_generator
+from trajprobe.validation import check_positive_int
 
 __all__ = [
-    "CoreState",
     "MikulikNet",
     "RabinowitzLSTM",
 ]
-
-
-class CoreState(NamedTuple):
-    """One LSTM layer's state: ``hidden`` ``[B, H]`` and ``cell`` ``[B, H]``."""
-
-    hidden: torch.Tensor
-    cell: torch.Tensor
 
 
 class _LSTMMachine(nn.Module):
@@ -49,14 +43,13 @@ class _LSTMMachine(nn.Module):
 
     def __init__(self, input_size: int, output_size: int, distribution):
         super().__init__()
-        if input_size < 1 or output_size < 1:
-            raise ValueError(
-                f"input_size, output_size: expected positive sizes, got {input_size}, "
-                f"{output_size}"
-            )
-        self.input_size = input_size
-        self.output_size = output_size
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.output_size = check_positive_int(output_size, "output_size")
         self._distribution = resolve_head(distribution)
+        if self._distribution is not None:
+            # Only a model built with a family has distribution(y): code that asks
+            # callable(getattr(model, "distribution", None)) then skips KL, not fails.
+            self.distribution = self._distribution
 
     def _init_from(self, seed: Seed) -> None:
         """Re-draw every parameter with PyTorch's own rules, from ``seed`` (not the global RNG)."""
@@ -69,13 +62,13 @@ class _LSTMMachine(nn.Module):
         """LSTM units H."""
         return self.lstm.hidden_size
 
-    def initial_state(self, batch_size: int) -> CoreState:
+    def initial_state(self, batch_size: int) -> LSTMState:
         """Zeros: ``hidden`` and ``cell`` ``[B, H]``."""
         ref = self.lstm.weight_hh_l0
         h = torch.zeros(batch_size, self.hidden_size, dtype=ref.dtype, device=ref.device)
-        return CoreState(h, torch.zeros_like(h))
+        return LSTMState(h, torch.zeros_like(h))
 
-    def step(self, x: torch.Tensor, state: CoreState) -> tuple[torch.Tensor, CoreState]:
+    def step(self, x: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         """x ``[B, input_size]`` → (y ``[B, output_size]``, new state)."""
         if x.dim() != 2 or x.shape[1] != self.input_size:
             raise ValueError(f"x: expected shape [batch, {self.input_size}], got {tuple(x.shape)}")
@@ -83,8 +76,8 @@ class _LSTMMachine(nn.Module):
         return y[:, 0], new_state
 
     def unroll(
-        self, inputs: torch.Tensor, state: CoreState | None = None
-    ) -> tuple[torch.Tensor, CoreState]:
+        self, inputs: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, LSTMState]:
         """Whole sequences at once: inputs ``[E, T, input_size]`` → outputs ``[E, T, K]``."""
         if inputs.dim() != 3 or inputs.shape[2] != self.input_size:
             raise ValueError(
@@ -95,23 +88,14 @@ class _LSTMMachine(nn.Module):
             state = self.initial_state(inputs.shape[0])
         hx = (state.hidden.unsqueeze(0).contiguous(), state.cell.unsqueeze(0).contiguous())
         out, (h, c) = self.lstm(self.pre(inputs), hx)
-        return self.post(out), CoreState(h[0], c[0])
-
-    def distribution(self, y: torch.Tensor) -> D.Distribution:
-        """The predictive distribution outputs ``y`` ``[..., K]`` parameterise."""
-        if self._distribution is None:
-            raise ValueError(
-                f"distribution: this {type(self).__name__} was built without a predictive "
-                "distribution; pass distribution='bernoulli' (or another family) to it"
-            )
-        return self._distribution(y)
+        return self.post(out), LSTMState(h[0], c[0])
 
 
 class RabinowitzLSTM(_LSTMMachine):
     """Rabinowitz 2019 Meta-Learner: LSTM(``hidden_size``) + linear readout (A.2, A.4, A.6).
 
     y_t = W h_t + b with (h_t, c_t) = LSTM(x_t, (h_{t-1}, c_{t-1})). State
-    :class:`CoreState` ``([B, H], [B, H])``; ``state_vector`` = ``[h, c]``.
+    :class:`~trajprobe.machine.LSTMState` ``([B, H], [B, H])``; ``state_vector`` = ``[h, c]``.
 
     Args:
         input_size: e.g. N_x + N_y for regression ([x_t, y_{t-1}]), K_c + K_a + 1 for
@@ -135,8 +119,8 @@ class RabinowitzLSTM(_LSTMMachine):
     ):
         super().__init__(input_size, output_size, distribution)
         self.pre = nn.Identity()
-        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.post = nn.Linear(hidden_size, output_size)
+        self.lstm = nn.LSTM(self.input_size, hidden_size, batch_first=True)
+        self.post = nn.Linear(hidden_size, self.output_size)
         self._init_from(seed)
 
 
@@ -164,7 +148,8 @@ class MikulikNet(_LSTMMachine):
         seed: Seed = 0,
     ):
         super().__init__(input_size, output_size, distribution)
-        self.pre = nn.Sequential(nn.Linear(input_size, width), nn.ReLU())
+        self.pre = nn.Sequential(nn.Linear(self.input_size, width), nn.ReLU())
         self.lstm = nn.LSTM(width, width, batch_first=True)
-        self.post = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, output_size))
+        self.post = nn.Sequential(nn.Linear(width, width), nn.ReLU(),
+                                  nn.Linear(width, self.output_size))
         self._init_from(seed)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from trajprobe import machine as sm
 from trajprobe.labelled import feature_dims
 from trajprobe.rollout import Trace
-from trajprobe.validation import as_tensor, check_finite_tensor
+from trajprobe.validation import as_tensor, check_finite_tensor, check_positive_int
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "probe"]
 
@@ -86,8 +86,7 @@ def probe(
         )
     if n_probes < 1:
         raise ValueError("probe_inputs: expected at least one probe input, got N=0")
-    if memory_budget < 1:
-        raise ValueError(f"memory_budget: expected a positive number of bytes, got {memory_budget}")
+    check_positive_int(memory_budget, "memory_budget")
     check_finite_tensor(probe_inputs, "probe_inputs")
     _check_trace_matches(machine, trace)
 

@@ -272,9 +272,9 @@ class Interaction:
         self.params = params
         rows = 1 if n_samples is None else n_samples
         self._rows = {k: v.repeat_interleave(rows, dim=0) for k, v in params.items()}
+        # one sample per step: every context drawn up front, [E, T]; else step by step
         self.contexts = (task.contexts(params, n_steps, generator=self.generator)
                          if n_samples is None else None)
-        """Contexts ``[E, T]`` drawn up front with one sample per step (else per step)."""
 
     def __iter__(self) -> Iterator[Step]:
         state, action, reward = self.initial_state, None, None
@@ -290,15 +290,14 @@ class Interaction:
         context = (self.contexts[:, t - 1] if self.contexts is not None else
                    task.contexts(self._rows, 1, generator=self.generator))
         context = None if context is None else context.reshape(-1)
-        if self.feedback == "next":
+        if self.feedback == "next":  # a_{t-1}, r_{t-1} in x_t
             x = self._encode(context, action, reward)
             y, next_state = self.machine.step(x, state)
-            action = self._act(y)
-            reward = task.reward(self._rows, context, action.reshape(-1), generator=self.generator)
-        else:
+        else:  # act from s_{t-1}, then step on what was done
             y = sm.output(self.machine, self._encode(context, None, None), state)
-            action = self._act(y)
-            reward = task.reward(self._rows, context, action.reshape(-1), generator=self.generator)
+        action = self._act(y)
+        reward = task.reward(self._rows, context, action.reshape(-1), generator=self.generator)
+        if self.feedback == "same":
             x = self._encode(context, action, reward)
             _, next_state = self.machine.step(x, state)
         return Step(t, state, None if context is None else context.reshape(shape), x, y,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import numbers
 import os
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from tqdm.auto import tqdm
 from trajprobe import io, plots
 from trajprobe.dynamics import mean_sem
 from trajprobe.recipes.config import default_out_dir
+from trajprobe.validation import check_positive_int
 
 __all__ = ["Job", "SweepError", "headlines", "load_sweep", "plot_sweep",
            "run_job", "run_jobs", "summary", "sweep"]
@@ -340,15 +342,13 @@ def sweep(
 
 
 def _seeds(seeds: int | Iterable[int]) -> list[int]:
-    if isinstance(seeds, bool):
-        raise ValueError(f"seeds: expected a positive int or a list of seeds, got {seeds!r}")
-    values = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if isinstance(seeds, int) and seeds < 1:
-        raise ValueError(f"seeds: expected a positive int or a list of seeds, got {seeds!r}")
-    if not values or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
+    if isinstance(seeds, numbers.Integral):  # a bool too: check_positive_int rejects it
+        return list(range(check_positive_int(seeds, "seeds")))
+    values = list(seeds)
+    if not values or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0
                          for s in values) or len(set(values)) != len(values):
         raise ValueError(f"seeds: expected distinct non-negative ints, got {seeds!r}")
-    return values
+    return [int(s) for s in values]
 
 
 def _claim(out: Path, recipe: Any) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from trajprobe import io
 from trajprobe import machine as sm
 from trajprobe.rollout import interact
 from trajprobe.tasks.base import Environment, Task, make_generator
+from trajprobe.validation import check_positive_int
 
 __all__ = [
     "OptimiserConfig",
@@ -111,12 +113,13 @@ class OptimiserConfig:
 
 
 def _check_common(config: Any) -> None:
-    for name in ("n_episodes", "n_steps", "batch_size", "n_checkpoints", "save_every",
-                 "log_every"):
-        value = getattr(config, name)
-        minimum = 0 if name == "n_checkpoints" else 1
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    for name in ("n_episodes", "n_steps", "batch_size", "save_every", "log_every"):
+        check_positive_int(getattr(config, name), name)
+    n_checkpoints = config.n_checkpoints
+    if isinstance(n_checkpoints, bool) or not isinstance(n_checkpoints, numbers.Integral):
+        raise TypeError(f"n_checkpoints: expected an int >= 0, got {n_checkpoints!r}")
+    if n_checkpoints < 0:
+        raise ValueError(f"n_checkpoints: expected an int >= 0, got {n_checkpoints!r}")
     if config.max_grad_norm is not None and not config.max_grad_norm > 0:
         raise ValueError(f"max_grad_norm: expected a positive number or None, got "
                          f"{config.max_grad_norm!r}")

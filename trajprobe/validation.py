@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,16 +72,31 @@ def check_finite_tensor(value: torch.Tensor, name: str) -> None:
 
 
 def check_positive(value: float, name: str, *, strict: bool = True) -> None:
-    """Raise ValueError unless ``value`` is positive (or non-negative with strict=False)."""
+    """Raise ValueError unless ``value`` is positive (or non-negative with strict=False).
+
+    Python and numpy real scalars are accepted; anything else (a bool included) raises
+    TypeError.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {value!r}")
     ok = value > 0 if strict else value >= 0
     if not ok or not np.isfinite(value):
         kind = "positive" if strict else "non-negative"
         raise ValueError(f"{name}: expected a finite {kind} number, got {value!r}")
 
 
-def check_positive_int(value: Any, name: str) -> None:
-    """Raise TypeError unless ``value`` is an int (not a bool), ValueError unless it is >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+def check_positive_int(value: Any, name: str) -> int:
+    """Check that ``value`` is an integer >= 1 and return it as a Python int.
+
+    Python ints and numpy integer scalars are accepted (any :class:`numbers.Integral` but
+    a bool).
+
+    Raises:
+        TypeError: ``value`` is not an integer (a float, a bool, a string, ...).
+        ValueError: ``value`` is < 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected a positive int, got {value!r}")
     if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)

@@ -3,8 +3,11 @@
 * :func:`aligned_rollout`, :func:`replay`, :class:`AlignedTraces` — both machines on one
   input history; misaligned traces are a ValueError.
 * :func:`behavioural_dissimilarity` (eq. 2), :func:`reward_gap` (eq. 3), :func:`kl`.
-* :func:`simulation` — D_s and D_o in both directions ("a→b": b simulates a).
-* :func:`linear_cka`, :func:`procrustes_distance` — baselines reported beside it.
+* :func:`simulation` — D_s and D_o in both directions ("a→b": b simulates a), cross-validated
+  over episodes, with null baselines and reliability flags; built on
+  :class:`SimulationMap` (a fitted estimator: fit / transform / score) and :class:`Whitening`.
+* :func:`linear_cka`, :func:`procrustes_distance` — baselines reported beside it;
+  :func:`dsa_distance` (optional ``dsa-metric``) compares the state dynamics.
 * :func:`prediction_convergence`, :func:`regret_convergence` — pairwise distances across
   runs × checkpoints and their MDS embedding.
 
@@ -25,15 +28,21 @@ from trajprobe.compare.convergence import (
     prediction_convergence,
     regret_convergence,
 )
-from trajprobe.compare.simulation import DIRECTIONS, SimulationConfig, simulation
+from trajprobe.compare.dsa import dsa_distance
+from trajprobe.compare.simulation import DIRECTIONS, INVARIANCES, SimulationConfig, simulation
+from trajprobe.compare.simulation_map import SimulationMap, Whitening
 
 __all__ = [
     "DIRECTIONS",
+    "INVARIANCES",
     "AlignedTraces",
     "SimulationConfig",
+    "SimulationMap",
+    "Whitening",
     "aligned_rollout",
     "behavioural_dissimilarity",
     "check_aligned",
+    "dsa_distance",
     "js_divergence",
     "kl",
     "kl_quadrature",

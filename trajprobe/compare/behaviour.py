@@ -6,8 +6,9 @@
   difference of the rewards each agent collected.
 
 KL divergences use :func:`torch.distributions.kl_divergence` where a closed form is
-registered for the pair of distribution types, and deterministic numerical quadrature
-otherwise (:func:`kl_quadrature`).
+registered for the pair of distribution types, a p-adapted log-space quadrature for
+heavy-tailed p (Lomax, Student-t: :mod:`.heavy_tails`), and deterministic numerical
+quadrature otherwise (:func:`kl_quadrature`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch.distributions import Distribution, TransformedDistribution, constrain
 
 from trajprobe import machine as sm
 from trajprobe.compare.alignment import AlignedTraces, aligned_rollout
+from trajprobe.compare.heavy_tails import heavy_tailed_kl
 from trajprobe.rollout import Trace
 from trajprobe.validation import as_tensor
 
@@ -262,11 +264,23 @@ def js_divergence(
 
 def kl(p: Distribution, q: Distribution, *, n_points: int = DEFAULT_QUADRATURE_POINTS
        ) -> torch.Tensor:
-    """KL(p ‖ q) per batch element: the registered closed form, else :func:`kl_quadrature`."""
+    """KL(p ‖ q) per batch element.
+
+    In order: torch's registered closed form; for a heavy-tailed p (Lomax, Student-t) the
+    p-adapted log-space quadrature of :mod:`.heavy_tails` (stable for any shape
+    parameter); else :func:`kl_quadrature`.
+    """
     try:
         return torch.distributions.kl_divergence(p, q)
     except NotImplementedError:
-        return kl_quadrature(p, q, n_points=n_points)
+        pass
+    if tuple(p.batch_shape) != tuple(q.batch_shape):
+        raise ValueError(
+            f"q: expected batch shape {tuple(p.batch_shape)} (as p), got {tuple(q.batch_shape)}")
+    value = heavy_tailed_kl(p, q)
+    if value is not None:
+        return value
+    return kl_quadrature(p, q, n_points=n_points)
 
 
 def distribution_of(machine: sm.StateMachine, y: torch.Tensor, name: str) -> Distribution:

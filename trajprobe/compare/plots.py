@@ -37,7 +37,9 @@ def plot_simulation(
     machine's states embedded by φ, coloured by *this* machine's output evaluated at the
     embedded state. With a = Bayes and b = RNN this is the paper's layout (Bayes top-left,
     RNN bottom-right, RNN→Bayes top-right, Bayes→RNN bottom-left). Panel titles carry the
-    MSE D_s of each embedding. Lines trace the first ``n_lines`` test episodes.
+    D_s of each embedding. Points are the reported (whitened) components of a whitening
+    fitted on all episodes; a machine with a single reported component is drawn against
+    the step t. Lines trace the first ``n_lines`` episodes.
 
     Args:
         result: from :func:`trajprobe.compare.simulation`.
@@ -47,35 +49,38 @@ def plot_simulation(
         n_lines: episodes drawn as white lines.
         components: the two components on the axes.
     """
-    if result.sizes.get("component", 0) < 2:
-        raise ValueError(
-            f"result: expected at least 2 components for a 2-D panel, got "
-            f"{result.sizes.get('component', 0)}"
-        )
     c0, c1 = components
     panels = {
         (0, 0): (result["whitened_a"].values, result["output_a"].values, f"{names[0]} states"),
         (1, 1): (result["whitened_b"].values, result["output_b"].values, f"{names[1]} states"),
-        (0, 1): (result["embedded"].sel(direction="b→a").values,
-                 result["output_a_from_b"].values,
-                 f"{names[1]} → {names[0]}  D_s = "
-                 f"{float(result['state_dissimilarity'].sel(direction='b→a')):.3g}"),
-        (1, 0): (result["embedded"].sel(direction="a→b").values,
-                 result["output_b_from_a"].values,
-                 f"{names[0]} → {names[1]}  D_s = "
-                 f"{float(result['state_dissimilarity'].sel(direction='a→b')):.3g}"),
     }
+    for (row, col), (src, dst) in (((0, 1), ("b", "a")), ((1, 0), ("a", "b"))):
+        name = f"embedded_{dst}_from_{src}"
+        if name not in result:
+            continue
+        direction = f"{src}→{dst}"
+        panels[(row, col)] = (
+            result[name].values, result[f"output_{dst}_from_{src}"].values,
+            f"{names['ab'.index(src)]} → {names['ab'.index(dst)]}  D_s = "
+            f"{float(result['state_dissimilarity'].sel(direction=direction)):.3g}")
     fig = Figure(figsize=(8, 8))
     axes = fig.subplots(2, 2, squeeze=False)
     for (row, col), (z, y, title) in panels.items():
         ax = axes[row][col]
-        points = ax.scatter(z[..., c0].reshape(-1), z[..., c1].reshape(-1),
+        if z.shape[-1] == 0:
+            ax.set_title(f"{title}\n(no variance)", fontsize=9)
+            continue
+        x_axis = z[..., c0]
+        # A machine with one reported component is drawn against the step t.
+        y_axis = z[..., c1] if z.shape[-1] > c1 else np.broadcast_to(
+            np.arange(1, z.shape[1] + 1), z.shape[:2])
+        points = ax.scatter(x_axis.reshape(-1), y_axis.reshape(-1),
                             c=_colour(y, output_index), s=6, cmap="viridis")
         for k in range(min(n_lines, z.shape[0])):
-            ax.plot(z[k, :, c0], z[k, :, c1], color="white", lw=1.0)
+            ax.plot(x_axis[k], y_axis[k], color="white", lw=1.0)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(f"PC {c0 + 1}")
-        ax.set_ylabel(f"PC {c1 + 1}")
+        ax.set_ylabel(f"PC {c1 + 1}" if z.shape[-1] > c1 else "t")
         fig.colorbar(points, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig

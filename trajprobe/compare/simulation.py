@@ -4,323 +4,222 @@ A machine M *simulates* N (N ⪯ M) if a map φ from N's states to M's states ca
 trace of N onto a trace of M on which the outputs agree. Relaxed to continuous states:
 
 1. Both machines run on the same input histories x_1..x_T (:mod:`.alignment`).
-2. Each machine's state vectors are projected onto their first n principal components
-   and whitened (scikit-learn PCA, fitted on the training episodes), so every component
-   has unit variance: z = W (s − μ).
-3. φ, an MLP with three hidden layers (ReLU), is fitted with Adam to map N's whitened
-   states onto M's, with early stopping on held-out *validation episodes*; the weights
-   of the best validation epoch are restored from a deep copy of the state dict.
-4. On held-out *test episodes* (never used for PCA, fitting or stopping):
+2. φ is a :class:`~trajprobe.compare.SimulationMap`: both machines' states whitened to
+   their numerical rank, an affine least-squares map (exact for identity and any
+   invertible affine change of coordinates) plus an MLP on its residual. The target's
+   reported components (the embedding dimension k) are the fewest explaining
+   ``explained_variance`` of its variance.
+3. Cross-validation over *episodes* (never within one): the episodes are split into
+   ``n_folds`` folds; φ is fitted on the others (with its own validation episodes for early
+   stopping) and scored on the held-out fold. Every number is the mean over folds with its
+   standard error; per-step curves and figure data use each episode once, when held out.
+4. On the held-out episodes:
 
-   * D_s = mean over episodes, steps and components of (φ(z_N) − z_M)², in M's whitened
-     units: 0 is a perfect embedding, 1 is no better than predicting M's mean state.
-   * D_o = (1/K) Σ_k Σ_t d(y_t^N, f_M(x_t, ŝ_{t−1})), where ŝ = W_M⁻¹ φ(z_N) + μ_M is the
-     embedded state mapped back to M's full state space (inverse whitening, inverse
-     PCA, then ``state_from_vector``) and f_M is M's output function. d is
-     KL(π^N ‖ π^M) — the simulated machine's predictive distribution against the
-     simulator's, as in eq. 2 — when both machines have ``distribution(y)``; otherwise
-     the squared output difference averaged over output features. Summing over t
-     follows eq. 2; ``output_dissimilarity_per_step`` has the per-step terms.
+   * D_s = mean over steps and the k reported components of (φ(z_N) − z_M)², in M's
+     whitened units: 0 is a perfect embedding, 1 is no better than M's mean state.
+   * D_o compares N's outputs y_t^N = f_N(x_t, s_{t−1}^N) with M's output function at
+     the embedded state, f_M(x_t, φ(s_{t−1}^N)), where φ gives a *full* state of M
+     (directions beyond k by the affine part), so D_o stays meaningful when M's output
+     depends on directions the reported embedding drops. With ``output_measure``:
+
+     - ``"kl"`` (both machines have ``distribution(y)``): eq. 2,
+       (1/K) Σ_k Σ_t KL(π_t^N ‖ π_t^M at φ(s)), in nats;
+     - ``"error"``: (1/(K T)) Σ_{k,t} ‖g(y^N) − g(ŷ^M)‖² / Var(g(y^N)), a normalised error
+       (0 exact, 1 = always predicting N's mean output), where g is the output itself, or
+       the probability vector when both machines define discrete distributions;
+     - ``"auto"``: KL when both machines have ``distribution``, else the normalised error
+       (the reason is written to ``attrs["output_measure_note"]``).
+
+5. Beside every D_s and D_o: **null baselines** — a map fitted on time-shuffled pairs (the
+   target's states permuted in time within each training episode), scored on the aligned
+   held-out pairs; and, when given, the same comparison with an untrained machine of b's
+   architecture — and linear CKA / Procrustes on the raw states (:mod:`.baselines`).
+6. **Degenerate maps are flagged** per direction in ``reliable`` and
+   ``reliability_note``: a target whose states have no variance (D_s is NaN), fewer
+   training states than ``min_states_per_dimension`` × (source rank + 1), embedded states
+   at which the target's output is invalid or non-finite (an ill-conditioned inversion),
+   source outputs without variance, or with less than :data:`NEAR_CONSTANT_RATIO` of the
+   target's, under the normalised error; a D_o of which the top 1 % of items carry more
+   than :data:`TOP_SHARE_LIMIT` (a few states where the target's output function is
+   ill-conditioned); a held-out D_s above 1 (worse than the target's mean state).
+
+Invariances (ReSi-style, see :data:`INVARIANCES`): D_s is invariant to any invertible
+affine change of the source's state coordinates and to rotations, reflections, isotropic
+scaling and translations of the target's; D_o is invariant to any invertible affine change
+of either machine's coordinates that the machine's own ``state_from_vector`` undoes (the
+outputs are computed by the machines themselves). Neither is symmetric or a metric.
 
 Direction convention: ``"a→b"`` means φ maps **a's states into b's state space**, i.e.
-b simulates a (a ⪯ b), D_s is measured in b's whitened units and D_o compares a's
-outputs with b's outputs at the embedded states. This is the paper's arrow: "RNN → Opt"
-(Fig. 3 top right, Fig. 4) embeds RNN states into the Bayes-optimal agent's states and
-is low when the Bayes-optimal agent simulates the RNN.
+b simulates a (a ⪯ b). This is the paper's arrow: "RNN → Opt" (Fig. 3, Fig. 4) embeds RNN
+states into the Bayes-optimal agent's and is low when the Bayes agent simulates the RNN.
 
-The states used are s_0..s_{T−1}, the states from which outputs y_1..y_T are emitted
-(the output at step t is f(x_t, s_{t−1})), so D_s and D_o cover the same states.
+The states used are s_0..s_{T−1}, the states from which outputs y_1..y_T are emitted (the
+output at t is f(x_t, s_{t−1})), so D_s and D_o cover the same states.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 import xarray as xr
-from sklearn.decomposition import PCA
 from torch import nn
 
 import trajprobe
 from trajprobe import machine as sm
 from trajprobe.compare.alignment import AlignedTraces, aligned_rollout
 from trajprobe.compare.baselines import linear_cka, procrustes_distance
-from trajprobe.compare.behaviour import DEFAULT_QUADRATURE_POINTS, step_kl
-from trajprobe.rollout import Trace
+from trajprobe.compare.behaviour import DEFAULT_QUADRATURE_POINTS, distribution_of, kl
+from trajprobe.compare.dsa import dsa_distance
+from trajprobe.compare.simulation_map import SimulationMap, Whitening
+from trajprobe.initialisers import torch_default_init
+from trajprobe.rollout import Trace, rollout
 from trajprobe.tasks.base import Seed, make_generator
 
 __all__ = [
     "DIRECTIONS",
-    "FittedMap",
+    "INVARIANCES",
     "SimulationConfig",
-    "Whitener",
-    "fit_map",
     "simulation",
 ]
 
 DIRECTIONS = ("a→b", "b→a")
 """Labels of the ``direction`` dimension: ``"a→b"`` embeds a's states into b's (b simulates a)."""
 
+INVARIANCES: dict[str, dict[str, bool]] = {
+    "state_dissimilarity": {
+        "invariant_to_affine_source": True,
+        "invariant_to_affine_target": False,
+        "invariant_to_ortho": True,
+        "invariant_to_isotropic_scaling": True,
+        "invariant_to_translation": True,
+        "symmetric": False,
+        "is_metric": False,
+    },
+    "output_dissimilarity": {
+        "invariant_to_affine_source": True,
+        "invariant_to_affine_target": True,
+        "invariant_to_ortho": True,
+        "invariant_to_isotropic_scaling": True,
+        "invariant_to_translation": True,
+        "symmetric": False,
+        "is_metric": False,
+    },
+    "linear_cka": {
+        "invariant_to_affine_source": False,
+        "invariant_to_affine_target": False,
+        "invariant_to_ortho": True,
+        "invariant_to_isotropic_scaling": True,
+        "invariant_to_translation": True,
+        "symmetric": True,
+        "is_metric": False,
+    },
+    "procrustes_distance": {
+        "invariant_to_affine_source": False,
+        "invariant_to_affine_target": False,
+        "invariant_to_ortho": True,
+        "invariant_to_isotropic_scaling": True,
+        "invariant_to_translation": True,
+        "symmetric": True,
+        "is_metric": True,
+    },
+}
+"""What each reported measure cannot see (ReSi's flags). "affine" means any invertible
+affine change of that machine's state coordinates; for D_s an affine change of the target
+alters which k components are reported (exactly invariant only with
+``explained_variance=1``); for D_o it holds when the machine's ``state_from_vector``
+undoes the change (its output function is evaluated on its own coordinates)."""
+
+
+NEAR_CONSTANT_RATIO = 1e-2
+"""The normalised output error is flagged when the source's output variance is below this
+fraction of the target's (e.g. an untrained policy near uniform against a deterministic one)."""
+
+
+TOP_SHARE_LIMIT = 0.5
+"""D_o is flagged when the top 1 % of held-out items carry more than this share of it."""
+
+
+def _top_share(values: np.ndarray) -> float:
+    """Share of the (finite) sum carried by the largest 1 % of ``values``."""
+    flat = np.sort(values[np.isfinite(values)].ravel())[::-1]
+    total = flat.sum()
+    if flat.size == 0 or not total > 0:
+        return 0.0
+    return float(flat[: max(1, flat.size // 100)].sum() / total)
+
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """Hyperparameters of :func:`simulation` (defaults: Mikulik et al. 2020 App. C, prediction).
+    """Hyperparameters of :func:`simulation`.
+
+    The map's parameters are those of :class:`~trajprobe.compare.SimulationMap` (see
+    there); the rest:
 
     Attributes:
-        n_components: principal components kept for both machines; None = the smaller of
-            the two state dimensions (the Bayes reference's, in the paper's use).
-        hidden_width: units in each hidden layer of φ (64 for prediction, 256 for bandits
-            in the paper).
-        n_hidden_layers: hidden layers of φ (3 in the paper).
-        learning_rate: Adam step size.
-        batch_size: states per Adam step.
-        max_epochs: upper bound on passes over the training states.
-        patience: epochs without a better validation loss before stopping.
-        test_fraction: share of episodes held out for reporting D_s and D_o.
-        validation_fraction: share of episodes held out for early stopping.
-        output_measure: ``"kl"`` (needs ``distribution`` on both machines), ``"mse"``, or
-            ``"auto"`` (KL when both have ``distribution``, else MSE).
-        quadrature_points: nodes for KLs without a registered closed form.
-        min_variance_ratio: whitening floor: a component whose variance is below this
-            fraction of the largest is scaled as if it had that variance (with a warning),
-            so a rank-deficient state set does not divide by zero.
+        n_folds: cross-validation folds over episodes (≥ 2).
+        output_measure: ``"auto"``, ``"kl"`` or ``"error"`` (module docstring, 4).
+        shuffled_null: also fit the time-shuffled null map in every fold (doubles the cost).
+        dsa: also report :func:`~trajprobe.compare.dsa_distance` of the two machines'
+            state dynamics (needs the optional ``dsa-metric`` package).
+        min_states_per_dimension: a direction is flagged unreliable when its training folds
+            have fewer than this × (source rank + 1) states.
+        quadrature_points: nodes for KLs without a closed form (:func:`~.kl`).
     """
 
-    n_components: int | None = None
+    explained_variance: float = 0.99
+    rank_tolerance: float = 1e-8
+    ridge: float = 0.0
     hidden_width: int = 64
-    n_hidden_layers: int = 3
-    learning_rate: float = 3e-3
-    batch_size: int = 256
-    max_epochs: int = 200
-    patience: int = 10
-    test_fraction: float = 0.2
+    n_hidden_layers: int = 2
+    learning_rate: float = 1e-2
+    batch_size: int = 1024
+    max_epochs: int = 40
+    patience: int = 3
     validation_fraction: float = 0.2
-    output_measure: Literal["auto", "kl", "mse"] = "auto"
+    n_folds: int = 5
+    output_measure: Literal["auto", "kl", "error"] = "auto"
+    shuffled_null: bool = True
+    dsa: bool = False
+    min_states_per_dimension: float = 10.0
     quadrature_points: int = DEFAULT_QUADRATURE_POINTS
-    min_variance_ratio: float = 1e-10
 
     def __post_init__(self) -> None:
-        ints = {
-            "hidden_width": self.hidden_width,
-            "n_hidden_layers": self.n_hidden_layers,
-            "batch_size": self.batch_size,
-            "max_epochs": self.max_epochs,
-            "quadrature_points": self.quadrature_points,
-        }
-        for name, value in ints.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        if not isinstance(self.patience, int) or self.patience < 0:
-            raise ValueError(f"patience: expected a non-negative integer, got {self.patience!r}")
-        if self.n_components is not None and (
-            not isinstance(self.n_components, int) or self.n_components < 1
-        ):
+        self.make_map(0)  # validates the map's parameters in one place
+        if isinstance(self.n_folds, bool) or not isinstance(self.n_folds, int) \
+                or self.n_folds < 2:
+            raise ValueError(f"n_folds: expected an int >= 2, got {self.n_folds!r}")
+        if self.output_measure not in ("auto", "kl", "error"):
             raise ValueError(
-                f"n_components: expected a positive integer or None, got {self.n_components!r}"
-            )
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+                f"output_measure: expected 'auto', 'kl' or 'error', got {self.output_measure!r}")
+        for name in ("shuffled_null", "dsa"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
+        if not (self.min_states_per_dimension >= 0
+                and math.isfinite(self.min_states_per_dimension)):
+            raise ValueError("min_states_per_dimension: expected a finite number >= 0, got "
+                             f"{self.min_states_per_dimension!r}")
+        if isinstance(self.quadrature_points, bool) or not isinstance(
+                self.quadrature_points, int) or self.quadrature_points < 2:
             raise ValueError(
-                f"learning_rate: expected a finite positive number, got {self.learning_rate!r}"
-            )
-        for name in ("test_fraction", "validation_fraction"):
-            value = getattr(self, name)
-            if not 0 < value < 1:
-                raise ValueError(f"{name}: expected a fraction in (0, 1), got {value!r}")
-        if self.test_fraction + self.validation_fraction >= 1:
-            raise ValueError(
-                "validation_fraction: expected test_fraction + validation_fraction < 1 so "
-                f"training episodes remain, got {self.test_fraction} + {self.validation_fraction}"
-            )
-        if self.output_measure not in ("auto", "kl", "mse"):
-            raise ValueError(
-                f"output_measure: expected 'auto', 'kl' or 'mse', got {self.output_measure!r}"
-            )
-        if not 0 <= self.min_variance_ratio < 1:
-            raise ValueError(
-                f"min_variance_ratio: expected a number in [0, 1), got {self.min_variance_ratio!r}"
-            )
+                f"quadrature_points: expected an int >= 2, got {self.quadrature_points!r}")
+
+    def make_map(self, seed: Seed) -> SimulationMap:
+        """An unfitted :class:`SimulationMap` with these hyperparameters."""
+        return SimulationMap(
+            explained_variance=self.explained_variance, rank_tolerance=self.rank_tolerance,
+            ridge=self.ridge, hidden_width=self.hidden_width,
+            n_hidden_layers=self.n_hidden_layers, learning_rate=self.learning_rate,
+            batch_size=self.batch_size, max_epochs=self.max_epochs, patience=self.patience,
+            validation_fraction=self.validation_fraction, seed=seed)
 
 
-@dataclass(frozen=True)
-class Whitener:
-    """PCA projection plus whitening of state vectors: z = (s − μ) Vᵀ / sqrt(λ).
-
-    Attributes:
-        mean: ``[S]`` μ, the training mean.
-        components: ``[n, S]`` V, the principal axes (rows, orthonormal).
-        variance: ``[n]`` λ, the variances along them (floored, see
-            :attr:`SimulationConfig.min_variance_ratio`).
-        explained_variance_ratio: ``[n]`` share of the total variance per component.
-    """
-
-    mean: np.ndarray
-    components: np.ndarray
-    variance: np.ndarray
-    explained_variance_ratio: np.ndarray
-
-    @classmethod
-    def fit(cls, states: np.ndarray, n_components: int, min_variance_ratio: float,
-            name: str) -> Whitener:
-        """Fit on ``states`` ``[N, S]`` with scikit-learn's exact (full SVD) PCA."""
-        pca = PCA(n_components=n_components, svd_solver="full").fit(states)
-        variance = pca.explained_variance_.astype(np.float64)
-        floor = min_variance_ratio * float(variance.max()) if variance.max() > 0 else 1.0
-        if floor == 0.0:
-            floor = np.finfo(np.float64).tiny
-        small = variance < floor
-        if small.any():
-            warnings.warn(
-                f"{name}: {int(small.sum())} of {n_components} principal components have "
-                f"(almost) no variance on the training states; whitening them with the floor "
-                f"{floor:.3g}. Consider a smaller n_components.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return cls(
-            mean=pca.mean_.astype(np.float64),
-            components=pca.components_.astype(np.float64),
-            variance=np.maximum(variance, floor),
-            explained_variance_ratio=pca.explained_variance_ratio_.astype(np.float64),
-        )
-
-    def transform(self, states: np.ndarray) -> np.ndarray:
-        """State vectors ``[N, S]`` to whitened coordinates ``[N, n]``."""
-        return (states - self.mean) @ self.components.T / np.sqrt(self.variance)
-
-    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        """Whitened coordinates ``[N, n]`` back to the full state space ``[N, S]``."""
-        return (z * np.sqrt(self.variance)) @ self.components + self.mean
-
-
-@dataclass
-class FittedMap:
-    """A fitted simulation map φ and its training record.
-
-    Attributes:
-        module: the MLP, holding the weights of the best validation epoch.
-        best_epoch: that epoch (1-based).
-        best_validation_loss: its validation MSE.
-        epochs_run: epochs actually run before stopping.
-        history: validation MSE after every epoch.
-    """
-
-    module: nn.Module
-    best_epoch: int
-    best_validation_loss: float
-    epochs_run: int
-    history: list[float] = field(default_factory=list)
-
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        """φ(z) for whitened states ``[N, n_in]`` → ``[N, n_out]``."""
-        with torch.inference_mode():
-            x = torch.as_tensor(z, dtype=torch.float32)
-            return self.module(x).double().numpy()
-
-
-def _mlp(n_in: int, n_out: int, width: int, n_hidden: int, generator: torch.Generator
-         ) -> nn.Sequential:
-    """MLP with ``n_hidden`` ReLU hidden layers, initialised from ``generator`` only.
-
-    Weights and biases ~ U(−1/√fan_in, 1/√fan_in), PyTorch's default scale, but drawn from
-    the given generator so the global RNG is never touched.
-    """
-    sizes = [n_in] + [width] * n_hidden + [n_out]
-    layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        linear = nn.Linear(fan_in, fan_out)
-        bound = 1.0 / math.sqrt(fan_in)
-        with torch.no_grad():
-            nn.init.uniform_(linear.weight, -bound, bound, generator=generator)
-            nn.init.uniform_(linear.bias, -bound, bound, generator=generator)
-        layers.append(linear)
-        if i < n_hidden:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
-def fit_map(
-    z_train: np.ndarray,
-    target_train: np.ndarray,
-    z_validation: np.ndarray,
-    target_validation: np.ndarray,
-    config: SimulationConfig,
-    generator: torch.Generator,
-) -> FittedMap:
-    """Fit φ: ``z_train`` ``[N, n_in]`` → ``target_train`` ``[N, n_out]`` by MSE with Adam.
-
-    Early stopping: after each epoch the MSE on the validation set (states of *other
-    episodes*) is computed; training stops after ``config.patience`` epochs without
-    improvement and the best epoch's weights are restored from a deep copy of the state
-    dict (not a reference to the live parameters). Minibatch order and initial weights
-    come from ``generator`` only, so a seed fixes the result.
-    """
-    x_tr = torch.as_tensor(z_train, dtype=torch.float32)
-    y_tr = torch.as_tensor(target_train, dtype=torch.float32)
-    x_va = torch.as_tensor(z_validation, dtype=torch.float32)
-    y_va = torch.as_tensor(target_validation, dtype=torch.float32)
-    module = _mlp(x_tr.shape[1], y_tr.shape[1], config.hidden_width, config.n_hidden_layers,
-                  generator)
-    optimiser = torch.optim.Adam(module.parameters(), lr=config.learning_rate)
-    best_loss = math.inf
-    best_state = copy.deepcopy(module.state_dict())
-    best_epoch = 0
-    history: list[float] = []
-    n = x_tr.shape[0]
-    epoch = 0
-    with torch.enable_grad():
-        for epoch in range(1, config.max_epochs + 1):
-            module.train()
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n, config.batch_size):
-                idx = order[start:start + config.batch_size]
-                loss = ((module(x_tr[idx]) - y_tr[idx]) ** 2).mean()
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-            module.eval()
-            with torch.no_grad():
-                val = float(((module(x_va) - y_va) ** 2).mean())
-            history.append(val)
-            if val < best_loss:
-                best_loss, best_epoch = val, epoch
-                best_state = copy.deepcopy(module.state_dict())
-            elif epoch - best_epoch >= config.patience:
-                break
-    module.load_state_dict(best_state)
-    module.eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return FittedMap(module=module, best_epoch=best_epoch, best_validation_loss=best_loss,
-                     epochs_run=epoch, history=history)
-
-
-def _split(n_episodes: int, n_steps: int, n_components: int, config: SimulationConfig,
-           generator: torch.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Disjoint train / validation / test *episode* indices (sorted), drawn from ``generator``."""
-    n_test = max(1, round(n_episodes * config.test_fraction))
-    n_val = max(1, round(n_episodes * config.validation_fraction))
-    n_train = n_episodes - n_test - n_val
-    # PCA needs at least n_components training states (and 2 to estimate a variance).
-    needed_train = max(1, math.ceil(max(n_components, 2) / n_steps))
-    if n_train < needed_train:
-        needed = needed_train + n_test + n_val
-        raise ValueError(
-            f"inputs: expected at least {max(needed, 3)} episodes for a held-out split "
-            f"({n_test} test + {n_val} validation + {needed_train} training episodes with "
-            f"test_fraction={config.test_fraction}, "
-            f"validation_fraction={config.validation_fraction}), got {n_episodes}"
-        )
-    order = torch.randperm(n_episodes, generator=generator).numpy()
-    test = np.sort(order[:n_test])
-    val = np.sort(order[n_test:n_test + n_val])
-    train = np.sort(order[n_test + n_val:])
-    return train, val, test
+# ----------------------------------------------------------------------------- helpers
 
 
 def _state_vectors(machine: sm.StateMachine, trace: Trace, name: str) -> np.ndarray:
@@ -332,64 +231,209 @@ def _state_vectors(machine: sm.StateMachine, trace: Trace, name: str) -> np.ndar
     return out
 
 
-def _resolve_measure(a: sm.StateMachine, b: sm.StateMachine, measure: str) -> str:
-    has = [callable(getattr(m, "distribution", None)) for m in (a, b)]
-    if measure == "auto":
-        return "kl" if all(has) else "mse"
-    if measure == "kl" and not all(has):
-        missing = [n for n, h in zip("ab", has, strict=True) if not h]
+def _has_distribution(machine: sm.StateMachine) -> bool:
+    return callable(getattr(machine, "distribution", None))
+
+
+def _resolve_measure(a: sm.StateMachine, b: sm.StateMachine, measure: str) -> tuple[str, str]:
+    has = {"a": _has_distribution(a), "b": _has_distribution(b)}
+    missing = [k for k, v in has.items() if not v]
+    if measure == "kl" and missing:
         raise ValueError(
-            f"config: output_measure='kl' needs distribution(y) on both machines, "
-            f"got none on machine {', '.join(missing)}"
-        )
-    return measure
+            f"config: output_measure='kl' needs distribution(y) on both machines, got none on "
+            f"machine {', '.join(missing)}; use output_measure='error' or give it one (e.g. "
+            "trajprobe.adapters.wrap(..., distribution='normal'))")
+    if measure == "auto":
+        if missing:
+            return "error", (f"machine {', '.join(missing)} has no distribution(y): KL skipped, "
+                             "normalised output error used")
+        return "kl", "both machines define distribution(y): KL (eq. 2)"
+    return measure, f"output_measure={measure!r} requested"
 
 
 def _outputs_at(machine: sm.StateMachine, vectors: np.ndarray, inputs: torch.Tensor
                 ) -> torch.Tensor:
-    """f(x, s) at the states with vectors ``[N, S]`` and inputs ``[N, ...]``: ``[N, ...]``."""
-    dtype = sm.machine_dtype(machine)
-    device = sm.machine_device(machine)
+    """f(x, s) at states with vectors ``[N, S]`` and inputs ``[N, ...]``: ``[N, ...]``."""
+    dtype, device = sm.machine_dtype(machine), sm.machine_device(machine)
     with torch.inference_mode():
-        vec = torch.as_tensor(vectors, dtype=dtype, device=device)
-        state = sm.state_from_vector(machine, vec)
+        state = sm.state_from_vector(machine, torch.as_tensor(vectors, dtype=dtype,
+                                                              device=device))
         return sm.output(machine, inputs.to(device), state)
 
 
-def _output_dissimilarity(
-    measure: str,
-    src: sm.StateMachine,
-    y_src: torch.Tensor,
-    dst: sm.StateMachine,
-    y_dst: torch.Tensor,
-    config: SimulationConfig,
-    name: str,
-) -> np.ndarray:
-    """Per-item d(y_src, y_dst) ``[N]``; NaN where the embedded output is invalid."""
-    if measure == "mse":
-        ys = y_src.detach().to("cpu", torch.float64).reshape(y_src.shape[0], -1)
-        yd = y_dst.detach().to("cpu", torch.float64).reshape(y_dst.shape[0], -1)
-        if ys.shape != yd.shape:
-            raise ValueError(
-                f"{name}: output_measure='mse' needs outputs of the same size, got "
-                f"{tuple(y_src.shape[1:])} and {tuple(y_dst.shape[1:])}; give both machines "
-                "distribution(y) to compare by KL"
-            )
-        return ((ys - yd) ** 2).mean(1).numpy()
+def _features(machine: sm.StateMachine, y: torch.Tensor, discrete: bool) -> np.ndarray:
+    """g(y) ``[N, F]``: the probability vector (discrete distributions) or the raw output."""
+    if discrete:
+        dist = distribution_of(machine, y.detach().to(torch.float64), "machine")
+        probs = dist.probs
+        if probs.dim() == 1:  # Bernoulli
+            probs = torch.stack([1 - probs, probs], dim=-1)
+        y = probs
+    return y.detach().to("cpu", torch.float64).reshape(y.shape[0], -1).numpy()
+
+
+def _discrete_pair(a: sm.StateMachine, y_a: torch.Tensor, b: sm.StateMachine,
+                   y_b: torch.Tensor) -> bool:
+    if not (_has_distribution(a) and _has_distribution(b)):
+        return False
     try:
-        values = step_kl(src, y_src, dst, y_dst, n_points=config.quadrature_points)
+        pa = distribution_of(a, y_a[:1].detach().to(torch.float64), "a")
+        pb = distribution_of(b, y_b[:1].detach().to(torch.float64), "b")
+    except (ValueError, TypeError):
+        return False
+    return all(p.has_enumerate_support and hasattr(p, "probs") for p in (pa, pb))
+
+
+def _kl_items(src: sm.StateMachine, y_src: torch.Tensor, dst: sm.StateMachine,
+              y_dst: torch.Tensor, n_points: int) -> np.ndarray:
+    """KL(π^src ‖ π^dst) per item ``[N]``; NaN where dst's distribution is invalid."""
+    y_src = y_src.detach().to(torch.float64)
+    y_dst = y_dst.detach().to(torch.float64)
+    out = np.full(y_src.shape[0], np.nan)
+    p = distribution_of(src, y_src, "source")
+    finite = torch.isfinite(y_dst.reshape(y_dst.shape[0], -1)).all(1)
+    try:
+        q = distribution_of(dst, y_dst, "target")
+        out[:] = kl(p, q, n_points=n_points).to("cpu", torch.float64).numpy()
     except ValueError:
-        # The embedded state gave parameters outside the distribution's support (e.g. a
-        # negative pseudo-count); score those items as invalid instead of failing.
-        previous = torch.distributions.Distribution._validate_args
-        torch.distributions.Distribution.set_default_validate_args(False)
-        try:
-            values = step_kl(src, y_src, dst, y_dst, n_points=config.quadrature_points)
-        finally:
-            torch.distributions.Distribution.set_default_validate_args(previous)
-    out = values.detach().to("cpu", torch.float64).numpy().copy()
+        # Some embedded states gave parameters outside the support: score item by item.
+        for i in torch.nonzero(finite).flatten().tolist():
+            try:
+                qi = distribution_of(dst, y_dst[i:i + 1], "target")
+                pi = distribution_of(src, y_src[i:i + 1], "source")
+                out[i] = float(kl(pi, qi, n_points=n_points)[0])
+            except ValueError:
+                pass
+    out[~finite.cpu().numpy()] = np.nan
     out[~np.isfinite(out)] = np.nan
     return np.clip(out, 0.0, None)
+
+
+def _fold_indices(n_episodes: int, n_folds: int, generator: torch.Generator
+                  ) -> list[np.ndarray]:
+    if n_episodes < 2 * n_folds:
+        raise ValueError(
+            f"inputs: expected at least {2 * n_folds} episodes for {n_folds}-fold "
+            f"cross-validation over episodes (2 per fold), got {n_episodes}; pass more "
+            "episodes or a smaller SimulationConfig.n_folds")
+    order = torch.randperm(n_episodes, generator=generator).numpy()
+    return [np.sort(f) for f in np.array_split(order, n_folds)]
+
+
+def _time_shuffled(states: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    """Each episode's states ``[E, T, S]`` permuted in time (one permutation per episode)."""
+    n_ep, n_t = states.shape[:2]
+    perm = torch.argsort(torch.rand(n_ep, n_t, generator=generator), dim=1).numpy()
+    return np.take_along_axis(states, perm[:, :, None], axis=1)
+
+
+def _untrained_copy(machine: sm.StateMachine, generator: torch.Generator) -> nn.Module:
+    if not isinstance(machine, nn.Module) or not any(True for _ in machine.parameters()):
+        raise TypeError(
+            "untrained: 'reinit' re-draws b's parameters, so b must be a torch.nn.Module with "
+            f"parameters, got {type(machine).__name__}; pass an untrained machine instead")
+    return torch_default_init(copy.deepcopy(machine), generator)
+
+
+# ----------------------------------------------------------------------------- core
+
+
+@dataclass
+class _Direction:
+    """Per-direction results over all folds (each episode filled once, when held out)."""
+
+    d_s: list[float]
+    d_o: list[float]
+    sq_step: np.ndarray  # [E, T] mean squared error over reported components
+    out_item: np.ndarray  # [E, T] per-item output dissimilarity
+    embedded: np.ndarray  # [E, T, S_dst] φ(s_src) in dst's full state space
+    outputs: np.ndarray  # [E, T, O_dst] dst's outputs at the embedded states
+    best_epoch: list[int]
+    n_components: list[int]
+    n_train_states: list[int]
+    null_d_s: list[float]
+    null_d_o: list[float]
+
+
+def _score_outputs(measure: str, src: sm.StateMachine, y_src: torch.Tensor,
+                   dst: sm.StateMachine, y_emb: torch.Tensor, discrete: bool,
+                   variance: float, n_points: int) -> np.ndarray:
+    if measure == "kl":
+        return _kl_items(src, y_src, dst, y_emb, n_points)
+    g_src = _features(src, y_src, discrete)
+    g_emb = _features(dst, y_emb, discrete)
+    if g_src.shape != g_emb.shape or not variance > 0:  # flagged in _simulate
+        return np.full(g_src.shape[0], np.nan)
+    err = ((g_src - g_emb) ** 2).sum(1) / variance
+    err[~np.isfinite(err)] = np.nan
+    return err
+
+
+def _fold_output(measure: str, per_item: np.ndarray) -> float:
+    """D_o of one fold from per-item values ``[K, T]`` (NaN = invalid, left out)."""
+    if np.isnan(per_item).all():
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step whose items are all NaN
+        step = np.nanmean(per_item, axis=0)
+    if measure == "kl":
+        return float(np.nansum(step)) if np.isfinite(step).any() else math.nan
+    return float(np.nanmean(per_item))
+
+
+def _run_direction(src_name: str, dst_name: str, machines, traces, vec, folds, config,
+                   measure: str, discrete: bool, variance: float, generator) -> _Direction:
+    src, dst = machines[src_name], machines[dst_name]
+    n_ep, n_t = vec[src_name].shape[:2]
+    s_dst = vec[dst_name].shape[2]
+    res = _Direction([], [], np.full((n_ep, n_t), np.nan), np.full((n_ep, n_t), np.nan),
+                     np.zeros((n_ep, n_t, s_dst)), None, [], [], [], [], [])
+    y_src_all = traces[src_name].outputs
+    x_dst_all = traces[dst_name].inputs
+    emb_outputs = None
+    for test in folds:
+        train = np.setdiff1d(np.arange(n_ep), test)
+        seeds = [int(s) for s in torch.randint(0, 2**62, (3,), generator=generator)]
+        phi = config.make_map(seeds[0]).fit(vec[src_name][train], vec[dst_name][train])
+        sq = phi.squared_error(vec[src_name][test], vec[dst_name][test])  # [K, T, k]
+        full = phi.transform(vec[src_name][test])  # [K, T, S_dst]
+        x = x_dst_all[test].flatten(0, 1)
+        y_emb = _outputs_at(dst, full.reshape(-1, s_dst), x)
+        y_src = y_src_all[test].flatten(0, 1)
+        per = _score_outputs(measure, src, y_src, dst, y_emb, discrete, variance,
+                             config.quadrature_points).reshape(len(test), n_t)
+        res.d_s.append(float(sq.mean()))
+        res.d_o.append(_fold_output(measure, per))
+        res.sq_step[test] = sq.mean(-1)
+        res.out_item[test] = per
+        res.embedded[test] = full
+        y_np = y_emb.detach().to("cpu", torch.float64).reshape(len(test), n_t, -1).numpy()
+        if emb_outputs is None:
+            emb_outputs = np.zeros((n_ep, n_t, y_np.shape[-1]))
+        emb_outputs[test] = y_np
+        res.best_epoch.append(phi.best_epoch_)
+        res.n_components.append(phi.n_components_)
+        res.n_train_states.append(phi.n_train_states_)
+        if config.shuffled_null:
+            shuffled = _time_shuffled(vec[dst_name][train], make_generator(seeds[1]))
+            null = config.make_map(seeds[2]).fit(vec[src_name][train], shuffled)
+            res.null_d_s.append(null.score(vec[src_name][test], vec[dst_name][test]))
+            full0 = null.transform(vec[src_name][test]).reshape(-1, s_dst)
+            y0 = _outputs_at(dst, full0, x)
+            per0 = _score_outputs(measure, src, y_src, dst, y0, discrete, variance,
+                                  config.quadrature_points).reshape(len(test), n_t)
+            res.null_d_o.append(_fold_output(measure, per0))
+    res.outputs = emb_outputs
+    return res
+
+
+def _mean_sem(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0 or np.isnan(arr).all():
+        return math.nan, math.nan
+    arr = arr[np.isfinite(arr)]
+    sem = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else math.nan
+    return float(arr.mean()), sem
 
 
 def simulation(
@@ -398,171 +442,265 @@ def simulation(
     inputs: torch.Tensor | np.ndarray | xr.DataArray | Trace | AlignedTraces,
     *,
     config: SimulationConfig | None = None,
+    untrained: sm.StateMachine | Literal["reinit"] | None = None,
     seed: Seed = 0,
 ) -> xr.Dataset:
     """How well each machine simulates the other: D_s and D_o in both directions (§3.4).
 
-    See the module docstring for the maths and the direction convention (``"a→b"``: φ
-    maps a's states into b's, b simulates a).
+    The method (maths, invariances, nulls, flags) follows the Returns section below; the
+    direction convention: ``"a→b"`` — φ maps a's states into b's, b simulates a. Put the
+    agent under study as ``b`` when you pass ``untrained``.
 
     Args:
-        a, b: the machines; their state vectors come from
-            :func:`trajprobe.machine.state_vector`, and b's (a's) output function is
-            evaluated at embedded states via :func:`trajprobe.machine.state_from_vector`.
+        a, b: the machines; state vectors come from :func:`trajprobe.machine.state_vector`
+            and outputs at embedded states from :func:`trajprobe.machine.state_from_vector`
+            and the machine's output function.
         inputs: ``[E, T, ...]`` shared inputs (both machines are rolled out on them), a
             recorded (e.g. closed-loop) trace of ``a`` replayed through ``b``, or
             :class:`~trajprobe.compare.AlignedTraces`.
         config: hyperparameters (:class:`SimulationConfig` defaults if None).
-        seed: int or ``torch.Generator``; fixes the episode split, φ's initial weights and
-            minibatch order. Same seed, same numbers.
+        untrained: the floor/ceiling baseline, an untrained machine of b's architecture
+            (rolled out on the same inputs, compared with ``a`` the same way), or
+            ``"reinit"`` to re-draw b's parameters with PyTorch's defaults from ``seed``
+            (b must be an ``nn.Module``); None: no such baseline.
+        seed: int or ``torch.Generator``; fixes the folds, the maps' initial weights,
+            minibatch order and the shuffled null. Same seed, same numbers.
 
     Returns:
-        ``xarray.Dataset`` with
+        ``xarray.Dataset`` over ``direction`` (and ``fold``, ``t``, ``episode``):
 
-        - ``state_dissimilarity (direction)`` D_s, ``output_dissimilarity (direction)`` D_o;
-        - ``state_dissimilarity_per_step (direction, t)`` (mean over test episodes and
-            components) and ``output_dissimilarity_per_step (direction, t)`` (mean over test
-            episodes; these sum over t to D_o);
-        - ``invalid_output_fraction (direction)``: share of test items whose embedded
-            state gave an invalid distribution (left out of the means, with a warning);
-        - ``best_epoch``, ``best_validation_loss``, ``epochs_run`` ``(direction)``;
-        - ``linear_cka ()``, ``procrustes_distance ()`` between the raw state vectors of
-            the test episodes (:mod:`.baselines`);
-        - for figures (test episodes only): ``whitened_a``/``whitened_b`` ``(episode, t,
-            component)``, ``embedded (direction, episode, t, component)`` = φ of the source's
-            whitened states, in the target's whitened coordinates; outputs ``output_a``,
-            ``output_b`` and the outputs at embedded states ``output_b_from_a`` (b's output
-            function at φ(s_a)), ``output_a_from_b``, each ``(episode, t, output_*)``;
-        - ``explained_variance_ratio_a``/``_b (component)``.
+        - ``state_dissimilarity``, ``output_dissimilarity`` ``(direction)``: D_s and D_o,
+          means over folds; ``*_sem`` their standard errors; ``*_fold (direction, fold)``;
+        - ``state_dissimilarity_per_step``, ``output_dissimilarity_per_step``
+          ``(direction, t)`` over all held-out episodes (for KL these sum over t to D_o);
+        - nulls: ``state_dissimilarity_shuffled``, ``output_dissimilarity_shuffled``
+          (+ ``_sem``) and, with ``untrained``, ``state_dissimilarity_untrained``,
+          ``output_dissimilarity_untrained`` (+ ``_sem``);
+        - ``reliable (direction)`` and ``reliability_note (direction)`` (empty if reliable);
+          ``invalid_output_fraction (direction)``;
+        - ``n_components (direction)``: the target's reported components k (fold median);
+          ``rank_a``, ``rank_b``; ``explained_variance_ratio_a (pc_a)`` over a's rank, ``_b``;
+          ``best_epoch (direction, fold)`` (0: the MLP did not beat the affine map);
+        - ``linear_cka ()``, ``procrustes_distance ()`` on the raw state vectors, and
+          ``dsa_distance ()`` with ``config.dsa``;
+        - figure data in a whitening fitted on all episodes (descriptive only):
+          ``whitened_a (episode, t, component_a)``, ``whitened_b``,
+          ``embedded_b_from_a (episode, t, component_b)`` = φ(s_a) in b's coordinates,
+          ``embedded_a_from_b``; ``output_a``, ``output_b``, ``output_b_from_a`` (b's output
+          function at φ(s_a)), ``output_a_from_b``.
 
-        ``t`` runs 1..T: the state used at t is s_{t−1}, the one that emits y_t.
-        ``attrs`` hold the configuration, the output measure, the direction convention,
-        the split sizes, the seed (if an int) and the trajprobe version.
+        ``t`` runs 1..T (the state at t is s_{t−1}, the one that emits y_t). ``attrs``:
+        the output measure and why, the direction convention, the invariances, the
+        configuration, the seed (if an int) and the trajprobe version.
 
     Raises:
-        ValueError: misaligned traces; too few episodes for the held-out split;
-            ``n_components`` larger than a machine's state dimension.
+        ValueError: misaligned traces; fewer than 2 episodes per fold;
+            ``output_measure='kl'`` without ``distribution`` on both machines.
     """
     config = SimulationConfig() if config is None else config
     if not isinstance(config, SimulationConfig):
         raise TypeError(f"config: expected a SimulationConfig or None, got {type(config).__name__}")
-    measure = _resolve_measure(a, b, config.output_measure)
+    measure, note = _resolve_measure(a, b, config.output_measure)
     traces = aligned_rollout(a, b, inputs)
-    n_ep, n_t = traces.n_episodes, traces.n_steps
-    vec = {"a": _state_vectors(a, traces.a, "a"), "b": _state_vectors(b, traces.b, "b")}
-    dims = {k: v.shape[-1] for k, v in vec.items()}
-    n_comp = config.n_components if config.n_components is not None else min(dims.values())
-    for k, d in dims.items():
-        if n_comp > d:
-            raise ValueError(
-                f"n_components: expected at most the state dimension of machine {k} ({d}), "
-                f"got {n_comp}"
-            )
     generator = make_generator(seed)
-    train, val, test = _split(n_ep, n_t, n_comp, config, generator)
-    map_seeds = [int(s) for s in torch.randint(0, 2**62, (2,), generator=generator)]
+    ds = _simulate(a, b, traces, config, measure, note, generator)
+    if untrained is not None:
+        machine = _untrained_copy(b, generator) if isinstance(untrained, str) and \
+            untrained == "reinit" else untrained
+        if isinstance(machine, str):
+            raise ValueError(f"untrained: expected a machine, 'reinit' or None, got {machine!r}")
+        measure_u, note_u = _resolve_measure(a, machine, config.output_measure)
+        trace_u = AlignedTraces(a=traces.a, b=rollout(machine, traces.b.inputs))
+        null_config = SimulationConfig(**{**asdict(config), "shuffled_null": False})
+        other = _simulate(a, machine, trace_u, null_config, measure_u, note_u, generator)
+        for name in ("state_dissimilarity", "output_dissimilarity"):
+            for suffix in ("", "_sem"):
+                ds[f"{name}_untrained{suffix}"] = other[f"{name}{suffix}"]
+        ds.attrs["untrained_output_measure"] = other.attrs["output_measure"]
+    if isinstance(seed, int):
+        ds.attrs["seed"] = seed
+    return ds
 
-    whiteners = {
-        k: Whitener.fit(v[train].reshape(-1, dims[k]), n_comp, config.min_variance_ratio, k)
-        for k, v in vec.items()
-    }
-    z = {k: whiteners[k].transform(v.reshape(-1, dims[k])).reshape(n_ep, n_t, n_comp)
-         for k, v in vec.items()}
+
+def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: str, note: str,
+              generator: torch.Generator) -> xr.Dataset:
     machines = {"a": a, "b": b}
     trace_of = {"a": traces.a, "b": traces.b}
-    outputs = {
-        k: trace_of[k].outputs[test].reshape(len(test), n_t, -1).detach().cpu()
-        for k in ("a", "b")
-    }
+    n_ep, n_t = traces.n_episodes, traces.n_steps
+    vec = {k: _state_vectors(m, trace_of[k], k) for k, m in machines.items()}
+    folds = _fold_indices(n_ep, config.n_folds, generator)
+    display = {k: Whitening(explained_variance=config.explained_variance,
+                            rank_tolerance=config.rank_tolerance).fit(v)
+               for k, v in vec.items()}
+    outputs = {k: trace_of[k].outputs.detach().cpu() for k in machines}
 
-    d_s, d_s_step, d_o, d_o_step, invalid = [], [], [], [], []
-    best_epoch, best_loss, epochs_run, embedded = [], [], [], []
-    embedded_outputs = {}
-    for direction, (src, dst), map_seed in zip(DIRECTIONS, (("a", "b"), ("b", "a")), map_seeds,
-                                               strict=True):
-        fitted = fit_map(
-            z[src][train].reshape(-1, n_comp), z[dst][train].reshape(-1, n_comp),
-            z[src][val].reshape(-1, n_comp), z[dst][val].reshape(-1, n_comp),
-            config, make_generator(map_seed),
-        )
-        phi = fitted(z[src][test].reshape(-1, n_comp))  # [K*T, n]
-        sq = ((phi - z[dst][test].reshape(-1, n_comp)) ** 2).reshape(len(test), n_t, n_comp)
-        d_s.append(float(sq.mean()))
-        d_s_step.append(sq.mean(axis=(0, 2)))
-        # Back to dst's full state space and through dst's output function.
-        full = whiteners[dst].inverse_transform(phi)
-        x = trace_of[dst].inputs[test].flatten(0, 1)
-        y_emb = _outputs_at(machines[dst], full, x)
-        y_src = trace_of[src].outputs[test].flatten(0, 1)
-        per = _output_dissimilarity(measure, machines[src], y_src, machines[dst], y_emb,
-                                    config, "b" if dst == "b" else "a").reshape(len(test), n_t)
-        bad = float(np.isnan(per).mean())
-        if bad > 0:
-            warnings.warn(
-                f"simulation {direction}: {bad:.1%} of the embedded states gave invalid "
-                f"outputs for machine {dst}; they are left out of output_dissimilarity",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+    results, reliable, notes, invalid = {}, [], [], []
+    for direction, (src, dst) in zip(DIRECTIONS, (("a", "b"), ("b", "a")), strict=True):
+        reasons = []
+        y_src = outputs[src].flatten(0, 1)
+        discrete = measure == "error" and _discrete_pair(machines[src], y_src, machines[dst],
+                                                         outputs[dst].flatten(0, 1))
+        variance = math.nan
+        if measure == "error":
+            g = _features(machines[src], y_src, discrete)
+            width = _features(machines[dst], outputs[dst][:1].flatten(0, 1), discrete).shape[1]
+            variance = float(((g - g.mean(0)) ** 2).sum(1).mean())
+            if g.shape[1] != width:
+                variance = math.nan
+                reasons.append(
+                    f"outputs of machine {src} ({g.shape[1]} features) and {dst} ({width}) "
+                    "differ in size: the output error is undefined (give both machines "
+                    "distribution(y) to compare by KL)")
+            elif not variance > 0:
+                reasons.append(f"machine {src}'s outputs have no variance: the normalised "
+                               "output error is undefined")
+            else:
+                g_dst = _features(machines[dst], outputs[dst].flatten(0, 1), discrete)
+                variance_dst = float(((g_dst - g_dst.mean(0)) ** 2).sum(1).mean())
+                if variance < NEAR_CONSTANT_RATIO * variance_dst:
+                    reasons.append(
+                        f"machine {src}'s outputs are nearly constant (variance {variance:.2g}, "
+                        f"machine {dst}'s {variance_dst:.2g}): the normalised error divides by "
+                        "that small variance")
+        if display[dst].rank_ == 0:
+            reasons.append(f"machine {dst}'s states have no variance: nothing to simulate")
+            results[direction] = None
+        else:
+            results[direction] = _run_direction(src, dst, machines, trace_of, vec, folds,
+                                                config, measure, discrete, variance, generator)
+            r = results[direction]
+            bad = float(np.isnan(r.out_item).mean())
+            invalid.append(bad)
+            if bad > 0 and not reasons:
+                reasons.append(f"{bad:.1%} of the embedded states gave invalid or non-finite "
+                               f"outputs of machine {dst} (left out of D_o)")
+            d_s = float(np.nanmean(r.d_s))
+            if d_s > 1:
+                reasons.append(
+                    f"D_s = {d_s:.3g} > 1 on held-out episodes: the map does worse than "
+                    f"machine {dst}'s mean state (held-out states outside the training range, "
+                    "e.g. heavy-tailed state coordinates)")
+            heavy = _top_share(r.out_item)
+            if heavy > TOP_SHARE_LIMIT and np.nanmean(r.out_item) > 1e-3:
+                reasons.append(
+                    f"D_o is dominated by a few states: the top 1 % of held-out items carry "
+                    f"{heavy:.0%} of it (machine {dst}'s output function may be ill-conditioned "
+                    "there; see output_dissimilarity_per_step)")
+            needed = config.min_states_per_dimension * (display[src].rank_ + 1)
+            if min(r.n_train_states) < needed:
+                reasons.append(
+                    f"{min(r.n_train_states)} training states for a source of rank "
+                    f"{display[src].rank_}: fewer than {config.min_states_per_dimension:g} × "
+                    f"(rank + 1) = {needed:g}; pass more episodes")
+        if results[direction] is None:
+            invalid.append(math.nan)
+        reliable.append(not reasons)
+        notes.append("; ".join(reasons))
+    return _dataset(results, machines, vec, outputs, display, folds, config, measure, note,
+                    reliable, notes, invalid, n_t)
+
+
+def _dataset(results, machines, vec, outputs, display, folds, config, measure, note,
+             reliable, notes, invalid, n_t) -> xr.Dataset:
+    n_ep = vec["a"].shape[0]
+    n_folds = len(folds)
+    nan_fold = [math.nan] * n_folds
+
+    def per_direction(fn, default=math.nan):
+        return np.array([fn(r) if r is not None else default for r in results.values()])
+
+    stats = {}
+    for name, attr in (("state_dissimilarity", "d_s"), ("output_dissimilarity", "d_o"),
+                       ("state_dissimilarity_shuffled", "null_d_s"),
+                       ("output_dissimilarity_shuffled", "null_d_o")):
+        pairs = [(_mean_sem(getattr(r, attr)) if r is not None else (math.nan, math.nan))
+                 for r in results.values()]
+        stats[name] = np.array([p[0] for p in pairs])
+        stats[f"{name}_sem"] = np.array([p[1] for p in pairs])
+    if not config.shuffled_null:
+        for name in list(stats):
+            if "shuffled" in name:
+                del stats[name]
+
+    def step_curve(r, which):
+        if r is None:
+            return np.full(n_t, np.nan)
+        arr = r.sq_step if which == "s" else r.out_item
+        if np.isnan(arr).all():
+            return np.full(n_t, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            step = np.nanmean(per, axis=0) if bad < 1 else np.full(n_t, np.nan)
-        d_o_step.append(step)
-        d_o.append(float(step.sum()))
-        invalid.append(bad)
-        best_epoch.append(fitted.best_epoch)
-        best_loss.append(fitted.best_validation_loss)
-        epochs_run.append(fitted.epochs_run)
-        embedded.append(phi.reshape(len(test), n_t, n_comp))
-        embedded_outputs[f"output_{dst}_from_{src}"] = (
-            y_emb.detach().to("cpu").reshape(len(test), n_t, -1).numpy()
-        )
+            return np.nanmean(arr, axis=0)
 
-    raw_a = vec["a"][test].reshape(-1, dims["a"])
-    raw_b = vec["b"][test].reshape(-1, dims["b"])
-    data_vars = {
-        "state_dissimilarity": (("direction",), np.array(d_s)),
-        "output_dissimilarity": (("direction",), np.array(d_o)),
-        "state_dissimilarity_per_step": (("direction", "t"), np.stack(d_s_step)),
-        "output_dissimilarity_per_step": (("direction", "t"), np.stack(d_o_step)),
-        "invalid_output_fraction": (("direction",), np.array(invalid)),
-        "best_epoch": (("direction",), np.array(best_epoch)),
-        "best_validation_loss": (("direction",), np.array(best_loss)),
-        "epochs_run": (("direction",), np.array(epochs_run)),
-        "linear_cka": ((), linear_cka(raw_a, raw_b)),
-        "procrustes_distance": ((), procrustes_distance(raw_a, raw_b)),
-        "whitened_a": (("episode", "t", "component"), z["a"][test]),
-        "whitened_b": (("episode", "t", "component"), z["b"][test]),
-        "embedded": (("direction", "episode", "t", "component"), np.stack(embedded)),
-        "output_a": (("episode", "t", "output_a"), outputs["a"].numpy()),
-        "output_b": (("episode", "t", "output_b"), outputs["b"].numpy()),
-        "output_b_from_a": (("episode", "t", "output_b"), embedded_outputs["output_b_from_a"]),
-        "output_a_from_b": (("episode", "t", "output_a"), embedded_outputs["output_a_from_b"]),
-        "explained_variance_ratio_a": (("component",),
-                                       whiteners["a"].explained_variance_ratio),
-        "explained_variance_ratio_b": (("component",),
-                                       whiteners["b"].explained_variance_ratio),
-    }
+    data_vars = {name: (("direction",), value) for name, value in stats.items()}
+    data_vars.update({
+        "state_dissimilarity_fold": (("direction", "fold"), np.stack(
+            [np.array(r.d_s) if r is not None else nan_fold for r in results.values()])),
+        "output_dissimilarity_fold": (("direction", "fold"), np.stack(
+            [np.array(r.d_o) if r is not None else nan_fold for r in results.values()])),
+        "state_dissimilarity_per_step": (("direction", "t"), np.stack(
+            [step_curve(r, "s") for r in results.values()])),
+        "output_dissimilarity_per_step": (("direction", "t"), np.stack(
+            [step_curve(r, "o") for r in results.values()])),
+        "reliable": (("direction",), np.array(reliable, dtype=bool)),
+        "reliability_note": (("direction",), np.array(notes, dtype=object)),
+        "invalid_output_fraction": (("direction",), np.array(invalid, dtype=np.float64)),
+        "n_components": (("direction",), per_direction(
+            lambda r: int(np.median(r.n_components)), 0).astype(int)),
+        "best_epoch": (("direction", "fold"), np.stack(
+            [np.array(r.best_epoch) if r is not None else np.zeros(n_folds, int)
+             for r in results.values()])),
+        "rank_a": ((), display["a"].rank_),
+        "rank_b": ((), display["b"].rank_),
+        "explained_variance_ratio_a": (("pc_a",), display["a"].explained_variance_ratio_),
+        "explained_variance_ratio_b": (("pc_b",), display["b"].explained_variance_ratio_),
+    })
+    raw_a = vec["a"].reshape(-1, vec["a"].shape[-1])
+    raw_b = vec["b"].reshape(-1, vec["b"].shape[-1])
+    data_vars["linear_cka"] = ((), linear_cka(raw_a, raw_b))
+    data_vars["procrustes_distance"] = ((), procrustes_distance(raw_a, raw_b))
+    if config.dsa:
+        data_vars["dsa_distance"] = ((), dsa_distance(vec["a"], vec["b"]))
+    # Figure data in the all-episode whitening (first k display components).
+    k = {key: display[key].n_components_ for key in ("a", "b")}
+    for key in ("a", "b"):
+        data_vars[f"whitened_{key}"] = (("episode", "t", f"component_{key}"),
+                                        display[key].transform(vec[key])[..., : k[key]])
+        data_vars[f"output_{key}"] = (("episode", "t", f"output_{key}"),
+                                      outputs[key].reshape(n_ep, n_t, -1).double().numpy())
+    for direction, (src, dst) in zip(DIRECTIONS, (("a", "b"), ("b", "a")), strict=True):
+        r = results[direction]
+        if r is None:
+            continue
+        data_vars[f"embedded_{dst}_from_{src}"] = (
+            ("episode", "t", f"component_{dst}"),
+            display[dst].transform(r.embedded)[..., : k[dst]])
+        data_vars[f"output_{dst}_from_{src}"] = (("episode", "t", f"output_{dst}"), r.outputs)
     attrs = {
-        "output_measure": "KL(pi^source || pi^target at embedded state)" if measure == "kl"
-        else "mean squared output difference",
+        "output_measure": "sum_t KL(pi^source || pi^target at embedded state), mean over "
+                          "episodes (eq. 2), nats" if measure == "kl" else
+                          "normalised output error: mean ||g(y^source) - g(y^target at "
+                          "embedded state)||^2 / Var(g(y^source)); 1 = predicting the mean",
+        "output_measure_note": note,
         "direction_convention": "a→b: phi maps a's states into b's state space (b simulates a)",
-        "n_components": n_comp,
-        "n_train_episodes": len(train),
-        "n_validation_episodes": len(val),
-        "n_test_episodes": len(test),
+        "state_dissimilarity_units": "target's whitened PCA units on its reported components "
+                                     "(0 exact, 1 = the target's mean state)",
+        "null_shuffled": "map fitted on time-shuffled pairs (target states permuted in time "
+                         "within each training episode), scored on the aligned held-out pairs",
+        "n_folds": n_folds,
         "trajprobe_version": trajprobe.__version__,
-        **{f"config_{k}": (str(v) if v is None else v) for k, v in asdict(config).items()},
+        **{f"invariances_{name}": ", ".join(k for k, v in flags.items() if v)
+           for name, flags in INVARIANCES.items()},
+        **{f"config_{key}": (str(value) if isinstance(value, bool) else value)
+           for key, value in asdict(config).items()},
     }
-    if isinstance(seed, int):
-        attrs["seed"] = seed
     return xr.Dataset(
         data_vars,
-        coords={
-            "direction": list(DIRECTIONS),
-            "episode": test,
-            "t": np.arange(1, n_t + 1),
-            "component": np.arange(n_comp),
-        },
+        coords={"direction": list(DIRECTIONS), "fold": np.arange(n_folds),
+                "episode": np.arange(n_ep), "t": np.arange(1, n_t + 1)},
         attrs=attrs,
     )
+
+
+_METHOD = "\n".join(f"        {line}" if line else "" for line in __doc__.splitlines())
+simulation.__doc__ = f"{simulation.__doc__}\n    Method (module docstring)::\n\n{_METHOD}\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from trajprobe.recipes.catalog import RECIPES, Recipe, _mikulik_entries
+from trajprobe.recipes.catalogue import RECIPES, Recipe, _mikulik_entries
 from trajprobe.recipes.config import (
     CPU_FLOPS,
     PRESETS,

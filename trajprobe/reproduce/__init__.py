@@ -16,6 +16,7 @@ import torch
 from trajprobe.recipes.config import default_out_dir
 from trajprobe.reproduce.base import PRESETS, RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.report import read_results, write_report
+from trajprobe.validation import check_positive_int
 
 __all__ = [
     "PRESETS",
@@ -66,8 +67,7 @@ def reproduce(
         raise ValueError(f"target: expected one of {', '.join(TARGETS)}, got {target!r}")
     if preset not in PRESETS:
         raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
-    if not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds: expected a positive integer, got {seeds!r}")
+    seeds = check_positive_int(seeds, "seeds")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device: CUDA was asked for but torch.cuda.is_available() is False")

@@ -17,9 +17,10 @@ Fig. 2 (convergence) uses every training checkpoint of several runs of
 |cumulative-regret differences| (bandits), embedded with MDS. Fig. 3 shows both state
 spaces and both embeddings for :data:`FIG3_TASKS`; Fig. 4 summarises all tasks.
 
-Deviations from the paper, stated in the report's notes: the bandits' D_o is the mean
-squared difference of action probabilities (the paper's eq. 3 for D_o needs closed-loop
-rollouts from embedded states); training budgets at ``quick`` are far below the paper's.
+Deviations from the paper, stated in the report's notes: the bandits' D_o is the
+normalised squared error of action probabilities (1 = predicting the mean policy; the
+paper's eq. 3 for D_o needs closed-loop rollouts from embedded states); training budgets
+at ``quick`` are far below the paper's.
 """
 
 from __future__ import annotations
@@ -109,13 +110,13 @@ class EvalSettings:
 SETTINGS: dict[str, EvalSettings] = {
     "smoke": EvalSettings(30, 20, 2, 4,
                           SimulationConfig(max_epochs=3, patience=1),
-                          SimulationConfig(max_epochs=3, patience=1, output_measure="mse")),
+                          SimulationConfig(max_epochs=3, patience=1, output_measure="error")),
     "quick": EvalSettings(300, 200, 2, 8,
                           SimulationConfig(max_epochs=100),
-                          SimulationConfig(max_epochs=100, output_measure="mse")),
+                          SimulationConfig(max_epochs=100, output_measure="error")),
     "paper": EvalSettings(500, 500, 10, None,
                           SimulationConfig(),
-                          SimulationConfig(hidden_width=256, output_measure="mse")),
+                          SimulationConfig(hidden_width=256, output_measure="error")),
 }
 """Evaluation settings per preset."""
 
@@ -276,10 +277,12 @@ def _comparison_dataset(results: dict[str, list[dict[str, dict[str, float]]]],
                 "description": "prediction: eq. 2 (1/K) sum_k sum_t KL(pi^Bayes || pi^RNN); "
                                "bandit: eq. 3 |(1/K) sum_k sum_t (r^RNN - r^Bayes)|"}),
             "state_dissimilarity": ((*dims, "direction"), d_s, {
-                "description": "D_s: MSE of the embedding in the target's whitened PCA units"}),
+                "description": "D_s: MSE of the embedding in the target's whitened PCA units "
+                               "(cross-validated over episodes; 1 = the target's mean state)"}),
             "output_dissimilarity": ((*dims, "direction"), d_o, {
                 "description": "D_o: prediction: sum_t KL(source || target at embedded state); "
-                               "bandit: mean squared difference of action probabilities"}),
+                               "bandit: normalised squared error of action probabilities "
+                               "(1 = predicting the mean policy)"}),
             "performance": (dims, perf, {
                 "description": "prediction: log-loss per step; bandit: mean cumulative regret"}),
             "bayes_performance": (("task",), bayes_perf, {
@@ -466,9 +469,9 @@ def _notes(context: RunContext, settings: EvalSettings, n_conv: int,
         "D_o: the Bayes agent simulates the RNN); 'Bayes→RNN' the reverse. The paper finds "
         "both low in the RNN→Bayes direction for trained agents, and a non-negligible D_o "
         "in the reverse direction.",
-        "Deviation: for bandits D_o is the mean squared difference of action probabilities "
-        "(summed over t), not eq. 3 (which would need closed-loop rollouts from embedded "
-        "states); the Gittins agents use discount "
+        "Deviation: for bandits D_o is the normalised squared error of action probabilities "
+        "(1 = predicting the mean policy), not eq. 3 (which would need closed-loop rollouts "
+        "from embedded states); the Gittins agents use discount "
         f"{catalogue.BANDIT_DISCOUNT} (assumed; the paper's appendix is not available), "
         "the Meta-Learners are trained undiscounted.",
         f"Mean cumulative regret over T = 20 (trained): {regret}.",

@@ -25,6 +25,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from trajprobe import machine as sm
+from trajprobe.validation import check_positive_int
 
 __all__ = ["DecoupledMachine", "DecoupledState"]
 
@@ -65,12 +66,9 @@ class DecoupledMachine:
         if not isinstance(core, sm.StateMachine):
             raise TypeError("core: expected a StateMachine (initial_state, step), got "
                             f"{type(core).__name__}")
-        for name, value in (("n_contexts", n_contexts), ("n_actions", n_actions)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
         self.core = core
-        self.n_contexts = n_contexts
-        self.n_actions = n_actions
+        self.n_contexts = check_positive_int(n_contexts, "n_contexts")
+        self.n_actions = check_positive_int(n_actions, "n_actions")
         leaf = next((x for x in sm.tree_leaves(core.initial_state(1)) if x.is_floating_point()),
                     None)
         self._dtype = leaf.dtype if leaf is not None else torch.get_default_dtype()

@@ -15,14 +15,14 @@ import torch
 from tqdm.auto import tqdm
 
 from trajprobe import machine as sm
+from trajprobe.validation import check_positive_int
 
 __all__ = ["eval_schedule", "probe_learner"]
 
 
 def eval_schedule(n_steps: int, per_decade: int = 60) -> np.ndarray:
     """Steps 1..n_steps at which to probe: every step up to 20, then log-spaced."""
-    if n_steps < 1:
-        raise ValueError(f"n_steps: expected a positive number of steps, got {n_steps}")
+    n_steps = check_positive_int(n_steps, "n_steps")
     dense = np.arange(1, min(n_steps, 20) + 1)
     decades = max(np.log10(n_steps), 1e-9)
     sparse = np.round(np.logspace(0, np.log10(n_steps), int(per_decade * decades) + 1))

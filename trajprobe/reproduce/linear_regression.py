@@ -16,9 +16,9 @@ import xarray as xr
 from trajprobe import plots, recipes
 from trajprobe.adapters.torch_learner import SGD, Adam, linear_regression_learner
 from trajprobe.dynamics import mean_sem, steps_to_threshold, time_ratio
+from trajprobe.estimators.linear import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.measure import effective_spectra
 from trajprobe.plots import plot_learning_curves, plot_steps_to_threshold
-from trajprobe.probes.linear import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.reference_models import BayesianLinearRegression
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.learners import eval_schedule, probe_learner

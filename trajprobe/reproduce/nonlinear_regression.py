@@ -30,9 +30,9 @@ import xarray as xr
 from trajprobe import io, plots, recipes
 from trajprobe.adapters.torch_learner import SGD, Adam, mlp_learner
 from trajprobe.dynamics import normalise_to_asymptote, steps_to_threshold, time_ratio
+from trajprobe.estimators.fourier import fourier_coefficients, fourier_projection
 from trajprobe.measure import fourier_spectra
 from trajprobe.plots import plot_learning_curves, plot_progress, plot_steps_to_threshold
-from trajprobe.probes.fourier import fourier_coefficients, fourier_projection
 from trajprobe.reference_models import FourierGridPosterior
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.learners import eval_schedule, probe_learner

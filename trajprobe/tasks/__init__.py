@@ -2,6 +2,7 @@
 for a machine, build probe inputs from a history and summarise the probe outputs
 (the protocol: :mod:`trajprobe.tasks.base`)."""
 
+from trajprobe.tasks.armed_bandits import BernoulliBandit, GaussianBandit
 from trajprobe.tasks.bandits import ContextualBandit
 from trajprobe.tasks.base import Environment, Episodes, Measured, Seed, Task, make_generator
 from trajprobe.tasks.fourier import FourierRegression, band_pass
@@ -14,7 +15,6 @@ from trajprobe.tasks.prediction import (
     PredictionTask,
 )
 from trajprobe.tasks.regression import LinearRegression, haar_orthogonal
-from trajprobe.tasks.two_armed import BernoulliBandit, GaussianBandit
 
 __all__ = [
     "BernoulliBandit",

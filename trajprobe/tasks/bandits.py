@@ -18,13 +18,13 @@ import xarray as xr
 from torch.nn import functional
 
 from trajprobe.dynamics import order_contexts
-from trajprobe.labelled import describe, to_numpy
-from trajprobe.probes.policy import (
+from trajprobe.estimators.policy import (
     correct_action_probability,
     expected_context_reward,
     expected_reward,
     policy_probabilities,
 )
+from trajprobe.labelled import describe, to_numpy
 from trajprobe.tasks._sampling import rand
 from trajprobe.tasks.base import Episodes, Seed
 from trajprobe.validation import as_tensor, check_positive_int

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from trajprobe.labelled import describe, to_numpy
-from trajprobe.probes.fourier import (
+from trajprobe.estimators.fourier import (
     fourier_coefficients,
     fourier_grid,
     fourier_projection,
     spectral_energy_ratio,
 )
+from trajprobe.labelled import describe, to_numpy
 from trajprobe.tasks._sampling import rand, randn
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import as_tensor, check_positive, check_positive_int

@@ -38,7 +38,7 @@ from torch import distributions as D
 from trajprobe.heads import HEADS
 from trajprobe.labelled import describe, to_numpy
 from trajprobe.tasks.base import Episodes, Seed, make_generator
-from trajprobe.validation import check_positive
+from trajprobe.validation import check_positive, check_positive_int
 
 if TYPE_CHECKING:
     from trajprobe.measure import Probed
@@ -74,9 +74,8 @@ def encode_observations(features: torch.Tensor) -> torch.Tensor:
 
 
 def _check_sizes(n_episodes: int, n_steps: int) -> None:
-    for name, value in (("n_episodes", n_episodes), ("n_steps", n_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    check_positive_int(n_episodes, "n_episodes")
+    check_positive_int(n_steps, "n_steps")
 
 
 def _numpy_rng(seed: Seed) -> np.random.Generator:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import xarray as xr
 
+from trajprobe.estimators.linear import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.labelled import describe, to_numpy
-from trajprobe.probes.linear import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.tasks._sampling import randn
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import (
@@ -68,7 +68,7 @@ class LinearRegression:
         prior_scale: standard deviation of each entry of W (see the module docstring for
             how this maps onto the paper's MN(0, α²I, α²I)).
         fit_intercept: the measurement fits ŷ ≈ Ŵx + b (True) or the paper's ŷ ≈ Ŵx
-            (see :func:`~trajprobe.probes.linear.effective_map`).
+            (see :func:`~trajprobe.estimators.linear.effective_map`).
 
     Episodes' ``params``: ``"W"`` ``[E, dim, dim]`` and its SVD W = U diag(s) Vᵀ:
     ``"U"`` ``[E, dim, dim]``, ``"s"`` ``[E, dim]``, ``"V"`` ``[E, dim, dim]`` (columns are

@@ -1,16 +1,17 @@
-"""Probes on a machine's forked states: linear (effective spectra), Fourier, policy.
+"""Estimators on probed outputs: linear (effective spectra), Fourier, policy.
 
-Pure tensor estimators, reusable for any learner whose probe set and outputs are known.
+Pure tensor functions, reusable for any learner whose probe set and outputs are known;
+the probe engine (:func:`trajprobe.probe`) forks a machine's states and produces the outputs.
 """
 
-from trajprobe.probes.fourier import (
+from trajprobe.estimators.fourier import (
     fourier_coefficients,
     fourier_grid,
     fourier_projection,
     spectral_energy_ratio,
 )
-from trajprobe.probes.linear import effective_map, effective_spectrum, spectrum_ratio
-from trajprobe.probes.policy import (
+from trajprobe.estimators.linear import effective_map, effective_spectrum, spectrum_ratio
+from trajprobe.estimators.policy import (
     correct_action_probability,
     expected_context_reward,
     expected_reward,

@@ -1,4 +1,4 @@
-"""Two-armed (n-armed) Bernoulli and Gaussian bandit tasks: encoding, sampling, errors."""
+"""N-armed (two by default) Bernoulli and Gaussian bandit tasks: encoding, sampling, errors."""
 
 from __future__ import annotations
 

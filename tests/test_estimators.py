@@ -1,4 +1,4 @@
-"""Probe estimators and front doors: planted machines give back what was planted."""
+"""Estimators and front doors: planted machines give back what was planted."""
 
 import math
 
@@ -10,7 +10,7 @@ from torch import nn
 
 import trajprobe
 from trajprobe.adapters import wrap
-from trajprobe.probes import (
+from trajprobe.estimators import (
     correct_action_probability,
     effective_map,
     effective_spectrum,

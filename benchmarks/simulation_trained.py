@@ -1,0 +1,122 @@
+"""Benchmark: trained Meta-Learners vs Bayes — D_s and D_o against their nulls (issue 13).
+
+For each agent, a quick-preset training run (trained here if RUNS/<name> does not exist
+yet; ``trajprobe train RECIPE --preset quick --out RUNS/<name>`` makes the same) is
+compared with its Bayes-optimal machine on shared histories, both directions, with
+:func:`trajprobe.compare.simulation`'s nulls: the time-shuffled map and the untrained
+network of the same architecture (the recipe's initial weights, checkpoint 0).
+
+* bernoulli — ``bayes-optimal/bernoulli_beta_1_1`` vs Beta–Bernoulli (KL, eq. 2);
+* bandit — ``bayes-optimal/bandit_bernoulli_beta_1_1`` (softmax policy) vs the Gittins
+  agent on the RNN's closed-loop stream (normalised error of action probabilities);
+* regression — ``linear-regression-2d/meta-learner-adam`` vs Bayesian linear regression
+  (normalised error of the predicted mean: the network has no predictive distribution).
+
+Expected: for the trained agent, D_s and D_o in the RNN→Bayes direction (b→a) are finite
+and well below the untrained agent's and the shuffled null.
+
+    python benchmarks/simulation_trained.py --runs /tmp/runs [--episodes 500] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from trajprobe import compare, recipes
+from trajprobe.reference_models import catalogue
+from trajprobe.reference_models.linear_regression import BayesianLinearRegression
+from trajprobe.rollout import interact
+
+AGENTS = {
+    "bernoulli": "bayes-optimal/bernoulli_beta_1_1",
+    "bandit": "bayes-optimal/bandit_bernoulli_beta_1_1",
+    "regression": "linear-regression-2d/meta-learner-adam",
+}
+
+
+class Policy(torch.nn.Module):
+    """A bandit network whose outputs are its softmax action probabilities."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def initial_state(self, batch_size):
+        return self.net.initial_state(batch_size)
+
+    def step(self, x, state):
+        logits, state = self.net.step(x, state)
+        return torch.softmax(logits, dim=-1), state
+
+    def distribution(self, y):
+        return torch.distributions.Categorical(probs=y)
+
+
+def _load(name: str, runs: Path) -> tuple[object, torch.nn.Module, torch.nn.Module]:
+    recipe = recipes.get(AGENTS[name], "quick")
+    run = runs / AGENTS[name].replace("/", "_")
+    if not (run / "latest.pt").exists():
+        print(f"training {AGENTS[name]} (quick) into {run} ...", flush=True)
+        recipe.train(run, seed=0, progress=False)
+    _, trained = recipes.load_trained(run)
+    return recipe, trained, recipe.build_model(seed=0)
+
+
+def _compare(name: str, runs: Path, n_episodes: int):
+    recipe, trained, untrained = _load(name, runs)
+    config = compare.SimulationConfig()
+    if name == "bernoulli":
+        bayes = catalogue.get("bernoulli_beta_1_1").bayes()
+        inputs = recipe.task.sample(n_episodes, 20, seed=7).inputs
+    elif name == "bandit":
+        entry = catalogue.get("bandit_bernoulli_beta_1_1")
+        bayes, task = entry.bayes(), entry.task
+        trained, untrained = Policy(trained), Policy(untrained)
+        trace = interact(trained, task, n_episodes, entry.n_steps, seed=7)
+        inputs = compare.AlignedTraces(a=compare.replay(bayes, trace), b=trace)
+        config = compare.SimulationConfig(output_measure="error")  # Gittins is deterministic
+    else:
+        bayes = BayesianLinearRegression.from_task(recipe.task)
+        inputs = recipe.task.sample(n_episodes, 20, seed=7).inputs
+    with torch.no_grad():
+        return compare.simulation(bayes, trained, inputs, config=config, untrained=untrained,
+                                  seed=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, required=True, help="directory of training runs")
+    parser.add_argument("--episodes", type=int, default=500)
+    parser.add_argument("--only", choices=sorted(AGENTS), default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names = [args.only] if args.only else list(AGENTS)
+    labels = {"a→b": "Bayes→RNN", "b→a": "RNN→Bayes"}
+    for name in names:
+        start = time.perf_counter()
+        ds = _compare(name, args.runs, args.episodes)
+        print(f"\n{name}: {AGENTS[name]} vs Bayes, {args.episodes} episodes, "
+              f"{time.perf_counter() - start:.0f} s; D_o = {ds.attrs['output_measure']}")
+        print(f"{'direction':<11}{'D_s':>17}{'shuffled':>10}{'untrained':>11}"
+              f"{'D_o':>17}{'shuffled':>10}{'untrained':>11}  reliable")
+        for d in ds["direction"].values:
+            r = ds.sel(direction=d)
+            f = {k: float(r[k]) for k in r.data_vars if r[k].ndim == 0 and k.endswith(
+                ("dissimilarity", "_sem", "_shuffled", "_untrained"))}
+            print(f"{labels[d]:<11}"
+                  f"{f['state_dissimilarity']:>9.4f} ± {f['state_dissimilarity_sem']:<5.4f}"
+                  f"{f['state_dissimilarity_shuffled']:>10.4f}"
+                  f"{f['state_dissimilarity_untrained']:>11.4f}"
+                  f"{f['output_dissimilarity']:>9.4f} ± {f['output_dissimilarity_sem']:<5.4f}"
+                  f"{f['output_dissimilarity_shuffled']:>10.4f}"
+                  f"{f['output_dissimilarity_untrained']:>11.4f}  {bool(r['reliable'])} "
+                  f"{r['reliability_note'].item()}")
+
+
+if __name__ == "__main__":
+    main()
