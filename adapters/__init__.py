@@ -2,6 +2,9 @@
 
 * :func:`wrap` — ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` and their ``*Cell`` versions.
 * :class:`TorchCore` — any module whose ``forward(x, state)`` returns ``(y, state)``.
+* :func:`wrap_transformer`, :func:`wrap_gpt2`, :class:`CausalTransformer` — causal
+  transformers (your own ``nn.TransformerEncoder`` model, Hugging Face GPT-2 with
+  read-in / read-out) whose state is a preallocated key/value cache (:class:`KVState`).
 * :class:`Learner` — a network trained by SGD/Adam (torch.func, vmapped over learners),
   with the papers' Learners :func:`linear_regression_learner`, :func:`mlp_learner` and
   :func:`bandit_learner` (run closed-loop by :func:`trajprobe.interact`).
@@ -24,14 +27,32 @@ from trajprobe.adapters.torch_learner import (
     mlp_learner,
 )
 from trajprobe.adapters.torch_rnn import LSTMState, TorchCell, TorchRNN, wrap
+from trajprobe.adapters.torch_transformer import (
+    CachedBlock,
+    CausalTransformer,
+    EncoderLayerBlock,
+    GPT2BlockAdapter,
+    Interleaved,
+    KVState,
+    OneToken,
+    wrap_gpt2,
+    wrap_transformer,
+)
 
 __all__ = [
     "SGD",
     "Adam",
+    "CachedBlock",
+    "CausalTransformer",
     "DecoupledLinearPolicy",
+    "EncoderLayerBlock",
+    "GPT2BlockAdapter",
+    "Interleaved",
+    "KVState",
     "LSTMState",
     "Learner",
     "MSELoss",
+    "OneToken",
     "ReinforceLoss",
     "TorchCell",
     "TorchCore",
@@ -40,4 +61,6 @@ __all__ = [
     "linear_regression_learner",
     "mlp_learner",
     "wrap",
+    "wrap_gpt2",
+    "wrap_transformer",
 ]

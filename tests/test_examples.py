@@ -19,6 +19,7 @@ NEEDS_JAX = pytest.mark.skipif(
 @pytest.mark.parametrize("script, args, expected", [
     ("quickstart.py", [], "'probe': 100"),
     ("wrap_your_rnn.py", ["--smoke"], "q_k(t), mean over episodes"),
+    ("wrap_a_transformer.py", ["--smoke"], "your transformer: q_k(t)"),
     ("compare_two_agents.py", ["--smoke"], "b→a: D_s ="),
     ("reproduce_figure.py", ["--smoke"], "| Meta-Learner |"),
     ("measure_your_own_task.py", ["--smoke"], "Bayes: q = 1.000"),

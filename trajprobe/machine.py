@@ -70,6 +70,8 @@ class StateMachine(Protocol):
     * ``state_vector(state) -> [B, S]`` [concatenate the flattened leaves].
     * ``state_from_vector(vector) -> state``, the inverse of ``state_vector``
       [split along the leaves of ``initial_state``].
+    * ``output_many(x [B, N, ...], state) -> [B, N, ...]``: f for N inputs from each state,
+      sharing the work of one state across its N inputs (used by :func:`trajprobe.probe`).
     * ``distribution(y) -> torch.distributions.Distribution`` when outputs are the
       parameters of a predictive distribution.
     """

@@ -45,6 +45,14 @@ def probe(
     on the trace's device, in chunks sized so a chunk needs about ``memory_budget`` bytes
     (``4 ×`` the bytes of its items' states, inputs and outputs).
 
+    A machine with the optional method ``output_many(x [B, N, ...], state) -> [B, N, ...]``
+    (``f`` for N inputs from each of B states) is given all N probes of a state at once,
+    without N copies of the state, and chunks hold whole states; the work shared by the
+    probes of one state (an LSTM's recurrent matmul, a transformer's key/value cache) is
+    then done once. Its results equal the default path's to float rounding. Machines
+    without it take the default path: states forked N times, ``output`` (or ``step``) on
+    the flat batch.
+
     Args:
         machine: the machine that produced ``trace``.
         trace: from :func:`trajprobe.rollout`; states ``[E, T+1, ...]`` per leaf.
@@ -95,15 +103,40 @@ def probe(
     flat_inputs = probe_inputs if shared else probe_inputs.flatten(0, 2)
     n_items = n_episodes * n_steps * n_probes
 
-    def run(start: int, stop: int) -> torch.Tensor:
-        items = torch.arange(start, stop, device=trace.inputs.device)
-        state = sm.index(prior, items // n_probes)
-        x = flat_inputs[items % n_probes] if shared else flat_inputs[start:stop]
-        return sm.output(machine, x, state)
+    many = getattr(machine, "output_many", None)
+    if callable(many):
+        # Whole states per chunk: items [start, stop) are states [start/N, stop/N).
+        per_state = probe_inputs if not shared else None
+
+        def run(start: int, stop: int) -> torch.Tensor:
+            first_state, last_state = start // n_probes, stop // n_probes
+            state = sm.index(prior, slice(first_state, last_state))
+            if per_state is None:
+                x = flat_inputs.expand(last_state - first_state, *flat_inputs.shape)
+            else:
+                x = per_state.flatten(0, 1)[first_state:last_state]
+            y = many(x, state)
+            if tuple(y.shape[:2]) != tuple(x.shape[:2]):
+                raise ValueError(
+                    f"machine: output_many(x, state) must return [B, N, ...] for x of shape "
+                    f"{tuple(x.shape)}, got {tuple(y.shape)}"
+                )
+            return y.flatten(0, 1)
+
+        unit = n_probes
+    else:
+
+        def run(start: int, stop: int) -> torch.Tensor:
+            items = torch.arange(start, stop, device=trace.inputs.device)
+            state = sm.index(prior, items // n_probes)
+            x = flat_inputs[items % n_probes] if shared else flat_inputs[start:stop]
+            return sm.output(machine, x, state)
+
+        unit = 1
 
     with torch.no_grad():
-        first = run(0, 1)
-        chunk = _chunk_items(prior, flat_inputs[:1], first, memory_budget)
+        first = run(0, unit)
+        chunk = _chunk_items(prior, flat_inputs[:1], first[:1], memory_budget, unit)
         result = torch.empty((n_items, *first.shape[1:]), dtype=first.dtype, device=first.device)
         starts = range(0, n_items, chunk)
         show = len(starts) > 1 and (progress is None or progress)
@@ -132,13 +165,20 @@ def probe(
 
 
 def _chunk_items(
-    prior: sm.State, one_input: torch.Tensor, one_output: torch.Tensor, budget: int
+    prior: sm.State, one_input: torch.Tensor, one_output: torch.Tensor, budget: int,
+    unit: int = 1,
 ) -> int:
-    """How many items fit in ``budget`` bytes, from one item's state, input and output."""
+    """How many items fit in ``budget`` bytes, from one item's state, input and output.
+
+    The count is a multiple of ``unit`` (the N probes of one state, when they share it).
+    A shared state is not copied per item, but an item's intermediate values (an LSTM's
+    gates, a transformer's attention row) are about a state's size, so the per-item
+    estimate is the same either way.
+    """
     per_item = sum(leaf[0].numel() * leaf.element_size() for leaf in sm.tree_leaves(prior))
     per_item += one_input.numel() * one_input.element_size()
     per_item += one_output.numel() * one_output.element_size()
-    return max(1, budget // (_WORKSPACE_FACTOR * per_item))
+    return unit * max(1, budget // (_WORKSPACE_FACTOR * per_item * unit))
 
 
 def _check_trace_matches(machine: sm.StateMachine, trace: Trace) -> None:

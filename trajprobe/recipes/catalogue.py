@@ -85,6 +85,27 @@ def _linear_meta(dim: int, *, optimiser: str = "sgd", prior_scale: float = 1.0,
     return make
 
 
+def _linear_transformer(dim: int) -> Callable[[str], MetaLearnerRecipe]:
+    """The built-in GPT (2 layers, d_model 64, 4 heads) as a Meta-Learner, Rabinowitz's
+    encoding [x_t, y_{t-1}] as one token per step, trained teacher-forced by the same loop.
+    Not in Rabinowitz 2019: the paper preset is our scale (Garg et al. 2022 train
+    500k steps of batch 64 with Adam 1e-4). The quick preset is not yet tuned against the
+    Bayes MSE (issue 15)."""
+
+    def make(preset: str) -> MetaLearnerRecipe:
+        task = LinearRegression(dim, noise_std=0.01)
+        paper = SupervisedConfig(32_000_000, 20, 64, optimiser=OptimiserConfig("adam", 1e-4))
+        quick = SupervisedConfig(400_000 if dim == 2 else 800_000, 20, 100,
+                                 optimiser=OptimiserConfig("adam", 1e-3, "cosine", warmup=0.05),
+                                 max_grad_norm=1.0, save_every=500, log_every=50)
+        return MetaLearnerRecipe(
+            name="", preset=preset, paper="Garg et al. 2022 (architecture), our scale",
+            task=task, model=ModelConfig("gpt", 64, layers=2, max_len=20),
+            training=_supervised(preset, paper=paper, quick=quick),
+        )
+    return make
+
+
 def _linear_learner(dim: int, optimiser: str) -> Callable[[str], LearnerRecipe]:
     def make(preset: str) -> LearnerRecipe:
         paper = LearnerConfig("linear-mlp", optimiser, 1e-3, hidden=10, minibatch=100,
@@ -234,6 +255,10 @@ RECIPES: dict[str, tuple[str, Callable[[str], Recipe]]] = {
     "linear-regression-5d/meta-learner": ("5-D (Figs. A1b-c, 4b)", _linear_meta(5)),
     "linear-regression-2d/meta-learner-alpha10": ("prior scaled by α = 10 (Fig. A3)",
                                                   _linear_meta(2, prior_scale=10.0)),
+    "linear-regression-2d/transformer": ("GPT (2 layers, d 64) across W ~ MN(0, I, I), Adam",
+                                         _linear_transformer(2)),
+    "linear-regression-5d/transformer": ("5-D, GPT (2 layers, d 64), Adam",
+                                         _linear_transformer(5)),
     "linear-regression-2d/learner-lstm": ("LSTM(64) trained on one fixed W (Fig. A4)",
                                           _linear_meta(2, fixed=True)),
     "nonlinear-regression/learner": ("6-layer ReLU MLP, Adam, one g per Learner (Fig. 8)",

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import torch
 
 from trajprobe.io import atomic_write
-from trajprobe.models import MikulikNet, RabinowitzLSTM
+from trajprobe.models import GPT, GatedSSM, MikulikNet, RabinowitzLSTM
 from trajprobe.training import (
     PolicyGradientConfig,
     SupervisedConfig,
@@ -63,26 +63,46 @@ class ModelConfig:
     """A Meta-Learner architecture.
 
     Attributes:
-        architecture: ``"rabinowitz-lstm"`` (LSTM + linear readout, Rabinowitz A.2/A.4/A.6)
-            or ``"mikulik-net"`` (encoder → LSTM → decoder → readout, Mikulik §3.1).
-        size: LSTM units (Rabinowitz: 64) or layer width N (Mikulik: 32 / 256).
+        architecture: ``"rabinowitz-lstm"`` (LSTM + linear readout, Rabinowitz A.2/A.4/A.6),
+            ``"mikulik-net"`` (encoder → LSTM → decoder → readout, Mikulik §3.1),
+            ``"gpt"`` (:class:`~trajprobe.models.GPT`, a KV-cache transformer, 4 heads) or
+            ``"gated-ssm"`` (:class:`~trajprobe.models.GatedSSM`).
+        size: LSTM units (Rabinowitz: 64), layer width N (Mikulik: 32 / 256), d_model
+            (gpt) or state channels (gated-ssm).
         distribution: the predictive family read from the outputs (prediction tasks).
+        layers: depth of ``gpt`` and ``gated-ssm`` (ignored by the LSTMs).
+        max_len: ``gpt`` only: the longest episode its cache and positions hold.
     """
 
-    architecture: Literal["rabinowitz-lstm", "mikulik-net"] = "rabinowitz-lstm"
+    architecture: Literal["rabinowitz-lstm", "mikulik-net", "gpt", "gated-ssm"] = (
+        "rabinowitz-lstm")
     size: int = 64
     distribution: str | None = None
+    layers: int = 2
+    max_len: int = 100
 
     def build(self, input_size: int, output_size: int, *, seed: int = 0,
               distribution: Any = None) -> torch.nn.Module:
         """A freshly initialised model (parameters drawn from ``seed``)."""
         dist = distribution if distribution is not None else self.distribution
+        if self.architecture == "gpt":
+            return GPT(input_size, output_size, self.size, self.layers, 4,
+                       max_len=self.max_len, distribution=dist, seed=seed)
+        if self.architecture == "gated-ssm":
+            return GatedSSM(input_size, output_size, self.size, self.layers,
+                            distribution=dist, seed=seed)
         cls = RabinowitzLSTM if self.architecture == "rabinowitz-lstm" else MikulikNet
         return cls(input_size, output_size, self.size, distribution=dist, seed=seed)
 
     def flops_per_step(self, input_size: int, output_size: int) -> float:
         """Forward + backward FLOPs of one episode step (≈ 3 × 2 × multiply-adds)."""
         n = self.size
+        if self.architecture == "gpt":  # per token: projections, MLP, attention to ~T/2
+            macs = self.layers * (12 * n * n + n * self.max_len)
+            return 6.0 * (macs + n * (input_size + output_size))
+        if self.architecture == "gated-ssm":
+            macs = 3 * n * input_size + n * n + (self.layers - 1) * 4 * n * n
+            return 6.0 * (macs + n * output_size)
         macs = 4 * n * (n + (n if self.architecture == "mikulik-net" else input_size))
         macs += n * output_size
         if self.architecture == "mikulik-net":

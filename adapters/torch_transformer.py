@@ -1,0 +1,623 @@
+"""Causal (decoder-only) transformers as state machines whose state is the key/value cache.
+
+A causal transformer reading one machine input per step is a Mealy machine: the state
+s_t is every layer's keys and values of the tokens seen so far, the output function
+attends the new token(s) to them. :class:`CausalTransformer` keeps that cache
+preallocated to the episode length (``max_len`` steps) with a slot counter, so
+
+* one ``step`` costs the new token(s) only (attention to the cache, never a re-run of
+  the prefix), and a probe from s_{t-1} is exact;
+* forking a state is indexing its batch-leading leaves (:class:`KVState`);
+* ``output_many(x [B, N, ...], state)`` attends N probe queries to one shared cache per
+  state, instead of N copies of it (used by :func:`trajprobe.probe`).
+
+One machine step may append several tokens (:class:`Interleaved`: Garg et al. 2022's
+layout, an x token then a y token per example). The transformer's layers are seen
+through a small protocol, :class:`CachedBlock`: ``qkv`` (the block up to its attention
+projections) and ``finish`` (the rest, from the attended values). Adapters:
+
+* :class:`EncoderLayerBlock` — ``nn.TransformerEncoderLayer`` (pre- or post-norm);
+  :func:`wrap_transformer` wraps an ``nn.TransformerEncoder`` (or a list of layers)
+  run with a causal mask, with your read-in, positions and read-out;
+* :class:`GPT2BlockAdapter` — a Hugging Face ``GPT2Block``; :func:`wrap_gpt2` wraps a
+  ``GPT2Model`` driven through ``inputs_embeds`` with read-in / read-out layers (no import
+  of ``transformers`` happens here: install ``trajprobe[transformers]`` to build one);
+* your own block: any module with ``n_heads``, ``scale``, ``qkv`` and ``finish``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CachedBlock",
+    "CausalTransformer",
+    "EncoderLayerBlock",
+    "GPT2BlockAdapter",
+    "Interleaved",
+    "KVState",
+    "OneToken",
+    "wrap_gpt2",
+    "wrap_transformer",
+]
+
+
+class KVState(NamedTuple):
+    """A causal transformer's state: its key/value cache, batch leading.
+
+    Attributes:
+        keys: ``[B, L, H, S, d_head]`` for L layers, H heads and S = ``max_len`` ×
+            tokens per step preallocated slots.
+        values: ``[B, L, H, S, d_head]``.
+        valid: ``[B, S]`` bool, slot s holds a real token (written and not absent).
+        length: ``[B]`` long, slots written so far (t × tokens per step after step t).
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    valid: torch.Tensor
+    length: torch.Tensor
+
+
+@runtime_checkable
+class CachedBlock(Protocol):
+    """One transformer layer, split at its attention.
+
+    ``h' = finish(h, attend(*qkv(h)))`` must equal the layer's forward, where ``attend``
+    is causal softmax attention ``softmax(scale · q kᵀ + mask) v`` over heads,
+    concatenated back to ``[..., P, H · d_head]`` (before the output projection).
+
+    Attributes:
+        n_heads: H.
+        scale: the factor on q·k (``d_head ** -0.5`` in most layers).
+    """
+
+    n_heads: int
+    scale: float
+
+    def qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hidden states ``[..., P, D]`` → queries, keys, values, each ``[..., P, H, d_head]``."""
+        ...
+
+    def finish(self, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """The layer's output ``[..., P, D]`` from its input ``h`` and ``attended``
+        ``[..., P, H · d_head]`` (output projection, residuals, norms, feed-forward)."""
+        ...
+
+
+def _split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    return x.unflatten(-1, (n_heads, x.shape[-1] // n_heads))
+
+
+class EncoderLayerBlock(nn.Module):
+    """An ``nn.TransformerEncoderLayer`` (used with a causal mask) as a :class:`CachedBlock`.
+
+    Reads the layer's own modules: ``self_attn`` (``nn.MultiheadAttention``: its in- and
+    out-projections), ``norm1``, ``norm2``, ``linear1``, ``activation``, ``linear2`` and
+    the dropouts, honouring ``norm_first`` (pre-norm) or not (post-norm). The layer is
+    referenced, not copied: training it changes the machine.
+    """
+
+    def __init__(self, layer: nn.TransformerEncoderLayer):
+        super().__init__()
+        attn = getattr(layer, "self_attn", None)
+        if not isinstance(attn, nn.MultiheadAttention):
+            raise TypeError(
+                f"layer: expected an nn.TransformerEncoderLayer (self_attn an "
+                f"nn.MultiheadAttention), got {type(layer).__name__}; implement the "
+                "CachedBlock protocol (n_heads, scale, qkv, finish) for your own layer"
+            )
+        if attn.bias_k is not None or attn.add_zero_attn or not attn._qkv_same_embed_dim:
+            raise ValueError(
+                "layer: self_attn with add_bias_kv, add_zero_attn or kdim/vdim != embed_dim "
+                "is not supported; implement CachedBlock for it"
+            )
+        self.layer = layer
+        self.n_heads = attn.num_heads
+        self.scale = (attn.embed_dim // attn.num_heads) ** -0.5
+
+    def qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``in_proj`` of ``norm1(h)`` (pre-norm) or ``h`` (post-norm), split into heads."""
+        layer, attn = self.layer, self.layer.self_attn
+        x = layer.norm1(h) if layer.norm_first else h
+        qkv = nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+        return tuple(_split_heads(part, self.n_heads) for part in qkv.chunk(3, dim=-1))
+
+    def finish(self, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """Output projection, residuals, norms and feed-forward, as the layer's forward."""
+        layer, attn = self.layer, self.layer.self_attn
+        sa = layer.dropout1(attn.out_proj(attended))
+        if layer.norm_first:
+            h = h + sa
+            return h + self._feed_forward(layer.norm2(h))
+        h = layer.norm1(h + sa)
+        return layer.norm2(h + self._feed_forward(h))
+
+    def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        layer = self.layer
+        return layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(x)))))
+
+
+class GPT2BlockAdapter(nn.Module):
+    """A Hugging Face ``GPT2Block`` as a :class:`CachedBlock` (pre-norm).
+
+    ``qkv = c_attn(ln_1(h))``; ``finish``: ``h + c_proj(a)``, then ``+ mlp(ln_2(·))``,
+    calling the block's own modules; the scale is the block's ``attn.scaling`` (which
+    includes ``scale_attn_by_inverse_layer_idx``). Cross-attention is not supported.
+    """
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        attn = getattr(block, "attn", None)
+        if attn is None or not all(hasattr(block, a) for a in ("ln_1", "ln_2", "mlp")):
+            raise TypeError(f"block: expected a GPT2Block, got {type(block).__name__}")
+        if hasattr(block, "crossattention"):
+            raise ValueError("block: GPT-2 with add_cross_attention is not supported")
+        self.block = block
+        self.n_heads = attn.num_heads
+        self.scale = float(attn.scaling)
+
+    def qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``c_attn(ln_1(h))`` split into queries, keys and values per head."""
+        attn = self.block.attn
+        parts = attn.c_attn(self.block.ln_1(h)).split(attn.split_size, dim=-1)
+        return tuple(_split_heads(part, self.n_heads) for part in parts)
+
+    def finish(self, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """Residual after ``c_proj``, then the MLP residual."""
+        attn = self.block.attn
+        h = h + attn.resid_dropout(attn.c_proj(attended))
+        return h + self.block.mlp(self.block.ln_2(h))
+
+
+class OneToken:
+    """Layout: each machine input ``x [..., D_in]`` is one token; the output reads it."""
+
+    tokens_per_step = 1
+    output_token = 0
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., D_in]`` → ``[..., 1, D_in]``."""
+        return x.unsqueeze(-2)
+
+    def present(self, step: torch.Tensor) -> torch.Tensor:
+        """Which of a step's tokens exist, per row: ``step [B]`` (1-based) → ``[B, 1]`` bool."""
+        return torch.ones(step.shape[0], 1, dtype=torch.bool, device=step.device)
+
+    def input_size(self, token_size: int) -> int:
+        """Machine input width for tokens of ``token_size`` features."""
+        return token_size
+
+
+class Interleaved:
+    """Garg et al. 2022's layout: one x token, then one y token, per example.
+
+    The machine input at step t is ``[x_t, y_{t-1}]`` (``x_size + y_size``; trajprobe's
+    regression encoding); it appends two tokens, y_{t-1} then x_t, and the output is read
+    at the x_t token. The y token is ``[y, 0, …, 0]`` padded to the token width
+    (``x_size``), as in Garg et al.'s ``_combine``; at t = 1 there is no y_0, so that
+    token is absent (masked out and not counted in the positions). The token sequence is
+    therefore x_1, y_1, x_2, y_2, … with positions 0, 1, 2, …, exactly theirs.
+    """
+
+    tokens_per_step = 2
+    output_token = 1
+
+    def __init__(self, x_size: int, y_size: int = 1):
+        if y_size < 1 or x_size < y_size:
+            raise ValueError(
+                f"x_size, y_size: expected 1 <= y_size <= x_size (a y token is y padded "
+                f"to x_size), got {x_size}, {y_size}"
+            )
+        self.x_size, self.y_size = x_size, y_size
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., x_size + y_size]`` → ``[..., 2, x_size]``: (padded y_{t-1}, x_t)."""
+        if x.shape[-1] != self.x_size + self.y_size:
+            raise ValueError(
+                f"x: expected {self.x_size + self.y_size} features [x_t, y_{{t-1}}], "
+                f"got shape {tuple(x.shape)}"
+            )
+        x_token, y = x.split([self.x_size, self.y_size], dim=-1)
+        y_token = nn.functional.pad(y, (0, self.x_size - self.y_size))
+        return torch.stack([y_token, x_token], dim=-2)
+
+    def present(self, step: torch.Tensor) -> torch.Tensor:
+        """The y token exists from step 2 on; the x token always."""
+        return torch.stack([step > 1, torch.ones_like(step, dtype=torch.bool)], dim=-1)
+
+    def input_size(self, token_size: int) -> int:
+        """``x_size + y_size``."""
+        return self.x_size + self.y_size
+
+
+class CausalTransformer(nn.Module):
+    """A decoder-only transformer as a machine; state: :class:`KVState`, the KV cache.
+
+    Per step t, with the layout's P tokens ``z = layout.tokens(x_t)``::
+
+        h = read_in(z) + position(p)            p: positions of the present tokens
+        h = finish_l(h, attend(qkv_l(h), cache_l ∪ new))   for each block l
+        y_t = read_out(final_norm(h)[output_token])
+
+    Attention is causal over present tokens: the cache slots marked ``valid`` and the
+    step's earlier present tokens. Keys and values of the new tokens are written into
+    the next P slots of s_t; s_{t-1} is never mutated.
+
+    Args:
+        blocks: the layers, each a :class:`CachedBlock` (``EncoderLayerBlock``,
+            ``GPT2BlockAdapter`` or your own).
+        read_in: maps tokens ``[..., P, token_size]`` to ``[..., P, D]`` (e.g. ``nn.Linear``).
+        read_out: maps the output token's final hidden state ``[..., D]`` to ``y``.
+        max_len: the longest episode, in machine steps; the cache holds
+            ``max_len × tokens_per_step`` slots.
+        position: maps positions ``[..., P]`` (long) to ``[..., P, D]`` added after
+            ``read_in`` (e.g. ``nn.Embedding``); None for none.
+        final_norm: applied before ``read_out`` (e.g. GPT-2's ``ln_f``); None for none.
+        embed_dropout: applied to the embeddings (e.g. GPT-2's ``drop``); None for none.
+        layout: :class:`OneToken` (default) or :class:`Interleaved`, or your own with
+            ``tokens_per_step``, ``output_token``, ``tokens(x)`` and ``present(step)``.
+
+    Also ``unroll(inputs [E, T, D_in]) -> (outputs [E, T, ...], final state)``: the
+    whole sequence in one causal forward pass (teacher-forced training), equal to stepping.
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[CachedBlock],
+        *,
+        read_in: nn.Module,
+        read_out: nn.Module,
+        max_len: int,
+        position: nn.Module | None = None,
+        final_norm: nn.Module | None = None,
+        embed_dropout: nn.Module | None = None,
+        layout: OneToken | Interleaved | None = None,
+    ):
+        super().__init__()
+        blocks = list(blocks)
+        if not blocks:
+            raise ValueError("blocks: expected at least one transformer layer, got none")
+        for i, block in enumerate(blocks):
+            if not isinstance(block, CachedBlock) or not isinstance(block, nn.Module):
+                raise TypeError(
+                    f"blocks[{i}]: expected an nn.Module with n_heads, scale, qkv(h) and "
+                    f"finish(h, attended) (CachedBlock), got {type(block).__name__}"
+                )
+        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+            raise ValueError(f"max_len: expected a positive number of steps, got {max_len!r}")
+        for name, module in (("read_in", read_in), ("read_out", read_out)):
+            if not isinstance(module, nn.Module):
+                raise TypeError(f"{name}: expected an nn.Module, got {type(module).__name__}")
+        self.blocks = nn.ModuleList(blocks)
+        self.read_in = read_in
+        self.read_out = read_out
+        self.position = position
+        self.final_norm = final_norm
+        self.embed_dropout = embed_dropout
+        self.layout = layout if layout is not None else OneToken()
+        self.max_len = max_len
+        self._shape = self._cache_shape()
+
+    # -- geometry -------------------------------------------------------------------
+    def _reference(self) -> torch.Tensor:
+        for p in self.read_in.parameters():
+            return p
+        for p in self.parameters():
+            return p
+        raise ValueError("read_in: the transformer has no parameters to take a dtype from")
+
+    def _cache_shape(self) -> tuple[int, int, int, int, int]:
+        """(L, H, S, d_head, token_size), from one probe of the first block."""
+        ref = self._reference()
+        token_size = getattr(self.read_in, "in_features", None)
+        if token_size is None:
+            raise ValueError(
+                "read_in: cannot tell its input width; give an nn.Linear (in_features)"
+            )
+        with torch.no_grad():
+            h = self.read_in(torch.zeros(1, 1, token_size, dtype=ref.dtype, device=ref.device))
+            q, _, _ = self.blocks[0].qkv(h)
+        slots = self.max_len * self.layout.tokens_per_step
+        return len(self.blocks), q.shape[-2], slots, q.shape[-1], token_size
+
+    @property
+    def input_size(self) -> int:
+        """Width of one machine input x_t."""
+        return self.layout.input_size(self._shape[4])
+
+    # -- the machine ------------------------------------------------------------------
+    def initial_state(self, batch_size: int) -> KVState:
+        """An empty cache: zeros ``[B, L, H, S, d_head]``, nothing valid, length 0."""
+        layers, heads, slots, d_head, _ = self._shape
+        ref = self._reference()
+        kv = torch.zeros(batch_size, layers, heads, slots, d_head, dtype=ref.dtype,
+                         device=ref.device)
+        return KVState(
+            kv, kv.clone(),
+            torch.zeros(batch_size, slots, dtype=torch.bool, device=ref.device),
+            torch.zeros(batch_size, dtype=torch.long, device=ref.device),
+        )
+
+    def step(self, x: torch.Tensor, state: KVState) -> tuple[torch.Tensor, KVState]:
+        """x ``[B, D_in]`` → (y ``[B, ...]``, s_t with the step's tokens appended)."""
+        self._check_input(x, 2)
+        y, keys, values, present = self._forward(x.unsqueeze(1), state)
+        per_step = self.layout.tokens_per_step
+        slots = state.length.unsqueeze(1) + torch.arange(per_step, device=x.device)  # [B, P]
+        # keys [B, 1, L, P, H, dh] → [B, L, H, P, dh], scattered into slots [B, P].
+        new_k = keys[:, 0].transpose(2, 3)
+        new_v = values[:, 0].transpose(2, 3)
+        index = slots[:, None, None, :, None].expand_as(new_k)
+        new_state = KVState(
+            state.keys.scatter(3, index, new_k),
+            state.values.scatter(3, index, new_v),
+            state.valid.scatter(1, slots, present),
+            state.length + per_step,
+        )
+        return y[:, 0], new_state
+
+    def output(self, x: torch.Tensor, state: KVState) -> torch.Tensor:
+        """The output function alone: y ``[B, ...]`` (no cache written)."""
+        self._check_input(x, 2)
+        return self._forward(x.unsqueeze(1), state)[0][:, 0]
+
+    def output_many(self, x: torch.Tensor, state: KVState) -> torch.Tensor:
+        """N inputs per state, x ``[B, N, D_in]`` → ``[B, N, ...]``: N queries, one cache."""
+        self._check_input(x, 3)
+        return self._forward(x, state)[0]
+
+    def _check_input(self, x: torch.Tensor, ndim: int) -> None:
+        if x.dim() != ndim or x.shape[-1] != self.input_size:
+            axes = "batch, " if ndim == 2 else "batch, N, "
+            raise ValueError(
+                f"x: expected shape [{axes}{self.input_size}], got {tuple(x.shape)}"
+            )
+
+    def _forward(self, x: torch.Tensor, state: KVState):
+        """x ``[B, N, D_in]`` from states ``[B]`` → (y ``[B, N, ...]``, keys, values
+        ``[B, N, L, P, H, d_head]``, present ``[B, P]``)."""
+        per_step = self.layout.tokens_per_step
+        if bool((state.length + per_step > self._shape[2]).any()):
+            raise ValueError(
+                f"state: the cache holds {self.max_len} steps (max_len) and is full; "
+                "build the machine with a larger max_len"
+            )
+        step = state.length // per_step + 1  # [B], 1-based
+        present = self.layout.present(step)  # [B, P]
+        before = state.valid.sum(-1, keepdim=True)  # [B, 1] real tokens in the cache
+        positions = (before + present.cumsum(-1) - 1).clamp_min(0)  # [B, P]
+        # New tokens see the cache's valid slots and this step's present earlier tokens
+        # (always themselves, so no row is empty).
+        causal = torch.ones(per_step, per_step, dtype=torch.bool, device=x.device).tril()
+        eye = torch.eye(per_step, dtype=torch.bool, device=x.device)
+        new_mask = causal & (present[:, None, :] | eye)  # [B, P(query), P(key)]
+        h = self._embed(x, positions[:, None])
+        # Layer-major copies of the cache, once per call: each layer's [B, H, S, dh] is
+        # then contiguous and its batch and head axes merge without a copy.
+        cache_k = state.keys.transpose(0, 1).contiguous()
+        cache_v = state.values.transpose(0, 1).contiguous()
+        keys, values = [], []
+        for layer, block in enumerate(self.blocks):
+            q, k, v = block.qkv(h)  # [B, N, P, H, dh]
+            attended = _attend_cached(
+                q, k, v, cache_k[layer], cache_v[layer], state.valid, new_mask, block.scale,
+            )
+            h = block.finish(h, attended)
+            keys.append(k)
+            values.append(v)
+        y = self._read(h[..., self.layout.output_token, :])
+        return y, torch.stack(keys, dim=2), torch.stack(values, dim=2), present
+
+    def _embed(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Inputs ``[B, N, D_in]`` → hidden ``[B, N, P, D]``; positions ``[B, 1|N, P]``."""
+        h = self.read_in(self.layout.tokens(x))
+        if self.position is not None:
+            h = h + self.position(positions)
+        return self.embed_dropout(h) if self.embed_dropout is not None else h
+
+    def _read(self, h: torch.Tensor) -> torch.Tensor:
+        if self.final_norm is not None:
+            h = self.final_norm(h)
+        return self.read_out(h)
+
+    # -- whole sequences ------------------------------------------------------------
+    def unroll(
+        self, inputs: torch.Tensor, state: KVState | None = None
+    ) -> tuple[torch.Tensor, KVState]:
+        """Whole episodes in one causal pass: inputs ``[E, T, D_in]`` → ``[E, T, ...]``.
+
+        Equals stepping from an empty cache (what teacher-forced training uses); the
+        returned state holds the cache after step T. Starting from a non-empty ``state``
+        is stepped instead.
+        """
+        if inputs.dim() != 3 or inputs.shape[2] != self.input_size:
+            raise ValueError(
+                f"inputs: expected shape [episode, t, {self.input_size}], got "
+                f"{tuple(inputs.shape)}"
+            )
+        n_episodes, n_steps = inputs.shape[:2]
+        if n_steps > self.max_len:
+            raise ValueError(
+                f"inputs: {n_steps} steps exceed max_len={self.max_len} of this transformer"
+            )
+        if state is not None and bool((state.length > 0).any()):
+            outputs = []
+            for t in range(n_steps):
+                y, state = self.step(inputs[:, t], state)
+                outputs.append(y)
+            return torch.stack(outputs, dim=1), state
+        per_step = self.layout.tokens_per_step
+        steps = torch.arange(1, n_steps + 1, device=inputs.device)
+        present = self.layout.present(steps).flatten()  # [T·P]
+        positions = (present.cumsum(0) - 1).clamp_min(0).expand(n_episodes, -1)
+        h = self._embed(inputs, positions.reshape(n_episodes, n_steps, per_step))
+        h = h.flatten(1, 2)  # [E, T·P, D]
+        n_tok = h.shape[1]
+        eye = torch.eye(n_tok, dtype=torch.bool, device=inputs.device)
+        mask = torch.ones(n_tok, n_tok, dtype=torch.bool, device=inputs.device).tril()
+        mask = mask & (present[None, :] | eye)
+        keys, values = [], []
+        for block in self.blocks:
+            q, k, v = (part.transpose(1, 2) for part in block.qkv(h))  # [E, H, TP, dh]
+            attended = nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, scale=block.scale)
+            h = block.finish(h, attended.transpose(1, 2).flatten(-2))
+            keys.append(k)
+            values.append(v)
+        h = h.unflatten(1, (n_steps, per_step))[:, :, self.layout.output_token]
+        outputs = self._read(h)
+        final = self.initial_state(n_episodes) if state is None else state
+        used = n_steps * per_step
+        final = KVState(
+            torch.cat([torch.stack(keys, 1), final.keys[..., used:, :]], dim=3),
+            torch.cat([torch.stack(values, 1), final.values[..., used:, :]], dim=3),
+            torch.cat([present.expand(n_episodes, -1), final.valid[:, used:]], dim=1),
+            torch.full_like(final.length, used),
+        )
+        return outputs, final
+
+
+def _attend_cached(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cache_k: torch.Tensor,
+    cache_v: torch.Tensor,
+    valid: torch.Tensor,
+    new_mask: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
+    """Softmax attention of new tokens to a shared cache and to each other.
+
+    Args:
+        q, k, v: ``[B, N, P, H, dh]``, N inputs per state, P new tokens each.
+        cache_k, cache_v: ``[B, H, S, dh]``, one cache per state (shared by its N inputs).
+        valid: ``[B, S]`` which cache slots attend.
+        new_mask: ``[B, P, P]`` which new tokens (key) each new token (query) sees.
+
+    Returns:
+        ``[B, N, P, H · dh]``.
+    """
+    batch, n, p, heads, d_head = q.shape
+    slots = cache_k.shape[2]
+
+    def by_head(x: torch.Tensor) -> torch.Tensor:  # [B, N, P, H, dh] → [B·H, N·P, dh]
+        return x.permute(0, 3, 1, 2, 4).reshape(batch * heads, n * p, d_head)
+
+    q_h, k_h, v_h = by_head(q), by_head(k), by_head(v)
+    # Cache part: all N·P queries of a state against its one cache, masked by validity.
+    bias = torch.zeros(batch, 1, 1, slots, dtype=q.dtype, device=q.device)
+    bias = bias.masked_fill_(~valid[:, None, None, :], float("-inf"))
+    bias = bias.expand(batch, heads, 1, slots).reshape(batch * heads, 1, slots)
+    cached = torch.baddbmm(bias, q_h, cache_k.reshape(batch * heads, slots, d_head).mT,
+                           alpha=scale)  # [B·H, N·P, S]
+    # New part: each input's P tokens against each other ([P, P] per input).
+    new = torch.matmul(q_h.view(batch * heads, n, p, d_head),
+                       k_h.view(batch * heads, n, p, d_head).mT).mul_(scale)
+    new_bias = torch.zeros(batch, 1, 1, p, p, dtype=q.dtype, device=q.device)
+    new_bias = new_bias.masked_fill_(~new_mask[:, None, None], float("-inf"))
+    new = new.view(batch, heads, n, p, p).add_(new_bias).view(batch * heads, n * p, p)
+    probs = torch.cat([cached, new], dim=-1).softmax(-1)  # [B·H, N·P, S + P]
+    out = torch.bmm(probs[..., :slots], cache_v.reshape(batch * heads, slots, d_head))
+    from_new = torch.matmul(probs[..., slots:].reshape(batch * heads, n, p, p),
+                            v_h.view(batch * heads, n, p, d_head))
+    out = out.add_(from_new.view(batch * heads, n * p, d_head))
+    return out.view(batch, heads, n, p, d_head).permute(0, 2, 3, 1, 4).flatten(-2)
+
+
+def wrap_transformer(
+    layers: nn.TransformerEncoder | Sequence[nn.Module],
+    *,
+    read_in: nn.Module,
+    read_out: nn.Module,
+    max_len: int,
+    position: nn.Module | None = None,
+    final_norm: nn.Module | None = None,
+    layout: OneToken | Interleaved | None = None,
+) -> CausalTransformer:
+    """Your own decoder-only torch transformer as a KV-cache machine.
+
+    For a module that computes ``read_out(final_norm(encoder(read_in(z) + position(p),
+    mask=causal)))`` with an ``nn.TransformerEncoder`` (or a list of
+    ``nn.TransformerEncoderLayer``, pre- or post-norm; or your own
+    :class:`CachedBlock` layers). The modules are shared, not copied.
+
+    Args:
+        layers: an ``nn.TransformerEncoder`` (its ``layers``, and its ``norm`` as
+            ``final_norm`` unless given) or a sequence of layers.
+        read_in, read_out, max_len, position, final_norm, layout: as
+            :class:`CausalTransformer`.
+
+    Example:
+        >>> machine = wrap_transformer(model.encoder, read_in=model.read_in,
+        ...                            read_out=model.read_out, position=model.pos,
+        ...                            max_len=40)
+    """
+    if isinstance(layers, nn.TransformerEncoder):
+        if final_norm is None:
+            final_norm = layers.norm
+        layers = list(layers.layers)
+    if isinstance(layers, nn.Module) and not isinstance(layers, nn.ModuleList):
+        layers = [layers]
+    blocks = [
+        EncoderLayerBlock(layer) if isinstance(layer, nn.TransformerEncoderLayer) else layer
+        for layer in layers
+    ]
+    return CausalTransformer(blocks, read_in=read_in, read_out=read_out, max_len=max_len,
+                             position=position, final_norm=final_norm, layout=layout)
+
+
+def wrap_gpt2(
+    model: nn.Module,
+    *,
+    read_in: nn.Module,
+    read_out: nn.Module,
+    max_len: int,
+    layout: OneToken | Interleaved | None = None,
+) -> CausalTransformer:
+    """A Hugging Face ``GPT2Model`` driven through ``inputs_embeds`` as a KV-cache machine.
+
+    The set-up of Garg et al. 2022: ``read_in`` (e.g. ``nn.Linear(n_dims, n_embd)``) makes
+    ``inputs_embeds``, the GPT-2 backbone adds its learned positions (``wpe``) and runs its
+    blocks and ``ln_f``, ``read_out`` maps the hidden state to the prediction. With
+    ``layout=Interleaved(n_dims, 1)``, their x-then-y token sequence. Nothing is copied or
+    edited: a model class built this way (e.g. their ``TransformerModel`` with
+    ``_read_in``, ``_backbone``, ``_read_out``) wraps as::
+
+        wrap_gpt2(m._backbone, read_in=m._read_in, read_out=m._read_out, max_len=T,
+                  layout=Interleaved(n_dims, 1))
+
+    Read-out of the Interleaved layout gives ``read_out(h) [..., 1]`` at each x token
+    (their ``prediction[:, ::2, 0]`` keeps that one feature).
+
+    Args:
+        model: a ``GPT2Model`` (or any module with its ``h``, ``wpe``, ``drop``, ``ln_f``;
+            a ``GPT2LMHeadModel``'s ``transformer``). Requires ``trajprobe[transformers]``
+            to build; this function imports nothing from ``transformers``.
+        read_in, read_out, max_len, layout: as :class:`CausalTransformer`.
+    """
+    backbone = getattr(model, "transformer", model)
+    missing = [a for a in ("h", "wpe", "ln_f") if not hasattr(backbone, a)]
+    if missing:
+        raise TypeError(
+            f"model: expected a transformers GPT2Model (with h, wpe, ln_f), got "
+            f"{type(model).__name__} without {', '.join(missing)}"
+        )
+    layout = layout if layout is not None else OneToken()
+    n_positions = backbone.wpe.num_embeddings
+    if max_len * layout.tokens_per_step > n_positions:
+        raise ValueError(
+            f"max_len: {max_len} steps × {layout.tokens_per_step} tokens exceed the model's "
+            f"{n_positions} positions (n_positions)"
+        )
+    blocks = [GPT2BlockAdapter(block) for block in backbone.h]
+    return CausalTransformer(
+        blocks, read_in=read_in, read_out=read_out, max_len=max_len,
+        position=backbone.wpe, final_norm=backbone.ln_f,
+        embed_dropout=getattr(backbone, "drop", None), layout=layout,
+    )

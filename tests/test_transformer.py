@@ -1,0 +1,269 @@
+"""KV-cache transformer machines: probes equal re-running the prefix through the module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import trajprobe
+from trajprobe import machine as sm
+from trajprobe.adapters import (
+    CausalTransformer,
+    Interleaved,
+    KVState,
+    wrap_gpt2,
+    wrap_transformer,
+)
+
+E, T, N = 3, 6, 4
+D_IN, D_OUT, D_MODEL, HEADS = 3, 2, 16, 4
+TOL = 1e-5
+
+
+class TinyDecoder(nn.Module):
+    """A user's own decoder-only model: read-in, learned positions, causal encoder, read-out."""
+
+    def __init__(self, norm_first: bool, max_len: int = T):
+        super().__init__()
+        self.read_in = nn.Linear(D_IN, D_MODEL)
+        self.pos = nn.Embedding(max_len, D_MODEL)
+        layer = nn.TransformerEncoderLayer(D_MODEL, HEADS, 32, dropout=0.0, batch_first=True,
+                                           norm_first=norm_first)
+        norm = nn.LayerNorm(D_MODEL) if norm_first else None
+        self.encoder = nn.TransformerEncoder(layer, 2, norm=norm, enable_nested_tensor=False)
+        self.read_out = nn.Linear(D_MODEL, D_OUT)
+
+    def forward(self, x):  # [B, T, D_IN] -> [B, T, D_OUT]
+        steps = x.shape[1]
+        h = self.read_in(x) + self.pos(torch.arange(steps))
+        mask = nn.Transformer.generate_square_subsequent_mask(steps)
+        return self.read_out(self.encoder(h, mask=mask, is_causal=True))
+
+
+def _probe_reference(forward, inputs, probes):
+    """Re-run every prefix: out[e, t, n] = forward([x_1..x_{t-1}, probe_n])[-1]."""
+    rows = []
+    for t in range(inputs.shape[1]):
+        history = inputs[:, :t, None].expand(-1, -1, probes.shape[2], -1)  # [E, t, N, D]
+        seq = torch.cat([history, probes[:, t, None]], dim=1)  # [E, t+1, N, D]
+        seq = seq.transpose(1, 2).flatten(0, 1)  # [E·N, t+1, D]
+        rows.append(forward(seq)[:, -1].reshape(probes.shape[0], probes.shape[2], -1))
+    return torch.stack(rows, dim=1)
+
+
+def _data(seed, d_in=D_IN):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(E, T, d_in, generator=gen), torch.randn(E, T, N, d_in, generator=gen)
+
+
+@pytest.mark.parametrize("norm_first", [True, False], ids=["pre-norm", "post-norm"])
+def test_torch_module_probes_equal_rerunning_the_prefix(norm_first):
+    torch.manual_seed(0)
+    model = TinyDecoder(norm_first).eval()
+    machine = wrap_transformer(model.encoder, read_in=model.read_in, read_out=model.read_out,
+                               position=model.pos, max_len=T)
+    inputs, probes = _data(1)
+    trace = trajprobe.rollout(machine, inputs)
+    with torch.no_grad():
+        assert float((trace.outputs - model(inputs)).abs().max()) < TOL
+        ys = trajprobe.probe(machine, trace, probes)
+        ref = _probe_reference(model, inputs, probes)
+    assert ys.shape == (E, T, N, D_OUT)
+    assert float((ys - ref).abs().max()) < TOL  # t = 1 included: the empty cache
+
+
+def test_output_many_equals_the_default_path():
+    torch.manual_seed(0)
+    model = TinyDecoder(True).eval()
+    machine = wrap_transformer(model.encoder, read_in=model.read_in, read_out=model.read_out,
+                               position=model.pos, max_len=T)
+    inputs, probes = _data(2)
+    trace = trajprobe.rollout(machine, inputs)
+
+    class Plain:  # the same machine without output_many
+        initial_state, step, output = machine.initial_state, machine.step, machine.output
+
+    fast = trajprobe.probe(machine, trace, probes, memory_budget=20_000)
+    slow = trajprobe.probe(Plain(), trace, probes, memory_budget=20_000)
+    assert float((fast - slow).abs().max()) < TOL
+
+
+def test_state_is_a_batch_leading_cache_with_a_counter():
+    torch.manual_seed(0)
+    model = TinyDecoder(True)
+    machine = wrap_transformer(model.encoder, read_in=model.read_in, read_out=model.read_out,
+                               position=model.pos, max_len=T)
+    state = machine.initial_state(5)
+    assert isinstance(state, KVState)
+    assert state.keys.shape == (5, 2, HEADS, T, D_MODEL // HEADS)
+    assert state.valid.shape == (5, T) and not state.valid.any()
+    _, state = machine.step(torch.zeros(5, D_IN), state)
+    assert state.length.tolist() == [1] * 5 and state.valid[:, 0].all()
+    assert sm.batch_size_of(state) == 5
+
+
+def test_unroll_equals_stepping_and_returns_the_cache():
+    torch.manual_seed(0)
+    model = TinyDecoder(False).eval()
+    machine = wrap_transformer(model.encoder, read_in=model.read_in, read_out=model.read_out,
+                               position=model.pos, max_len=T)
+    inputs, _ = _data(3)
+    trace = trajprobe.rollout(machine, inputs)
+    with torch.no_grad():
+        outputs, final = machine.unroll(inputs)
+    assert float((outputs - trace.outputs).abs().max()) < TOL
+    for a, b in zip(final, sm.tree_map(lambda leaf: leaf[:, -1], trace.states), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=TOL)
+
+
+def test_full_cache_and_bad_inputs_raise():
+    torch.manual_seed(0)
+    model = TinyDecoder(True)
+    machine = wrap_transformer(model.encoder, read_in=model.read_in, read_out=model.read_out,
+                               position=model.pos, max_len=2)
+    with pytest.raises(ValueError, match="max_len"):
+        trajprobe.rollout(machine, torch.zeros(1, 3, D_IN))
+    with pytest.raises(ValueError, match=r"x: expected shape \[batch, 3\]"):
+        machine.step(torch.zeros(2, 4), machine.initial_state(2))
+    with pytest.raises(TypeError, match="CachedBlock"):
+        CausalTransformer([nn.Linear(2, 2)], read_in=nn.Linear(2, 2), read_out=nn.Identity(),
+                          max_len=2)
+
+
+# -- Hugging Face GPT-2, Garg et al.'s set-up ------------------------------------------
+
+try:
+    import transformers
+except ImportError:  # the optional extra trajprobe[transformers]
+    transformers = None
+needs_transformers = pytest.mark.skipif(transformers is None,
+                                        reason="needs trajprobe[transformers]")
+
+
+def test_the_adapters_import_without_transformers():
+    code = ("import sys; sys.modules['transformers'] = None; "
+            "import trajprobe, trajprobe.adapters, trajprobe.models; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+class GargTransformer(nn.Module):
+    """Garg et al. 2022's TransformerModel (dtsip/in-context-learning, src/models.py),
+    as they build it: read-in, GPT2Model backbone on inputs_embeds, read-out, x/y
+    tokens interleaved. Written here as a stand-in for someone else's class: not edited
+    to be wrapped."""
+
+    def __init__(self, n_dims, n_positions, n_embd=16, n_layer=2, n_head=4):
+        super().__init__()
+        configuration = transformers.GPT2Config(
+            n_positions=2 * n_positions, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
+        )
+        self.n_dims = n_dims
+        self._read_in = nn.Linear(n_dims, n_embd)
+        self._backbone = transformers.GPT2Model(configuration)
+        self._read_out = nn.Linear(n_embd, 1)
+
+    @staticmethod
+    def _combine(xs_b, ys_b):
+        bsize, points, dim = xs_b.shape
+        ys_b_wide = torch.cat((ys_b.view(bsize, points, 1),
+                               torch.zeros(bsize, points, dim - 1)), axis=2)
+        zs = torch.stack((xs_b, ys_b_wide), dim=2)
+        return zs.view(bsize, 2 * points, dim)
+
+    def forward(self, xs, ys):
+        embeds = self._read_in(self._combine(xs, ys))
+        output = self._backbone(inputs_embeds=embeds).last_hidden_state
+        return self._read_out(output)[:, ::2, 0]
+
+
+@needs_transformers
+def test_gpt2_interleaved_probes_equal_rerunning_garg_model():
+    torch.manual_seed(0)
+    dims = 3
+    model = GargTransformer(dims, T).eval()
+    machine = wrap_gpt2(model._backbone, read_in=model._read_in, read_out=model._read_out,
+                        max_len=T, layout=Interleaved(dims, 1))
+    gen = torch.Generator().manual_seed(4)
+    xs, ys = torch.randn(E, T, dims, generator=gen), torch.randn(E, T, generator=gen)
+    y_prev = torch.cat([torch.zeros(E, 1), ys[:, :-1]], dim=1)
+    inputs = torch.cat([xs, y_prev[..., None]], dim=-1)  # [x_t, y_{t-1}]
+    probe_x = torch.randn(E, T, N, dims, generator=gen)
+    probes = torch.cat([probe_x, y_prev[:, :, None, None].expand(E, T, N, 1)], dim=-1)
+    trace = trajprobe.rollout(machine, inputs)
+    with torch.no_grad():
+        assert float((trace.outputs[..., 0] - model(xs, ys)).abs().max()) < TOL
+        got = trajprobe.probe(machine, trace, probes)[..., 0]  # [E, T, N]
+        worst = 0.0
+        for t in range(T):  # prefix x_1..x_{t-1}, y_1..y_{t-1}, then probe x at step t
+            hx = xs[:, None, :t].expand(E, N, t, dims)
+            seq_x = torch.cat([hx, probe_x[:, t, :, None]], dim=2).flatten(0, 1)
+            seq_y = torch.cat([ys[:, None, :t].expand(E, N, t), torch.zeros(E, N, 1)], dim=2)
+            ref = model(seq_x, seq_y.flatten(0, 1))[:, -1].reshape(E, N)
+            worst = max(worst, float((got[:, t] - ref).abs().max()))
+    assert worst < TOL
+
+
+@needs_transformers
+def test_gpt2_one_token_per_step_equals_inputs_embeds_forward():
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_positions=T, n_embd=D_MODEL, n_layer=2, n_head=HEADS,
+                                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    backbone = transformers.GPT2Model(config).eval()
+    read_in, read_out = nn.Linear(D_IN, D_MODEL), nn.Linear(D_MODEL, D_OUT)
+    machine = wrap_gpt2(backbone, read_in=read_in, read_out=read_out, max_len=T)
+    inputs, probes = _data(5)
+    trace = trajprobe.rollout(machine, inputs)
+
+    def forward(seq):
+        return read_out(backbone(inputs_embeds=read_in(seq)).last_hidden_state)
+
+    with torch.no_grad():
+        assert float((trace.outputs - forward(inputs)).abs().max()) < TOL
+        ys = trajprobe.probe(machine, trace, probes)
+        assert float((ys - _probe_reference(forward, inputs, probes)).abs().max()) < TOL
+
+
+@needs_transformers
+def test_gpt2_too_short_for_max_len_raises():
+    config = transformers.GPT2Config(n_positions=4, n_embd=8, n_layer=1, n_head=2)
+    with pytest.raises(ValueError, match="n_positions"):
+        wrap_gpt2(transformers.GPT2Model(config), read_in=nn.Linear(2, 8),
+                  read_out=nn.Linear(8, 1), max_len=3, layout=Interleaved(1, 1))
+
+
+# -- the built-in GPT ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["one-token", "interleaved"])
+def test_builtin_gpt_probes_equal_unrolling_the_prefix(interleaved):
+    from trajprobe.models import GPT
+
+    dim = 2
+    layout = Interleaved(dim, dim) if interleaved else None
+    model = GPT(2 * dim, dim, d_model=16, n_layers=2, n_heads=2, max_len=T, layout=layout,
+                seed=0)
+    inputs, probes = _data(6, d_in=2 * dim)
+    trace = trajprobe.rollout(model, inputs)
+    ys = trajprobe.probe(model, trace, probes)
+    with torch.no_grad():
+        assert float((trace.outputs - model.unroll(inputs)[0]).abs().max()) < TOL
+        ref = _probe_reference(lambda seq: model.unroll(seq)[0], inputs, probes)
+    assert float((ys - ref).abs().max()) < TOL
+
+
+def test_builtin_gpt_is_seeded_and_trains():
+    from trajprobe.models import GPT
+
+    a, b = GPT(4, 2, d_model=16, max_len=T, seed=5), GPT(4, 2, d_model=16, max_len=T, seed=5)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+    inputs = torch.randn(8, T, 4)
+    loss = a.unroll(inputs)[0].square().mean()
+    loss.backward()
+    assert all(p.grad is not None for p in a.parameters())
