@@ -8,6 +8,10 @@
 * :class:`Learner` — a network trained by SGD/Adam (torch.func, vmapped over learners),
   with the papers' Learners :func:`linear_regression_learner`, :func:`mlp_learner` and
   :func:`bandit_learner` (run closed-loop by :func:`trajprobe.interact`).
+
+JAX models (Haiku, Flax linen and NNX, Equinox, nonstationary_mbml predictors) live in
+:mod:`trajprobe.adapters.jax` (``pip install trajprobe[jax]``), imported on its own, so
+that importing this package never imports JAX.
 """
 
 from trajprobe.adapters.torch_core import TorchCore

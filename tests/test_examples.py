@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,10 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+NEEDS_JAX = pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("jax", "haiku", "flax", "equinox", "optax")),
+    reason="needs the JAX stack: pip install 'trajprobe[jax]'",
+)
 
 
 @pytest.mark.parametrize("script, args, expected", [
@@ -18,6 +23,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
     ("compare_two_agents.py", ["--smoke"], "b→a: D_s ="),
     ("reproduce_figure.py", ["--smoke"], "| Meta-Learner |"),
     ("measure_your_own_task.py", ["--smoke"], "Bayes: q = 1.000"),
+    pytest.param("wrap_jax_haiku.py", ["--smoke"], "q_k(t), mean over episodes", marks=NEEDS_JAX),
+    pytest.param("wrap_jax_flax.py", ["--smoke"], "NNX GRUCell: q_k(t)", marks=NEEDS_JAX),
+    pytest.param("wrap_jax_equinox.py", ["--smoke"], "b→a: D_s =", marks=NEEDS_JAX),
 ])
 def test_example_runs(script, args, expected, tmp_path):
     extra = (["--out", str(tmp_path / "out")]
