@@ -470,24 +470,24 @@ def simulation(
         ``xarray.Dataset`` over ``direction`` (and ``fold``, ``t``, ``episode``):
 
         - ``state_dissimilarity``, ``output_dissimilarity`` ``(direction)``: D_s and D_o,
-          means over folds; ``*_sem`` their standard errors; ``*_fold (direction, fold)``;
+            means over folds; ``*_sem`` their standard errors; ``*_fold (direction, fold)``;
         - ``state_dissimilarity_per_step``, ``output_dissimilarity_per_step``
-          ``(direction, t)`` over all held-out episodes (for KL these sum over t to D_o);
+            ``(direction, t)`` over all held-out episodes (for KL these sum over t to D_o);
         - nulls: ``state_dissimilarity_shuffled``, ``output_dissimilarity_shuffled``
-          (+ ``_sem``) and, with ``untrained``, ``state_dissimilarity_untrained``,
-          ``output_dissimilarity_untrained`` (+ ``_sem``);
+            (+ ``_sem``) and, with ``untrained``, ``state_dissimilarity_untrained``,
+            ``output_dissimilarity_untrained`` (+ ``_sem``);
         - ``reliable (direction)`` and ``reliability_note (direction)`` (empty if reliable);
-          ``invalid_output_fraction (direction)``;
+            ``invalid_output_fraction (direction)``;
         - ``n_components (direction)``: the target's reported components k (fold median);
-          ``rank_a``, ``rank_b``; ``explained_variance_ratio_a (pc_a)`` over a's rank, ``_b``;
-          ``best_epoch (direction, fold)`` (0: the MLP did not beat the affine map);
+            ``rank_a``, ``rank_b``; ``explained_variance_ratio_a (pc_a)`` over a's rank, ``_b``;
+            ``best_epoch (direction, fold)`` (0: the MLP did not beat the affine map);
         - ``linear_cka ()``, ``procrustes_distance ()`` on the raw state vectors, and
-          ``dsa_distance ()`` with ``config.dsa``;
+            ``dsa_distance ()`` with ``config.dsa``;
         - figure data in a whitening fitted on all episodes (descriptive only):
-          ``whitened_a (episode, t, component_a)``, ``whitened_b``,
-          ``embedded_b_from_a (episode, t, component_b)`` = φ(s_a) in b's coordinates,
-          ``embedded_a_from_b``; ``output_a``, ``output_b``, ``output_b_from_a`` (b's output
-          function at φ(s_a)), ``output_a_from_b``.
+            ``whitened_a (episode, t, component_a)``, ``whitened_b``,
+            ``embedded_b_from_a (episode, t, component_b)`` = φ(s_a) in b's coordinates,
+            ``embedded_a_from_b``; ``output_a``, ``output_b``, ``output_b_from_a`` (b's output
+            function at φ(s_a)), ``output_a_from_b``.
 
         ``t`` runs 1..T (the state at t is s_{t−1}, the one that emits y_t). ``attrs``:
         the output measure and why, the direction convention, the invariances, the
