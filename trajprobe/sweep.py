@@ -231,6 +231,10 @@ def _import_distributed() -> Any:
     return distributed
 
 
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for a Dask scheduler given by address before giving up."""
+
+
 @contextmanager
 def _client(scheduler: Any, n_workers: int):
     """A Client for ``scheduler``; a LocalCluster it starts is closed on exit."""
@@ -251,7 +255,13 @@ def _client(scheduler: Any, n_workers: int):
     if not isinstance(scheduler, str) or not scheduler:
         raise ValueError(f"scheduler: expected 'local', an address like 'tcp://host:8786', "
                          f"a distributed.Client or None, got {scheduler!r}")
-    with distributed.Client(scheduler, timeout="30s") as client:
+    try:
+        client = distributed.Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s")
+    except OSError as err:  # TimeoutError, ConnectionRefusedError, ...
+        raise ValueError(f"scheduler: could not connect to {scheduler!r} within "
+                         f"{CONNECT_TIMEOUT} s ({type(err).__name__}); is a Dask scheduler "
+                         "running there? (or --scheduler local / none)") from err
+    with client:
         yield client
 
 
