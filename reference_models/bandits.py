@@ -130,7 +130,7 @@ class GittinsAgent(_UpdateThenAct):
             raise TypeError(
                 f"task: expected a BernoulliBandit or GaussianBandit, got {type(task).__name__}"
             )
-        if isinstance(discount, bool) or not isinstance(discount, (int, float)):
+        if isinstance(discount, bool) or not isinstance(discount, (int, float, np.floating)):
             raise TypeError(f"discount: expected a float in (0, 1), got {discount!r}")
         if not 0.0 < float(discount) < 1.0:
             raise ValueError(f"discount: expected a number in (0, 1), got {discount}")

@@ -26,7 +26,7 @@ def test_recipes_lists_every_recipe_with_cost(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["reproduce", "nope"], "invalid choice: 'nope' (choose from 'linear-regression'"),
+    (["reproduce", "nope"], "target: got 'nope' (expected one of linear-regression"),
     (["reproduce", "linear-regression", "--preset", "big"], "invalid choice: 'big'"),
     (["reproduce", "linear-regression", "--seeds", "0"], "expected a positive integer, got 0"),
     (["train", "nope", "--out", "x"], "valid names: linear-regression-2d/learner"),

@@ -184,6 +184,10 @@ def effective_spectra(
     if not isinstance(task, LinearRegression):
         raise TypeError(f"task: expected a LinearRegression, got {type(task).__name__}")
     task = dataclasses.replace(task, fit_intercept=fit_intercept)
+    if spectrum is not None and bool((torch.as_tensor(np.asarray(spectrum, dtype=float)) == 0)
+                                     .any()):
+        raise ValueError(f"spectrum: q_k = ŝ_k / s_k needs positive singular values, got a zero "
+                         f"in {np.asarray(spectrum).tolist()}; give every mode a positive s_k")
     device, dtype = _check_machine(machine, task)
     gen = make_generator(seed, device)
     if episodes is None:
