@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from trajprobe import io, plots
 from trajprobe.dynamics import mean_sem
+from trajprobe.progress import bar_options
 from trajprobe.recipes.config import default_out_dir
 
 __all__ = ["Job", "SweepError", "headlines", "load_sweep", "plot_sweep",
@@ -184,7 +185,7 @@ def run_jobs(
     paths: dict[int, str] = {}
     failures: list[str] = []
     bar = tqdm(total=len(jobs), unit="seed", desc="sweep", dynamic_ncols=True,
-               disable=None if progress is None else not progress)
+               **bar_options(progress))
 
     def finish(index: int, path: str) -> None:
         paths[index] = path

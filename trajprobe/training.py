@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from trajprobe import io
 from trajprobe import machine as sm
+from trajprobe.progress import bar_options
 from trajprobe.rollout import interact
 from trajprobe.tasks.base import Environment, Task, make_generator
 
@@ -489,8 +490,7 @@ def _run(
             io.save_checkpoint(checkpoint(0, 0.0), out / f"checkpoint_{0:08d}.pt")
 
     bar = tqdm(total=total * config.batch_size, initial=start * config.batch_size, unit="ep",
-               unit_scale=True, disable=None if progress is None else not progress,
-               desc=kind, dynamic_ncols=True)
+               unit_scale=True, desc=kind, dynamic_ncols=True, **bar_options(progress))
     wall = wall0
     tick = time.perf_counter()
     try:
