@@ -200,7 +200,8 @@ class LearnerRecipe:
         """Projected time on a machine sustaining ``flops`` FLOP/s (vmapped steps)."""
         cfg = self.learner
         width = {"relu-mlp": 5 * cfg.hidden**2, "linear-mlp": 4 * cfg.hidden}.get(cfg.network, 50)
-        return 6.0 * width * cfg.minibatch * cfg.n_steps * cfg.n_learners / flops
+        arithmetic = 6.0 * width * cfg.minibatch * cfg.n_steps * cfg.n_learners / flops
+        return arithmetic + cfg.n_steps * LEARNER_STEP_SECONDS
 
 
 def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
@@ -231,6 +232,13 @@ def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
             f"out_dir: {str(out)!r} holds another training run ({detail}); nothing was "
             "written: give another --out, or the run's own recipe, preset and seed to resume it"
         )
+
+
+LEARNER_STEP_SECONDS = 6e-3
+"""Fixed cost of one vmapped Learner step (dispatch, closed-loop interaction, probes),
+whatever its arithmetic: contextual-bandits/learner-coupled at the paper preset, 300,000
+steps, took about 30 minutes on this project's CPU (issue 14), not the 45 s its FLOPs
+alone predicted."""
 
 
 def _with_seed(config: SupervisedConfig | PolicyGradientConfig, seed: int):
