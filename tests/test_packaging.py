@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import site
 import subprocess
 import sys
 import zipfile
@@ -53,6 +54,13 @@ def test_installed_wheel_imports_from_anywhere(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
+    # When this test runs inside a virtualenv, --system-site-packages shows the nested venv
+    # the base interpreter's packages, not this venv's (torch, numpy, ...): point a .pth at
+    # them. The wheel, in the nested venv's own site-packages, still comes first on sys.path.
+    nested = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                             "['purelib'])"], check=True, capture_output=True, text=True)
+    Path(nested.stdout.strip(), "_outer_env.pth").write_text(
+        "\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True)
     code = (
