@@ -222,6 +222,7 @@ class DirichletCategorical(ConjugatePredictor):
     ``distribution`` is Categorical(π).
     """
 
+    support = (0.0, 1.0)
     positive = ()
 
     def __init__(self, concentration=(1.0, 1.0, 1.0), **kwargs) -> None:
@@ -261,7 +262,6 @@ class GammaExponential(ConjugatePredictor):
     p(x) = a b^a / (b + x)^(a+1) is Lomax(a, b), a Pareto(scale b, alpha a) shifted by -b.
     """
 
-    support = (0.0, 1.0)
     support = (0.0, math.inf)
     feature_size = 1
     param_names = ("shape", "rate")

@@ -178,7 +178,7 @@ def test_gittins_agent_takes_a_numpy_float_discount():
     from trajprobe.reference_models import GittinsAgent
     from trajprobe.tasks import BernoulliBandit
 
-    agent = GittinsAgent(BernoulliBandit(2, 1.0, 1.0), np.float32(0.9))
+    agent = GittinsAgent(BernoulliBandit(1.0, 1.0, 2), np.float32(0.9))
     assert agent.discount == pytest.approx(0.9)
 
 
