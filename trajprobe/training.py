@@ -527,18 +527,21 @@ def _run(
                           baseline=extra.get("baseline"))
 
 
-def describe_task(task: Any) -> dict[str, Any]:
+def describe_task(task: Any) -> dict[str, Any] | None:
     """A JSON description of ``task`` (its class and fields) that a run directory records,
-    so a run is never resumed, reused or relabelled with another task."""
+    so a run is never resumed, reused or relabelled with another task.
+
+    None for a task that is not a dataclass: its identity is unknown (a default ``repr``
+    holds a memory address), so such runs are checked by their config alone.
+    """
+    if not dataclasses.is_dataclass(task):
+        return None
     cls = type(task)
     out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
-    if dataclasses.is_dataclass(task):
-        for f in dataclasses.fields(task):
-            value = getattr(task, f.name)
-            plain = isinstance(value, int | float | str | bool | None)
-            out[f.name] = value if plain else repr(value)
-    else:
-        out["repr"] = repr(task)
+    for f in dataclasses.fields(task):
+        value = getattr(task, f.name)
+        plain = isinstance(value, int | float | str | bool | None)
+        out[f.name] = value if plain else repr(value)
     return out
 
 
@@ -558,10 +561,9 @@ def check_run_dir(out_dir: str | Path, kind: str, config: Any, task: Any) -> Non
 
 
 def _check_same_task(saved: dict[str, Any], task: Any, path: Path) -> None:
-    before = saved.get("task")
-    if before is None:  # written before checkpoints recorded their task
+    before, current = saved.get("task"), describe_task(task)
+    if before is None or current is None:  # an older checkpoint, or a task of unknown identity
         return
-    current = describe_task(task)
     if _jsonable(before) != _jsonable(current):
         changed = sorted(k for k in set(current) | set(before) if current.get(k) != before.get(k))
         detail = ", ".join(f"{k}: checkpoint {before.get(k)!r}, given {current.get(k)!r}"
