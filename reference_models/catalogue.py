@@ -185,7 +185,10 @@ def get(name: str) -> CatalogueEntry:
     for entry in CATALOGUE:
         if entry.name == name:
             return entry
-    raise ValueError(f"name: expected one of {', '.join(names())}; got {name!r}")
+    from trajprobe.validation import did_you_mean
+
+    raise ValueError(f"name: got {name!r}{did_you_mean(name, names())} "
+                     f"(valid names: {', '.join(names())})")
 
 
 def find(task: Any) -> CatalogueEntry | None:

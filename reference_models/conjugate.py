@@ -97,6 +97,7 @@ class ConjugatePredictor:
         """
         state = self.project(self._check_state(state))
         obs, weight = self._split_input(x, state.shape[0])
+        self._check_observations(obs, weight)
         new = self._update(state, obs, weight)
         return self._predictive(new), new
 
@@ -126,6 +127,19 @@ class ConjugatePredictor:
 
     def _predictive(self, state: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    support: tuple[float, float] = (-math.inf, math.inf)
+    """Closed interval every observed feature must lie in (rows with weight 0 are skipped)."""
+
+    def _check_observations(self, obs: torch.Tensor, w: torch.Tensor) -> None:
+        low, high = self.support
+        seen = obs[w > 0]
+        bad = (seen < low) | (seen > high)
+        if bool(bad.any()):
+            raise ValueError(
+                f"x: {type(self).__name__} observations must lie in [{low}, {high}], got "
+                f"{float(seen[bad][0])}; encode observations as the task does"
+            )
 
     def distribution(self, y: torch.Tensor) -> D.Distribution:
         """The posterior predictive distribution from outputs ``y`` ``[..., output_size]``."""
@@ -170,6 +184,7 @@ class BetaBernoulli(ConjugatePredictor):
     the predictive P(x_t = 1 | x_<t); ``distribution`` is Bernoulli(p).
     """
 
+    support = (0.0, 1.0)
     feature_size = 1
     param_names = ("alpha", "beta")
     positive = (True, True)
@@ -206,6 +221,7 @@ class DirichletCategorical(ConjugatePredictor):
     ``distribution`` is Categorical(π).
     """
 
+    support = (0.0, 1.0)
     positive = ()
 
     def __init__(self, concentration=(1.0, 1.0, 1.0), **kwargs) -> None:
@@ -245,6 +261,7 @@ class GammaExponential(ConjugatePredictor):
     p(x) = a b^a / (b + x)^(a+1) is Lomax(a, b), a Pareto(scale b, alpha a) shifted by -b.
     """
 
+    support = (0.0, math.inf)
     feature_size = 1
     param_names = ("shape", "rate")
     positive = (True, True)

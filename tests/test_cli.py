@@ -26,13 +26,13 @@ def test_recipes_lists_every_recipe_with_cost(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["reproduce", "nope"], "invalid choice: 'nope' (choose from 'linear-regression'"),
+    (["reproduce", "nope"], "target: got 'nope' (expected one of linear-regression"),
     (["reproduce", "linear-regression", "--preset", "big"], "invalid choice: 'big'"),
     (["reproduce", "linear-regression", "--seeds", "0"], "expected a positive integer, got 0"),
     (["train", "nope", "--out", "x"], "valid names: linear-regression-2d/learner"),
     (["train", "linear-regression-2d/learner", "--out", "x"], "is a Learner set-up"),
-    (["compare", "bayes", "bayes", "--task", "nope"], "expected one of bernoulli_beta_1_1"),
-    (["measure", "nowhere"], "is not a trajprobe training run"),
+    (["compare", "bayes", "bayes", "--task", "nope"], "valid names: bernoulli_beta_1_1"),
+    (["measure", "nowhere"], "no training run or checkpoint at 'nowhere'"),
 ])
 def test_bad_arguments_say_what_is_valid(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

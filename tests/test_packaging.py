@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import site
 import subprocess
 import sys
 import zipfile
@@ -15,11 +16,30 @@ SOURCE_DIRS = {"trajprobe": "trajprobe", "adapters": "trajprobe/adapters",
                "reference_models": "trajprobe/reference_models"}
 
 
+_CAN_BUILD = (
+    "import importlib.util, sys, setuptools;"
+    "v = tuple(int(p) for p in setuptools.__version__.split('.')[:2]);"
+    "sys.exit(0 if v >= (70, 1) or (v >= (68, 0) and importlib.util.find_spec('wheel')) else 1)"
+)
+
+
+def _builder() -> str:
+    """An interpreter that can build the wheel without build isolation (no network): this
+    one, or, in a fresh virtualenv whose setuptools is too old for pyproject's
+    build-system (>= 68 with wheel), the base interpreter it was made from."""
+    for python in dict.fromkeys([sys.executable, getattr(sys, "_base_executable", "")]):
+        if python and subprocess.run([python, "-c", _CAN_BUILD],
+                                     capture_output=True).returncode == 0:
+            return python
+    pytest.skip("no interpreter here has setuptools >= 70.1 (or >= 68 and wheel) to build "
+                "the wheel offline")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+        [_builder(), "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(out), str(ROOT)],
         check=True, capture_output=True,
     )
@@ -53,6 +73,13 @@ def test_installed_wheel_imports_from_anywhere(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
+    # When this test runs inside a virtualenv, --system-site-packages shows the nested venv
+    # the base interpreter's packages, not this venv's (torch, numpy, ...): point a .pth at
+    # them. The wheel, in the nested venv's own site-packages, still comes first on sys.path.
+    nested = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                             "['purelib'])"], check=True, capture_output=True, text=True)
+    Path(nested.stdout.strip(), "_outer_env.pth").write_text(
+        "\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True)
     code = (

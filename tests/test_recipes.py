@@ -35,7 +35,8 @@ def test_meta_learner_presets_shrink():
 
 
 def test_bad_names_list_the_valid_ones():
-    with pytest.raises(ValueError, match="name: no recipe 'nope'; valid names: linear-regression"):
+    with pytest.raises(ValueError,
+                       match=r"name: no recipe 'nope' \(valid names: linear-regression"):
         recipes.get("nope")
     with pytest.raises(ValueError, match="preset: expected one of smoke, quick, paper"):
         recipes.get("linear-regression-2d/meta-learner", "huge")

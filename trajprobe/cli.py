@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="train, probe and report one of the papers' experiments",
                        epilog=_EPILOG_REPRODUCE, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("target", choices=list(TARGETS), metavar="TARGET",
+    p.add_argument("target", metavar="TARGET",  # checked by reproduce(), with did-you-mean
                    help="one of: " + ", ".join(TARGETS))
     p.add_argument("--preset", choices=PRESETS, default="quick",
                    help="smoke (seconds), quick (minutes on a laptop, default) or paper")
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_EPILOG_TRAIN, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("recipe", metavar="RECIPE", help="a name from `trajprobe recipes`")
     p.add_argument("--preset", choices=PRESETS, default="quick")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, required=True, help="the run directory")
     p.add_argument("--no-progress", action="store_true")
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", metavar="B", help="a training run, a checkpoint, or `bayes`")
     p.add_argument("--task", required=True, help="a task of `trajprobe.reference_models.catalogue`")
     p.add_argument("--episodes", type=_positive_int, default=500)
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None, help="netCDF file for the results")
     _threads_option(p)
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps per episode (default: the recipe's training episode length)")
     p.add_argument("--probes", type=_positive_int, default=None,
                    help="probe inputs per step (default: the task's)")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None,
                    help="directory for measure.nc and measure.png (default: MODEL-measure)")
@@ -144,18 +144,68 @@ def _threads_option(parser: argparse.ArgumentParser) -> None:
         help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy machine")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+def _int(text: str, what: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _int(text, "a positive integer", 1)
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return _int(text, "a non-negative integer", 0)
+
+
+_MAX_SEED = 2**63 - 1
+
+
+def _seed(text: str) -> int:
+    value = _int(text, "a non-negative integer", 0)
+    if value > _MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed below 2**63, got {text}")
     return value
+
+
+def _check_device(device: str | None) -> None:
+    """A clear error for a device this machine does not have (before any work)."""
+    import torch
+
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"device: expected cpu, cuda, cuda:N, ..., got {device!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} was asked for but CUDA is not available here "
+                         "(torch.cuda.is_available() is False); use --device cpu")
+
+
+def _check_writable(path: Path | None, *, directory: bool) -> None:
+    """Refuse, before the work, an output path that cannot be written.
+
+    ``directory``: the path is a directory to create or reuse (else a file to create).
+    """
+    if path is None:
+        return
+    if directory and path.exists() and not path.is_dir():
+        raise ValueError(f"out: {str(path)!r} is a file; give a directory")
+    if not directory and path.is_dir():
+        raise ValueError(f"out: {str(path)!r} is a directory; give a file name")
+    existing = path if directory and path.exists() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"out: {str(existing)!r} is a file, so {str(path)!r} cannot be made")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"out: cannot write in {str(existing)!r} (permission denied); "
+                         "give another --out")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,14 +220,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
+        _check_device(getattr(args, "device", None))
+        out = getattr(args, "out", None)
+        _check_writable(out, directory=args.command != "compare")
         return {"reproduce": _reproduce, "recipes": _recipes, "train": _train,
                 "compare": _compare, "measure": _measure, "spectra": _measure,
                 "sweep": _sweep}[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, ModuleNotFoundError) as err:
-        parser.exit(2, f"trajprobe {args.command}: error: {err}\n")
     except BrokenPipeError:  # e.g. `trajprobe recipes | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (ValueError, TypeError, OSError, ModuleNotFoundError) as err:
+        parser.exit(2, f"trajprobe {args.command}: error: {_one_line(err)}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"trajprobe {args.command}: interrupted; run the same command "
+                         "again to resume\n")
+
+
+def _one_line(err: BaseException) -> str:
+    """An error as one line; an OSError says what it is and which file."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.strerror}: {str(err.filename)!r}"
+    text = str(err) or type(err).__name__
+    return text if isinstance(err, ValueError | TypeError) else f"{type(err).__name__}: {text}"
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -258,11 +322,16 @@ def _train(args: argparse.Namespace) -> int:
 def _load_agent(spec: str, task_name: str, device: str):
     from trajprobe import recipes
     from trajprobe.reference_models import catalogue
+    from trajprobe.training import describe_task
 
+    entry = catalogue.get(task_name)
     if spec == "bayes":
-        entry = catalogue.get(task_name)
         return entry.bayes()
-    return recipes.load_trained(spec, device=device)[1]
+    recipe, model = recipes.load_trained(spec, device=device)
+    if describe_task(recipe.task) != describe_task(entry.task):
+        raise ValueError(f"task: {spec!r} was trained on recipe {recipe.name!r}, whose task is "
+                         f"not {task_name!r}; give --task the run's own task")
+    return model
 
 
 def _compare(args: argparse.Namespace) -> int:

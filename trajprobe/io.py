@@ -65,6 +65,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a file should respect the umask
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
@@ -74,6 +75,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -205,7 +213,9 @@ def load_dataset(path: str | os.PathLike) -> xr.Dataset:
         raise FileNotFoundError(f"path: no netCDF file at {str(target)!r}")
     try:
         dataset = xr.load_dataset(target)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # netCDF4/h5py raise OSError, RuntimeError, KeyError, ...
+        if isinstance(err, MemoryError | KeyboardInterrupt):
+            raise
         raise ValueError(
             f"path: {str(target)!r} is not a readable netCDF file ({type(err).__name__}: {err})"
         ) from err

@@ -129,7 +129,12 @@ def check_state(state: State, batch_size: int, name: str = "state") -> None:
     """Raise ValueError unless every leaf is a finite tensor with batch ``batch_size``."""
     given = batch_size_of(state, name)
     if given != batch_size:
-        raise ValueError(f"{name}: expected batch size {batch_size}, got {given}")
+        hint = ""
+        if any(leaf.dim() >= 2 and leaf.shape[1] == batch_size for leaf in tree_leaves(state)):
+            hint = ("; a leaf has the batch second, as in torch's [layers, batch, hidden]: "
+                    "trajprobe states have the batch leading, [batch, layers, hidden] "
+                    "(e.g. h.transpose(0, 1))")
+        raise ValueError(f"{name}: expected batch size {batch_size}, got {given}{hint}")
     check_finite(state, name)
 
 

@@ -25,6 +25,7 @@ import xarray as xr
 
 from trajprobe import machine as sm
 from trajprobe._version import __version__
+from trajprobe.guard import eval_mode
 from trajprobe.machine import Policy, default_policy
 from trajprobe.probe import DEFAULT_MEMORY_BUDGET, probe
 from trajprobe.rollout import Trace, interact, rollout
@@ -110,17 +111,18 @@ def measure(
         )
     if probes is not None:
         check_positive_int(probes, "probes")
-    device, dtype = _check_machine(machine, task)
-    gen = make_generator(seed, device)
-    run, trace = _run(machine, task, episodes, steps, gen, policy, device, dtype)
-    run = dataclasses.replace(run, inputs=trace.inputs)  # on the machine's device and dtype
-    probe_inputs = task.probe_inputs(run, probes, seed=gen)
-    outputs = None
-    if probe_inputs is not None:
-        outputs = probe(machine, trace, probe_inputs, memory_budget=memory_budget,
-                        progress=progress)
-    ds = task.summarise(Probed(machine, run, trace, probe_inputs, outputs,
-                               policy or default_policy(machine)))
+    with eval_mode(machine):  # dropout / batch-norm off; modes restored (trajprobe.guard)
+        device, dtype = _check_machine(machine, task)
+        gen = make_generator(seed, device)
+        run, trace = _run(machine, task, episodes, steps, gen, policy, device, dtype)
+        run = dataclasses.replace(run, inputs=trace.inputs)  # the machine's device and dtype
+        probe_inputs = task.probe_inputs(run, probes, seed=gen)
+        outputs = None
+        if probe_inputs is not None:
+            outputs = probe(machine, trace, probe_inputs, memory_budget=memory_budget,
+                            progress=progress)
+        ds = task.summarise(Probed(machine, run, trace, probe_inputs, outputs,
+                                   policy or default_policy(machine)))
     missing = {"episode", "t"} - set(ds.dims)
     if missing:
         raise ValueError(f"task: summarise must return dims episode and t, missing {missing}")
@@ -183,6 +185,10 @@ def effective_spectra(
     if not isinstance(task, LinearRegression):
         raise TypeError(f"task: expected a LinearRegression, got {type(task).__name__}")
     task = dataclasses.replace(task, fit_intercept=fit_intercept)
+    if spectrum is not None and bool((torch.as_tensor(np.asarray(spectrum, dtype=float)) == 0)
+                                     .any()):
+        raise ValueError(f"spectrum: q_k = ŝ_k / s_k needs positive singular values, got a zero "
+                         f"in {np.asarray(spectrum).tolist()}; give every mode a positive s_k")
     device, dtype = _check_machine(machine, task)
     gen = make_generator(seed, device)
     if episodes is None:

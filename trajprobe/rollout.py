@@ -12,6 +12,7 @@ import torch
 import xarray as xr
 
 from trajprobe import machine as sm
+from trajprobe.guard import check_outputs, checked_step, eval_mode
 from trajprobe.labelled import feature_dims
 from trajprobe.machine import Policy, default_policy
 from trajprobe.tasks.base import Environment, Seed, make_generator
@@ -131,10 +132,11 @@ def rollout(
     inputs = as_tensor(inputs, "inputs", dims=("episode", "t"))
     check_ndim_at_least(inputs, 3, "inputs", "[episode, t, features...]")
     n_episodes, n_steps = inputs.shape[:2]
-    if n_steps < 1:
-        raise ValueError(f"inputs: expected at least one step, got shape {tuple(inputs.shape)}")
+    if n_steps < 1 or n_episodes < 1:
+        raise ValueError(f"inputs: expected at least one episode and one step, got shape "
+                         f"{tuple(inputs.shape)}")
     check_finite_tensor(inputs, "inputs")
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(machine):
         state = machine.initial_state(n_episodes) if initial_state is None else initial_state
         sm.check_state(state, n_episodes, "initial_state")
         device = sm.tree_leaves(state)[0].device
@@ -142,7 +144,8 @@ def rollout(
         states = [state]
         outputs = []
         for t in range(n_steps):
-            y, state = machine.step(inputs[:, t], state)
+            y, state = checked_step(machine, inputs[:, t], state, t + 1)
+            check_outputs(y, machine, t + 1)
             outputs.append(y)
             states.append(state)
         outputs_t = torch.stack(outputs, dim=1)
@@ -278,7 +281,8 @@ class Interaction:
 
     def __iter__(self) -> Iterator[Step]:
         state, action, reward = self.initial_state, None, None
-        with torch.no_grad():  # not inference_mode: the stream may be replayed with autograd
+        # not inference_mode: the stream may be replayed with autograd
+        with torch.no_grad(), eval_mode(self.machine):
             for t in range(1, self.n_steps + 1):
                 step = self._step(t, state, action, reward)
                 yield step
@@ -292,14 +296,15 @@ class Interaction:
         context = None if context is None else context.reshape(-1)
         if self.feedback == "next":  # a_{t-1}, r_{t-1} in x_t
             x = self._encode(context, action, reward)
-            y, next_state = self.machine.step(x, state)
+            y, next_state = checked_step(self.machine, x, state, t)
         else:  # act from s_{t-1}, then step on what was done
             y = sm.output(self.machine, self._encode(context, None, None), state)
+        check_outputs(y, self.machine, t)
         action = self._act(y)
         reward = task.reward(self._rows, context, action.reshape(-1), generator=self.generator)
         if self.feedback == "same":
             x = self._encode(context, action, reward)
-            _, next_state = self.machine.step(x, state)
+            _, next_state = checked_step(self.machine, x, state, t)
         return Step(t, state, None if context is None else context.reshape(shape), x, y,
                     action, reward.reshape(shape), next_state)
 

@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from trajprobe import io, plots
 from trajprobe.dynamics import mean_sem
+from trajprobe.progress import bar_options
 from trajprobe.recipes.config import default_out_dir
 from trajprobe.validation import check_positive_int
 
@@ -186,7 +187,7 @@ def run_jobs(
     paths: dict[int, str] = {}
     failures: list[str] = []
     bar = tqdm(total=len(jobs), unit="seed", desc="sweep", dynamic_ncols=True,
-               disable=None if progress is None else not progress)
+               **bar_options(progress))
 
     def finish(index: int, path: str) -> None:
         paths[index] = path
@@ -233,6 +234,10 @@ def _import_distributed() -> Any:
     return distributed
 
 
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for a Dask scheduler given by address before giving up."""
+
+
 @contextmanager
 def _client(scheduler: Any, n_workers: int):
     """A Client for ``scheduler``; a LocalCluster it starts is closed on exit."""
@@ -253,7 +258,13 @@ def _client(scheduler: Any, n_workers: int):
     if not isinstance(scheduler, str) or not scheduler:
         raise ValueError(f"scheduler: expected 'local', an address like 'tcp://host:8786', "
                          f"a distributed.Client or None, got {scheduler!r}")
-    with distributed.Client(scheduler, timeout="30s") as client:
+    try:
+        client = distributed.Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s")
+    except OSError as err:  # TimeoutError, ConnectionRefusedError, ...
+        raise ValueError(f"scheduler: could not connect to {scheduler!r} within "
+                         f"{CONNECT_TIMEOUT} s ({type(err).__name__}); is a Dask scheduler "
+                         "running there? (or --scheduler local / none)") from err
+    with client:
         yield client
 
 

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from trajprobe import io
 from trajprobe import machine as sm
+from trajprobe.progress import bar_options
 from trajprobe.rollout import interact
 from trajprobe.tasks.base import Environment, Task, make_generator
 from trajprobe.validation import check_positive_int
@@ -452,6 +453,7 @@ def _run(
     *,
     progress: bool | None,
     resume: bool,
+    task: Any = None,
 ) -> TrainingResult:
     params = [p for m in (model, *extra.values()) for p in m.parameters()]
     optimiser = config.optimiser.build(params)
@@ -469,6 +471,7 @@ def _run(
             "model": model.state_dict(), "optimiser": optimiser.state_dict(),
             "extra": {k: m.state_dict() for k, m in extra.items()},
             "metrics": record.to_state(), "torch_rng": torch.get_rng_state(),
+            "task": describe_task(task),
         }
 
     if out is not None:
@@ -478,6 +481,7 @@ def _run(
             saved = io.load_checkpoint(latest, required=("config", "step", "model", "optimiser",
                                                          "extra", "metrics", "torch_rng"))
             _check_same_config(saved, kind, config, latest)
+            _check_same_task(saved, task, latest)
             _load_state(model, saved["model"], "model", latest)
             for key, module in extra.items():
                 _load_state(module, saved["extra"][key], key, latest)
@@ -489,8 +493,7 @@ def _run(
             io.save_checkpoint(checkpoint(0, 0.0), out / f"checkpoint_{0:08d}.pt")
 
     bar = tqdm(total=total * config.batch_size, initial=start * config.batch_size, unit="ep",
-               unit_scale=True, disable=None if progress is None else not progress,
-               desc=kind, dynamic_ncols=True)
+               unit_scale=True, desc=kind, dynamic_ncols=True, **bar_options(progress))
     wall = wall0
     tick = time.perf_counter()
     try:
@@ -525,6 +528,51 @@ def _run(
         io.save_dataset(metrics, out / METRICS)
     return TrainingResult(model=model, metrics=metrics, out_dir=out,
                           baseline=extra.get("baseline"))
+
+
+def describe_task(task: Any) -> dict[str, Any] | None:
+    """A JSON description of ``task`` (its class and fields) that a run directory records,
+    so a run is never resumed, reused or relabelled with another task.
+
+    None for a task that is not a dataclass: its identity is unknown (a default ``repr``
+    holds a memory address), so such runs are checked by their config alone.
+    """
+    if not dataclasses.is_dataclass(task):
+        return None
+    cls = type(task)
+    out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
+    for f in dataclasses.fields(task):
+        value = getattr(task, f.name)
+        plain = isinstance(value, int | float | str | bool | None)
+        out[f.name] = value if plain else repr(value)
+    return out
+
+
+def check_run_dir(out_dir: str | Path, kind: str, config: Any, task: Any) -> None:
+    """Refuse, before anything is written, to resume a run in ``out_dir`` that was trained
+    with another kind of loop, another config or another task (see :func:`describe_task`).
+
+    Raises:
+        ValueError: naming the directory and what differs.
+    """
+    latest = Path(out_dir) / LATEST
+    if not latest.exists():
+        return
+    saved = io.load_checkpoint(latest, required=("config", "step"))
+    _check_same_config(saved, kind, config, latest)
+    _check_same_task(saved, task, latest)
+
+
+def _check_same_task(saved: dict[str, Any], task: Any, path: Path) -> None:
+    before, current = saved.get("task"), describe_task(task)
+    if before is None or current is None:  # an older checkpoint, or a task of unknown identity
+        return
+    if _jsonable(before) != _jsonable(current):
+        changed = sorted(k for k in set(current) | set(before) if current.get(k) != before.get(k))
+        detail = ", ".join(f"{k}: checkpoint {before.get(k)!r}, given {current.get(k)!r}"
+                           for k in changed)
+        raise ValueError(f"task: differs from the task of the run in {str(path.parent)!r} "
+                         f"({detail}); use another out directory for another task")
 
 
 def _check_same_config(saved: dict[str, Any], kind: str, config: Any, path: Path) -> None:
@@ -621,7 +669,7 @@ def train_supervised(
         return _log_loss(model, outputs, episodes.targets), {}
 
     return _run("supervised", model, config, out_dir, loss_fn, ("loss",), {},
-                progress=progress, resume=resume)
+                progress=progress, resume=resume, task=task)
 
 
 def _softmax(y: torch.Tensor) -> torch.Tensor:
@@ -690,7 +738,7 @@ def train_policy_gradient(
 
     return _run("policy_gradient", model, config, out_dir, loss_fn,
                 ("loss", "reward", "entropy"), {"baseline": baseline},
-                progress=progress, resume=resume)
+                progress=progress, resume=resume, task=task)
 
 
 def train(

@@ -16,6 +16,7 @@ __all__ = [
     "check_ndim_at_least",
     "check_positive",
     "check_positive_int",
+    "did_you_mean",
 ]
 
 
@@ -100,3 +101,15 @@ def check_positive_int(value: Any, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
     return int(value)
+
+
+def did_you_mean(given: Any, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``given``, or ``""``.
+
+    Append it to an error message about an unknown name (:func:`difflib.get_close_matches`).
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(given), list(choices), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+

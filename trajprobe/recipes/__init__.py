@@ -25,6 +25,7 @@ from trajprobe.recipes.config import (
     default_out_dir,
     format_seconds,
 )
+from trajprobe.validation import did_you_mean
 
 __all__ = [
     "CPU_FLOPS",
@@ -60,7 +61,8 @@ def get(name: str, preset: str = "quick") -> Recipe:
         raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
     table = _all()
     if name not in table:
-        raise ValueError(f"name: no recipe {name!r}; valid names: {', '.join(table)}")
+        raise ValueError(f"name: no recipe {name!r}{did_you_mean(name, table)} "
+                         f"(valid names: {', '.join(table)})")
     description, make = table[name]
     return replace(make(preset), name=name, description=description)
 
@@ -87,6 +89,10 @@ def load_trained(path: str | Path, *, device: torch.device | str | None = None
     from trajprobe.training import LATEST, load_model
 
     path = Path(path)
+    if not path.exists():
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+        raise FileNotFoundError(f"path: no training run or checkpoint at {str(path)!r}"
+                                f"{did_you_mean(path.name, siblings)}")
     run_dir = path if path.is_dir() else path.parent
     info_path = run_dir / RECIPE_FILE
     if not info_path.is_file():

@@ -16,6 +16,8 @@ from trajprobe.training import (
     PolicyGradientConfig,
     SupervisedConfig,
     TrainingResult,
+    check_run_dir,
+    describe_task,
     train_policy_gradient,
     train_supervised,
 )
@@ -151,13 +153,22 @@ class MetaLearnerRecipe:
         model = self.build_model(seed)
         config = _with_seed(self.training, seed)
         if out_dir is not None:
+            info = self.run_info(seed)
+            check_run_info(out_dir, info)  # before anything is written
+            kind = "policy_gradient" if isinstance(config, PolicyGradientConfig) else "supervised"
+            check_run_dir(out_dir, kind, config, self.task)
             with atomic_write(Path(out_dir) / RECIPE_FILE, "w") as handle:
-                json.dump({"name": self.name, "preset": self.preset, "seed": seed}, handle)
+                json.dump(info, handle)
         if isinstance(config, PolicyGradientConfig):
             return train_policy_gradient(model, self.task, config, out_dir, device=device,
                                          progress=progress)
         return train_supervised(model, self.task, config, out_dir, device=device,
                                 progress=progress)
+
+    def run_info(self, seed: int) -> dict[str, Any]:
+        """What a run directory's ``recipe.json`` records: recipe, preset, seed and task."""
+        return {"name": self.name, "preset": self.preset, "seed": seed,
+                "task": describe_task(self.task)}
 
     def estimated_seconds(self, flops: float = CPU_FLOPS) -> float:
         """Projected training time on a machine sustaining ``flops`` FLOP/s."""
@@ -209,7 +220,45 @@ class LearnerRecipe:
         """Projected time on a machine sustaining ``flops`` FLOP/s (vmapped steps)."""
         cfg = self.learner
         width = {"relu-mlp": 5 * cfg.hidden**2, "linear-mlp": 4 * cfg.hidden}.get(cfg.network, 50)
-        return 6.0 * width * cfg.minibatch * cfg.n_steps * cfg.n_learners / flops
+        arithmetic = 6.0 * width * cfg.minibatch * cfg.n_steps * cfg.n_learners / flops
+        return arithmetic + cfg.n_steps * LEARNER_STEP_SECONDS
+
+
+def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
+    """Refuse to train into ``out_dir`` when its ``recipe.json`` names another run.
+
+    Raises:
+        ValueError: ``out_dir`` exists and is not a directory, or its ``recipe.json``
+            records another recipe, preset, seed or task.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir: {str(out)!r} is a file, not a run directory; "
+                         "give a new or existing directory")
+    path = out / RECIPE_FILE
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"out_dir: {str(path)!r} is not readable JSON ({err}); "
+                         "use another directory") from err
+    keys = [k for k in ("name", "preset", "seed", "task") if k in saved]
+    changed = [k for k in keys if json.loads(json.dumps(info.get(k))) != saved.get(k)]
+    if changed:
+        detail = ", ".join(f"{k}: run {saved.get(k)!r}, given {info.get(k)!r}"
+                           for k in changed if k != "task") or "task fields"
+        raise ValueError(
+            f"out_dir: {str(out)!r} holds another training run ({detail}); nothing was "
+            "written: give another --out, or the run's own recipe, preset and seed to resume it"
+        )
+
+
+LEARNER_STEP_SECONDS = 6e-3
+"""Fixed cost of one vmapped Learner step (dispatch, closed-loop interaction, probes),
+whatever its arithmetic: contextual-bandits/learner-coupled at the paper preset, 300,000
+steps, took about 30 minutes on this project's CPU (issue 14), not the 45 s its FLOPs
+alone predicted."""
 
 
 def _with_seed(config: SupervisedConfig | PolicyGradientConfig, seed: int):

@@ -16,7 +16,7 @@ import torch
 from trajprobe.recipes.config import default_out_dir
 from trajprobe.reproduce.base import PRESETS, RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.report import read_results, write_report
-from trajprobe.validation import check_positive_int
+from trajprobe.validation import check_positive_int, did_you_mean
 
 __all__ = [
     "PRESETS",
@@ -64,7 +64,8 @@ def reproduce(
         The path of ``report.md``.
     """
     if target not in TARGETS:
-        raise ValueError(f"target: expected one of {', '.join(TARGETS)}, got {target!r}")
+        raise ValueError(f"target: got {target!r}{did_you_mean(target, TARGETS)} "
+                         f"(expected one of {', '.join(TARGETS)})")
     if preset not in PRESETS:
         raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
     seeds = check_positive_int(seeds, "seeds")

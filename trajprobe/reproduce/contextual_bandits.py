@@ -36,6 +36,7 @@ from trajprobe.dynamics import mean_sem, order_contexts, steps_to_threshold, tim
 from trajprobe.estimators.policy import expected_context_reward
 from trajprobe.measure import context_dynamics
 from trajprobe.plots import plot_ordered_contexts
+from trajprobe.progress import bar_options
 from trajprobe.recipes.evaluate import logits_policy
 from trajprobe.reference_models import ContextualBanditPosterior
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
@@ -104,8 +105,7 @@ def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
     score = torch.zeros(n, n_c, dtype=torch.float64, device=device)
     kept = []
     for step in tqdm(run, total=cfg.n_steps, desc=f"Learners ({coupling})", unit="step",
-                     leave=False, disable=None if context.progress is None
-                     else not context.progress):
+                     leave=False, **bar_options(context.progress)):
         # the probe of step t: pi_{t-1}(.|c) for every context, from s_{t-1}
         probs = torch.softmax(learner.output(probe_x, step.state), dim=-1)  # [B, C, A]
         q_t = probs.gather(2, correct[:, :, None])[:, :, 0].double()

@@ -7,14 +7,16 @@ import dataclasses
 import html
 import io
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import xarray as xr
 
 import trajprobe
-from trajprobe.io import atomic_write, save_datasets
+from trajprobe.io import _umask, atomic_write, save_datasets
 from trajprobe.reproduce.base import RunContext, TargetResult
 
 __all__ = ["read_results", "write_report"]
@@ -34,18 +36,13 @@ def write_report(result: TargetResult, context: RunContext, target: str) -> Path
     out.mkdir(parents=True, exist_ok=True)
     save_datasets({name: ds.assign_attrs(target=target, preset=context.preset)
                    for name, ds in result.datasets.items()}, out / "results.nc")
-    figures = out / "figures"
-    if figures.exists():
-        shutil.rmtree(figures)
-    figures.mkdir()
     images: dict[str, bytes] = {}
     for name, fig in result.figures.items():
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
         plt.close(fig)
         images[name] = buffer.getvalue()
-        with atomic_write(figures / f"{name}.png") as handle:
-            handle.write(images[name])
+    _replace_figures(out / "figures", images)
     rows = [row.formatted() for row in result.rows]
     meta = (f"trajprobe {trajprobe.__version__} · target `{target}` · preset `{context.preset}`"
             f" · seeds {context.seeds} · device `{context.device}`")
@@ -56,6 +53,27 @@ def write_report(result: TargetResult, context: RunContext, target: str) -> Path
     with atomic_write(out / "report.html", "w") as handle:
         handle.write(_html(result, meta, rows, images))
     return out / "report.md"
+
+
+def _replace_figures(figures: Path, images: dict[str, bytes]) -> None:
+    """Replace the directory ``figures`` by ``images`` as a set.
+
+    The new figures are written to a temporary directory beside it, which is then swapped
+    in by two renames; an interrupted run leaves either the old set or the new one, never
+    a report linking deleted figures (the old set goes only once the new one is in place).
+    """
+    for stale in figures.parent.glob(".figures-*"):  # left by an interrupted earlier run
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=figures.parent, prefix=".figures-new-"))
+    os.chmod(staging, 0o777 & ~_umask())
+    for name, data in images.items():
+        with atomic_write(staging / f"{name}.png") as handle:
+            handle.write(data)
+    retired = figures.parent / f".figures-old-{staging.name.rsplit('-', 1)[-1]}"
+    if figures.exists():
+        os.replace(figures, retired)
+    os.replace(staging, figures)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _markdown(result: TargetResult, meta: str, rows: list[tuple[str, ...]],
@@ -104,6 +122,15 @@ def read_results(path: str | Path) -> dict[str, xr.Dataset]:
     """Every Dataset of a ``results.nc``, by group name."""
     import netCDF4
 
-    with netCDF4.Dataset(path, "r") as handle:
-        groups = list(handle.groups)
-    return {name: xr.load_dataset(path, group=name, engine="netcdf4") for name in groups}
+    target = Path(path)
+    if not target.is_file():
+        raise FileNotFoundError(f"path: no results file at {str(target)!r}")
+    try:
+        with netCDF4.Dataset(target, "r") as handle:
+            groups = list(handle.groups)
+        return {name: xr.load_dataset(target, group=name, engine="netcdf4") for name in groups}
+    except (OSError, RuntimeError, KeyError, ValueError) as err:
+        raise ValueError(
+            f"path: {str(target)!r} ({target.stat().st_size} bytes) is not a readable "
+            f"results file; it is truncated or corrupt ({type(err).__name__}: {err})"
+        ) from err

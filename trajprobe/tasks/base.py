@@ -42,7 +42,11 @@ def make_generator(seed: Seed, device: torch.device | str | None = None) -> torc
     """A ``torch.Generator`` on ``device`` from an int seed, a generator, or None."""
     if isinstance(seed, torch.Generator):
         return seed
-    gen = torch.Generator(device=torch.device(device) if device is not None else "cpu")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {str(dev)!r} was asked for but CUDA is not available "
+                         "(torch.cuda.is_available() is False); use device='cpu'")
+    gen = torch.Generator(device=dev)
     if seed is None:
         gen.seed()
     elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
