@@ -1,7 +1,9 @@
 """A catalogue of bad inputs and faults (issue 14): API, CLI, files and signals.
 
 Each case asserts the clear error (its type and a message naming the argument) or that
-the data on disk were preserved. Cases of other branches are marked xfail with the reason.
+the data on disk were preserved. A zero-variance target in ``compare.simulation`` is
+flagged, not simulated: that case is tested with the comparison
+(``test_compare_simulation.py::test_zero_variance_target_is_flagged_not_simulated``).
 """
 
 from __future__ import annotations
@@ -186,11 +188,6 @@ def test_gittins_agent_takes_a_numpy_float_discount():
 def test_sampling_on_cuda_without_cuda_is_a_clear_error():
     with pytest.raises(ValueError, match="device: 'cuda' was asked for but CUDA"):
         LinearRegression(2).sample(3, 4, device="cuda")
-
-
-def test_zero_variance_target_is_flagged_by_simulation():
-    pytest.xfail("comparison branch: the zero-variance target case belongs to the "
-                 "comparison rewrite (trajprobe/compare), issue 14 coordinates with it")
 
 
 # ------------------------------------------------------------------------------------ files
