@@ -91,8 +91,9 @@ def checked_step(machine: Any, x: torch.Tensor, state: Any, t: int
     """``machine.step(x, state)`` at step ``t`` (1-based), with errors that say where.
 
     Raises:
-        The error of the user's ``step``, re-raised with the context (chained); TypeError
-        when ``step`` does not return ``(y, state)`` with ``y`` a tensor.
+        Exception: the error of the user's ``step``, of the same type, re-raised with the
+            context (chained).
+        TypeError: ``step`` does not return ``(y, state)`` with ``y`` a tensor.
     """
     try:
         result = machine.step(x, state)
