@@ -34,6 +34,7 @@ __all__ = [
     "default_policy",
     "fork",
     "index",
+    "logits_policy",
     "machine_device",
     "output",
     "repeat",
@@ -260,8 +261,9 @@ probabilities ``[..., A]``."""
 def default_policy(machine: StateMachine) -> Policy:
     """``machine.distribution`` when the machine has one, else softmax of its outputs."""
     custom = getattr(machine, "distribution", None)
-    return custom if callable(custom) else _logits_policy
+    return custom if callable(custom) else logits_policy
 
 
-def _logits_policy(y: torch.Tensor) -> torch.distributions.Categorical:
+def logits_policy(y: torch.Tensor) -> torch.distributions.Categorical:
+    """The policy of a network whose outputs ``[..., A]`` are the logits: Categorical(logits)."""
     return torch.distributions.Categorical(logits=y)

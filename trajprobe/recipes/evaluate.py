@@ -19,12 +19,13 @@ from typing import Any
 import torch
 import xarray as xr
 
+from trajprobe.machine import logits_policy
 from trajprobe.measure import measure
 from trajprobe.recipes.config import MetaLearnerRecipe
 from trajprobe.tasks.base import Environment
 from trajprobe.validation import check_positive_int
 
-__all__ = ["DEFAULT_EPISODES", "evaluate", "logits_policy"]
+__all__ = ["DEFAULT_EPISODES", "evaluate"]
 
 DEFAULT_EPISODES = 100
 """Evaluation episodes when ``n_episodes`` is not given."""
@@ -96,8 +97,3 @@ def _against_bayes(ds: xr.Dataset, bayes: Any, model: Any, task: Any, episodes: 
     kl = behavioural_dissimilarity(bayes, model, episodes.inputs)["kl"]
     return ds.assign(kl=kl.astype(float), bayes_log_loss=best["log_loss"]).assign_attrs(
         measure="KL(Bayes || agent) and log-loss (Mikulik eq. 2)")
-
-
-def logits_policy(y: torch.Tensor) -> torch.distributions.Categorical:
-    """A network's policy π_t: its outputs ``[E, A]`` are the logits."""
-    return torch.distributions.Categorical(logits=y)

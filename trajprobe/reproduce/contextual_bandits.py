@@ -34,10 +34,10 @@ from trajprobe import plots, recipes
 from trajprobe.adapters.torch_learner import SGD, Adam, bandit_learner
 from trajprobe.dynamics import mean_sem, order_contexts, steps_to_threshold, time_ratio
 from trajprobe.estimators.policy import expected_context_reward
+from trajprobe.machine import logits_policy
 from trajprobe.measure import context_dynamics
 from trajprobe.plots import plot_ordered_contexts
 from trajprobe.progress import bar_options
-from trajprobe.recipes.evaluate import logits_policy
 from trajprobe.reference_models import ContextualBanditPosterior
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.decoupled import DecoupledMachine
