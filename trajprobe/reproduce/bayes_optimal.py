@@ -53,6 +53,7 @@ from trajprobe.reference_models import catalogue
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.rollout import Trace, interact
 from trajprobe.tasks import Environment, Episodes
+from trajprobe.tasks.armed_bandits import regret
 from trajprobe.training import TrainingResult, list_checkpoints, load_model
 
 __all__ = [
@@ -181,9 +182,7 @@ def _log_loss(machine, task: Any, episodes: Episodes) -> float:
 
 def _regret(trace: Trace, task) -> np.ndarray:
     """Per-step expected regret ``[E, T]``: E[r | best arm] − E[r | chosen arm]."""
-    means = task.expected_reward(trace.params, None).to(torch.float64)
-    chosen = means.gather(1, trace.actions.long())
-    return (means.max(1, keepdim=True).values - chosen).cpu().numpy()
+    return regret(task.expected_reward(trace.params, None), trace.actions).cpu().numpy()
 
 
 def _select(checkpoints: list, limit: int | None) -> list:

@@ -33,7 +33,7 @@ from trajprobe.validation import check_positive, check_positive_int
 if TYPE_CHECKING:
     from trajprobe.measure import Probed
 
-__all__ = ["BernoulliBandit", "GaussianBandit", "encode_action_reward"]
+__all__ = ["BernoulliBandit", "GaussianBandit", "encode_action_reward", "regret"]
 
 
 def encode_action_reward(
@@ -81,6 +81,14 @@ def encode_action_reward(
     device = prev_action.device if device is None else device
     one_hot = torch.nn.functional.one_hot(prev_action.long(), n_arms).to(dtype=dtype, device=device)
     return torch.cat([one_hot, prev_reward.to(dtype=dtype, device=device)[:, None]], dim=1)
+
+
+def regret(means: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Per-step expected regret ``[E, T]`` (float64): the best arm's mean minus the mean of
+    the arm pulled, from every arm's mean ``[E, n_arms]`` and the actions ``[E, T]``."""
+    means = means.to(torch.float64)
+    pulled = means.gather(1, actions.long().to(means.device))
+    return means.max(1, keepdim=True).values - pulled
 
 
 def _check_action(action: torch.Tensor, n_arms: int, n_episodes: int) -> torch.Tensor:
@@ -179,7 +187,7 @@ class _Arms:
         ds = xr.Dataset(
             {"reward": (("episode", "t"), to_numpy(trace.rewards)),
              "expected_reward": (("episode", "t"), to_numpy(pulled)),
-             "regret": (("episode", "t"), to_numpy(means.max(1, keepdim=True).values - pulled))},
+             "regret": (("episode", "t"), to_numpy(regret(means, trace.actions)))},
             attrs={"measure": "reward"},
         )
         return describe(ds, {"expected_reward": "mean reward of the arm pulled",
