@@ -18,8 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from trajprobe.validation import check_positive_int
+
 __all__ = [
     "asymptote",
+    "eval_schedule",
     "mean_sem",
     "normalise_to_asymptote",
     "order_contexts",
@@ -34,6 +37,15 @@ def _check_dim(da: xr.DataArray, dim: str, name: str) -> None:
         raise TypeError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}")
     if dim not in da.dims:
         raise ValueError(f"{name}: expected a dimension {dim!r}, got dims {da.dims}")
+
+
+def eval_schedule(n_steps: int, per_decade: int = 60) -> np.ndarray:
+    """Steps 1..n_steps at which to probe: every step up to 20, then log-spaced."""
+    n_steps = check_positive_int(n_steps, "n_steps")
+    dense = np.arange(1, min(n_steps, 20) + 1)
+    decades = max(np.log10(n_steps), 1e-9)
+    sparse = np.round(np.logspace(0, np.log10(n_steps), int(per_decade * decades) + 1))
+    return np.unique(np.concatenate([dense, sparse.astype(int)]).clip(1, n_steps))
 
 
 def steps_to_threshold(

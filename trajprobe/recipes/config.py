@@ -193,6 +193,9 @@ class LearnerConfig:
         n_steps: training steps.
         n_learners: independent Learners run as one vmapped batch (different seeds and
             target tasks).
+        stop_at: bandit Learners only: each learner stops when its normalised expected
+            reward (E[r] - p_incorrect) / (p_correct - p_incorrect) reaches this (A.5's
+            "until E[r] reaches 0.98"); ``n_steps`` is then the cap. None: ``n_steps``.
     """
 
     network: Literal["linear-mlp", "relu-mlp", "bandit-coupled", "bandit-decoupled"]
@@ -202,6 +205,7 @@ class LearnerConfig:
     minibatch: int
     n_steps: int
     n_learners: int
+    stop_at: float | None = None
 
 
 @dataclass(frozen=True)

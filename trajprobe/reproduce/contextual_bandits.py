@@ -28,22 +28,19 @@ import numpy as np
 import torch
 import xarray as xr
 from matplotlib import ticker
-from tqdm.auto import tqdm
 
 from trajprobe import plots, recipes
-from trajprobe.adapters.torch_learner import SGD, Adam, bandit_learner
+from trajprobe.adapters.bandit_learner import BanditLearner, train_bandit_learners
+from trajprobe.adapters.torch_learner import SGD, Adam
 from trajprobe.dynamics import mean_sem, order_contexts, steps_to_threshold, time_ratio
-from trajprobe.estimators.policy import expected_context_reward
 from trajprobe.machine import logits_policy
 from trajprobe.measure import context_dynamics
 from trajprobe.plots import plot_ordered_contexts
-from trajprobe.progress import bar_options
 from trajprobe.reference_models import ContextualBanditPosterior
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.decoupled import DecoupledMachine
 from trajprobe.reproduce.learners import eval_schedule
 from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
-from trajprobe.rollout import Interaction
 from trajprobe.tasks import ContextualBandit
 from trajprobe.training import list_checkpoints
 
@@ -77,53 +74,31 @@ def headline_ratio(q_ordered: xr.DataArray, c: float = CUTOFF) -> float:
 def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
     """Train the preset's bandit Learners closed-loop and read q_c(t) on the fly (§5.1).
 
-    The B Learners run in the bandit through :class:`~trajprobe.rollout.Interaction` (each
-    step: a minibatch of uniform contexts, actions from the current policy, the task's
-    Bernoulli rewards, one REINFORCE step); before every step t each reads its policy
-    π_{t-1}(·|c) for all C contexts (the probe of step t).
-    R_c (eq. 14) averages eq. 12 over *every* step; q is kept at a log-spaced schedule.
+    The B Learners (:class:`~trajprobe.adapters.bandit_learner.BanditLearner`, the closed
+    form of A.5's linear–softmax REINFORCE learner) each train in their own conflicting
+    bandit until their normalised expected reward reaches the recipe's ``stop_at``
+    (:func:`~trajprobe.adapters.bandit_learner.train_bandit_learners`); before every step t
+    each reads π_{t-1}(a*(c)|c) for all C contexts. R_c (eq. 14) averages eq. 12 over the
+    learner's own training steps; q is kept at a log-spaced schedule (a stopped learner
+    keeps its last policy).
 
     Returns:
         Dataset with ``q, expected_reward_context (episode, t, context)`` (episode = the
         Learner), ``expected_reward (episode, t)`` (eq. 13), ``return_score (episode,
-        context)``, ``q_ordered (episode, t, rank)``, ``context_order (episode, rank)``
-        and ``correct (episode, context)``.
+        context)``, ``steps_trained (episode)``, ``q_ordered (episode, t, rank)``,
+        ``context_order (episode, rank)`` and ``correct (episode, context)``.
     """
     name = _LEARNERS[coupling]
     recipe = recipes.get(name, context.preset)
     cfg, task = recipe.learner, recipe.task
-    n_c, n_a, n = task.n_contexts, task.n_actions, cfg.n_learners
-    device = context.device
     opt = SGD(cfg.lr) if cfg.optimiser == "sgd" else Adam(cfg.lr)
-    learner = bandit_learner(n_c, n_a, coupled=coupling == "coupled", optimiser=opt, seed=0,
-                             device=device)
-    run = Interaction(learner, task, n, cfg.n_steps, seed=7, n_samples=cfg.minibatch)
-    correct = run.params["correct"]
-    probe_x = task.encode(torch.arange(n_c, device=device), None, None).expand(n, -1, -1)
-    steps = eval_schedule(cfg.n_steps)
-    wanted = set(int(t) for t in steps)
-    score = torch.zeros(n, n_c, dtype=torch.float64, device=device)
-    kept = []
-    for step in tqdm(run, total=cfg.n_steps, desc=f"Learners ({coupling})", unit="step",
-                     leave=False, **bar_options(context.progress)):
-        # the probe of step t: pi_{t-1}(.|c) for every context, from s_{t-1}
-        probs = torch.softmax(learner.output(probe_x, step.state), dim=-1)  # [B, C, A]
-        q_t = probs.gather(2, correct[:, :, None])[:, :, 0].double()
-        score += expected_context_reward(q_t, task.p_correct, task.p_incorrect)
-        if step.t in wanted:
-            kept.append(q_t)
-    q = torch.stack(kept, dim=1).cpu().numpy()
-    ds = xr.Dataset(
-        {"q": (("episode", "t", "context"), q),
-         "correct": (("episode", "context"), correct.cpu().numpy())},
-        coords={"episode": np.arange(n), "t": steps, "context": np.arange(n_c)},
-        attrs={"agent": f"learner-{coupling}", "recipe": name, "n_steps": cfg.n_steps,
-               "lr": cfg.lr, "optimiser": cfg.optimiser, "minibatch": cfg.minibatch},
-    )
-    ds["expected_reward_context"] = expected_context_reward(ds["q"], task.p_correct,
-                                                            task.p_incorrect)
-    ds["expected_reward"] = ds["expected_reward_context"].mean("context")
-    ds["return_score"] = (("episode", "context"), (score / cfg.n_steps).cpu().numpy())
+    learner = BanditLearner(task.n_contexts, task.n_actions, coupled=coupling == "coupled",
+                            optimiser=opt, seed=0, dtype=torch.float64, device=context.device)
+    ds = train_bandit_learners(learner, task, cfg.n_learners, minibatch=cfg.minibatch,
+                               max_steps=cfg.n_steps, stop_at=cfg.stop_at,
+                               record=eval_schedule(cfg.n_steps), seed=7,
+                               progress=context.progress, desc=f"Learners ({coupling})")
+    ds.attrs.update(recipe=name, n_steps=cfg.n_steps)
     ordered, order = order_contexts(ds["q"], score=ds["return_score"])
     ds["q_ordered"] = ordered
     ds["context_order"] = order
@@ -239,10 +214,14 @@ def run(context: RunContext) -> TargetResult:
     result.datasets = data
     result.figures = _figures(data)
     learner = data["learner_coupled"].attrs
+    trained = {c: np.median(data[f"learner_{c}"]["steps_trained"]) for c in _LEARNERS}
     result.notes.append(
         f"Preset {context.preset}: {data['learner_coupled'].sizes['episode']} Learners per "
-        f"condition for {learner['n_steps']:,} REINFORCE steps ({learner['optimiser']}, "
-        f"lr {learner['lr']}, minibatch {learner['minibatch']}) on a conflicting 5×5 bandit; "
+        f"condition ({learner['optimiser']}, lr {learner['lr']}, minibatch "
+        f"{learner['minibatch']}, REINFORCE without baseline) on a conflicting 5×5 bandit, "
+        f"each until its normalised expected reward reached {learner['stop_at']} (cap "
+        f"{learner['n_steps']:,} steps; median {trained['coupled']:,.0f} steps coupled, "
+        f"{trained['decoupled']:,.0f} decoupled); "
         f"Meta-Learners and Bayes probed on {n_eval} episodes × {n_steps} steps × "
         f"{task.n_contexts} contexts, contexts ranked per run by R_c (eq. 14); time ratios "
         f"from the run-mean curve of each rank. Bayes uses the Thompson policy "

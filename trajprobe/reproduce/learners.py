@@ -15,18 +15,9 @@ import torch
 from tqdm.auto import tqdm
 
 from trajprobe import machine as sm
-from trajprobe.validation import check_positive_int
+from trajprobe.dynamics import eval_schedule
 
 __all__ = ["eval_schedule", "probe_learner"]
-
-
-def eval_schedule(n_steps: int, per_decade: int = 60) -> np.ndarray:
-    """Steps 1..n_steps at which to probe: every step up to 20, then log-spaced."""
-    n_steps = check_positive_int(n_steps, "n_steps")
-    dense = np.arange(1, min(n_steps, 20) + 1)
-    decades = max(np.log10(n_steps), 1e-9)
-    sparse = np.round(np.logspace(0, np.log10(n_steps), int(per_decade * decades) + 1))
-    return np.unique(np.concatenate([dense, sparse.astype(int)]).clip(1, n_steps))
 
 
 def probe_learner(
