@@ -192,14 +192,13 @@ def multinomial_counts(n: torch.Tensor, probs: torch.Tensor,
 
     Returns ``[..., K]`` (n's dtype): x_k ~ Binomial(n - Σ_{j<k} x_j, p_k / Σ_{j>=k} p_j).
     """
-    remaining, tail = n, torch.ones_like(n)
-    counts = []
+    tail = probs.flip(-1).cumsum(-1).flip(-1)  # Σ_{j>=k} p_j
+    share = (probs / tail.clamp_min(torch.finfo(probs.dtype).tiny)).clamp(0.0, 1.0)
+    remaining, counts = n, []
     for k in range(probs.shape[-1] - 1):
-        p = probs[..., k]
-        share = torch.where(tail > 0, p / tail, torch.zeros_like(p)).clamp(0.0, 1.0)
-        x = torch.binomial(remaining, share, generator=generator)
+        x = torch.binomial(remaining, share[..., k].contiguous(), generator=generator)
         counts.append(x)
-        remaining, tail = remaining - x, tail - p
+        remaining = remaining - x
     counts.append(remaining)
     return torch.stack(counts, dim=-1)
 
