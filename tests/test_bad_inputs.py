@@ -557,8 +557,16 @@ def test_progress_false_prints_nothing():
 
 
 def test_learner_cost_estimate_counts_steps():
-    recipe = recipes.get("contextual-bandits/learner-coupled", "paper")
-    assert recipe.estimated_seconds() > 20 * 60  # about 30 minutes measured, not 45 s
+    """Estimates count steps (× a measured fixed cost), not only FLOPs (issues 14, 17)."""
+    from trajprobe.recipes import config
+
+    linear = recipes.get("linear-regression-2d/learner", "paper")
+    assert linear.estimated_seconds() > linear.learner.n_steps * config.LEARNER_STEP_SECONDS
+    bandit = recipes.get("contextual-bandits/learner-coupled", "paper")
+    # trained until the stopping rule, not to the cap of 1,000,000 steps
+    assert bandit.expected_steps() == config.BANDIT_LEARNER_STOP_STEPS < bandit.learner.n_steps
+    assert bandit.estimated_seconds() == pytest.approx(
+        config.BANDIT_LEARNER_STOP_STEPS * config.BANDIT_LEARNER_STEP_SECONDS)
 
 
 # ------------------------------------------------------------------------------------ signals

@@ -55,9 +55,21 @@ CPU_FLOPS = 2e10
 (``benchmarks/training_throughput.py`` measured ~11,000 episodes/s of T = 20, i.e.
 ~2.3e10 FLOP/s); used only for cost estimates."""
 
-CLOSED_LOOP_OVERHEAD = 3.0
-"""Closed-loop (policy-gradient) training steps one time step at a time in Python and
-samples actions in between: ~3× the FLOP-based time (measured: 446 episodes/s at T = 125)."""
+# Fixed costs that FLOPs do not see, calibrated with benchmarks/cost_model.py (measured
+# seconds per update against these estimates) on this project's 2-core CPU.
+UPDATE_SECONDS = 2e-3
+"""Per supervised outer update: sampling the batch, the optimiser step, bookkeeping."""
+CLOSED_LOOP_STEP_SECONDS = 1e-3
+"""Per time step of a closed-loop (policy-gradient) update: one machine step, an action
+drawn and a reward, in Python between the steps."""
+LEARNER_STEP_SECONDS = 6e-3
+"""Per vmapped Learner step (``torch.func`` dispatch), whatever its arithmetic."""
+BANDIT_LEARNER_STEP_SECONDS = 1e-3
+"""Per step of the closed-form bandit Learner (adapters/bandit_learner.py): sampling
+the count tables dominates."""
+BANDIT_LEARNER_STOP_STEPS = 60_000
+"""Steps until every learner of the paper's set-up meets the stopping rule (measured with
+``benchmarks/bandit_learners.py``: median ~35,000 coupled, slowest ~60,000)."""
 
 
 @dataclass(frozen=True)
@@ -171,12 +183,19 @@ class MetaLearnerRecipe:
                 "task": describe_task(self.task)}
 
     def estimated_seconds(self, flops: float = CPU_FLOPS) -> float:
-        """Projected training time on a machine sustaining ``flops`` FLOP/s."""
-        steps = self.training.n_episodes * self.training.n_steps
-        seconds = steps * self.model.flops_per_step(self.task.input_size, self.output_size) / flops
-        if isinstance(self.training, PolicyGradientConfig):
-            seconds *= CLOSED_LOOP_OVERHEAD
-        return seconds
+        """Projected training time on this CPU: outer updates × (fixed + arithmetic) cost.
+
+        The arithmetic is the model's FLOPs at ``flops`` FLOP/s; the fixed part is
+        :data:`UPDATE_SECONDS` per supervised update, or :data:`CLOSED_LOOP_STEP_SECONDS`
+        per time step of a closed-loop update.
+        """
+        cfg = self.training
+        updates = math.ceil(cfg.n_episodes / cfg.batch_size)
+        arithmetic = (cfg.batch_size * cfg.n_steps
+                      * self.model.flops_per_step(self.task.input_size, self.output_size) / flops)
+        fixed = (cfg.n_steps * CLOSED_LOOP_STEP_SECONDS
+                 if isinstance(cfg, PolicyGradientConfig) else UPDATE_SECONDS)
+        return updates * (fixed + arithmetic)
 
 
 @dataclass(frozen=True)
@@ -220,12 +239,22 @@ class LearnerRecipe:
     description: str = ""
     agent: str = "learner"
 
-    def estimated_seconds(self, flops: float = CPU_FLOPS) -> float:
-        """Projected time on a machine sustaining ``flops`` FLOP/s (vmapped steps)."""
+    def expected_steps(self) -> int:
+        """Training steps: ``n_steps``, or for a stopping rule the steps it typically takes."""
         cfg = self.learner
-        width = {"relu-mlp": 5 * cfg.hidden**2, "linear-mlp": 4 * cfg.hidden}.get(cfg.network, 50)
-        arithmetic = 6.0 * width * cfg.minibatch * cfg.n_steps * cfg.n_learners / flops
-        return arithmetic + cfg.n_steps * LEARNER_STEP_SECONDS
+        if cfg.stop_at is None:
+            return cfg.n_steps
+        return min(cfg.n_steps, BANDIT_LEARNER_STOP_STEPS)
+
+    def estimated_seconds(self, flops: float = CPU_FLOPS) -> float:
+        """Projected time on this CPU: expected steps × (fixed + arithmetic) cost per step."""
+        cfg = self.learner
+        steps = self.expected_steps()
+        if cfg.network.startswith("bandit"):
+            return steps * BANDIT_LEARNER_STEP_SECONDS
+        width = {"relu-mlp": 5 * cfg.hidden**2, "linear-mlp": 4 * cfg.hidden}[cfg.network]
+        arithmetic = 6.0 * width * cfg.minibatch * cfg.n_learners / flops
+        return steps * (LEARNER_STEP_SECONDS + arithmetic)
 
 
 def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
@@ -256,13 +285,6 @@ def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
             f"out_dir: {str(out)!r} holds another training run ({detail}); nothing was "
             "written: give another --out, or the run's own recipe, preset and seed to resume it"
         )
-
-
-LEARNER_STEP_SECONDS = 6e-3
-"""Fixed cost of one vmapped Learner step (dispatch, closed-loop interaction, probes),
-whatever its arithmetic: contextual-bandits/learner-coupled at the paper preset, 300,000
-steps, took about 30 minutes on this project's CPU (issue 14), not the 45 s its FLOPs
-alone predicted."""
 
 
 def _with_seed(config: SupervisedConfig | PolicyGradientConfig, seed: int):
