@@ -334,8 +334,9 @@ def test_policy_gradient_learns_a_two_armed_bandit(tmp_path):
     result = train_policy_gradient(model, _two_arms(fixed=True), config, tmp_path,
                                    progress=False)
     reward = result.metrics.reward.values
-    # untrained: chance, 0.5; trained: pulls the better arm (0.9 when always right)
-    assert abs(reward[0] - 0.5) < 0.12
+    # untrained: its policy pulls the better arm w.p. ~0.61 (expected reward ~0.59,
+    # s.e. 0.04 over 160 pulls); trained: pulls the better arm (0.9 when always right)
+    assert abs(reward[0] - 0.59) < 0.12
     assert reward[-1] > 0.8
     assert result.baseline is not None and result.baseline.in_features == 16
     saved = io.load_checkpoint(tmp_path / "latest.pt")
@@ -369,13 +370,16 @@ class _SteppingOnly(torch.nn.Module):
         return self.model.step(x, state)
 
 
-def test_policy_gradient_replay_equals_stepping():
-    # the loss is rebuilt from the recorded inputs by one unroll; stepping gives the same run
+@pytest.mark.parametrize("cls", [RabinowitzLSTM, MikulikNet])
+def test_policy_gradient_replay_equals_stepping(cls):
+    # an LSTM core is trained through its recorded gates (hand-written BPTT, and for
+    # MikulikNet also through its encoder); a machine with only `step` is replayed by
+    # autograd: both draw the same numbers, so both runs must end with the same weights
     _two_arms.batch = 16
     config = PolicyGradientConfig(n_episodes=16 * 4, n_steps=6, batch_size=16, log_every=1,
                                   optimiser=OptimiserConfig("adam", 1e-2))
-    fast = RabinowitzLSTM(3, 2, 8, seed=0).double()
-    slow = _SteppingOnly(RabinowitzLSTM(3, 2, 8, seed=0).double())
+    fast = cls(3, 2, 8, seed=0).double()
+    slow = _SteppingOnly(cls(3, 2, 8, seed=0).double())
     a = train_policy_gradient(fast, _two_arms(fixed=False), config, progress=False)
     b = train_policy_gradient(slow, _two_arms(fixed=False), config, progress=False)
     for key, value in fast.state_dict().items():

@@ -69,6 +69,12 @@ class _LSTMMachine(nn.Module):
         """LSTM units H."""
         return self.lstm.hidden_size
 
+    def lstm_core(self) -> tuple[nn.Module, nn.LSTM, nn.Module]:
+        """``(pre, lstm, post)``: y = post(h), (h, c) = lstm(pre(x)) from zero states, so
+        closed-loop training can step the LSTM with fused cell arithmetic
+        (:func:`trajprobe.closed_loop.play`)."""
+        return self.pre, self.lstm, self.post
+
     def initial_state(self, batch_size: int) -> LSTMState:
         """Zeros: ``hidden`` and ``cell`` ``[B, H]``."""
         ref = self.lstm.weight_hh_l0

@@ -41,8 +41,8 @@ from tqdm.auto import tqdm
 
 from trajprobe import io
 from trajprobe import machine as sm
+from trajprobe.closed_loop import Played, lstm_core, play, taped_lstm
 from trajprobe.progress import bar_options
-from trajprobe.rollout import interact
 from trajprobe.tasks.base import Environment, Task, make_generator
 from trajprobe.validation import check_positive_int
 
@@ -262,15 +262,18 @@ def step_seed(seed: int, step: int) -> int:
 
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
-    """G_t = Σ_{k=t}^{T} γ^{k-t} r_k for rewards ``[E, T]``; returns ``[E, T]``."""
+    """G_t = Σ_{k=t}^{T} γ^{k-t} r_k for rewards ``[E, T]``; returns ``[E, T]``.
+
+    One matrix product, G = r Γ with Γ_{kt} = γ^{k-t} for k ≥ t and 0 otherwise.
+    """
     if rewards.dim() != 2:
         raise ValueError(f"rewards: expected shape [episode, t], got {tuple(rewards.shape)}")
-    returns = torch.empty_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        running = rewards[:, t] + discount * running
-        returns[:, t] = running
-    return returns
+    n_steps = rewards.shape[1]
+    k = torch.arange(n_steps, device=rewards.device)
+    lag = (k[:, None] - k[None, :]).to(rewards.dtype)  # k - t
+    weights = torch.where(lag >= 0, torch.tensor(float(discount), dtype=rewards.dtype,
+                                                 device=rewards.device).pow(lag.clamp_min(0)), 0)
+    return rewards @ weights
 
 
 def checkpoint_schedule(total_steps: int, n_checkpoints: int) -> list[int]:
@@ -672,8 +675,13 @@ def train_supervised(
                 progress=progress, resume=resume, task=task)
 
 
-def _softmax(y: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(y, dim=-1)
+def _policy_logits(model: nn.Module, played: Played) -> torch.Tensor:
+    """The logits ``[E, T, A]`` of the played episodes, differentiable in the parameters:
+    through the recorded LSTM pass when there is one, else by replaying the inputs."""
+    if played.tape is None:
+        return _unroll(model, played.inputs)
+    pre, lstm, post = lstm_core(model)
+    return post(taped_lstm(pre(played.inputs), lstm, played.tape))
 
 
 def train_policy_gradient(
@@ -688,12 +696,14 @@ def train_policy_gradient(
 ) -> TrainingResult:
     """Meta-train a bandit policy ``model`` by advantage actor-critic (see the config).
 
-    Every outer step runs ``batch_size`` episodes of ``n_steps`` closed-loop: the input at
-    t is ``task.encode(context_t, a_{t-1}, r_{t-1})``, the model's output y_t are the
-    logits of π_t, a_t ~ softmax(y_t), r_t = ``task.reward(...)``. The episodes are
-    played without gradients, then the recorded inputs are replayed through the model
-    once (``model.unroll`` when it has one) to build the loss: the same outputs, and a
-    backward pass through one sequence call instead of T step calls.
+    Every outer step runs ``batch_size`` episodes of ``n_steps`` closed-loop
+    (:func:`trajprobe.closed_loop.play`): the input at t is
+    ``task.encode(context_t, a_{t-1}, r_{t-1})``, the model's output y_t are the logits of
+    π_t, a_t ~ softmax(y_t) (Gumbel-max), r_t = ``task.reward(...)``, every draw made
+    before the first step from the outer step's seed. The episodes are played without
+    gradients; a model with an LSTM core (``lstm_core()``) records its gates and the loss
+    is backpropagated through that record (the episode is computed once), any other model
+    replays the recorded inputs once (``model.unroll`` when it has one) to build the loss.
 
     The baseline is a linear read-out of ``state_vector(model, s_t)`` with the state's
     gradient stopped: with a shared torso the squared error of returns (scale ~1/(1-γ))
@@ -720,16 +730,13 @@ def train_policy_gradient(
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         gen = make_generator(step_seed(config.seed, step), dev)
-        # played without gradients; a_t ~ softmax(y_t) depends on the parameters through no
-        # differentiable path, so the loss is rebuilt by one _unroll of the recorded inputs
-        episode = interact(model, task, config.batch_size, config.n_steps, seed=gen,
-                           policy=_softmax)
-        log_pi = torch.log_softmax(_unroll(model, episode.inputs), dim=-1)  # [E, T, A]
-        log_prob = log_pi.gather(2, episode.actions[..., None])[..., 0]
+        played = play(model, task, config.batch_size, config.n_steps, generator=gen)
+        log_pi = torch.log_softmax(_policy_logits(model, played), dim=-1)  # [E, T, A]
+        log_prob = log_pi.gather(2, played.actions[..., None])[..., 0]
         entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
-        rewards = episode.rewards.to(dtype)
+        rewards = played.rewards.to(dtype)
         returns = discounted_returns(rewards, gamma)
-        v = baseline(episode.state_vectors(model)[:, 1:])[..., 0]
+        v = baseline(played.state_vectors)[..., 0]
         advantage = (returns - v).detach()
         loss = (-(log_prob * advantage).mean()
                 + config.baseline_cost * 0.5 * (returns - v).pow(2).mean()

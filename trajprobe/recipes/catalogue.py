@@ -173,6 +173,16 @@ def _bandit_meta(n_contexts: int) -> Callable[[str], MetaLearnerRecipe]:
         # Coupled, 3,000 updates of 64 at γ = 0 (at γ = 0.5 nothing moved in 1,500
         # updates): reward 0.41 (Bayes-Thompson 0.60), ~300-380 s; only the first two
         # learned contexts reach q > 0.5 within 100 steps, so its time ratio is still inf.
+        # It is a context-blind local optimum: the policy plays the action rewarded most
+        # often across contexts, so the contexts it "learns" are those whose correct action
+        # is that majority action, and in the others q falls below chance (q(T) 0.03-0.11
+        # for ranks 4-5). Trials with the fused closed loop (issue 17; 1 thread, load 5-6,
+        # evaluated on 500 episodes): 400k episodes (2x, Adam 3e-3, γ 0, entropy 0.02):
+        # 0.41, 2 contexts, 1,185 s (the plateau is reached by ~120k); forget-gate bias 1,
+        # 200k: 0.41, 2 contexts, 713 s (same curve); training on the conflicting bandit
+        # (unique correct actions: no context-blind shortcut) as a warm-up: training
+        # reward 0.32 (chance) for 1,000 updates (64k episodes, ~4 min), nothing to build
+        # on. Not yet tried: a curriculum over the number of contexts shown (1 → 5).
         quick = (PolicyGradientConfig(64_000, n_steps, 32, discount=0.5, entropy_cost=0.01,
                                       optimiser=OptimiserConfig("adam", 1e-3),
                                       max_grad_norm=10.0, save_every=100, log_every=10)
