@@ -10,8 +10,8 @@
    the time ratio (steps until q_k > c of the run-mean curve, 5th over 1st learned
    context) at several cut-offs c. Paper: coupled ≈ 400, decoupled ≈ 2.
 3. ``--study``: the same with one ingredient changed at a time (optimiser, initial
-   scale, deterministic rewards, a baseline), to see which one makes the shared bias
-   interfere.
+   scale, deterministic rewards, a baseline, one context per minibatch), to see which
+   one makes the shared bias interfere.
 
 Run: ``python benchmarks/bandit_learners.py [--learners 50] [--study]`` (paper set-up:
 about a minute per condition on a quiet 2-core machine; the study: ~10 minutes).
@@ -62,9 +62,10 @@ def ratios(ds) -> dict[float, float]:
 
 
 def condition(label: str, learner: BanditLearner, task: ContextualBandit, n: int,
-              max_steps: int) -> None:
+              max_steps: int, contexts: str = "mixed") -> None:
     start = time.perf_counter()
-    ds = train_bandit_learners(learner, task, n, max_steps=max_steps, seed=1, progress=False)
+    ds = train_bandit_learners(learner, task, n, max_steps=max_steps, contexts=contexts,
+                               seed=1, progress=False)
     seconds = time.perf_counter() - start
     trained = ds["steps_trained"].values
     done = int((trained < max_steps).sum())
@@ -90,16 +91,18 @@ def main() -> None:
         settings += [
             ("deterministic rewards 1/0", {}, ContextualBandit(5, 5, 1.0, 0.0, True)),
             ("baseline 0.5", {"baseline": 0.5}, PAPER),
+            ("one context per minibatch", {"contexts": "single"}, PAPER),
             ("initial σ = 1", {"init_std": 1.0}, PAPER),
             ("SGD 0.05", {"optimiser": SGD(0.05)}, PAPER),
             ("SGD 0.05, initial σ = 1", {"optimiser": SGD(0.05), "init_std": 1.0}, PAPER),
         ]
     for label, kwargs, task in settings:
+        contexts = kwargs.pop("contexts", "mixed")
         for coupled in (True, False):
             learner = BanditLearner(5, 5, coupled=coupled, dtype=torch.float64,
                                     **{"optimiser": Adam(1e-4), **kwargs})
             name = f"{label}, {'coupled' if coupled else 'decoupled'}"
-            condition(name, learner, task, args.learners, args.max_steps)
+            condition(name, learner, task, args.learners, args.max_steps, contexts)
 
 
 if __name__ == "__main__":
