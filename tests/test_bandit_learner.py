@@ -93,11 +93,13 @@ def test_multinomial_counts_sum_to_n_and_have_multinomial_moments():
 def test_train_bandit_learners_learns_every_context_and_stops_at_the_rule():
     task = ContextualBandit(3, 3, conflicting=True)
     learner = BanditLearner(3, 3, optimiser=Adam(0.05), dtype=F64)
+    threads = torch.get_num_threads()
     ds = train_bandit_learners(learner, task, 6, minibatch=60, max_steps=3000, stop_at=0.95,
                                seed=2, progress=False)
     assert ds["q"].dims == ("episode", "t", "context")
     steps = ds["steps_trained"].values
     assert (steps < 3000).all()  # every learner met the rule before the cap
+    assert torch.get_num_threads() == threads  # one thread inside, restored after
     final = ds["q"].isel(t=-1).mean("context")
     assert (final >= 0.95).all() and (final < 0.99).all()  # frozen where it stopped
     # R_c is the mean of eq. 12 over the learner's own steps: between chance and p_correct
