@@ -197,6 +197,16 @@ def test_learning_rate_warms_up_linearly_then_follows_its_schedule():
         [0.5 * (1 + math.cos(math.pi * k / 10)) for k in range(10)])
 
 
+def test_curriculum_gives_each_stage_its_share_of_the_outer_steps():
+    config = SupervisedConfig(1000, n_steps=20, batch_size=100, curriculum=((0.3, 5), (0.2, 10)))
+    assert [config.length_at(k, 10) for k in range(10)] == [5, 5, 5, 10, 10, 20, 20, 20, 20, 20]
+    assert [SupervisedConfig(1000, n_steps=7).length_at(k, 10) for k in (0, 9)] == [7, 7]
+    with pytest.raises(ValueError, match=r"curriculum: .* got the stage \(0.5, 0\)"):
+        SupervisedConfig(10, curriculum=((0.5, 0),))
+    with pytest.raises(ValueError, match="curriculum: the shares add up to more than 1"):
+        SupervisedConfig(10, curriculum=((0.6, 5), (0.6, 10)))
+
+
 def test_cuda_asked_but_absent_warns_and_uses_cpu():
     if torch.cuda.is_available():
         assert resolve_device("cuda").type == "cuda"
@@ -300,6 +310,35 @@ def test_resume_refuses_another_config_and_a_truncated_checkpoint(tmp_path):
         train_supervised(RabinowitzLSTM(4, 2, 8), TinyRegression(), config, tmp_path)  # noqa: F821
     with pytest.raises(ValueError, match="truncated or corrupt"):
         load_model(latest, RabinowitzLSTM(4, 2, 8))
+
+
+class _Lengths:
+    """TinyRegression that records the episode length of every outer step."""
+
+    input_size, output_size = 4, 2
+
+    def __init__(self):
+        self.task, self.lengths = TinyRegression(), []  # noqa: F821
+
+    def sample(self, n_episodes, n_steps, **kwargs):
+        self.lengths.append(n_steps)
+        return self.task.sample(n_episodes, n_steps, **kwargs)
+
+
+def test_curriculum_training_resumes_exactly_on_its_schedule(tmp_path):
+    config = _small_regression(curriculum=((0.25, 2), (0.25, 4)))  # 12 steps: 3, 3, then 6
+    whole, task = RabinowitzLSTM(4, 2, 8, seed=0), _Lengths()
+    train_supervised(whole, task, config, tmp_path / "a", progress=False)
+    assert task.lengths == [2] * 3 + [4] * 3 + [6] * 6
+    first = RabinowitzLSTM(4, 2, 8, seed=0)
+    with pytest.raises(_Interrupt):
+        train_supervised(first, _Stopping(TinyRegression(), 5), config, tmp_path / "b",  # noqa: F821
+                         progress=False)
+    second, rest = RabinowitzLSTM(4, 2, 8, seed=1), _Lengths()
+    train_supervised(second, rest, config, tmp_path / "b", progress=False)
+    assert rest.lengths == [4] + [6] * 6  # steps 6..12
+    for k, v in _params(whole).items():
+        torch.testing.assert_close(second.state_dict()[k], v, rtol=0, atol=0)
 
 
 class _Poisoned:

@@ -144,6 +144,11 @@ class SupervisedConfig:
         save_every: outer steps between saves of ``latest.pt``.
         log_every: outer steps per row of the metrics Dataset.
         max_grad_norm: clip the gradient's global norm (None: no clipping).
+        curriculum: shorter episodes first, as stages ``(share, T_s)``: the first
+            ⌊share · K⌋ of the K outer steps train on episodes of length T_s, the next
+            stage's share after them, and the steps left on ``n_steps``. The loss is
+            averaged over t, so a short episode spends its update on the early,
+            high-error steps at a fraction of the cost. ``()``: ``n_steps`` throughout.
     """
 
     n_episodes: int
@@ -156,11 +161,36 @@ class SupervisedConfig:
     save_every: int = 100
     log_every: int = 10
     max_grad_norm: float | None = None
+    curriculum: tuple[tuple[float, int], ...] = ()
 
     def __post_init__(self) -> None:
         _check_common(self)
         if self.loss not in ("mse", "log_loss"):
             raise ValueError(f"loss: expected 'mse' or 'log_loss', got {self.loss!r}")
+        _check_curriculum(self.curriculum)
+
+    def length_at(self, step: int, total: int) -> int:
+        """The episode length T of outer step ``step`` (0-based) of ``total``."""
+        end = 0.0
+        for share, length in self.curriculum:
+            end += share
+            if step < int(end * total):
+                return length
+        return self.n_steps
+
+
+def _check_curriculum(curriculum: Any) -> None:
+    expected = "a tuple of (share of the outer steps, episode length) stages"
+    if not isinstance(curriculum, tuple | list):
+        raise TypeError(f"curriculum: expected {expected}, got {curriculum!r}")
+    for stage in curriculum:
+        if (not isinstance(stage, tuple | list) or len(stage) != 2
+                or not 0 < stage[0] <= 1 or isinstance(stage[1], bool)
+                or not isinstance(stage[1], numbers.Integral) or stage[1] < 1):
+            raise ValueError(f"curriculum: expected {expected}, each share in (0, 1] and "
+                             f"length >= 1, got the stage {stage!r}")
+    if sum(stage[0] for stage in curriculum) > 1:
+        raise ValueError(f"curriculum: the shares add up to more than 1, got {curriculum!r}")
 
 
 @dataclass(frozen=True)
@@ -642,7 +672,8 @@ def train_supervised(
     """Meta-train ``model`` by BPTT on episodes sampled from ``task``.
 
     Outer step k draws ``batch_size`` episodes ``task.sample(..., seed=step_seed(seed, k))``
-    (inputs ``[E, T, input_size]``, targets ``[E, T, ...]``), unrolls the model over them
+    of length T = ``config.length_at(k, K)`` (``n_steps`` unless a curriculum is set;
+    inputs ``[E, T, input_size]``, targets ``[E, T, ...]``), unrolls the model over them
     (``model.unroll`` when present, else ``step``), and takes one optimiser step on the
     loss of ``config.loss``.
 
@@ -662,9 +693,10 @@ def train_supervised(
         raise TypeError(f"task: expected a Task (input_size, output_size, sample), got "
                         f"{type(task).__name__}")
     dev, dtype = _prepare(model, device)
+    total = math.ceil(config.n_episodes / config.batch_size)
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        episodes = task.sample(config.batch_size, config.n_steps,
+        episodes = task.sample(config.batch_size, config.length_at(step, total),
                                seed=step_seed(config.seed, step), device=dev, dtype=dtype)
         outputs = _unroll(model, episodes.inputs)
         if config.loss == "mse":

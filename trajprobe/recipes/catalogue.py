@@ -68,7 +68,13 @@ def _linear_meta(dim: int, *, optimiser: str = "sgd", prior_scale: float = 1.0,
         # number of updates, so batch 100 at Adam 2e-2 with a 3 % warm-up (measured with
         # benchmarks/meta_learner_vs_bayes.py, one thread: MSE +9.6 % over Bayes in 484 s;
         # batch 200 at Adam 3e-3 without warm-up, 4M episodes: +27 % in 335 s). 5-D: not
-        # re-tuned.
+        # re-tuned. Issue 17 trials (same benchmark, 1M episodes, excess on prior episodes):
+        # lr / batch is what counts, not the batch: batch 100 at 2e-2 +15.6 %, 50 at 2e-2
+        # +12.8 %, 100 at 4e-2 +13.3 %, 200 at 4e-2 +15.5 %, 200 at 8e-2 +12.7 %, 200 at
+        # 0.16 +16.0 %. The excess sits at t = 3-5; short episodes first (curriculum
+        # ((0.5, 6), (0.2, 10))) cost ~55 % per episode but learn less per episode (2M:
+        # +13.1 % against +11.8 %). Combined (6M episodes, batch 200 at 8e-2, that
+        # curriculum): +10.6 % (+9.4 % on the reproduce's spectra), no better than this one.
         quick = (SupervisedConfig(4_500_000, 20, 100,
                                   optimiser=OptimiserConfig("adam", 2e-2, "cosine", warmup=0.03),
                                   max_grad_norm=1.0, save_every=500, log_every=50)
