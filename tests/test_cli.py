@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import xarray as xr
 
@@ -83,3 +86,27 @@ def test_sweep_runs_seeds_and_prints_mean_and_standard_error(tmp_path, capsys):
         main([*argv[:3], "quick", *argv[4:]])
     assert exit_info.value.code == 2
     assert "holds a sweep of 'bayes-optimal/bernoulli_beta_1_1' (smoke)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, env, reruns", [
+    (["trajprobe", "reproduce", "linear-regression"], {}, True),
+    (["trajprobe", "train", "x"], {}, True),
+    (["trajprobe", "recipes"], {}, False),  # no torch work: not worth a second import
+    (["trajprobe", "reproduce", "x"], {"OMP_WAIT_POLICY": "ACTIVE"}, False),  # the user's
+])
+def test_console_script_reruns_training_commands_with_passive_openmp(monkeypatch, argv, env,
+                                                                      reruns):
+    from trajprobe import cli
+
+    calls = []
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(os, "execve", lambda *a: calls.append(a))
+    cli._rerun_with_passive_openmp()
+    assert bool(calls) == reruns
+    if reruns:
+        _, args, new_env = calls[0]
+        assert args == [sys.executable, "-m", "trajprobe.cli", *argv[1:]]
+        assert new_env["OMP_WAIT_POLICY"] == "PASSIVE"
