@@ -322,3 +322,23 @@ def test_cache_summary_has_no_inverse_and_comparisons_say_so():
     assert ds["output_dissimilarity"].isnull().all()
     assert not ds["reliable"].any()
     assert "invalid" in str(ds["reliability_note"].values[0])
+
+
+def test_garg_recipes_build_their_gpt2_with_interleaved_tokens():
+    from trajprobe import recipes
+    from trajprobe.models import GPT
+
+    paper = recipes.get("garg-linear-regression-20d/transformer", "paper")
+    model = paper.build_model(0)
+    assert isinstance(model, GPT) and isinstance(model.layout, Interleaved)
+    # their conf/models/standard.yaml: 12 layers, 8 heads, n_embd 256; prompts of 2d + 1
+    assert len(model.blocks) == 12 and model.blocks[0].n_heads == 8
+    assert model.read_in.out_features == 256 and model.read_in.in_features == 20
+    assert paper.training.n_steps == 41 and model.max_len == 41
+    assert paper.training.batch_size == 64 and paper.training.optimiser.lr == 1e-4
+    assert paper.training.n_episodes == 500_000 * 64
+    smoke = recipes.get("garg-linear-regression-5d/transformer", "smoke").build_model(0)
+    inputs = torch.randn(2, 11, 10)
+    with torch.no_grad():  # a y token per example: stepping equals the interleaved unroll
+        assert torch.allclose(trajprobe.rollout(smoke, inputs).outputs, smoke.unroll(inputs)[0],
+                              atol=TOL)
