@@ -55,3 +55,21 @@ def test_same_seed_same_weights_and_bad_input():
         assert torch.equal(p, q)
     with pytest.raises(ValueError, match=r"x: expected shape \[batch, 4\]"):
         a.step(torch.zeros(2, 3), a.initial_state(2))
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_output_many_equals_the_default_engine(n_layers):
+    model = GatedSSM(D_IN, D_OUT, hidden_size=16, n_layers=n_layers, seed=0)
+    gen = torch.Generator().manual_seed(2)
+    inputs = torch.randn(E, T, D_IN, generator=gen)
+    probes = torch.randn(E, T, N, D_IN, generator=gen)
+    trace = trajprobe.rollout(model, inputs)
+    shared = trajprobe.probe(model, trace, probes)
+
+    class Forked:  # the same machine without output_many: the engine forks each state
+        initial_state, step = model.initial_state, model.step
+
+    forked = trajprobe.probe(Forked(), trace, probes)
+    assert float((shared - forked).abs().max()) < TOL
+    with pytest.raises(ValueError, match=r"x: expected shape \[batch, N, 4\]"):
+        model.output_many(torch.zeros(2, 4), model.initial_state(2))
