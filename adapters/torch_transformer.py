@@ -23,6 +23,9 @@ projections) and ``finish`` (the rest, from the attended values). Adapters:
   ``GPT2Model`` driven through ``inputs_embeds`` with read-in / read-out layers (no import
   of ``transformers`` happens here: install ``trajprobe[transformers]`` to build one);
 * your own block: any module with ``n_heads``, ``scale``, ``qkv`` and ``finish``.
+
+:class:`CacheSummary` gives a transformer a fixed-size state vector (the mean cached key
+and value per layer and head) for state comparisons (:func:`trajprobe.compare.simulation`).
 """
 
 from __future__ import annotations
