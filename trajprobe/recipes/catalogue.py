@@ -324,8 +324,8 @@ RECIPES: dict[str, tuple[str, Callable[[str], Recipe]]] = {
                                          _linear_transformer(5)),
     "linear-regression-2d/ssm": ("gated SSM (2 layers, 64 channels) across W ~ MN(0, I, I), Adam",
                                  _linear_ssm(2)),
-    "garg-linear-regression-5d/transformer": ("Garg et al. 2022: GPT-2 (12 × 256, 8 heads), "
-                                              "interleaved x, y tokens, d = 5",
+    "garg-linear-regression-5d/transformer": ("Garg et al. 2022: GPT-2 (paper: 12 × 256, 8 "
+                                              "heads), interleaved x, y tokens, d = 5",
                                               _garg(5)),
     "garg-linear-regression-10d/transformer": ("as above, d = 10", _garg(10)),
     "garg-linear-regression-20d/transformer": ("as above, d = 20", _garg(20)),
