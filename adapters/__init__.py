@@ -29,6 +29,7 @@ from trajprobe.adapters.torch_learner import (
 from trajprobe.adapters.torch_rnn import LSTMState, TorchCell, TorchRNN, wrap
 from trajprobe.adapters.torch_transformer import (
     CachedBlock,
+    CacheSummary,
     CausalTransformer,
     EncoderLayerBlock,
     GPT2BlockAdapter,
@@ -42,6 +43,7 @@ from trajprobe.adapters.torch_transformer import (
 __all__ = [
     "SGD",
     "Adam",
+    "CacheSummary",
     "CachedBlock",
     "CausalTransformer",
     "DecoupledLinearPolicy",

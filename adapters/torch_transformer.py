@@ -23,6 +23,9 @@ projections) and ``finish`` (the rest, from the attended values). Adapters:
   ``GPT2Model`` driven through ``inputs_embeds`` with read-in / read-out layers (no import
   of ``transformers`` happens here: install ``trajprobe[transformers]`` to build one);
 * your own block: any module with ``n_heads``, ``scale``, ``qkv`` and ``finish``.
+
+:class:`CacheSummary` gives a transformer a fixed-size state vector (the mean cached key
+and value per layer and head) for state comparisons (:func:`trajprobe.compare.simulation`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "CacheSummary",
     "CachedBlock",
     "CausalTransformer",
     "EncoderLayerBlock",
@@ -480,6 +484,77 @@ class CausalTransformer(nn.Module):
             torch.full_like(final.length, used),
         )
         return outputs, final
+
+
+class CacheSummary:
+    """A :class:`CausalTransformer` whose state *vector* is a fixed-size summary of its cache.
+
+    The state stays the full :class:`KVState` (steps, outputs and probes are the
+    transformer's own); only :meth:`state_vector`, what state comparisons
+    (:func:`trajprobe.compare.simulation`) read, changes. The summary is, for every
+    layer l and head h, the mean over the n present tokens of the cached keys and values::
+
+        z(s_t) = [ (1/n) Σ_{i ≤ n} k_i^{l,h} ,  (1/n) Σ_{i ≤ n} v_i^{l,h} ]_{l,h}
+                 ∈ R^{2 · L · H · d_head}           (zeros for the empty cache s_0)
+
+    Why this summary: it is a function of s_t alone (no extra bookkeeping), of fixed size
+    whatever t, and, like Bayes' sufficient statistics (XᵀX, XᵀY), an average over the
+    observed tokens; it is also what attention reads from the cache when the attention
+    weights are uniform (softmax(q·k) → 1/n gives Σ v_i / n). The raw cache, by contrast, is
+    a padded history buffer whose dimension (2 · L · D · max_len) exceeds the number of
+    states a simulation map is fitted on. What it drops: the order of the tokens beyond what
+    the positional embeddings put into k and v, and every higher moment.
+
+    A summary has no inverse: :meth:`state_from_vector` returns a marked empty cache on
+    which :meth:`output` is NaN, so D_o with the transformer as the *target* is reported as
+    undefined (NaN, flagged unreliable) rather than computed on a made-up cache; D_s in both
+    directions and D_o into the other machine are well defined.
+
+    Args:
+        transformer: the machine to summarise (shared, not copied).
+    """
+
+    def __init__(self, transformer: CausalTransformer):
+        if not isinstance(transformer, CausalTransformer):
+            raise TypeError(f"transformer: expected a CausalTransformer, got "
+                            f"{type(transformer).__name__}")
+        self.transformer = transformer
+
+    def initial_state(self, batch_size: int) -> KVState:
+        """The transformer's empty cache."""
+        return self.transformer.initial_state(batch_size)
+
+    def step(self, x: torch.Tensor, state: KVState) -> tuple[torch.Tensor, KVState]:
+        """The transformer's step (x ``[B, D_in]``); refuses a summary-only state."""
+        if bool((state.length < 0).any()):
+            raise ValueError("state: a summary-only state (from state_from_vector) has no "
+                             "cache to append to")
+        return self.transformer.step(x, state)
+
+    def output(self, x: torch.Tensor, state: KVState) -> torch.Tensor:
+        """The transformer's output function; NaN on summary-only states (length < 0)."""
+        unknown = state.length < 0
+        y = self.transformer.output(x, state._replace(length=state.length.clamp_min(0)))
+        return y.masked_fill(unknown.view(-1, *([1] * (y.dim() - 1))), float("nan"))
+
+    def output_many(self, x: torch.Tensor, state: KVState) -> torch.Tensor:
+        """N inputs per state, x ``[B, N, D_in]`` → ``[B, N, ...]`` (the transformer's)."""
+        return self.transformer.output_many(x, state)
+
+    def state_vector(self, state: KVState) -> torch.Tensor:
+        """The summary z(s) ``[B, 2 · L · H · d_head]``: mean cached keys, then values."""
+        weight = state.valid.to(state.keys.dtype)[:, None, None, :, None]  # [B, 1, 1, S, 1]
+        count = weight.sum(3).clamp_min(1.0)
+        keys = (state.keys * weight).sum(3) / count  # [B, L, H, dh]
+        values = (state.values * weight).sum(3) / count
+        return torch.cat([keys.flatten(1), values.flatten(1)], dim=1)
+
+    def state_from_vector(self, vector: torch.Tensor) -> KVState:
+        """No inverse exists: an empty cache marked summary-only (length -1) per row."""
+        if vector.dim() != 2:
+            raise ValueError(f"vector: expected shape [batch, S], got {tuple(vector.shape)}")
+        state = self.transformer.initial_state(vector.shape[0])
+        return state._replace(length=torch.full_like(state.length, -1))
 
 
 def _attend_cached(

@@ -12,14 +12,19 @@ E, T, N, D_IN, D_OUT = 3, 6, 4, 4, 2
 TOL = 1e-5
 
 
-@pytest.mark.parametrize("n_layers", [1, 2])
-def test_probes_equal_rerunning_the_prefix(n_layers):
+def _probed(n_layers: int, seed: int):
+    """A GatedSSM, episode inputs [E, T, D], probes [E, T, N, D], its trace and probe outputs."""
     model = GatedSSM(D_IN, D_OUT, hidden_size=16, n_layers=n_layers, seed=0)
-    gen = torch.Generator().manual_seed(1)
+    gen = torch.Generator().manual_seed(seed)
     inputs = torch.randn(E, T, D_IN, generator=gen)
     probes = torch.randn(E, T, N, D_IN, generator=gen)
     trace = trajprobe.rollout(model, inputs)
-    ys = trajprobe.probe(model, trace, probes)
+    return model, inputs, probes, trace, trajprobe.probe(model, trace, probes)
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_probes_equal_rerunning_the_prefix(n_layers):
+    model, inputs, probes, trace, ys = _probed(n_layers, seed=1)
     with torch.no_grad():
         assert float((trace.outputs - model.unroll(inputs)[0]).abs().max()) < TOL
         for t in range(T):  # t = 0 is the paper's t = 1: from s_0
@@ -55,3 +60,16 @@ def test_same_seed_same_weights_and_bad_input():
         assert torch.equal(p, q)
     with pytest.raises(ValueError, match=r"x: expected shape \[batch, 4\]"):
         a.step(torch.zeros(2, 3), a.initial_state(2))
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_output_many_equals_the_default_engine(n_layers):
+    model, _, probes, trace, shared = _probed(n_layers, seed=2)
+
+    class Forked:  # the same machine without output_many: the engine forks each state
+        initial_state, step = model.initial_state, model.step
+
+    forked = trajprobe.probe(Forked(), trace, probes)
+    assert float((shared - forked).abs().max()) < TOL
+    with pytest.raises(ValueError, match=r"x: expected shape \[batch, N, 4\]"):
+        model.output_many(torch.zeros(2, 4), model.initial_state(2))

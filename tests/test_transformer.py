@@ -240,15 +240,19 @@ def test_gpt2_too_short_for_max_len_raises():
 # -- the built-in GPT ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("interleaved", [False, True], ids=["one-token", "interleaved"])
-def test_builtin_gpt_probes_equal_unrolling_the_prefix(interleaved):
+def _gpt(interleaved: bool, n_layers: int):
+    """A small built-in GPT on 2-D regression's [x_t, y_{t-1}] (4 inputs, 2 outputs)."""
     from trajprobe.models import GPT
 
-    dim = 2
-    layout = Interleaved(dim, dim) if interleaved else None
-    model = GPT(2 * dim, dim, d_model=16, n_layers=2, n_heads=2, max_len=T, layout=layout,
-                seed=0)
-    inputs, probes = _data(6, d_in=2 * dim)
+    layout = Interleaved(2, 2) if interleaved else None
+    return GPT(4, 2, d_model=16, n_layers=n_layers, n_heads=2, max_len=T, layout=layout,
+               seed=0)
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["one-token", "interleaved"])
+def test_builtin_gpt_probes_equal_unrolling_the_prefix(interleaved):
+    model = _gpt(interleaved, n_layers=2)
+    inputs, probes = _data(6, d_in=4)
     trace = trajprobe.rollout(model, inputs)
     ys = trajprobe.probe(model, trace, probes)
     with torch.no_grad():
@@ -267,3 +271,74 @@ def test_builtin_gpt_is_seeded_and_trains():
     loss = a.unroll(inputs)[0].square().mean()
     loss.backward()
     assert all(p.grad is not None for p in a.parameters())
+
+
+# -- the cache summary used by state comparisons -----------------------------------------
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["one-token", "interleaved"])
+def test_cache_summary_is_the_mean_key_and_value_of_the_history(interleaved):
+    from trajprobe.adapters import CacheSummary
+
+    model = _gpt(interleaved, n_layers=1)
+    summary = CacheSummary(model)
+    inputs, _ = _data(7, d_in=4)
+    trace = trajprobe.rollout(summary, inputs)
+    z = trace.state_vectors(summary)  # [E, T + 1, 2 · 16]
+    assert z.shape == (E, T + 1, 2 * 16)
+    assert float(z[:, 0].abs().max()) == 0.0  # s_0: nothing cached
+    with torch.no_grad():
+        for t in (1, 3, T):  # by hand: layer 1's keys/values of the embedded history tokens
+            tokens = model.layout.tokens(inputs[:, :t]).flatten(1, 2)  # [E, t·P, 2]
+            present = model.layout.present(torch.arange(1, t + 1)).flatten()
+            tokens = tokens[:, present]
+            h = model.read_in(tokens) + model.position(torch.arange(tokens.shape[1]))
+            _, k, v = model.blocks[0].qkv(h)  # [E, n, H, dh]
+            expected = torch.cat([k.mean(1).flatten(1), v.mean(1).flatten(1)], dim=1)
+            assert float((z[:, t] - expected).abs().max()) < TOL
+    # a function of the history only: the same history in another batch, another route
+    with torch.no_grad():
+        _, final = model.unroll(inputs[1:2])
+    assert float((summary.state_vector(final) - z[1:2, -1]).abs().max()) < TOL
+    assert float((z[0, -1] - z[1, -1]).abs().max()) > 1e-3  # other histories differ
+
+
+def test_cache_summary_has_no_inverse_and_comparisons_say_so():
+    from trajprobe.adapters import CacheSummary
+    from trajprobe.compare import SimulationConfig, simulation
+    from trajprobe.models import GPT
+
+    model = GPT(4, 2, d_model=8, n_layers=1, n_heads=2, max_len=T, seed=0)
+    summary = CacheSummary(model)
+    state = summary.state_from_vector(torch.zeros(3, 16))
+    assert torch.isnan(summary.output(torch.zeros(3, 4), state)).all()
+    with pytest.raises(ValueError, match="summary-only"):
+        summary.step(torch.zeros(3, 4), state)
+    inputs = torch.randn(12, T, 4, generator=torch.Generator().manual_seed(0))
+    config = SimulationConfig(n_folds=2, shuffled_null=False, max_epochs=2)
+    ds = simulation(summary, summary, inputs, config=config)
+    # itself, summarised: D_s ~ 0 both ways; D_o into the summary is undefined and flagged
+    assert float(ds["state_dissimilarity"].max()) < 1e-3
+    assert ds["output_dissimilarity"].isnull().all()
+    assert not ds["reliable"].any()
+    assert "invalid" in str(ds["reliability_note"].values[0])
+
+
+def test_garg_recipes_build_their_gpt2_with_interleaved_tokens():
+    from trajprobe import recipes
+    from trajprobe.models import GPT
+
+    paper = recipes.get("garg-linear-regression-20d/transformer", "paper")
+    model = paper.build_model(0)
+    assert isinstance(model, GPT) and isinstance(model.layout, Interleaved)
+    # their conf/models/standard.yaml: 12 layers, 8 heads, n_embd 256; prompts of 2d + 1
+    assert len(model.blocks) == 12 and model.blocks[0].n_heads == 8
+    assert model.read_in.out_features == 256 and model.read_in.in_features == 20
+    assert paper.training.n_steps == 41 and model.max_len == 41
+    assert paper.training.batch_size == 64 and paper.training.optimiser.lr == 1e-4
+    assert paper.training.n_episodes == 500_000 * 64
+    smoke = recipes.get("garg-linear-regression-5d/transformer", "smoke").build_model(0)
+    inputs = torch.randn(2, 11, 10)
+    with torch.no_grad():  # a y token per example: stepping equals the interleaved unroll
+        assert torch.allclose(trajprobe.rollout(smoke, inputs).outputs, smoke.unroll(inputs)[0],
+                              atol=TOL)

@@ -358,16 +358,43 @@ class GatedSSM(nn.Module):
             state = self.initial_state(inputs.shape[0])
         u, finals = inputs, []
         for layer in range(self.n_layers):
-            v, g, dt = self.mix[layer](u).chunk(3, dim=-1)  # [E, T, H] each
-            decay = torch.exp(-nn.functional.softplus(dt) * self.log_rate[layer].exp())
+            v, g, decay = self._gates(layer, u)  # [E, T, H] each
             h, hs = state[:, layer], []
             for t in range(inputs.shape[1]):  # the elementwise scan
                 h = torch.lerp(v[:, t], h, decay[:, t])  # a h + (1 - a) v
                 hs.append(h)
             finals.append(h)
-            o = self.out[layer](torch.sigmoid(g) * torch.stack(hs, dim=1))
-            u = u + o if u.shape[-1] == o.shape[-1] else o
+            u = self._mix_out(layer, u, g, torch.stack(hs, dim=1))
         return self.readout(u), torch.stack(finals, dim=1)
+
+    def output_many(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """N inputs per state, x ``[B, N, input_size]`` → ``[B, N, output_size]``.
+
+        Equals ``step`` on each (state, input) pair; each state h ``[B, L, H]`` is
+        broadcast over its N inputs instead of being copied N times (used by
+        :func:`trajprobe.probe`).
+        """
+        if x.dim() != 3 or x.shape[2] != self.input_size:
+            raise ValueError(
+                f"x: expected shape [batch, N, {self.input_size}], got {tuple(x.shape)}")
+        u = x
+        for layer in range(self.n_layers):
+            v, g, decay = self._gates(layer, u)  # [B, N, H]
+            h = torch.lerp(v, state[:, layer, None], decay)
+            u = self._mix_out(layer, u, g, h)
+        return self.readout(u)
+
+    def _gates(self, layer: int, u: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """v, g (pre-sigmoid) and the decay a = exp(-Δ ⊙ exp(λ)) of ``layer`` from u."""
+        v, g, dt = self.mix[layer](u).chunk(3, dim=-1)
+        return v, g, torch.exp(-nn.functional.softplus(dt) * self.log_rate[layer].exp())
+
+    def _mix_out(self, layer: int, u: torch.Tensor, g: torch.Tensor, h: torch.Tensor
+                 ) -> torch.Tensor:
+        """o = u + W_o (σ(g) ⊙ h), the residual dropped when the widths differ."""
+        o = self.out[layer](torch.sigmoid(g) * h)
+        return u + o if u.shape[-1] == o.shape[-1] else o
 
     def distribution(self, y: torch.Tensor) -> D.Distribution:
         """The predictive distribution outputs ``y`` ``[..., K]`` parameterise."""

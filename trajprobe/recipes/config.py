@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import torch
 
+from trajprobe.adapters.torch_transformer import Interleaved
 from trajprobe.io import atomic_write
 from trajprobe.models import GPT, GatedSSM, MikulikNet, RabinowitzLSTM
 from trajprobe.training import (
@@ -86,6 +87,10 @@ class ModelConfig:
         distribution: the predictive family read from the outputs (prediction tasks).
         layers: depth of ``gpt`` and ``gated-ssm`` (ignored by the LSTMs).
         max_len: ``gpt`` only: the longest episode its cache and positions hold.
+        heads: ``gpt`` only: attention heads (``size`` divisible by it).
+        interleaved: ``gpt`` only: Garg et al. 2022's layout, an x token then a y token per
+            step (:class:`~trajprobe.adapters.Interleaved`; the input ``[x_t, y_{t-1}]``
+            splits in halves), instead of one token ``[x_t, y_{t-1}]`` per step.
     """
 
     architecture: Literal["rabinowitz-lstm", "mikulik-net", "gpt", "gated-ssm"] = (
@@ -94,14 +99,18 @@ class ModelConfig:
     distribution: str | None = None
     layers: int = 2
     max_len: int = 100
+    heads: int = 4
+    interleaved: bool = False
 
     def build(self, input_size: int, output_size: int, *, seed: int = 0,
               distribution: Any = None) -> torch.nn.Module:
         """A freshly initialised model (parameters drawn from ``seed``)."""
         dist = distribution if distribution is not None else self.distribution
         if self.architecture == "gpt":
-            return GPT(input_size, output_size, self.size, self.layers, 4,
-                       max_len=self.max_len, distribution=dist, seed=seed)
+            layout = Interleaved(input_size - output_size, output_size) \
+                if self.interleaved else None
+            return GPT(input_size, output_size, self.size, self.layers, self.heads,
+                       max_len=self.max_len, layout=layout, distribution=dist, seed=seed)
         if self.architecture == "gated-ssm":
             return GatedSSM(input_size, output_size, self.size, self.layers,
                             distribution=dist, seed=seed)
@@ -112,8 +121,9 @@ class ModelConfig:
         """Forward + backward FLOPs of one episode step (≈ 3 × 2 × multiply-adds)."""
         n = self.size
         if self.architecture == "gpt":  # per token: projections, MLP, attention to ~T/2
-            macs = self.layers * (12 * n * n + n * self.max_len)
-            return 6.0 * (macs + n * (input_size + output_size))
+            tokens = 2 if self.interleaved else 1
+            macs = self.layers * (12 * n * n + n * self.max_len * tokens)
+            return 6.0 * tokens * (macs + n * (input_size + output_size))
         if self.architecture == "gated-ssm":
             macs = 3 * n * input_size + n * n + (self.layers - 1) * 4 * n * n
             return 6.0 * (macs + n * output_size)

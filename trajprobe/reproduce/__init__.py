@@ -33,6 +33,7 @@ TARGETS: dict[str, str] = {
     "nonlinear-regression": "trajprobe.reproduce.nonlinear_regression",
     "contextual-bandits": "trajprobe.reproduce.contextual_bandits",
     "bayes-optimal": "trajprobe.reproduce.bayes_optimal",
+    "in-context-regression": "trajprobe.reproduce.in_context_regression",
 }
 """Target name → module with ``run(context) -> TargetResult``."""
 
