@@ -282,13 +282,14 @@ def _plot_curves(spectra: dict[str, xr.Dataset], learner: xr.Dataset) -> plt.Fig
     left.set_title("Meta-Learners and reference regressions")
     left.legend(fontsize=8)
     loss = learner["loss"]
-    x = learner["t"].values - 1
-    right.plot(x, loss.mean("episode"), color="0.3", label="Learner (SGD), probe points")
+    right.plot(learner["t"].values, loss.mean("episode"), color="0.3",
+               label="Learner (SGD), probe points")
+    examples = int(curves["examples"].values[-1])
     right.axhline(float(curves["squared_error"].sel(agent="Bayes").isel(t=-1)), ls="--",
-                  color="C0", label="Bayes after 19 examples")
-    right.set_xscale("symlog", linthresh=1)
+                  color="C0", label=f"Bayes after {examples} examples")
+    right.set_xscale("log")  # t >= 1: the probe of step t sees t - 1 updates
     right.set_yscale("log")
-    right.set_xlabel("SGD training steps (t - 1)")
+    right.set_xlabel("SGD training step t")
     right.set_title("SGD Learner")
     right.legend(fontsize=8)
     fig.tight_layout()
