@@ -21,7 +21,9 @@ DecoupledLinearPolicy`) are both covered: state ``weight`` ``[B, C, A]`` holds W
 (Wᵀ; for the decoupled network, column c of network c), ``bias`` ``[B, 1, A]`` (coupled) or
 ``[B, C, A]`` (decoupled, network c's bias in row c). The update equals
 :func:`~trajprobe.adapters.torch_learner.bandit_learner`'s autograd step on the same rows
-(tested), at a few hundred microseconds per step instead of milliseconds.
+(tested), at about a millisecond per step for 50 learners (drawing the tables
+dominates) where the autograd Learner in ``Interaction`` took several
+(``benchmarks/bandit_learners.py``).
 """
 
 from __future__ import annotations
