@@ -132,12 +132,11 @@ class BanditLearner:
         return {"params": params, "opt": self._init_opt(params)}
 
     def _init_opt(self, params: dict[str, torch.Tensor]) -> dict[str, Any]:
-        if isinstance(self.optimiser, SGD):
-            return {}
-        ref = params["weight"]
-        return {"m": {k: torch.zeros_like(p) for k, p in params.items()},
-                "v": {k: torch.zeros_like(p) for k, p in params.items()},
-                "count": torch.zeros(ref.shape[0], 1, 1, dtype=ref.dtype, device=ref.device)}
+        opt = self.optimiser.init(params)
+        if "count" in opt:  # Adam: one step count per learner, broadcasting over [B, C, A]
+            ref = params["weight"]
+            opt["count"] = torch.zeros(ref.shape[0], 1, 1, dtype=ref.dtype, device=ref.device)
+        return opt
 
     def logits(self, state: State) -> torch.Tensor:
         """z_c = W c + b for every context: ``[B, C, A]`` (eq. 11 before the softmax)."""

@@ -39,7 +39,6 @@ from trajprobe.plots import plot_ordered_contexts
 from trajprobe.reference_models import ContextualBanditPosterior
 from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.reproduce.decoupled import DecoupledMachine
-from trajprobe.reproduce.learners import eval_schedule
 from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.tasks import ContextualBandit
 from trajprobe.training import list_checkpoints
@@ -114,8 +113,7 @@ def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
     learner = BanditLearner(task.n_contexts, task.n_actions, coupled=coupling == "coupled",
                             optimiser=opt, seed=0, dtype=torch.float64, device=context.device)
     ds = train_bandit_learners(learner, task, cfg.n_learners, minibatch=cfg.minibatch,
-                               max_steps=cfg.n_steps, stop_at=cfg.stop_at,
-                               record=eval_schedule(cfg.n_steps), seed=7,
+                               max_steps=cfg.n_steps, stop_at=cfg.stop_at, seed=7,
                                progress=context.progress, desc=f"Learners ({coupling})")
     ds.attrs.update(recipe=name, n_steps=cfg.n_steps)
     ordered, order = order_contexts(ds["q"], score=ds["return_score"])
