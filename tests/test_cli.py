@@ -88,6 +88,21 @@ def test_sweep_runs_seeds_and_prints_mean_and_standard_error(tmp_path, capsys):
     assert "holds a sweep of 'bayes-optimal/bernoulli_beta_1_1' (smoke)" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("main_module", [None, "trajprobe.cli"])
+def test_the_rerun_is_the_same_command(monkeypatch, main_module):
+    import types
+
+    from trajprobe import cli
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = None if main_module is None else types.SimpleNamespace(name=main_module)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/trajprobe", "reproduce", "x"])
+    expected = ([sys.executable, "/venv/bin/trajprobe", "reproduce", "x"] if main_module is None
+                else [sys.executable, "-m", "trajprobe.cli", "reproduce", "x"])
+    assert cli._same_command() == expected
+
+
 @pytest.mark.parametrize("argv, env, reruns", [
     (["trajprobe", "reproduce", "linear-regression"], {}, True),
     (["trajprobe", "train", "x"], {}, True),
@@ -108,5 +123,22 @@ def test_console_script_reruns_training_commands_with_passive_openmp(monkeypatch
     assert bool(calls) == reruns
     if reruns:
         _, args, new_env = calls[0]
-        assert args == [sys.executable, "-m", "trajprobe.cli", *argv[1:]]
+        assert args == cli._same_command()
         assert new_env["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_console_script_reruns_with_the_installed_package_not_the_working_directory(tmp_path):
+    """The README's first command runs the console script in a checkout installed without
+    -e: the re-run must import the installed trajprobe, not ./trajprobe (no adapters/)."""
+    import subprocess
+
+    (tmp_path / "trajprobe").mkdir()
+    (tmp_path / "trajprobe" / "__init__.py").write_text("raise ImportError('shadowed')\n")
+    (tmp_path / "bin").mkdir()
+    script = tmp_path / "bin" / "console-script"
+    script.write_text("import sys\nfrom trajprobe.cli import main\nsys.exit(main())\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run([sys.executable, str(script), "measure", "--help"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "usage: trajprobe measure" in done.stdout

@@ -227,7 +227,21 @@ def _rerun_with_passive_openmp() -> None:
     if os.name != "posix" or "OMP_WAIT_POLICY" in os.environ or not heavy:
         return
     env = {**os.environ, **PASSIVE_OPENMP}
-    os.execve(sys.executable, [sys.executable, "-m", "trajprobe.cli", *sys.argv[1:]], env)
+    os.execve(sys.executable, _same_command(), env)
+
+
+def _same_command() -> list[str]:
+    """This process's command line, to run again with the same imports.
+
+    ``python -m trajprobe.cli`` runs again as a module. The console script runs again as
+    that script, not as ``-m``: ``-m`` puts the working directory first on ``sys.path``,
+    and in a source checkout installed without ``-e`` that directory's ``trajprobe/``
+    (where ``adapters/`` is not) would shadow the installed package.
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None:
+        return [sys.executable, "-m", spec.name, *sys.argv[1:]]
+    return [sys.executable, *sys.argv]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
