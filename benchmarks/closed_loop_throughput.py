@@ -12,6 +12,10 @@ Every measurement runs in its own subprocess (``torch.set_num_threads(n)``, one 
 update, then ``--updates`` timed updates); old and new alternate and the best of
 ``--repeats`` is kept, because this machine's two cores are shared. Prints episodes/s of
 both and their ratio per batch size and thread count, and the load average.
+
+The last column is a ceiling no eager loop can pass: episodes/s if an update did nothing
+but the LSTM's three matrix products per step (gates forward, and the input and weight
+gradients backward), each ``[B, I + H] × [I + H, 4H]``-sized, T of each.
 """
 
 from __future__ import annotations
@@ -49,10 +53,30 @@ print(json.dumps(updates * batch / (time.perf_counter() - start)))
 '''
 
 
+FLOOR = r'''
+import json, sys, time
+import torch
+threads, batch, updates, n_steps = (int(v) for v in sys.argv[2:6])
+torch.set_num_threads(threads)
+x, w = torch.randn(batch, 11 + 64), torch.randn(11 + 64, 256)
+g = torch.randn(batch, 256)
+def update():
+    for _ in range(n_steps):
+        x @ w, g @ w.T, x.T @ g
+update()
+start = time.perf_counter()
+for _ in range(updates):
+    update()
+print(json.dumps(updates * batch / (time.perf_counter() - start)))
+'''
+
+
 def measure(root: str, threads: int, batch: int, updates: int, n_steps: int) -> float:
-    """Episodes/s of ``train_policy_gradient`` from the tree at ``root`` ('' = this one)."""
+    """Episodes/s of ``train_policy_gradient`` from the tree at ``root`` ('' = this one;
+    'floor': the matrix products alone)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", CHILD, root, str(threads), str(batch),
+    child = FLOOR if root == "floor" else CHILD
+    out = subprocess.run([sys.executable, "-c", child, root, str(threads), str(batch),
                           str(updates), str(n_steps)], env=env, check=True,
                          capture_output=True, text=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -70,7 +94,8 @@ def main() -> None:
     old = str(Path(args.old).resolve())
     print(f"LSTM(64), T = {args.n_steps}, {args.updates} updates per run, best of "
           f"{args.repeats}; load average before: {os.getloadavg()}")
-    print(f"{'threads':>7} {'batch':>5} {'old ep/s':>9} {'new ep/s':>9} {'ratio':>6}")
+    print(f"{'threads':>7} {'batch':>5} {'old ep/s':>9} {'new ep/s':>9} {'ratio':>6} "
+          f"{'GEMM ceiling':>12}")
     for threads in args.threads:
         for batch in args.batch:
             olds, news = [], []
@@ -78,8 +103,9 @@ def main() -> None:
                 olds.append(measure(old, threads, batch, args.updates, args.n_steps))
                 news.append(measure("", threads, batch, args.updates, args.n_steps))
             best_old, best_new = max(olds), max(news)
+            ceiling = measure("floor", threads, batch, args.updates, args.n_steps)
             print(f"{threads:>7} {batch:>5} {best_old:>9,.0f} {best_new:>9,.0f} "
-                  f"{best_new / best_old:>6.2f}", flush=True)
+                  f"{best_new / best_old:>6.2f} {ceiling:>12,.0f}", flush=True)
     print(f"load average after: {os.getloadavg()}")
 
 
