@@ -3,6 +3,8 @@
 Run:  python benchmarks/bandit_meta_learner.py                    (the quick recipe)
       python benchmarks/bandit_meta_learner.py --episodes 50000 --curriculum 0.3:100:2,0.3:100:3
       python benchmarks/bandit_meta_learner.py --curriculum none   (no curriculum)
+      python benchmarks/bandit_meta_learner.py --episodes 128000 --batch 32 --curriculum 1:50:2
+          --conflicting / --init-scale 3 / --previous-context          (the diagnostics)
 
 Trains `contextual-bandits/meta-learner-coupled` (quick preset, optionally with another
 budget or curriculum) on one thread, then measures it as `trajprobe reproduce
@@ -11,7 +13,15 @@ contextual-bandits` does: q_c(t) = π_t(a*(c)|c) probed with every context on 50
 Prints the mean expected reward per step (eq. 13; chance 0.32, Bayes-Thompson 0.60), q of
 every rank at the last step, the step at which each rank's episode-mean q first exceeds
 0.5 (the issue's target: reward >= 0.55 and all five ranks reach q > 0.5), the training
-reward per tenth of the run, the training seconds and the load average.
+reward per tenth of the run (on the curriculum's tasks), the training seconds and the
+load average.
+
+Diagnostics of the context-blind optimum (issue text in the recipe's comment):
+``--conflicting`` trains on bandits whose shown contexts have distinct correct actions;
+``--init-scale s`` multiplies the LSTM's initial weights by s; ``--previous-context``
+trains and evaluates a deviation from Rabinowitz's encoding, defined only here
+(:class:`PreviousContext`): x_t = [one-hot c_t, one-hot c_{t-1}, one-hot a_{t-1},
+r_{t-1}], so the context of (a_{t-1}, r_{t-1}) need not be carried by the LSTM.
 """
 
 from __future__ import annotations
@@ -19,10 +29,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from torch.nn import functional
 
 from trajprobe import recipes
 from trajprobe.dynamics import steps_to_threshold
@@ -30,8 +41,37 @@ from trajprobe.machine import logits_policy
 from trajprobe.measure import context_dynamics
 from trajprobe.recipes import MetaLearnerRecipe
 from trajprobe.reproduce.contextual_bandits import CUTOFF, EVAL_SEED
+from trajprobe.tasks import ContextualBandit
+from trajprobe.training import TrainingResult, train_policy_gradient
 
 NAME = "contextual-bandits/meta-learner-coupled"
+
+
+@dataclass(frozen=True)
+class PreviousContext(ContextualBandit):
+    """Not Rabinowitz's encoding (a diagnostic): x_t = [c_t, c_{t-1}, a_{t-1}, r_{t-1}]
+    ``[E, 2C + A + 1]`` (c_0 = zeros). Its ``contexts`` are pair indices c_t + C c_{t-1}
+    (c_0 coded C), decoded wherever the bandit reads a context."""
+
+    @property
+    def input_size(self) -> int:
+        """2C + A + 1."""
+        return 2 * self.n_contexts + self.n_actions + 1
+
+    def contexts(self, params, n_steps, *, generator):
+        now = super().contexts(params, n_steps, generator=generator)
+        before = torch.cat([torch.full_like(now[:, :1], self.n_contexts), now[:, :-1]], 1)
+        return now + self.n_contexts * before
+
+    def expected_reward(self, params, context):
+        return super().expected_reward(params, None if context is None
+                                       else context % self.n_contexts)
+
+    def encode(self, context, prev_action, prev_reward, *, dtype=torch.float32):
+        c = self.n_contexts
+        x = super().encode(context % c, prev_action, prev_reward, dtype=dtype)
+        before = functional.one_hot(context.long() // c, c + 1)[..., :c].to(dtype)
+        return torch.cat([x[..., :c], before, x[..., c:]], -1)
 
 
 def _parse() -> argparse.Namespace:
@@ -46,6 +86,11 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--curriculum", default=None,
                         help="stages 'share:T:K' (K contexts shown, 'all' for all), comma-"
                              "separated, e.g. '0.3:100:2,0.3:100:3'; 'none' for none")
+    parser.add_argument("--conflicting", action="store_true",
+                        help="train on conflicting bandits (distinct correct actions)")
+    parser.add_argument("--init-scale", type=float, default=1.0)
+    parser.add_argument("--previous-context", action="store_true",
+                        help="the diagnostic encoding that also shows c_{t-1} (not the paper's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=int, default=500, help="evaluation episodes")
     parser.add_argument("--save", default=None, help="also save the model's weights here")
@@ -75,7 +120,8 @@ def _recipe(args: argparse.Namespace) -> MetaLearnerRecipe:
                   discount=cfg.discount if args.discount is None else args.discount,
                   max_grad_norm=cfg.max_grad_norm if args.clip is None else args.clip,
                   curriculum=_curriculum(args.curriculum, cfg.curriculum))
-    return replace(recipe, training=cfg)
+    task = PreviousContext(5, 5) if args.previous_context else recipe.task
+    return replace(recipe, training=cfg, task=task)
 
 
 def _score(model: torch.nn.Module, recipe: MetaLearnerRecipe, n_eval: int) -> None:
@@ -93,6 +139,18 @@ def _score(model: torch.nn.Module, recipe: MetaLearnerRecipe, n_eval: int) -> No
           f"-> {reached} of {task.n_contexts} contexts")
 
 
+def _train(recipe: MetaLearnerRecipe, args: argparse.Namespace) -> TrainingResult:
+    """``recipe.train(None, seed=args.seed)``, with the diagnostics' init and task."""
+    model = recipe.build_model(args.seed)
+    with torch.no_grad():
+        for name, weight in model.lstm.named_parameters():
+            if name.startswith("weight"):
+                weight.mul_(args.init_scale)
+    task = replace(recipe.task, conflicting=args.conflicting)
+    config = replace(recipe.training, seed=recipe.training.seed + 1000 * args.seed)
+    return train_policy_gradient(model, task, config, progress=False)
+
+
 def main() -> None:
     args = _parse()
     torch.set_num_threads(1)
@@ -102,9 +160,11 @@ def main() -> None:
           f"Adam {cfg.optimiser.lr} {cfg.optimiser.schedule}, γ {cfg.discount}, entropy "
           f"{cfg.entropy_cost}, clip {cfg.max_grad_norm}, curriculum {cfg.curriculum or 'none'}, "
           f"seed {args.seed}, 1 thread")
+    print(f"  trained on {'conflicting ' if args.conflicting else ''}"
+          f"{type(recipe.task).__name__}, LSTM weights x {args.init_scale} at init")
     load_before = os.getloadavg()
     start = time.perf_counter()
-    result = recipe.train(None, seed=args.seed, progress=False)
+    result = _train(recipe, args)
     seconds = time.perf_counter() - start
     load_after = os.getloadavg()
     reward = result.metrics["reward"].values
