@@ -164,3 +164,44 @@ def test_curriculum_plays_its_stages_and_resumes_exactly_across_a_boundary(tmp_p
     for key, value in whole.state_dict().items():
         torch.testing.assert_close(second.state_dict()[key], value, rtol=0, atol=0)
     torch.testing.assert_close(res.metrics.loss.values, ref.metrics.loss.values, rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------- expected gradient
+
+
+def test_played_mean_rewards_are_the_bandit_s_reward_probabilities():
+    from trajprobe.closed_loop import play
+
+    task = ContextualBandit(3, 4, p_correct=0.9, p_incorrect=0.1)
+    played = play(RabinowitzLSTM(8, 4, 8, seed=0), task, 6, 20, generator=_gen(),
+                  mean_rewards=True)
+    means = played.mean_rewards
+    assert means.shape == (6, 20, 4)
+    assert ((means - 0.9).abs() < 1e-6).sum(-1).eq(1).all()  # one correct action a step
+    assert ((means - 0.1).abs() < 1e-6).sum(-1).eq(3).all()
+    context = played.inputs[..., :3].argmax(-1)
+    for e in range(6):  # the same context has the same correct action within an episode
+        for c in context[e].unique():
+            rows = means[e][context[e] == c]
+            assert (rows == rows[0]).all()
+    assert play(RabinowitzLSTM(8, 4, 8), task, 2, 3, generator=_gen()).mean_rewards is None
+
+
+def test_the_expected_estimator_needs_discount_zero_and_a_known_name():
+    with pytest.raises(ValueError, match=r"estimator: 'expected' .* needs discount 0"):
+        PolicyGradientConfig(10, estimator="expected", discount=0.5)
+    with pytest.raises(ValueError, match="estimator: expected 'sampled' or 'expected'"):
+        PolicyGradientConfig(10, estimator="exact", discount=0.0)
+
+
+def test_the_expected_estimator_meta_learns_which_arm_is_better():
+    # one context, two arms, the better one drawn per episode (0.9 against 0.1): staying
+    # with a rewarded arm earns ~0.8 over 10 steps, chance 0.5
+    config = PolicyGradientConfig(64 * 60, n_steps=10, batch_size=64, discount=0.0,
+                                  estimator="expected", log_every=1,
+                                  optimiser=OptimiserConfig("adam", 3e-2))
+    task = ContextualBandit(1, 2, p_correct=0.9, p_incorrect=0.1)
+    reward = train_policy_gradient(RabinowitzLSTM(4, 2, 8, seed=0), task, config,
+                                   progress=False).metrics.reward.values
+    assert abs(reward[:3].mean() - 0.5) < 0.06
+    assert reward[-10:].mean() > 0.7

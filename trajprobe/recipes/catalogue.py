@@ -266,19 +266,23 @@ def _bandit_meta(n_contexts: int) -> Callable[[str], MetaLearnerRecipe]:
         #   0.344, 1, 68 s. Batch 32: (0.2, 30, 1), (0.3, 50, 2), (0.2, 100, 3) 0.395, 2,
         #   53 s; (0.5, 50, 2), (0.2, 100, 3) 0.359, 1, 55 s.
         #   192k (the quick budget), batch 32, (0.2, 30, 1), (0.3, 50, 2), (0.2, 100, 3):
-        #   0.414, 2, 174 s (load 3): as the recipe, in half its time. Its 1-context stage
-        #   learns (training reward 0.646; Bayes-Thompson 0.661), the 2-context stage
-        #   stops at 0.50, and 3 and 5 contexts fall back to the blind 0.41.
+        #   0.414, 2, 174 s (load 3); the recipe as it is, measured the same way: 0.414,
+        #   2, 206 s (load 2.6 → 1.1). The curriculum's 1-context stage learns (training
+        #   reward 0.646; Bayes-Thompson 0.661), its 2-context stage stops at 0.50, and 3
+        #   and 5 contexts fall back to the blind 0.41.
         # Why: context-blind Thompson sampling (one posterior pooled over contexts) earns
         # 0.403 at K = 5, T = 100 (the plateau) and 0.478 at K = 2, T = 50, where the
         # context-aware posterior earns 0.633 (simulated, 1,000 episodes). Training on
         # K = 2, T = 50 alone stops at 0.50 whatever we changed: 256k episodes (8,000
         # updates of 32) 0.50, 176 s; batch 16 (6,000 updates) 0.50; LSTM weights x 3 at
         # init 0.50; conflicting bandits (distinct correct actions; blind 0.421, aware
-        # 0.642) 0.448; entropy 0.1 0.458 (100 s). Nor does removing the carry of c_{t-1}:
-        # the diagnostic encoding [c_t, c_{t-1}, a_{t-1}, r_{t-1}] (not the paper's, in the
-        # benchmark only; --previous-context) gives 0.386 (no curriculum) and 0.411 (with
-        # the batch-32 curriculum; its 2-context stage also stops at 0.46); nor sticky
+        # 0.642) 0.448; entropy 0.1 0.458 (100 s); the noise-free γ = 0 gradient
+        # (estimator "expected", not the paper's) gets there sooner and stays: 64k 0.504,
+        # 43 s, 192k (6,000 updates) 0.506, 129 s (load 3-4). Nor does removing the carry
+        # of c_{t-1}: the diagnostic encoding [c_t, c_{t-1}, a_{t-1}, r_{t-1}] (not the
+        # paper's, in the benchmark only; --previous-context) gives 0.386 (no curriculum,
+        # batch 32, 64k) and 0.411 (with the batch-32 curriculum; its 2-context stage also
+        # stops at 0.46); nor sticky
         # contexts (the previous context repeated w.p. 0.8 in 2-context stages, a scratch
         # variant not kept): 0.411-0.414. A context-aware policy needs the write of
         # (a_{t-1}, r_{t-1}) gated by c_{t-1} and the read gated by c_t at once; either
