@@ -278,7 +278,9 @@ def _bandit_meta(n_contexts: int) -> Callable[[str], MetaLearnerRecipe]:
         # init 0.50; conflicting bandits (distinct correct actions; blind 0.421, aware
         # 0.642) 0.448; entropy 0.1 0.458 (100 s); the noise-free γ = 0 gradient
         # (estimator "expected", not the paper's) gets there sooner and stays: 64k 0.504,
-        # 43 s, 192k (6,000 updates) 0.506, 129 s (load 3-4). Nor does removing the carry
+        # 43 s, 192k (6,000 updates) 0.506, 129 s (load 3-4); with Adam 1e-2, 128k 0.506,
+        # 97 s; at K = 2, T = 100 (blind 0.509, aware 0.715), 96k 0.528, 132 s (load 1-2;
+        # all at 0.42 and 2 contexts on the 5-context bandit). Nor does removing the carry
         # of c_{t-1}: the diagnostic encoding [c_t, c_{t-1}, a_{t-1}, r_{t-1}] (not the
         # paper's, in the benchmark only; --previous-context) gives 0.386 (no curriculum,
         # batch 32, 64k) and 0.411 (with the batch-32 curriculum; its 2-context stage also
