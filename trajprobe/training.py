@@ -212,6 +212,18 @@ class PolicyGradientConfig:
         discount: γ in [0, 1] (1: the undiscounted episode return).
         entropy_cost: weight of the entropy bonus.
         baseline_cost: weight of the baseline's squared error.
+        curriculum: easier episodes first, as stages ``(share, T_s, K_s)``: the first
+            ⌊share · K⌋ of the K outer steps play episodes of length T_s in
+            ``task.showing(K_s)`` (e.g. a :class:`~trajprobe.tasks.ContextualBandit` that
+            shows only K_s of its contexts per episode; K_s None: the task as given), the
+            next stage's share after them, and the steps left play ``n_steps`` in the task
+            as given. ``()``: no curriculum.
+        estimator: ``"sampled"`` — the loss above (the papers' A2C). ``"expected"`` (not in
+            the papers; needs ``discount`` 0) — the policy term -log π(a_t|·) A_t becomes
+            -Σ_a π_t(a) μ_t(a), with μ_t(a) the task's mean reward of every action at
+            step t (``task.expected_reward``, known to the outer loop though never shown
+            to the machine): the same γ = 0 gradient in expectation without the noise of
+            the sampled action and reward (the baseline is still trained, unused).
     """
 
     n_episodes: int
@@ -226,15 +238,56 @@ class PolicyGradientConfig:
     save_every: int = 100
     log_every: int = 10
     max_grad_norm: float | None = None
+    curriculum: tuple[tuple[float, int, int | None], ...] = ()
+    estimator: Literal["sampled", "expected"] = "sampled"
 
     def __post_init__(self) -> None:
         _check_common(self)
+        _check_stages(self.curriculum)
+        if self.estimator not in ("sampled", "expected"):
+            raise ValueError(f"estimator: expected 'sampled' or 'expected', got "
+                             f"{self.estimator!r}")
+        if self.estimator == "expected" and self.discount != 0:
+            raise ValueError(f"estimator: 'expected' maximises the immediate reward and "
+                             f"needs discount 0, got discount {self.discount!r}")
         if not 0 <= self.discount <= 1:
             raise ValueError(f"discount: expected a number in [0, 1], got {self.discount!r}")
         for name in ("entropy_cost", "baseline_cost"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name}: expected a finite non-negative number, got {value!r}")
+
+
+    def stage_at(self, step: int, total: int) -> tuple[int, int | None]:
+        """``(T, K)`` of outer step ``step`` (0-based) of ``total``: the episode length and
+        the contexts shown (None: the task as given)."""
+        end = 0.0
+        for share, length, shown in self.curriculum:
+            end += share
+            if step < int(end * total):
+                return length, shown
+        return self.n_steps, None
+
+
+def _check_stages(curriculum: Any) -> None:
+    expected = "a tuple of (share of the outer steps, episode length, contexts shown) stages"
+    if not isinstance(curriculum, tuple | list):
+        raise TypeError(f"curriculum: expected {expected}, got {curriculum!r}")
+    for stage in curriculum:
+        ok = isinstance(stage, tuple | list) and len(stage) == 3
+        if ok:
+            share, length, shown = stage
+            ok = (isinstance(share, numbers.Real) and 0 < share <= 1
+                  and _is_count(length) and (shown is None or _is_count(shown)))
+        if not ok:
+            raise ValueError(f"curriculum: expected {expected}, each share in (0, 1], length "
+                             f">= 1 and contexts None or >= 1, got the stage {stage!r}")
+    if sum(stage[0] for stage in curriculum) > 1:
+        raise ValueError(f"curriculum: the shares add up to more than 1, got {curriculum!r}")
+
+
+def _is_count(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 1
 
 
 @dataclass
@@ -568,7 +621,9 @@ def describe_task(task: Any) -> dict[str, Any] | None:
     so a run is never resumed, reused or relabelled with another task.
 
     None for a task that is not a dataclass: its identity is unknown (a default ``repr``
-    holds a memory address), so such runs are checked by their config alone.
+    holds a memory address), so such runs are checked by their config alone. A field
+    whose metadata has ``"added": True`` (a field added after runs were recorded) is
+    described only when it differs from its default, so older run directories still match.
     """
     if not dataclasses.is_dataclass(task):
         return None
@@ -576,6 +631,8 @@ def describe_task(task: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
     for f in dataclasses.fields(task):
         value = getattr(task, f.name)
+        if f.metadata.get("added") and value == f.default:
+            continue
         plain = isinstance(value, int | float | str | bool | None)
         out[f.name] = value if plain else repr(value)
     return out
@@ -728,7 +785,8 @@ def train_policy_gradient(
 ) -> TrainingResult:
     """Meta-train a bandit policy ``model`` by advantage actor-critic (see the config).
 
-    Every outer step runs ``batch_size`` episodes of ``n_steps`` closed-loop
+    Every outer step runs ``batch_size`` episodes of ``n_steps`` (or its curriculum
+    stage's length, in its stage's task: ``config.stage_at``) closed-loop
     (:func:`trajprobe.closed_loop.play`): the input at t is
     ``task.encode(context_t, a_{t-1}, r_{t-1})``, the model's output y_t are the logits of
     π_t, a_t ~ softmax(y_t) (Gumbel-max), r_t = ``task.reward(...)``, every draw made
@@ -759,10 +817,15 @@ def train_policy_gradient(
         nn.init.zeros_(baseline.weight)
         nn.init.zeros_(baseline.bias)
     gamma = config.discount
+    total = math.ceil(config.n_episodes / config.batch_size)
+    stages = _stage_tasks(task, config)
+    expected = config.estimator == "expected"
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         gen = make_generator(step_seed(config.seed, step), dev)
-        played = play(model, task, config.batch_size, config.n_steps, generator=gen)
+        n_steps, shown = config.stage_at(step, total)
+        played = play(model, stages[shown], config.batch_size, n_steps, generator=gen,
+                      mean_rewards=expected)
         log_pi = torch.log_softmax(_policy_logits(model, played), dim=-1)  # [E, T, A]
         log_prob = log_pi.gather(2, played.actions[..., None])[..., 0]
         entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
@@ -770,7 +833,11 @@ def train_policy_gradient(
         returns = discounted_returns(rewards, gamma)
         v = baseline(played.state_vectors)[..., 0]
         advantage = (returns - v).detach()
-        loss = (-(log_prob * advantage).mean()
+        if expected:  # -Σ_a π_t(a) μ_t(a): the γ = 0 gradient without the action's noise
+            policy_loss = -(log_pi.exp() * played.mean_rewards.to(dtype)).sum(-1).mean()
+        else:
+            policy_loss = -(log_prob * advantage).mean()
+        loss = (policy_loss
                 + config.baseline_cost * 0.5 * (returns - v).pow(2).mean()
                 - config.entropy_cost * entropy)
         return loss, {"reward": rewards.mean(), "entropy": entropy}
@@ -778,6 +845,21 @@ def train_policy_gradient(
     return _run("policy_gradient", model, config, out_dir, loss_fn,
                 ("loss", "reward", "entropy"), {"baseline": baseline},
                 progress=progress, resume=resume, task=task)
+
+
+def _stage_tasks(task: Environment, config: PolicyGradientConfig
+                 ) -> dict[int | None, Environment]:
+    """The task of every curriculum stage by its contexts shown (None: ``task`` itself)."""
+    stages: dict[int | None, Environment] = {None: task}
+    for _, _, shown in config.curriculum:
+        if shown is None or shown in stages:
+            continue
+        showing = getattr(task, "showing", None)
+        if not callable(showing):
+            raise ValueError(f"curriculum: a stage shows {shown} contexts, but "
+                             f"{type(task).__name__} has no showing(n_shown); give None")
+        stages[shown] = showing(shown)
+    return stages
 
 
 def train(

@@ -4,12 +4,13 @@ Encoding (keep it): the input at step t is ``[one-hot c_t (C), one-hot a_{t-1} (
 r_{t-1} (1)]`` with a_0 = the zero vector and r_0 = 0; the machine's outputs are logits
 over the A actions. Taking the correct action pays 1 with probability ``p_correct``,
 any other action with probability ``p_incorrect``. The context shown at every step is
-drawn uniformly at random.
+drawn uniformly at random (from a per-episode subset of ``n_shown`` contexts when set:
+a curriculum stage that shows fewer contexts with the same input encoding).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,8 +49,13 @@ class ContextualBandit:
             and uniformly per episode (the meta-learner's distribution, §5.2.1). True:
             every context has a unique correct action (a random injection of contexts
             into actions, §5.1.1), which needs C <= A.
+        n_shown: None: every step shows one of all C contexts. K in 1..C: each episode
+            draws K of the C contexts uniformly without replacement and shows only those
+            (input size and correct actions unchanged; for a curriculum, see
+            :meth:`showing`).
 
-    ``params``: ``"correct"`` ``[E, C]`` (long), the correct action of every context.
+    ``params``: ``"correct"`` ``[E, C]`` (long), the correct action of every context; with
+    ``n_shown`` set also ``"shown"`` ``[E, K]`` (long), the contexts the episode shows.
     """
 
     n_contexts: int = 5
@@ -57,6 +63,7 @@ class ContextualBandit:
     p_correct: float = 0.8
     p_incorrect: float = 0.2
     conflicting: bool = False
+    n_shown: int | None = field(default=None, metadata={"added": True})
 
     def __post_init__(self) -> None:
         check_positive_int(self.n_contexts, "n_contexts")
@@ -70,6 +77,18 @@ class ContextualBandit:
                 f"n_contexts: a conflicting bandit needs n_contexts <= n_actions = "
                 f"{self.n_actions}, got {self.n_contexts}"
             )
+        if self.n_shown is not None:
+            check_positive_int(self.n_shown, "n_shown")
+            if self.n_shown > self.n_contexts:
+                raise ValueError(f"n_shown: expected None or at most n_contexts = "
+                                 f"{self.n_contexts} contexts, got {self.n_shown}")
+
+    def showing(self, n_shown: int | None) -> ContextualBandit:
+        """This bandit with ``n_shown`` contexts shown per episode (None: all C).
+
+        The hook of :class:`~trajprobe.training.PolicyGradientConfig`'s curriculum.
+        """
+        return replace(self, n_shown=n_shown)
 
     @property
     def input_size(self) -> int:
@@ -88,7 +107,9 @@ class ContextualBandit:
         generator: torch.Generator,
         device: torch.device | str | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``{"correct": [E, C] long}``: independent uniform draws, or a random injection."""
+        """``{"correct": [E, C] long}``: independent uniform draws, or a random injection;
+        with ``n_shown`` = K also ``"shown": [E, K] long``, K distinct contexts (drawn after
+        ``"correct"``, so the correct actions do not depend on K)."""
         check_positive_int(n_episodes, "n_episodes")
         shape = (n_episodes, self.n_actions if self.conflicting else self.n_contexts)
         u = rand(shape, generator, device=device, dtype=torch.float64)
@@ -96,17 +117,29 @@ class ContextualBandit:
             correct = u.argsort(dim=1)[:, : self.n_contexts]
         else:
             correct = (u * self.n_actions).long().clamp_max(self.n_actions - 1)
-        return {"correct": correct}
+        if self.n_shown is None:
+            return {"correct": correct}
+        u = rand((n_episodes, self.n_contexts), generator, device=device, dtype=torch.float64)
+        return {"correct": correct, "shown": u.argsort(dim=1)[:, : self.n_shown]}
 
     def contexts(
         self, params: dict[str, torch.Tensor], n_steps: int, *, generator: torch.Generator
     ) -> torch.Tensor:
-        """Context shown at every step ``[E, T]`` (long), uniform over the C contexts."""
+        """Context shown at every step ``[E, T]`` (long), uniform over the C contexts (over
+        the episode's ``params["shown"]`` when ``n_shown`` is set)."""
         check_positive_int(n_steps, "n_steps")
         correct = params["correct"]
         u = rand((correct.shape[0], n_steps), generator, device=correct.device,
                  dtype=torch.float64)
-        return (u * self.n_contexts).long().clamp_max(self.n_contexts - 1)
+        if self.n_shown is None:
+            return (u * self.n_contexts).long().clamp_max(self.n_contexts - 1)
+        shown = params.get("shown")
+        if shown is None or shown.shape != (correct.shape[0], self.n_shown):
+            raise ValueError(f"params: n_shown = {self.n_shown} needs params['shown'] of shape "
+                             f"[{correct.shape[0]}, {self.n_shown}] from sample_params, got "
+                             f"{None if shown is None else tuple(shown.shape)}")
+        pick = (u * self.n_shown).long().clamp_max(self.n_shown - 1)
+        return shown.gather(1, pick)
 
     def expected_reward(
         self, params: dict[str, torch.Tensor], context: torch.Tensor | None
