@@ -83,7 +83,6 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--entropy", type=float, default=None)
     parser.add_argument("--discount", type=float, default=None)
     parser.add_argument("--clip", type=float, default=None)
-    parser.add_argument("--estimator", choices=("sampled", "expected"), default=None)
     parser.add_argument("--curriculum", default=None,
                         help="stages 'share:T:K' (K contexts shown, 'all' for all), comma-"
                              "separated, e.g. '0.3:100:2,0.3:100:3'; 'none' for none")
@@ -120,7 +119,6 @@ def _recipe(args: argparse.Namespace) -> MetaLearnerRecipe:
                   entropy_cost=cfg.entropy_cost if args.entropy is None else args.entropy,
                   discount=cfg.discount if args.discount is None else args.discount,
                   max_grad_norm=cfg.max_grad_norm if args.clip is None else args.clip,
-                  estimator=args.estimator or cfg.estimator,
                   curriculum=_curriculum(args.curriculum, cfg.curriculum))
     task = PreviousContext(5, 5) if args.previous_context else recipe.task
     return replace(recipe, training=cfg, task=task)
@@ -160,7 +158,7 @@ def main() -> None:
     cfg = recipe.training
     print(f"{cfg.n_episodes:,} episodes, T {cfg.n_steps}, batch {cfg.batch_size}, "
           f"Adam {cfg.optimiser.lr} {cfg.optimiser.schedule}, γ {cfg.discount}, entropy "
-          f"{cfg.entropy_cost}, clip {cfg.max_grad_norm}, {cfg.estimator} gradient, "
+          f"{cfg.entropy_cost}, clip {cfg.max_grad_norm}, "
           f"curriculum {cfg.curriculum or 'none'}, seed {args.seed}, 1 thread")
     print(f"  trained on {'conflicting ' if args.conflicting else ''}"
           f"{type(recipe.task).__name__}, LSTM weights x {args.init_scale} at init")

@@ -28,7 +28,7 @@ by its ``unroll``; both paths draw the same numbers, so they train identically.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -190,8 +190,6 @@ class Played:
         rewards: ``[E, T]`` r_t (as the task gives them).
         state_vectors: ``[E, T, S]`` the machine's state vector after each step, s_1..s_T.
         tape: the LSTM core's recorded pass (None: the machine was stepped by ``step``).
-        mean_rewards: ``[E, T, A]`` the mean reward of every action at every step,
-            ``task.expected_reward`` (None unless :func:`play` was asked for it).
     """
 
     inputs: torch.Tensor
@@ -199,7 +197,6 @@ class Played:
     rewards: torch.Tensor
     state_vectors: torch.Tensor
     tape: LSTMTape | None = None
-    mean_rewards: torch.Tensor | None = None
 
 
 @dataclass
@@ -212,15 +209,11 @@ class _Draws:
         inputs: ``[T, E, A, input_size]`` every input the machine can see: x_t if
             a_{t-1} = a, i.e. ``task.encode(c_t, a, rewards[:, t-1, a])`` (equal over a at
             t = 1, where a_0 and r_0 are None).
-        params: the episodes' parameters (``task.sample_params``).
-        contexts: ``[E, T]`` the contexts shown (None without contexts).
     """
 
     gumbel: torch.Tensor
     rewards: torch.Tensor
     inputs: torch.Tensor
-    params: dict[str, torch.Tensor] = field(default_factory=dict)
-    contexts: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         n_steps, n_episodes, n_actions, size = self.inputs.shape
@@ -263,19 +256,11 @@ def _draw(task: Environment, n_episodes: int, n_steps: int, generator: torch.Gen
         x = task.encode(later, actions[: n_episodes * (n_steps - 1) * n_actions],
                         rewards[:, :-1].reshape(-1), dtype=dtype)
         inputs[1:] = x.to(device).reshape(n_episodes, n_steps - 1, n_actions, -1).transpose(0, 1)
-    return _Draws(gumbel, rewards, inputs, params, contexts)
-
-
-def _mean_rewards(task: Environment, params: dict[str, torch.Tensor],
-                  contexts: torch.Tensor | None, n_steps: int) -> torch.Tensor:
-    """``task.expected_reward`` of every action at every step, ``[E, T, A]``."""
-    every = {k: v.repeat_interleave(n_steps, dim=0) for k, v in params.items()}
-    shown = None if contexts is None else contexts.reshape(-1)
-    return task.expected_reward(every, shown).reshape(-1, n_steps, task.n_actions)
+    return _Draws(gumbel, rewards, inputs)
 
 
 def play(model: nn.Module, task: Environment, n_episodes: int, n_steps: int, *,
-         generator: torch.Generator, mean_rewards: bool = False) -> Played:
+         generator: torch.Generator) -> Played:
     """Run ``n_episodes`` closed-loop episodes of ``n_steps`` without gradients (see module).
 
     Args:
@@ -283,7 +268,6 @@ def play(model: nn.Module, task: Environment, n_episodes: int, n_steps: int, *,
         task: the environment; its ``encode``, ``reward`` and draws are used as they are.
         n_episodes, n_steps: E and T.
         generator: draws everything (on the model's device).
-        mean_rewards: also return every action's mean reward (``Played.mean_rewards``).
 
     Returns:
         :class:`Played`; with an LSTM core (:func:`lstm_core`) its ``tape`` is filled.
@@ -299,9 +283,7 @@ def play(model: nn.Module, task: Environment, n_episodes: int, n_steps: int, *,
     prev = actions[:, :-1, None, None].expand(-1, -1, 1, draws.inputs.shape[-1])
     later = draws.inputs[1:].transpose(0, 1).gather(2, prev)[:, :, 0]
     inputs = torch.cat([draws.inputs[0, :, 0][:, None], later], dim=1)
-    means = (_mean_rewards(task, draws.params, draws.contexts, n_steps).to(draws.rewards)
-             if mean_rewards else None)
-    return Played(inputs, actions, rewards, states, tape, means)
+    return Played(inputs, actions, rewards, states, tape)
 
 
 def _play_steps(model: nn.Module, draws: _Draws

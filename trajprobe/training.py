@@ -218,12 +218,6 @@ class PolicyGradientConfig:
             shows only K_s of its contexts per episode; K_s None: the task as given), the
             next stage's share after them, and the steps left play ``n_steps`` in the task
             as given. ``()``: no curriculum.
-        estimator: ``"sampled"`` — the loss above (the papers' A2C). ``"expected"`` (not in
-            the papers; needs ``discount`` 0) — the policy term -log π(a_t|·) A_t becomes
-            -Σ_a π_t(a) μ_t(a), with μ_t(a) the task's mean reward of every action at
-            step t (``task.expected_reward``, known to the outer loop though never shown
-            to the machine): the same γ = 0 gradient in expectation without the noise of
-            the sampled action and reward (the baseline is still trained, unused).
     """
 
     n_episodes: int
@@ -239,17 +233,10 @@ class PolicyGradientConfig:
     log_every: int = 10
     max_grad_norm: float | None = None
     curriculum: tuple[tuple[float, int, int | None], ...] = ()
-    estimator: Literal["sampled", "expected"] = "sampled"
 
     def __post_init__(self) -> None:
         _check_common(self)
         _check_stages(self.curriculum)
-        if self.estimator not in ("sampled", "expected"):
-            raise ValueError(f"estimator: expected 'sampled' or 'expected', got "
-                             f"{self.estimator!r}")
-        if self.estimator == "expected" and self.discount != 0:
-            raise ValueError(f"estimator: 'expected' maximises the immediate reward and "
-                             f"needs discount 0, got discount {self.discount!r}")
         if not 0 <= self.discount <= 1:
             raise ValueError(f"discount: expected a number in [0, 1], got {self.discount!r}")
         for name in ("entropy_cost", "baseline_cost"):
@@ -819,13 +806,11 @@ def train_policy_gradient(
     gamma = config.discount
     total = math.ceil(config.n_episodes / config.batch_size)
     stages = _stage_tasks(task, config)
-    expected = config.estimator == "expected"
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         gen = make_generator(step_seed(config.seed, step), dev)
         n_steps, shown = config.stage_at(step, total)
-        played = play(model, stages[shown], config.batch_size, n_steps, generator=gen,
-                      mean_rewards=expected)
+        played = play(model, stages[shown], config.batch_size, n_steps, generator=gen)
         log_pi = torch.log_softmax(_policy_logits(model, played), dim=-1)  # [E, T, A]
         log_prob = log_pi.gather(2, played.actions[..., None])[..., 0]
         entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
@@ -833,11 +818,7 @@ def train_policy_gradient(
         returns = discounted_returns(rewards, gamma)
         v = baseline(played.state_vectors)[..., 0]
         advantage = (returns - v).detach()
-        if expected:  # -Σ_a π_t(a) μ_t(a): the γ = 0 gradient without the action's noise
-            policy_loss = -(log_pi.exp() * played.mean_rewards.to(dtype)).sum(-1).mean()
-        else:
-            policy_loss = -(log_prob * advantage).mean()
-        loss = (policy_loss
+        loss = (-(log_prob * advantage).mean()
                 + config.baseline_cost * 0.5 * (returns - v).pow(2).mean()
                 - config.entropy_cost * entropy)
         return loss, {"reward": rewards.mean(), "entropy": entropy}

@@ -281,7 +281,8 @@ def _bandit_meta(n_contexts: int) -> Callable[[str], MetaLearnerRecipe]:
         # updates of 32) 0.50, 176 s; batch 16 (6,000 updates) 0.50; LSTM weights x 3 at
         # init 0.50; conflicting bandits (distinct correct actions; blind 0.421, aware
         # 0.642) 0.448; entropy 0.1 0.458 (100 s); the noise-free γ = 0 gradient
-        # (estimator "expected", not the paper's) gets there sooner and stays: 64k 0.504,
+        # -Σ_a π_t(a) μ_t(a) (μ the task's mean rewards; not the paper's, a scratch
+        # variant not kept) gets there sooner and stays: 64k 0.504,
         # 43 s, 192k (6,000 updates) 0.506, 129 s (load 3-4); with Adam 1e-2, 128k 0.506,
         # 97 s; at K = 2, T = 100 (blind 0.509, aware 0.715), 96k 0.528, 132 s (load 1-2;
         # all at 0.42 and 2 contexts on the 5-context bandit). Nor does removing the carry
