@@ -47,6 +47,7 @@ __all__ = [
     "DecoupledLinearPolicy",
     "Learner",
     "LearnerLoss",
+    "LinearChainLearner",
     "MSELoss",
     "ReinforceLoss",
     "bandit_learner",
@@ -313,6 +314,57 @@ class Learner:
             )
 
 
+class LinearChainLearner(Learner):
+    """A :class:`Learner` of a bias-free linear chain ŷ = W_L ⋯ W₁x under :class:`MSELoss`,
+    its gradients in closed form (Rabinowitz eq. 1; A.1's 2-layer network).
+
+    The same machine, state and optimiser update as :class:`Learner` on the same module;
+    the backward pass is written out instead of ``vmap(grad(functional_call))``, whose
+    per-step overhead dominates a network this small. With h_0 = x ``[B, M, n_x]``,
+    h_l = h_{l-1} W_lᵀ and δ_L = 2 (ŷ - y) / (M n_y) (the gradient of the mean squared
+    error), ∂L/∂W_l = δ_lᵀ h_{l-1} ``[B, out_l, in_l]`` and δ_{l-1} = δ_l W_l.
+    """
+
+    def __init__(self, module: nn.Module, optimiser: Optimiser, loss: MSELoss, *,
+                 input_size: int, init: Callable[[nn.Module, torch.Generator], None] | None = None,
+                 seed: int = 0):
+        layers = list(module.children()) if isinstance(module, nn.Sequential) else []
+        if not layers or not all(isinstance(m, nn.Linear) and m.bias is None for m in layers):
+            raise ValueError(f"module: expected an nn.Sequential of nn.Linear layers without "
+                             f"bias, got {type(module).__name__}")
+        if not isinstance(loss, MSELoss):
+            raise TypeError(f"loss: expected an MSELoss, got {type(loss).__name__}")
+        super().__init__(module, optimiser, loss, input_size=input_size, init=init, seed=seed)
+
+    def _activations(self, params: Params, x: torch.Tensor) -> list[torch.Tensor]:
+        hidden = [x[..., : self.input_size]]
+        for name in self._names:
+            hidden.append(hidden[-1] @ params[name].transpose(-1, -2))
+        return hidden
+
+    def step(self, x: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """x ``[B, M, D]`` → (ŷ = f_{θ_{t-1}}(x[..., :input_size]) ``[B, M, n_y]``, s_t)."""
+        self._check_input(x, "x")
+        params = state["params"]
+        hidden = self._activations(params, x)
+        y = hidden[-1]
+        target = x[..., self.input_size : self.input_size + self.loss.output_size]
+        delta = (y - target) * (2 / (y.shape[-2] * y.shape[-1]))
+        grads = {}
+        for name, h in zip(reversed(self._names), reversed(hidden[:-1]), strict=True):
+            grads[name] = delta.transpose(-1, -2) @ h
+            delta = delta @ params[name]
+        # SGD is elementwise, so it needs no vmap; Adam's step count is one per learner
+        update = self.optimiser.update if isinstance(self.optimiser, SGD) else self._update
+        new_params, new_opt = update(grads, state["opt"], params)
+        return y, {"params": new_params, "opt": new_opt}
+
+    def output(self, x: torch.Tensor, state: dict[str, Any]) -> torch.Tensor:
+        """f_θ(x[..., :input_size]) ``[B, M, n_y]``, no update."""
+        self._check_input(x, "x")
+        return self._activations(state["params"], x)[-1]
+
+
 # --------------------------------------------------------------------------- the papers' learners
 
 
@@ -326,16 +378,17 @@ def linear_regression_learner(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
-) -> Learner:
+) -> LinearChainLearner:
     """Rabinowitz A.1: 2-layer linear MLP ŷ = W₂W₁x (no biases, eq. 1), SGD lr 1e-3.
 
     Minibatch row ``[x (n_x), y (n_y)]``; truncated-normal initialisation (σ = 0.1).
-    Pass ``optimiser=Adam(1e-3)`` for the Adam Learner of §3.3.
+    Pass ``optimiser=Adam(1e-3)`` for the Adam Learner of §3.3. Gradients in closed form
+    (:class:`LinearChainLearner`).
     """
     net = nn.Sequential(nn.Linear(n_x, hidden, bias=False), nn.Linear(hidden, n_y, bias=False))
     net = net.to(device=device, dtype=dtype)
-    return Learner(net, optimiser or SGD(1e-3), MSELoss(n_x, n_y), input_size=n_x,
-                   init=partial(truncated_normal_init, std=init_std), seed=seed)
+    return LinearChainLearner(net, optimiser or SGD(1e-3), MSELoss(n_x, n_y), input_size=n_x,
+                              init=partial(truncated_normal_init, std=init_std), seed=seed)
 
 
 def mlp_learner(

@@ -11,6 +11,9 @@ from trajprobe.adapters.torch_learner import (
     SGD,
     Adam,
     DecoupledLinearPolicy,
+    Learner,
+    LinearChainLearner,
+    MSELoss,
     bandit_learner,
     linear_regression_learner,
     mlp_learner,
@@ -62,6 +65,31 @@ def test_linear_learner_equals_pytorch_loop(optimiser):
             torch.testing.assert_close(value, params[t][name], rtol=0, atol=1e-12)
     # the loop really learned: the effective map W2 W1 moved towards the target
     assert not torch.allclose(params[-1]["0.weight"], params[0]["0.weight"])
+
+
+@pytest.mark.parametrize("optimiser", [SGD(0.05), Adam(0.01)])
+def test_the_closed_form_linear_chain_equals_the_vmapped_autograd_learner(optimiser):
+    closed = linear_regression_learner(3, 2, hidden=5, seed=4, dtype=F64, optimiser=optimiser)
+    assert isinstance(closed, LinearChainLearner)
+    generic = Learner(closed.module, optimiser, closed.loss, input_size=3, init=closed.init,
+                      seed=4)
+    batches = _regression_batches(4, 12, 7, 3, 2, seed=3)
+    a, b = trajprobe.rollout(closed, batches), trajprobe.rollout(generic, batches)
+    torch.testing.assert_close(a.outputs, b.outputs, rtol=0, atol=1e-13)
+    for x, y in zip(trajprobe.machine.tree_leaves(a.states),
+                    trajprobe.machine.tree_leaves(b.states), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-13)
+    probe = torch.randn(4, 12, 2, 7, 5, dtype=F64)  # output() on other inputs, every state
+    torch.testing.assert_close(trajprobe.probe(closed, a, probe),
+                               trajprobe.probe(generic, b, probe), rtol=0, atol=1e-13)
+
+
+def test_the_linear_chain_learner_refuses_biases_and_other_losses():
+    with pytest.raises(ValueError, match=r"nn\.Linear layers without bias"):
+        LinearChainLearner(nn.Sequential(nn.Linear(2, 3)), SGD(0.1), MSELoss(2, 3), input_size=2)
+    with pytest.raises(TypeError, match="loss: expected an MSELoss"):
+        LinearChainLearner(nn.Sequential(nn.Linear(2, 3, bias=False)), SGD(0.1),
+                           lambda p, b: p.sum(), input_size=2)
 
 
 def test_relu_mlp_adam_equals_pytorch_loop():
