@@ -167,30 +167,49 @@ class SupervisedConfig:
         _check_common(self)
         if self.loss not in ("mse", "log_loss"):
             raise ValueError(f"loss: expected 'mse' or 'log_loss', got {self.loss!r}")
-        _check_curriculum(self.curriculum)
+        _check_stages(self.curriculum, shown=False)
 
     def length_at(self, step: int, total: int) -> int:
         """The episode length T of outer step ``step`` (0-based) of ``total``."""
-        end = 0.0
-        for share, length in self.curriculum:
-            end += share
-            if step < int(end * total):
-                return length
-        return self.n_steps
+        stage = _stage_at(self.curriculum, step, total)
+        return self.n_steps if stage is None else stage[1]
 
 
-def _check_curriculum(curriculum: Any) -> None:
-    expected = "a tuple of (share of the outer steps, episode length) stages"
+def _stage_at(curriculum: tuple[tuple[Any, ...], ...], step: int, total: int
+              ) -> tuple[Any, ...] | None:
+    """The curriculum stage of outer step ``step`` (0-based) of ``total`` (None: past the
+    stages): stage i covers the outer steps up to ⌊(share_1 + … + share_i) · total⌋."""
+    end = 0.0
+    for stage in curriculum:
+        end += stage[0]
+        if step < int(end * total):
+            return stage
+    return None
+
+
+def _check_stages(curriculum: Any, *, shown: bool) -> None:
+    """Curriculum stages ``(share, T)``, or ``(share, T, K)`` with ``shown`` (K None or
+    a count); TypeError/ValueError naming the first bad stage."""
+    parts = "episode length, contexts shown" if shown else "episode length"
+    expected = f"a tuple of (share of the outer steps, {parts}) stages"
     if not isinstance(curriculum, tuple | list):
         raise TypeError(f"curriculum: expected {expected}, got {curriculum!r}")
     for stage in curriculum:
-        if (not isinstance(stage, tuple | list) or len(stage) != 2
-                or not 0 < stage[0] <= 1 or isinstance(stage[1], bool)
-                or not isinstance(stage[1], numbers.Integral) or stage[1] < 1):
-            raise ValueError(f"curriculum: expected {expected}, each share in (0, 1] and "
-                             f"length >= 1, got the stage {stage!r}")
+        ok = isinstance(stage, tuple | list) and len(stage) == 2 + shown
+        if ok:
+            share, length = stage[:2]
+            ok = (isinstance(share, numbers.Real) and 0 < share <= 1 and _is_count(length)
+                  and (not shown or stage[2] is None or _is_count(stage[2])))
+        if not ok:
+            rule = ", length >= 1 and contexts None or >= 1" if shown else " and length >= 1"
+            raise ValueError(f"curriculum: expected {expected}, each share in (0, 1]{rule}, "
+                             f"got the stage {stage!r}")
     if sum(stage[0] for stage in curriculum) > 1:
         raise ValueError(f"curriculum: the shares add up to more than 1, got {curriculum!r}")
+
+
+def _is_count(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 1
 
 
 @dataclass(frozen=True)
@@ -236,7 +255,7 @@ class PolicyGradientConfig:
 
     def __post_init__(self) -> None:
         _check_common(self)
-        _check_stages(self.curriculum)
+        _check_stages(self.curriculum, shown=True)
         if not 0 <= self.discount <= 1:
             raise ValueError(f"discount: expected a number in [0, 1], got {self.discount!r}")
         for name in ("entropy_cost", "baseline_cost"):
@@ -244,37 +263,11 @@ class PolicyGradientConfig:
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name}: expected a finite non-negative number, got {value!r}")
 
-
     def stage_at(self, step: int, total: int) -> tuple[int, int | None]:
         """``(T, K)`` of outer step ``step`` (0-based) of ``total``: the episode length and
         the contexts shown (None: the task as given)."""
-        end = 0.0
-        for share, length, shown in self.curriculum:
-            end += share
-            if step < int(end * total):
-                return length, shown
-        return self.n_steps, None
-
-
-def _check_stages(curriculum: Any) -> None:
-    expected = "a tuple of (share of the outer steps, episode length, contexts shown) stages"
-    if not isinstance(curriculum, tuple | list):
-        raise TypeError(f"curriculum: expected {expected}, got {curriculum!r}")
-    for stage in curriculum:
-        ok = isinstance(stage, tuple | list) and len(stage) == 3
-        if ok:
-            share, length, shown = stage
-            ok = (isinstance(share, numbers.Real) and 0 < share <= 1
-                  and _is_count(length) and (shown is None or _is_count(shown)))
-        if not ok:
-            raise ValueError(f"curriculum: expected {expected}, each share in (0, 1], length "
-                             f">= 1 and contexts None or >= 1, got the stage {stage!r}")
-    if sum(stage[0] for stage in curriculum) > 1:
-        raise ValueError(f"curriculum: the shares add up to more than 1, got {curriculum!r}")
-
-
-def _is_count(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 1
+        stage = _stage_at(self.curriculum, step, total)
+        return (self.n_steps, None) if stage is None else (stage[1], stage[2])
 
 
 @dataclass
