@@ -569,6 +569,26 @@ def test_learner_cost_estimate_counts_steps():
         config.BANDIT_LEARNER_STOP_STEPS * config.BANDIT_LEARNER_STEP_SECONDS)
 
 
+def test_meta_learner_cost_estimate_uses_a_curriculum_s_mean_episode_length():
+    """Both configs' stages — (share, T) supervised, (share, T, K) closed loop — count."""
+    from dataclasses import replace
+
+    from trajprobe.recipes import config
+
+    for name, stage in (("linear-regression-2d/meta-learner", (0.5, 10)),
+                        ("contextual-bandits/meta-learner-coupled", (0.5, 50, 2))):
+        recipe = recipes.get(name, "quick")
+        cfg = recipe.training
+        staged = replace(recipe, training=replace(cfg, curriculum=(stage,)))
+        length = 0.5 * stage[1] + 0.5 * cfg.n_steps
+        per_step = recipe.model.flops_per_step(recipe.task.input_size, recipe.output_size)
+        fixed = (config.UPDATE_SECONDS if name.startswith("linear")
+                 else length * config.CLOSED_LOOP_STEP_SECONDS)
+        updates = -(-cfg.n_episodes // cfg.batch_size)
+        assert staged.estimated_seconds() == pytest.approx(
+            updates * (fixed + cfg.batch_size * length * per_step / config.CPU_FLOPS))
+
+
 # ------------------------------------------------------------------------------------ signals
 
 @pytest.mark.slow

@@ -204,12 +204,13 @@ class MetaLearnerRecipe:
         """
         cfg = self.training
         updates = math.ceil(cfg.n_episodes / cfg.batch_size)
-        stages = getattr(cfg, "curriculum", ())  # shorter episodes first: the mean length
-        length = (sum(share * t for share, t in stages)
-                  + (1 - sum(share for share, _ in stages)) * cfg.n_steps)
+        # a curriculum's stages (share, T, ...) play shorter episodes first: the mean length
+        stages = cfg.curriculum
+        length = (sum(stage[0] * stage[1] for stage in stages)
+                  + (1 - sum(stage[0] for stage in stages)) * cfg.n_steps)
         arithmetic = (cfg.batch_size * length
                       * self.model.flops_per_step(self.task.input_size, self.output_size) / flops)
-        fixed = (cfg.n_steps * CLOSED_LOOP_STEP_SECONDS
+        fixed = (length * CLOSED_LOOP_STEP_SECONDS
                  if isinstance(cfg, PolicyGradientConfig) else UPDATE_SECONDS)
         return updates * (fixed + arithmetic)
 
