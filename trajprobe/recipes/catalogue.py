@@ -67,8 +67,9 @@ def _linear_meta(dim: int, *, optimiser: str = "sgd", prior_scale: float = 1.0,
         # Cosine-decayed Adam, clipped at 1, 3 % warm-up. 2-D: the excess over Bayes is
         # set by the episodes seen and lr / batch (optimum near 3-4e-4), not by the batch,
         # so the batch is the one that trains fastest: with passive OpenMP threads (the
-        # console script's) an update of 200 episodes costs ~1.4x one of 100 (`python
-        # benchmarks/openmp_wait.py --batch 200`). Side by side with
+        # console script's) an update of 200 episodes costs little more than one of 100
+        # (`python benchmarks/openmp_wait.py --batch 100`, then `--batch 200`: 16.9 and
+        # 18.3 ms per update, with a test run beside them). Side by side with
         # benchmarks/meta_learner_vs_bayes.py (4.5M episodes, one thread each, issue 17;
         # excess on prior episodes / on the reproduce's spectra): batch 100 at 2e-2 (the
         # recipe before) +9.8 % / +8.7 %; batch 200 at 8e-2 +8.9 % / +7.7 % (6M: +10.2 % /
