@@ -164,3 +164,16 @@ def test_curriculum_plays_its_stages_and_resumes_exactly_across_a_boundary(tmp_p
     for key, value in whole.state_dict().items():
         torch.testing.assert_close(second.state_dict()[key], value, rtol=0, atol=0)
     torch.testing.assert_close(res.metrics.loss.values, ref.metrics.loss.values, rtol=0, atol=0)
+
+
+def test_the_smoke_preset_keeps_the_quick_curriculum_within_its_episodes():
+    """The coupled Meta-Learner's quick curriculum (issue 17) shortened, not dropped, at
+    smoke: the same shares and contexts shown, each stage at most smoke's 20 steps."""
+    from trajprobe import recipes
+
+    name = "contextual-bandits/meta-learner-coupled"
+    quick = recipes.get(name, "quick").training
+    smoke = recipes.get(name, "smoke").training
+    assert quick.curriculum == ((0.1, 30, 1), (0.2, 50, 2), (0.2, 100, 3))
+    assert smoke.n_steps == 20
+    assert smoke.curriculum == ((0.1, 20, 1), (0.2, 20, 2), (0.2, 20, 3))
