@@ -247,7 +247,9 @@ class Learner:
         self.seed = seed
         self._names = [name for name, _ in module.named_parameters()]
         self._grad = vmap(grad(self._loss_one, has_aux=True), in_dims=(0, 0))
-        self._update = vmap(self.optimiser.update, in_dims=(0, 0, 0))
+        # SGD is elementwise, so it needs no vmap; Adam's step count is one per learner
+        self._update = (self.optimiser.update if isinstance(optimiser, SGD)
+                        else vmap(self.optimiser.update, in_dims=(0, 0, 0)))
         self._forward = vmap(self._forward_one, in_dims=(0, 0))
 
     # -- functional pieces for one learner (vmapped over the learner batch) --------------
@@ -260,6 +262,14 @@ class Learner:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         prediction = self._forward_one(params, batch[..., : self.input_size])
         return self.loss(prediction, batch), prediction.detach()
+
+    def _gradients(self, params: Params, x: torch.Tensor) -> tuple[Params, torch.Tensor]:
+        """(∂L/∂θ of every learner, leaves ``[B, ...]``; the prediction ``[B, M, ...]`` it used).
+
+        torch.func.grad differentiates whatever the ambient grad mode (also under
+        inference_mode, as in rollout and probe), so no autograd graph leaks out.
+        """
+        return self._grad(params, x)
 
     # -- the machine protocol -------------------------------------------------------------
 
@@ -284,9 +294,7 @@ class Learner:
         """x ``[B, M, D]`` → (f_{θ_{t-1}}(x[..., :input_size]) ``[B, M, ...]``, s_t)."""
         self._check_input(x, "x")
         params, opt = state["params"], state["opt"]
-        # torch.func.grad differentiates whatever the ambient grad mode (also under
-        # inference_mode, as in rollout and probe), so no autograd graph leaks out.
-        grads, y = self._grad(params, x)  # y: the forward pass the gradient used
+        grads, y = self._gradients(params, x)  # y: the forward pass the gradient used
         new_params, new_opt = self._update(grads, opt, params)
         return y, {"params": new_params, "opt": new_opt}
 
@@ -342,10 +350,8 @@ class LinearChainLearner(Learner):
             hidden.append(hidden[-1] @ params[name].transpose(-1, -2))
         return hidden
 
-    def step(self, x: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        """x ``[B, M, D]`` → (ŷ = f_{θ_{t-1}}(x[..., :input_size]) ``[B, M, n_y]``, s_t)."""
-        self._check_input(x, "x")
-        params = state["params"]
+    def _gradients(self, params: Params, x: torch.Tensor) -> tuple[Params, torch.Tensor]:
+        """(∂L/∂W_l ``[B, out_l, in_l]`` for every layer, ŷ ``[B, M, n_y]``), in closed form."""
         hidden = self._activations(params, x)
         y = hidden[-1]
         target = x[..., self.input_size : self.input_size + self.loss.output_size]
@@ -354,10 +360,7 @@ class LinearChainLearner(Learner):
         for name, h in zip(reversed(self._names), reversed(hidden[:-1]), strict=True):
             grads[name] = delta.transpose(-1, -2) @ h
             delta = delta @ params[name]
-        # SGD is elementwise, so it needs no vmap; Adam's step count is one per learner
-        update = self.optimiser.update if isinstance(self.optimiser, SGD) else self._update
-        new_params, new_opt = update(grads, state["opt"], params)
-        return y, {"params": new_params, "opt": new_opt}
+        return grads, y
 
     def output(self, x: torch.Tensor, state: dict[str, Any]) -> torch.Tensor:
         """f_θ(x[..., :input_size]) ``[B, M, n_y]``, no update."""
