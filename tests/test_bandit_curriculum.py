@@ -11,6 +11,7 @@ from trajprobe import io
 from trajprobe.models import RabinowitzLSTM
 from trajprobe.tasks import ContextualBandit
 from trajprobe.training import (
+    CONFUSION_EPISODES,
     OptimiserConfig,
     PolicyGradientConfig,
     describe_task,
@@ -103,6 +104,7 @@ class _Log:
     stages: list[tuple[int, int | None, frozenset[int]]] = dataclasses.field(
         default_factory=list)
     stop_after: int | None = None
+    pairs: set[tuple[int, ...]] = dataclasses.field(default_factory=set)
 
 
 class _Recorded:
@@ -120,8 +122,18 @@ class _Recorded:
             raise _Interrupt
         return self.task.sample_params(n_episodes, generator=generator, device=device)
 
+    def only(self, contexts):
+        return _Recorded(self.task.only(contexts), self.log)
+
+    def __getattr__(self, name):  # what measuring a 'confused' stage reads
+        return getattr(self.task, name)
+
     def contexts(self, params, n_steps, *, generator):
         contexts = self.task.contexts(params, n_steps, generator=generator)
+        if len(contexts) == CONFUSION_EPISODES:  # the confusion measured, not a training step
+            return contexts
+        if self.task.shown_contexts is not None:
+            self.log.pairs.add(self.task.shown_contexts)
         per_episode = {len(set(row.tolist())) for row in contexts}
         self.log.stages.append((n_steps, self.task.n_shown, frozenset(per_episode)))
         return contexts
@@ -136,34 +148,43 @@ class _Recorded:
         return self.task.expected_reward(*args, **kwargs)
 
 
+def _whole_then_resumed(config: PolicyGradientConfig, bandit: ContextualBandit, tmp_path,
+                        stop_after: int) -> tuple[_Log, _Log, int]:
+    """Train RabinowitzLSTM(7, 3, 8) to the end in ``tmp_path / "a"``; then in ``"b"`` die
+    after ``stop_after`` outer steps and resume. Asserts the resumed run ends with the same
+    weights and losses, bit for bit; returns both logs and the step resumed from."""
+    log = _Log()
+    whole = RabinowitzLSTM(7, 3, 8, seed=0)
+    ref = train_policy_gradient(whole, _Recorded(bandit, log), config, tmp_path / "a",
+                                progress=False)
+    with pytest.raises(_Interrupt):
+        train_policy_gradient(RabinowitzLSTM(7, 3, 8, seed=0),
+                              _Recorded(bandit, _Log(stop_after=stop_after)), config,
+                              tmp_path / "b", progress=False)
+    resumed_from = io.load_checkpoint(tmp_path / "b" / "latest.pt")["step"]
+    rest = _Log()
+    second = RabinowitzLSTM(7, 3, 8, seed=5)  # weights come from the checkpoint
+    res = train_policy_gradient(second, _Recorded(bandit, rest), config, tmp_path / "b",
+                                progress=False)
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(second.state_dict()[key], value, rtol=0, atol=0)
+    torch.testing.assert_close(res.metrics.loss.values, ref.metrics.loss.values, rtol=0, atol=0)
+    return log, rest, resumed_from
+
+
 def test_curriculum_plays_its_stages_and_resumes_exactly_across_a_boundary(tmp_path):
     # 10 outer steps: 3 of T 6 showing 1 context, 3 of T 12 showing 2, then 4 of T 12 with 3
     config = PolicyGradientConfig(10 * 8, n_steps=12, batch_size=8, log_every=1, save_every=1,
                                   curriculum=((0.3, 6, 1), (0.3, 12, 2)),
                                   optimiser=OptimiserConfig("adam", 1e-2))
-    bandit = ContextualBandit(3, 3)
-    log = _Log()
-    whole = RabinowitzLSTM(7, 3, 8, seed=0)
-    ref = train_policy_gradient(whole, _Recorded(bandit, log), config, tmp_path / "a",
-                                progress=False)
+    # dies in the second stage
+    log, rest, resumed_from = _whole_then_resumed(config, ContextualBandit(3, 3), tmp_path, 4)
     assert [(t, k) for t, k, _ in log.stages] == [(6, 1)] * 3 + [(12, 2)] * 3 + [(12, None)] * 4
     assert [n for _, _, n in log.stages[:3]] == [frozenset({1})] * 3  # one context shown
     assert all(n <= {1, 2} for _, _, n in log.stages[3:6])
     assert 3 in log.stages[-1][2]
-
-    stopped = _Log(stop_after=4)  # dies in the second stage; latest.pt holds step 4
-    with pytest.raises(_Interrupt):
-        train_policy_gradient(RabinowitzLSTM(7, 3, 8, seed=0), _Recorded(bandit, stopped),
-                              config, tmp_path / "b", progress=False)
-    assert io.load_checkpoint(tmp_path / "b" / "latest.pt")["step"] == 4
-    rest = _Log()
-    second = RabinowitzLSTM(7, 3, 8, seed=5)  # weights come from the checkpoint
-    res = train_policy_gradient(second, _Recorded(bandit, rest), config, tmp_path / "b",
-                                progress=False)
+    assert resumed_from == 4
     assert [(t, k) for t, k, _ in rest.stages] == [(12, 2)] * 2 + [(12, None)] * 4
-    for key, value in whole.state_dict().items():
-        torch.testing.assert_close(second.state_dict()[key], value, rtol=0, atol=0)
-    torch.testing.assert_close(res.metrics.loss.values, ref.metrics.loss.values, rtol=0, atol=0)
 
 
 def test_the_smoke_preset_keeps_the_quick_curriculum_within_its_episodes():
@@ -177,3 +198,101 @@ def test_the_smoke_preset_keeps_the_quick_curriculum_within_its_episodes():
     assert quick.curriculum == ((0.1, 30, 1), (0.2, 50, 2), (0.2, 100, 3))
     assert smoke.n_steps == 20
     assert smoke.curriculum == ((0.1, 20, 1), (0.2, 20, 2), (0.2, 20, 3))
+
+
+def test_only_shows_the_same_contexts_in_every_episode_and_checks_them():
+    task = ContextualBandit(5, 5).only((4, 1))
+    assert (task.n_shown, task.shown_contexts) == (2, (4, 1))
+    params = task.sample_params(50, generator=_gen(3))
+    whole = ContextualBandit(5, 5).sample_params(50, generator=_gen(3))
+    torch.testing.assert_close(params["correct"], whole["correct"])  # the same draws
+    contexts = task.contexts(params, 100, generator=_gen(1))
+    assert set(contexts.flatten().tolist()) == {1, 4}
+    assert task.showing(3).shown_contexts is None  # showing(K) draws K per episode again
+    assert describe_task(task)["shown_contexts"] == "(4, 1)"
+    for bad in ((), (1, 1), (5,), (-1, 2)):
+        with pytest.raises(ValueError, match="shown_contexts: expected a tuple of distinct"):
+            ContextualBandit(5, 5).only(bad)
+    with pytest.raises(TypeError, match="contexts: expected context indices"):
+        ContextualBandit(5, 5).only((1.5, 2))
+    with pytest.raises(ValueError, match=r"n_shown: expected len\(shown_contexts\) = 2"):
+        ContextualBandit(5, 5, n_shown=3, shown_contexts=(1, 2))
+
+
+class _SharedMemory(torch.nn.Module):
+    """A bandit policy with one memory per group of contexts: the last rewarded action seen
+    in any context of the group, played greedily (uniform before the first reward).
+    ``groups = (0, 1, 0)``: contexts 0 and 2 share one memory, a planted merge."""
+
+    def __init__(self, groups: tuple[int, ...], n_actions: int):
+        super().__init__()
+        self.groups, self.n_actions = torch.tensor(groups), n_actions
+        self.n_contexts, self.n_groups = len(groups), max(groups) + 1
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.zeros(batch_size, self.n_groups, self.n_actions),
+                torch.zeros(batch_size, dtype=torch.long))  # memories, previous group
+
+    def step(self, x, state):
+        memory, before = state
+        c = self.n_contexts
+        context, action, reward = x[:, :c].argmax(1), x[:, c:-1], x[:, -1:]
+        rows = torch.arange(x.shape[0])
+        rewarded = (reward > 0) & (action.sum(1, keepdim=True) > 0)
+        memory = memory.clone()
+        memory[rows, before] = torch.where(rewarded, action, memory[rows, before])
+        group = self.groups[context]
+        return 20.0 * memory[rows, group], (memory, group)
+
+
+def test_most_confused_finds_the_two_contexts_that_share_a_memory():
+    from trajprobe.training import most_confused
+
+    task = ContextualBandit(3, 3, p_correct=1.0, p_incorrect=0.0)
+    model = _SharedMemory((0, 1, 0), 3)
+    assert most_confused(model, task, 30, seed=0) == (0, 2)
+    assert most_confused(_SharedMemory((0, 0, 1), 3), task, 30, seed=0) == (0, 1)
+
+
+def test_a_confused_stage_shows_the_measured_pair_and_resumes_exactly(tmp_path, monkeypatch):
+    from trajprobe import training
+
+    measured = []
+    real = training.most_confused
+
+    def counted(model, task, n_steps, **kwargs):
+        measured.append(n_steps)
+        return real(model, task, n_steps, **kwargs)
+
+    monkeypatch.setattr(training, "most_confused", counted)
+    # 10 outer steps: 2 on all 3 contexts, 5 on the confused pair (T 6), 3 on all again
+    config = PolicyGradientConfig(10 * 8, n_steps=12, batch_size=8, log_every=1, save_every=1,
+                                  curriculum=((0.2, 12, None), (0.5, 6, "confused")),
+                                  optimiser=OptimiserConfig("adam", 1e-2))
+    bandit = ContextualBandit(3, 3)
+    # dies two steps into the confused stage
+    log, rest, resumed_from = _whole_then_resumed(config, bandit, tmp_path, 4)
+    # once per run, at the stage's start, on episodes of n_steps; the resumed run reuses
+    # the checkpoint's pair
+    assert measured == [12, 12] and resumed_from == 4
+    pair = tuple(io.load_checkpoint(tmp_path / "a" / "latest.pt")["extra"]["focus"]
+                 ["contexts"].tolist())
+    assert log.pairs == rest.pairs == {pair} and pair[0] < pair[1]
+    start = io.load_checkpoint(tmp_path / "a" / "checkpoint_00000002.pt", required=("model",))
+    at_start = RabinowitzLSTM(7, 3, 8)
+    at_start.load_state_dict(start["model"])  # the pair of the model at the stage's start
+    assert pair == real(at_start, bandit, 12, seed=training.step_seed(training.step_seed(0, 2), 1))
+    assert [(t, k) for t, k, _ in log.stages] == [(12, None)] * 2 + [(6, 2)] * 5 + [(12, None)] * 3
+    assert all(n <= {1, 2} for _, _, n in log.stages[2:7])
+
+
+def test_a_confused_stage_needs_a_task_with_only():
+    class Plain(ContextualBandit):
+        only = None
+
+    config = PolicyGradientConfig(40, n_steps=4, batch_size=20,
+                                  curriculum=((0.5, 4, "confused"),))
+    with pytest.raises(ValueError, match="'confused' pair of contexts, but Plain has no only"):
+        train_policy_gradient(RabinowitzLSTM(11, 5, 8), Plain(5, 5), config, progress=False)
+    with pytest.raises(ValueError, match=r"curriculum: expected .* got the stage"):
+        PolicyGradientConfig(40, curriculum=((0.5, 4, "confusion"),))

@@ -10,6 +10,7 @@ from trajprobe import interact, rollout
 from trajprobe.adapters import wrap
 from trajprobe.dynamics import (
     asymptote,
+    context_confusion,
     normalise_to_asymptote,
     order_contexts,
     steps_to_threshold,
@@ -75,6 +76,27 @@ def test_order_contexts_by_time_averaged_return_with_stable_ties():
     assert ordered.dims == ("episode", "t", "rank")
     np.testing.assert_allclose(ordered.isel(episode=1, t=0).values, [0.9, 0.6, 0.3, 0.1])
     assert list(ordered["rank"].values) == [1, 2, 3, 4]
+
+
+def test_context_confusion_averages_over_the_episodes_where_the_correct_actions_differ():
+    policy = np.array([
+        [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]],  # episode 0, a* = 0 1 2
+        [[0.5, 0.4, 0.1], [0.5, 0.4, 0.1], [0.3, 0.2, 0.5]],  # episode 1, a* = 0 0 1
+    ])
+    correct = xr.DataArray([[0, 1, 2], [0, 0, 1]], dims=("episode", "context"))
+    over_t = xr.DataArray(np.stack([policy, policy[:, :, ::-1]], 1),
+                          dims=("episode", "t", "context", "action"))
+    m = context_confusion(over_t, correct)
+    assert m.dims == ("t", "context", "other_context")
+    # e.g. M[0, 2] = mean(π_0(a=2 | 0), π_1(a=1 | 0)) = (0.1 + 0.4) / 2; M[0, 1] and M[1, 0]
+    # from episode 0 alone (a*(0) = a*(1) in episode 1)
+    expected = [[np.nan, 0.3, 0.25], [0.2, np.nan, 0.25], [0.2, 0.2, np.nan]]
+    np.testing.assert_allclose(m.isel(t=0).values, expected)
+    np.testing.assert_allclose(m.isel(t=1, context=0).values, [np.nan, 0.3, 0.5])
+    with pytest.raises(ValueError, match="correct: expected dims"):
+        context_confusion(over_t, correct.expand_dims(t=2))
+    with pytest.raises(ValueError, match="policy: expected a dimension 'action'"):
+        context_confusion(over_t.rename(action="a"), correct)
 
 
 def test_summarise_mean_and_standard_error():

@@ -22,6 +22,7 @@ from trajprobe.validation import check_positive_int
 
 __all__ = [
     "asymptote",
+    "context_confusion",
     "eval_schedule",
     "mean_sem",
     "normalise_to_asymptote",
@@ -177,6 +178,44 @@ def order_contexts(
     order = xr.DataArray(labels[order_idx.values], dims=order_idx.dims,
                          coords=order_idx.coords, name="context_order")
     return ordered, order
+
+
+def context_confusion(
+    policy: xr.DataArray,
+    correct: xr.DataArray,
+    dim: str = "context",
+    action_dim: str = "action",
+    episode_dim: str = "episode",
+) -> xr.DataArray:
+    """How often the policy shown context c plays the correct action of another context c'.
+
+    M[c, c'] = E_e[ π_e(a*_e(c') | c) | a*_e(c') ≠ a*_e(c) ]: the mean over the episodes
+    in which the two contexts' correct actions differ (elsewhere playing a*(c') is right).
+    A policy that keeps one memory per context has M[c, c'] ≈ (1 - q_c) / (A - 1); two
+    contexts that share one memory have M[c, c'] and M[c', c] near ½, the signature of
+    a merge (a per-context view of Rabinowitz 2019 §5.2's interference between contexts).
+
+    Args:
+        policy: π(action | context), dims ``(episode_dim, dim, action_dim)`` and any others
+            (e.g. ``t``), e.g. ``context_dynamics(...)["policy"].isel(t=-1)``.
+        correct: a*(c), integer actions with dims ``(episode_dim, dim)``.
+
+    Returns:
+        M with ``dim`` and ``other_context`` in place of ``episode_dim`` and
+        ``action_dim``; NaN where the two correct actions never differ (the diagonal).
+    """
+    for da, name, dims in ((policy, "policy", (episode_dim, dim, action_dim)),
+                           (correct, "correct", (episode_dim, dim))):
+        for d in dims:
+            _check_dim(da, d, name)
+    if set(correct.dims) != {episode_dim, dim}:
+        raise ValueError(f"correct: expected dims ({episode_dim!r}, {dim!r}), got {correct.dims}")
+    other = correct.rename({dim: "other_context"})
+    if dim in other.coords:
+        other = other.drop_vars(dim)
+    followed = policy.isel({action_dim: other.astype(int)})
+    differ = correct != other
+    return followed.where(differ).mean(episode_dim)
 
 
 def summarise(da: xr.DataArray, dim: str = "episode") -> xr.Dataset:

@@ -24,6 +24,7 @@ untrained model), ``latest.pt``, and ``metrics.nc`` at the end.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import numbers
 import time
@@ -42,6 +43,9 @@ from tqdm.auto import tqdm
 from trajprobe import io
 from trajprobe import machine as sm
 from trajprobe.closed_loop import Played, lstm_core, play, taped_lstm
+from trajprobe.dynamics import context_confusion
+from trajprobe.machine import logits_policy
+from trajprobe.measure import measure
 from trajprobe.progress import bar_options
 from trajprobe.tasks.base import Environment, Task, make_generator
 from trajprobe.validation import check_positive_int
@@ -55,6 +59,7 @@ __all__ = [
     "discounted_returns",
     "list_checkpoints",
     "load_model",
+    "most_confused",
     "resolve_device",
     "step_seed",
     "train",
@@ -63,8 +68,16 @@ __all__ = [
     "with_defaults",
 ]
 
+_log = logging.getLogger(__name__)
+
 LATEST = "latest.pt"
 METRICS = "metrics.nc"
+CONFUSED = "confused"
+"""The contexts of a :class:`PolicyGradientConfig` curriculum stage that shows the pair
+of contexts the policy confuses most (see its ``curriculum``)."""
+CONFUSION_EPISODES = 200
+"""Closed-loop episodes of the whole task on which a ``"confused"`` stage measures the
+policy's confusion at its start."""
 
 
 # --------------------------------------------------------------------------- configs
@@ -171,26 +184,29 @@ class SupervisedConfig:
 
     def length_at(self, step: int, total: int) -> int:
         """The episode length T of outer step ``step`` (0-based) of ``total``."""
-        stage = _stage_at(self.curriculum, step, total)
+        stage, _ = _stage_at(self.curriculum, step, total)
         return self.n_steps if stage is None else stage[1]
 
 
 def _stage_at(curriculum: tuple[tuple[Any, ...], ...], step: int, total: int
-              ) -> tuple[Any, ...] | None:
+              ) -> tuple[tuple[Any, ...] | None, int]:
     """The curriculum stage of outer step ``step`` (0-based) of ``total`` (None: past the
-    stages): stage i covers the outer steps up to ⌊(share_1 + … + share_i) · total⌋."""
-    end = 0.0
+    stages) and its first step: stage i covers the outer steps up to
+    ⌊(share_1 + … + share_i) · total⌋."""
+    end, start = 0.0, 0
     for stage in curriculum:
         end += stage[0]
         if step < int(end * total):
-            return stage
-    return None
+            return stage, start
+        start = int(end * total)
+    return None, start
 
 
 def _check_stages(curriculum: Any, *, shown: bool) -> None:
-    """Curriculum stages ``(share, T)``, or ``(share, T, K)`` with ``shown`` (K None or
-    a count); TypeError/ValueError naming the first bad stage."""
-    parts = "episode length, contexts shown" if shown else "episode length"
+    """Curriculum stages ``(share, T)``, or ``(share, T, K)`` with ``shown`` (K None, a
+    count or ``"confused"``); TypeError/ValueError naming the first bad stage."""
+    parts = ("episode length, contexts shown or 'confused'" if shown
+             else "episode length")
     expected = f"a tuple of (share of the outer steps, {parts}) stages"
     if not isinstance(curriculum, tuple | list):
         raise TypeError(f"curriculum: expected {expected}, got {curriculum!r}")
@@ -199,9 +215,11 @@ def _check_stages(curriculum: Any, *, shown: bool) -> None:
         if ok:
             share, length = stage[:2]
             ok = (isinstance(share, numbers.Real) and 0 < share <= 1 and _is_count(length)
-                  and (not shown or stage[2] is None or _is_count(stage[2])))
+                  and (not shown or stage[2] is None or stage[2] == CONFUSED
+                       or _is_count(stage[2])))
         if not ok:
-            rule = ", length >= 1 and contexts None or >= 1" if shown else " and length >= 1"
+            rule = (", length >= 1 and contexts None, >= 1 or 'confused'" if shown
+                    else " and length >= 1")
             raise ValueError(f"curriculum: expected {expected}, each share in (0, 1]{rule}, "
                              f"got the stage {stage!r}")
     if sum(stage[0] for stage in curriculum) > 1:
@@ -236,7 +254,16 @@ class PolicyGradientConfig:
             ``task.showing(K_s)`` (e.g. a :class:`~trajprobe.tasks.ContextualBandit` that
             shows only K_s of its contexts per episode; K_s None: the task as given), the
             next stage's share after them, and the steps left play ``n_steps`` in the task
-            as given. ``()``: no curriculum.
+            as given. ``()``: no curriculum. K_s = ``"confused"`` (:data:`CONFUSED`):
+            every episode of the stage shows the same two contexts, ``task.only((c,
+            c'))``, the pair the policy confuses most when the stage starts: measured on
+            :data:`CONFUSION_EPISODES` closed-loop episodes of the whole task of
+            ``n_steps`` (:func:`trajprobe.measure.measure`), the pair with the largest
+            M[c, c'] + M[c', c] at the last step (:func:`trajprobe.dynamics.context_confusion`).
+            Two contexts that share one memory are shown in few random episodes; a stage
+            that shows only them splits the memory (the coupled bandit Meta-Learner's
+            recipe). The pair is logged (logger ``trajprobe.training``, level INFO) and
+            kept in the checkpoints (``extra["focus"]``), so a resumed stage shows it too.
     """
 
     n_episodes: int
@@ -251,7 +278,7 @@ class PolicyGradientConfig:
     save_every: int = 100
     log_every: int = 10
     max_grad_norm: float | None = None
-    curriculum: tuple[tuple[float, int, int | None], ...] = ()
+    curriculum: tuple[tuple[float, int, int | str | None], ...] = ()
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -263,11 +290,15 @@ class PolicyGradientConfig:
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name}: expected a finite non-negative number, got {value!r}")
 
-    def stage_at(self, step: int, total: int) -> tuple[int, int | None]:
+    def stage_at(self, step: int, total: int) -> tuple[int, int | str | None]:
         """``(T, K)`` of outer step ``step`` (0-based) of ``total``: the episode length and
-        the contexts shown (None: the task as given)."""
-        stage = _stage_at(self.curriculum, step, total)
+        the contexts shown (None: the task as given; ``"confused"``: the confused pair)."""
+        stage, _ = _stage_at(self.curriculum, step, total)
         return (self.n_steps, None) if stage is None else (stage[1], stage[2])
+
+    def stage_start(self, step: int, total: int) -> int:
+        """The first outer step of the curriculum stage of outer step ``step``."""
+        return _stage_at(self.curriculum, step, total)[1]
 
 
 @dataclass
@@ -799,11 +830,27 @@ def train_policy_gradient(
     gamma = config.discount
     total = math.ceil(config.n_episodes / config.batch_size)
     stages = _stage_tasks(task, config)
+    extra: dict[str, nn.Module] = {"baseline": baseline}
+    if any(stage[2] == CONFUSED for stage in config.curriculum):
+        extra["focus"] = focus = _Focus()
+
+    def stage_task(step: int, shown: int | str | None) -> Environment:
+        if shown != CONFUSED:
+            return stages[shown]
+        start = config.stage_start(step, total)
+        if int(focus.measured_at) != start:  # the stage's first step (or an earlier stage's)
+            pair = most_confused(model, task, config.n_steps,
+                                 seed=step_seed(step_seed(config.seed, start), 1))
+            focus.contexts.copy_(torch.tensor(pair))
+            focus.measured_at.fill_(start)
+            _log.info("outer step %d: a 'confused' stage shows contexts %s", start, pair)
+        return task.only(tuple(focus.contexts.tolist()))
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         gen = make_generator(step_seed(config.seed, step), dev)
         n_steps, shown = config.stage_at(step, total)
-        played = play(model, stages[shown], config.batch_size, n_steps, generator=gen)
+        played = play(model, stage_task(step, shown), config.batch_size, n_steps,
+                      generator=gen)
         log_pi = torch.log_softmax(_policy_logits(model, played), dim=-1)  # [E, T, A]
         log_prob = log_pi.gather(2, played.actions[..., None])[..., 0]
         entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
@@ -817,16 +864,49 @@ def train_policy_gradient(
         return loss, {"reward": rewards.mean(), "entropy": entropy}
 
     return _run("policy_gradient", model, config, out_dir, loss_fn,
-                ("loss", "reward", "entropy"), {"baseline": baseline},
+                ("loss", "reward", "entropy"), extra,
                 progress=progress, resume=resume, task=task)
+
+
+class _Focus(nn.Module):
+    """What a ``"confused"`` stage shows: ``contexts`` [2] (long), measured at the outer step
+    ``measured_at`` (-1: not yet). Buffers, so a resumed stage shows the same pair."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("contexts", torch.zeros(2, dtype=torch.long))
+        self.register_buffer("measured_at", torch.tensor(-1))
+
+
+def most_confused(model: nn.Module, task: Environment, n_steps: int, *, seed: int,
+                  n_episodes: int = CONFUSION_EPISODES) -> tuple[int, int]:
+    """The pair of contexts ``(c, c')``, c < c', that the policy ``model`` (logits) confuses
+    most: the largest M[c, c'] + M[c', c] of :func:`~trajprobe.dynamics.context_confusion`
+    at the last of ``n_steps`` steps, over ``n_episodes`` closed-loop episodes of ``task``
+    (a task whose measurement gives ``policy`` and ``correct``, e.g. a
+    :class:`~trajprobe.tasks.ContextualBandit`) drawn from ``seed``."""
+    ds = measure(model, task, episodes=n_episodes, steps=n_steps, seed=seed,
+                 policy=logits_policy, progress=False)
+    if "policy" not in ds or "correct" not in ds:
+        raise ValueError(f"task: a 'confused' stage needs a measurement with the policy per "
+                         f"context and the correct actions; {type(task).__name__} gives "
+                         f"{sorted(ds.data_vars)}")
+    m = context_confusion(ds["policy"].isel(t=-1), ds["correct"]).values
+    score = np.nan_to_num(m + m.T, nan=-np.inf)
+    first, second = np.unravel_index(np.argmax(score), score.shape)
+    return int(min(first, second)), int(max(first, second))
 
 
 def _stage_tasks(task: Environment, config: PolicyGradientConfig
                  ) -> dict[int | None, Environment]:
-    """The task of every curriculum stage by its contexts shown (None: ``task`` itself)."""
+    """The task of every curriculum stage by its contexts shown (None: ``task`` itself;
+    a ``"confused"`` stage's task is chosen when it starts)."""
     stages: dict[int | None, Environment] = {None: task}
     for _, _, shown in config.curriculum:
-        if shown is None or shown in stages:
+        if shown == CONFUSED and not callable(getattr(task, "only", None)):
+            raise ValueError(f"curriculum: a stage shows the 'confused' pair of contexts, but "
+                             f"{type(task).__name__} has no only(contexts)")
+        if shown is None or shown == CONFUSED or shown in stages:
             continue
         showing = getattr(task, "showing", None)
         if not callable(showing):

@@ -4,12 +4,14 @@ Encoding (keep it): the input at step t is ``[one-hot c_t (C), one-hot a_{t-1} (
 r_{t-1} (1)]`` with a_0 = the zero vector and r_0 = 0; the machine's outputs are logits
 over the A actions. Taking the correct action pays 1 with probability ``p_correct``,
 any other action with probability ``p_incorrect``. The context shown at every step is
-drawn uniformly at random (from a per-episode subset of ``n_shown`` contexts when set:
-a curriculum stage that shows fewer contexts with the same input encoding).
+drawn uniformly at random (from a per-episode subset of ``n_shown`` contexts when set,
+or from the fixed ``shown_contexts``: curriculum stages that show fewer contexts with the
+same input encoding).
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -53,6 +55,8 @@ class ContextualBandit:
             draws K of the C contexts uniformly without replacement and shows only those
             (input size and correct actions unchanged; for a curriculum, see
             :meth:`showing`).
+        shown_contexts: None, or the contexts that every episode shows (distinct indices in
+            0..C-1; ``n_shown`` is then their number). See :meth:`only`.
 
     ``params``: ``"correct"`` ``[E, C]`` (long), the correct action of every context; with
     ``n_shown`` set also ``"shown"`` ``[E, K]`` (long), the contexts the episode shows.
@@ -64,6 +68,7 @@ class ContextualBandit:
     p_incorrect: float = 0.2
     conflicting: bool = False
     n_shown: int | None = field(default=None, metadata={"added": True})
+    shown_contexts: tuple[int, ...] | None = field(default=None, metadata={"added": True})
 
     def __post_init__(self) -> None:
         check_positive_int(self.n_contexts, "n_contexts")
@@ -77,18 +82,46 @@ class ContextualBandit:
                 f"n_contexts: a conflicting bandit needs n_contexts <= n_actions = "
                 f"{self.n_actions}, got {self.n_contexts}"
             )
+        if self.shown_contexts is not None:
+            self._check_shown_contexts()
         if self.n_shown is not None:
             check_positive_int(self.n_shown, "n_shown")
             if self.n_shown > self.n_contexts:
                 raise ValueError(f"n_shown: expected None or at most n_contexts = "
                                  f"{self.n_contexts} contexts, got {self.n_shown}")
 
+    def _check_shown_contexts(self) -> None:
+        shown = self.shown_contexts
+        ok = (isinstance(shown, tuple) and len(shown) == len(set(shown)) >= 1
+              and all(isinstance(c, int) and not isinstance(c, bool)
+                      and 0 <= c < self.n_contexts for c in shown))
+        if not ok:
+            raise ValueError(f"shown_contexts: expected a tuple of distinct context indices in "
+                             f"0..{self.n_contexts - 1}, got {shown!r}")
+        if self.n_shown != len(shown):
+            raise ValueError(f"n_shown: expected len(shown_contexts) = {len(shown)} with "
+                             f"shown_contexts {shown!r}, got {self.n_shown!r}; use only()")
+
     def showing(self, n_shown: int | None) -> ContextualBandit:
         """This bandit with ``n_shown`` contexts shown per episode (None: all C).
 
         The hook of :class:`~trajprobe.training.PolicyGradientConfig`'s curriculum.
         """
-        return replace(self, n_shown=n_shown)
+        return replace(self, n_shown=n_shown, shown_contexts=None)
+
+    def only(self, contexts: tuple[int, ...]) -> ContextualBandit:
+        """This bandit showing the same ``contexts`` (indices into 0..C-1) in every episode.
+
+        The hook of a ``"confused"`` curriculum stage of
+        :class:`~trajprobe.training.PolicyGradientConfig`, which shows the pair of contexts
+        the policy confuses most (:func:`~trajprobe.dynamics.context_confusion`).
+        """
+        try:
+            contexts = tuple(operator.index(c) for c in contexts)
+        except TypeError:
+            raise TypeError(f"contexts: expected context indices (integers), got "
+                            f"{contexts!r}") from None
+        return replace(self, n_shown=len(contexts), shown_contexts=contexts)
 
     @property
     def input_size(self) -> int:
@@ -109,7 +142,8 @@ class ContextualBandit:
     ) -> dict[str, torch.Tensor]:
         """``{"correct": [E, C] long}``: independent uniform draws, or a random injection;
         with ``n_shown`` = K also ``"shown": [E, K] long``, K distinct contexts (drawn after
-        ``"correct"``, so the correct actions do not depend on K)."""
+        ``"correct"``, so the correct actions do not depend on K; ``shown_contexts`` in
+        every episode when set)."""
         check_positive_int(n_episodes, "n_episodes")
         shape = (n_episodes, self.n_actions if self.conflicting else self.n_contexts)
         u = rand(shape, generator, device=device, dtype=torch.float64)
@@ -119,6 +153,9 @@ class ContextualBandit:
             correct = (u * self.n_actions).long().clamp_max(self.n_actions - 1)
         if self.n_shown is None:
             return {"correct": correct}
+        if self.shown_contexts is not None:
+            shown = torch.tensor(self.shown_contexts, device=correct.device)
+            return {"correct": correct, "shown": shown.expand(n_episodes, -1)}
         u = rand((n_episodes, self.n_contexts), generator, device=device, dtype=torch.float64)
         return {"correct": correct, "shown": u.argsort(dim=1)[:, : self.n_shown]}
 
