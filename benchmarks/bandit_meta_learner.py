@@ -1,10 +1,14 @@
 """The coupled contextual-bandit Meta-Learner at the quick preset: does it learn every context?
 
-Run:  python benchmarks/bandit_meta_learner.py                    (the quick recipe)
+Run:  python benchmarks/bandit_meta_learner.py --confusion        (the quick recipe)
       python benchmarks/bandit_meta_learner.py --episodes 50000 --curriculum 0.3:100:2,0.3:100:3
       python benchmarks/bandit_meta_learner.py --curriculum none   (no curriculum)
       python benchmarks/bandit_meta_learner.py --episodes 128000 --batch 32 --curriculum 1:50:2
           --conflicting / --init-scale 3 / --previous-context          (the diagnostics)
+      python benchmarks/bandit_meta_learner.py --save model.pt; then
+      python benchmarks/bandit_meta_learner.py --init model.pt --episodes 300000
+          --curriculum 0.33:50:confused --confusion     (fine-tune the saved model)
+      python benchmarks/bandit_meta_learner.py --init model.pt --no-train --confusion
 
 Trains `contextual-bandits/meta-learner-coupled` (quick preset, optionally with another
 budget or curriculum) on one thread, then measures it as `trajprobe reproduce
@@ -14,7 +18,9 @@ Prints the mean expected reward per step (eq. 13; chance 0.32, Bayes-Thompson 0.
 every rank at the last step, the step at which each rank's episode-mean q first exceeds
 0.5 (the issue's target: reward >= 0.55 and all five ranks reach q > 0.5), the training
 reward per tenth of the run (on the curriculum's tasks), the training seconds and the
-load average.
+load average; with ``--confusion`` also q(T) per context index and the confusion matrix
+M[c, c'] at t = T (:func:`trajprobe.dynamics.context_confusion`: how often the policy in
+context c plays context c''s correct action; ~½ both ways: the two share one memory).
 
 Diagnostics of the context-blind optimum (issue text in the recipe's comment):
 ``--conflicting`` trains on bandits whose shown contexts have distinct correct actions;
@@ -27,6 +33,7 @@ r_{t-1}], so the context of (a_{t-1}, r_{t-1}) need not be carried by the LSTM.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import time
 from dataclasses import dataclass, replace
@@ -36,13 +43,13 @@ import torch
 from torch.nn import functional
 
 from trajprobe import recipes
-from trajprobe.dynamics import steps_to_threshold
+from trajprobe.dynamics import context_confusion, steps_to_threshold
 from trajprobe.machine import logits_policy
 from trajprobe.measure import context_dynamics
 from trajprobe.recipes import MetaLearnerRecipe
 from trajprobe.reproduce.contextual_bandits import CUTOFF, EVAL_SEED
 from trajprobe.tasks import ContextualBandit
-from trajprobe.training import TrainingResult, train_policy_gradient
+from trajprobe.training import CONFUSED, TrainingResult, train_policy_gradient
 
 NAME = "contextual-bandits/meta-learner-coupled"
 
@@ -84,8 +91,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--discount", type=float, default=None)
     parser.add_argument("--clip", type=float, default=None)
     parser.add_argument("--curriculum", default=None,
-                        help="stages 'share:T:K' (K contexts shown, 'all' for all), comma-"
-                             "separated, e.g. '0.3:100:2,0.3:100:3'; 'none' for none")
+                        help="stages 'share:T:K' (K contexts shown, 'all' for all, 'confused' "
+                             "for the most confused pair), comma-separated, e.g. "
+                             "'0.3:100:2,0.3:100:3'; 'none' for none")
     parser.add_argument("--conflicting", action="store_true",
                         help="train on conflicting bandits (distinct correct actions)")
     parser.add_argument("--init-scale", type=float, default=1.0)
@@ -94,6 +102,12 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=int, default=500, help="evaluation episodes")
     parser.add_argument("--save", default=None, help="also save the model's weights here")
+    parser.add_argument("--init", default=None,
+                        help="start from these saved weights (of --save) instead of the init")
+    parser.add_argument("--no-train", action="store_true",
+                        help="only measure the weights of --init")
+    parser.add_argument("--confusion", action="store_true",
+                        help="also print q(T) per context and the confusion matrix at T")
     return parser.parse_args()
 
 
@@ -105,7 +119,8 @@ def _curriculum(text: str | None, default: tuple) -> tuple:
     stages = []
     for stage in text.split(","):
         share, length, shown = stage.split(":")
-        stages.append((float(share), int(length), None if shown == "all" else int(shown)))
+        contexts = None if shown == "all" else shown if shown == CONFUSED else int(shown)
+        stages.append((float(share), int(length), contexts))
     return tuple(stages)
 
 
@@ -124,7 +139,8 @@ def _recipe(args: argparse.Namespace) -> MetaLearnerRecipe:
     return replace(recipe, training=cfg, task=task)
 
 
-def _score(model: torch.nn.Module, recipe: MetaLearnerRecipe, n_eval: int) -> None:
+def _score(model: torch.nn.Module, recipe: MetaLearnerRecipe, n_eval: int,
+           confusion: bool) -> None:
     task, n_steps = recipe.task, recipe.training.n_steps
     model.eval()
     ds = context_dynamics(model, task, n_eval, n_steps, seed=EVAL_SEED, policy=logits_policy,
@@ -137,11 +153,21 @@ def _score(model: torch.nn.Module, recipe: MetaLearnerRecipe, n_eval: int) -> No
     print("  q at t = T by rank:      ", " ".join(f"{v:.2f}" for v in q.isel(t=-1).values))
     print(f"  steps to q > {CUTOFF} by rank:", " ".join(f"{v:g}" for v in steps.values),
           f"-> {reached} of {task.n_contexts} contexts")
+    if confusion:
+        last = ds.isel(t=-1)
+        print("  q at t = T by context:   ", " ".join(
+            f"{v:.2f}" for v in last["q"].mean("episode").values))
+        m = context_confusion(last["policy"], ds["correct"]).values
+        print("  confusion M[c, c'] at t = T (rows c: policy shown c plays a*(c')):")
+        for c, row in enumerate(m):
+            print(f"    {c}  " + " ".join(" -  " if np.isnan(v) else f"{v:.2f}" for v in row))
 
 
 def _train(recipe: MetaLearnerRecipe, args: argparse.Namespace) -> TrainingResult:
     """``recipe.train(None, seed=args.seed)``, with the diagnostics' init and task."""
     model = recipe.build_model(args.seed)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=True))
     with torch.no_grad():
         for name, weight in model.lstm.named_parameters():
             if name.startswith("weight"):
@@ -155,11 +181,22 @@ def main() -> None:
     args = _parse()
     torch.set_num_threads(1)
     recipe = _recipe(args)
+    if args.no_train:
+        if not args.init:
+            raise SystemExit("--no-train measures the weights of --init; give --init")
+        print(f"the weights in {args.init}, not trained further")
+        model = recipe.build_model(args.seed)
+        model.load_state_dict(torch.load(args.init, weights_only=True))
+        _score(model, recipe, args.eval, args.confusion)
+        return
     cfg = recipe.training
     print(f"{cfg.n_episodes:,} episodes, T {cfg.n_steps}, batch {cfg.batch_size}, "
           f"Adam {cfg.optimiser.lr} {cfg.optimiser.schedule}, γ {cfg.discount}, entropy "
           f"{cfg.entropy_cost}, clip {cfg.max_grad_norm}, "
           f"curriculum {cfg.curriculum or 'none'}, seed {args.seed}, 1 thread")
+    logging.basicConfig(level=logging.INFO, format="  %(message)s")
+    if args.init:
+        print(f"  from the weights in {args.init}")
     print(f"  trained on {'conflicting ' if args.conflicting else ''}"
           f"{type(recipe.task).__name__}, LSTM weights x {args.init_scale} at init")
     load_before = os.getloadavg()
@@ -170,7 +207,7 @@ def main() -> None:
     reward = result.metrics["reward"].values
     tenths = [part.mean() for part in np.array_split(reward, min(10, len(reward)))]
     print("  training reward by tenth:", " ".join(f"{v:.3f}" for v in tenths))
-    _score(result.model, recipe, args.eval)
+    _score(result.model, recipe, args.eval, args.confusion)
     print(f"  training {seconds:.0f} s ({cfg.n_episodes / seconds:,.0f} episodes/s); load "
           f"average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     if args.save:

@@ -195,9 +195,11 @@ def test_the_smoke_preset_keeps_the_quick_curriculum_within_its_episodes():
     name = "contextual-bandits/meta-learner-coupled"
     quick = recipes.get(name, "quick").training
     smoke = recipes.get(name, "smoke").training
-    assert quick.curriculum == ((0.1, 30, 1), (0.2, 50, 2), (0.2, 100, 3))
+    assert quick.curriculum == ((0.083, 30, 1), (0.167, 50, 2), (0.167, 100, 3),
+                                (0.333, 100, None), (0.083, 50, "confused"))
     assert smoke.n_steps == 20
-    assert smoke.curriculum == ((0.1, 20, 1), (0.2, 20, 2), (0.2, 20, 3))
+    assert smoke.curriculum == ((0.083, 20, 1), (0.167, 20, 2), (0.167, 20, 3),
+                                (0.333, 20, None), (0.083, 20, "confused"))
 
 
 def test_only_shows_the_same_contexts_in_every_episode_and_checks_them():

@@ -15,7 +15,12 @@ from dataclasses import replace
 from trajprobe.recipes.config import LearnerConfig, LearnerRecipe, MetaLearnerRecipe, ModelConfig
 from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression, band_pass
 from trajprobe.tasks.fixed import FixedTask
-from trajprobe.training import OptimiserConfig, PolicyGradientConfig, SupervisedConfig
+from trajprobe.training import (
+    CONFUSED,
+    OptimiserConfig,
+    PolicyGradientConfig,
+    SupervisedConfig,
+)
 
 __all__ = ["RECIPES", "Recipe"]
 
@@ -312,26 +317,41 @@ def _bandit_meta(n_contexts: int) -> Callable[[str], MetaLearnerRecipe]:
         # stage (training reward 0.534) and falls back in the 5-context one: 0.463, 3
         # contexts; batch 32 at 3e-3 0.520, 3 contexts, 1,112 s. With 6e-3, shorter early
         # stages (0.1, 30, 1), (0.2, 50, 2), (0.2, 100, 3), so half the run shows all five
-        # contexts: 0.582 (Bayes-Thompson 0.605), 4 contexts, 1,034 s — the quick preset
-        # below. Its 4th-ranked context crosses q = 0.5 at t = 46 (Bayes 43), its 5th never:
+        # contexts: 0.582 (Bayes-Thompson 0.605), 4 contexts, 1,034 s (the recipe before
+        # this one). Its 4th-ranked context crosses q = 0.5 at t = 46 (Bayes 43), its 5th never:
         # two contexts share one memory (the policy in context 1 follows context 4's
         # correct action as often as its own, 54 % / 59 %), a merge that neither a K = 2
         # stage after training (200k episodes) nor 1.5M episodes (0.576, 4 contexts,
         # 1,551 s) split. A signal aimed at the pair does: 100k episodes showing only
         # contexts 1 and 4 (T = 50, 66 s; training reward 0.505 -> 0.667) then 200k of all
         # five (205 s) give 0.628 and 5 of 5 contexts (steps to q > 0.5: 5 11 20 38 73).
-        # A recipe would have to find the pair itself (not built): random pairs do not do
-        # it (stages ... (0.3, 100, all), (0.2, 50, 2) over 1.25M: 0.582, 4 contexts,
-        # 1,182 s, the pair shown in 1 of 10 episodes). Deterministic rewards
-        # (1 / 0, Schaul's minimal setting) as a warm-up stay blind (0.37 after 200k).
+        # Random pairs do not do it (stages ... (0.3, 100, all), (0.2, 50, 2) over 1.25M:
+        # 0.582, 4 contexts, 1,182 s, the pair shown in 1 of 10 episodes). Deterministic
+        # rewards (1 / 0, Schaul's minimal setting) as a warm-up stay blind (0.37 after
+        # 200k). So the recipe finds the pair itself: a "confused" stage (PolicyGradient
+        # Config.curriculum, training.most_confused) measures the policy's confusion
+        # M[c, c'] (dynamics.context_confusion) on 200 episodes when it starts and shows only
+        # the most confused pair. From the 1M model above, 99k episodes of the confused
+        # pair (it found (1, 4)) then 200k of all five: 0.617, 5 contexts (353 s; the repo's
+        # --init / --confusion). The quick preset below, end to end (1.2M episodes; stages
+        # of 100k, 200k, 200k, then 400k of all five, 100k of the confused pair at T = 50,
+        # 200k of all five): seed 0 0.625 and 5 of 5 contexts (steps to q > 0.5 by rank
+        # 5 12 22 35 77; it found the pair (2, 3); largest M after it 0.06), 1,195 s; seed 1
+        # 0.644 and 5 of 5 (5 11 20 32 64; pair (1, 2); largest M 0.02), 1,196 s; seed 2
+        # 0.638 and 5 of 5 (5 12 20 34 64; pair (1, 2)), 1,186 s (two at a time, load ~2;
+        # `python benchmarks/bandit_meta_learner.py --confusion --seed S`). The 1M model
+        # before the confused stage existed (--save, then --init ... --no-train
+        # --confusion): M[1, 4] = 0.41 and M[4, 1] = 0.55, the other pairs 0.00-0.14.
         quick = (PolicyGradientConfig(64_000, n_steps, 32, discount=0.5, entropy_cost=0.01,
                                       optimiser=OptimiserConfig("adam", 1e-3),
                                       max_grad_norm=10.0, save_every=100, log_every=10)
                  if n_contexts == 1 else
-                 PolicyGradientConfig(1_000_000, n_steps, 64, discount=0.0, entropy_cost=0.02,
+                 PolicyGradientConfig(1_200_000, n_steps, 64, discount=0.0, entropy_cost=0.02,
                                       optimiser=OptimiserConfig("adam", 6e-3),
                                       max_grad_norm=1.0, save_every=250, log_every=25,
-                                      curriculum=((0.1, 30, 1), (0.2, 50, 2), (0.2, 100, 3))))
+                                      curriculum=((0.083, 30, 1), (0.167, 50, 2),
+                                                  (0.167, 100, 3), (0.333, 100, None),
+                                                  (0.083, 50, CONFUSED))))
         return MetaLearnerRecipe(
             name="", preset=preset, paper=f"{_R} §5.2, A.6", task=task,
             model=ModelConfig("rabinowitz-lstm", 64),

@@ -32,7 +32,13 @@ from matplotlib import ticker
 from trajprobe import plots, recipes
 from trajprobe.adapters.bandit_learner import BanditLearner, train_bandit_learners
 from trajprobe.adapters.torch_learner import SGD, Adam
-from trajprobe.dynamics import mean_sem, order_contexts, steps_to_threshold, time_ratio
+from trajprobe.dynamics import (
+    context_confusion,
+    mean_sem,
+    order_contexts,
+    steps_to_threshold,
+    time_ratio,
+)
 from trajprobe.machine import logits_policy
 from trajprobe.measure import context_dynamics
 from trajprobe.plots import plot_ordered_contexts
@@ -43,7 +49,8 @@ from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.tasks import ContextualBandit
 from trajprobe.training import list_checkpoints
 
-__all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "headline_ratio", "learner_dynamics", "run"]
+__all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "headline_ratio", "learner_dynamics",
+           "most_confused_share", "run"]
 
 CUTOFF = 0.5
 """c of the headline: steps until q_k(t) > c (a correct action twice as likely as all
@@ -87,6 +94,14 @@ def headline_ratio(q_ordered: xr.DataArray, c: float = CUTOFF) -> float:
     """Steps to q > c of the last-learned context over the first (mean curve over episodes)."""
     steps = steps_to_threshold(q_ordered.mean("episode"), c)
     return float(time_ratio(steps, "rank").isel(rank=-1))
+
+
+def most_confused_share(ds: xr.Dataset) -> float:
+    """max over pairs of ½(M[c, c'] + M[c', c]) at the last step: how often, in one of two
+    contexts, the policy plays the other's correct action (``context_confusion``; ~½: the
+    two share one memory; a policy with one memory per context: ~(1 - q) / (A - 1))."""
+    m = context_confusion(ds["policy"].isel(t=-1), ds["correct"]).values
+    return float(np.nanmax((m + m.T) / 2))
 
 
 def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
@@ -187,10 +202,13 @@ def run(context: RunContext) -> TargetResult:
     result.notes.append(LEARNER_NOTE)
 
     outer = []
+    confusion: dict[str, list[float]] = {}
     for coupling in ("coupled", "decoupled"):
         runs = []
         for seed in range(context.seeds):
             ds, out = _meta(context, coupling, seed, task, n_steps, result)
+            confusion.setdefault(f"Meta-Learner ({coupling})", []).append(
+                most_confused_share(ds))
             runs.append(_slim(ds))
             if out is not None:
                 outer.append(out)
@@ -198,8 +216,10 @@ def run(context: RunContext) -> TargetResult:
     n_eval = _N_EVAL[context.preset]
     bayes = ContextualBanditPosterior(task.n_contexts, task.n_actions, task.p_correct,
                                       task.p_incorrect, policy="thompson", device=context.device)
-    data["bayes_coupled"] = _slim(context_dynamics(bayes, task, n_eval, n_steps, seed=EVAL_SEED,
-                                                   progress=context.progress))
+    bayes_ds = context_dynamics(bayes, task, n_eval, n_steps, seed=EVAL_SEED,
+                                progress=context.progress)
+    confusion["Bayes (coupled)"] = [most_confused_share(bayes_ds)]
+    data["bayes_coupled"] = _slim(bayes_ds)
     single = ContextualBanditPosterior(1, task.n_actions, task.p_correct, task.p_incorrect,
                                        policy="thompson", device=context.device)
     data["bayes_decoupled"] = _slim(context_dynamics(
@@ -231,6 +251,12 @@ def run(context: RunContext) -> TargetResult:
         result.rows.append(SummaryRow("mean expected reward per step (eq. 13)", label,
                                       float(data[key]["expected_reward"].mean()), None,
                                       f"{n_steps}-step episodes"))
+    for agent, values in confusion.items():
+        share, sem = mean_sem(values)
+        result.rows.append(SummaryRow(
+            "the most confused pair of contexts: ½(M[c, c'] + M[c', c]) at t = T", agent,
+            share, None, "how often one context's policy plays the other's correct action",
+            sem=sem))
     result.datasets = data
     result.figures = _figures(data)
     learner = data["learner_coupled"].attrs
