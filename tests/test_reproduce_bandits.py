@@ -93,7 +93,7 @@ _GROUPS = {
 }
 _AGENTS = ("Learner (coupled)", "Learner (decoupled)", "Meta-Learner (coupled)",
            "Meta-Learner (decoupled)", "Bayes (coupled)", "Bayes (decoupled)")
-_FIGURES = ("fig12_learner", "fig13_meta_learner", "bayes", "fig16_outer_loop")
+_FIGURES = ("fig12_learner", "fig13_meta_learner", "bayes", "fig16_outer_loop", "confusion")
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,10 @@ def test_smoke_writes_every_file(smoke_run):
     assert outer["steps_to_threshold"].dims == ("seed", "checkpoint", "rank")
     assert outer.sizes["checkpoint"] >= 2
     assert np.isfinite(outer["final"].values).all()
+    confusion = results["confusion"]
+    assert confusion["meta_learner_coupled"].dims == ("seed", "context", "other_context")
+    m = confusion["bayes_coupled"].isel(seed=0).values
+    assert np.isnan(np.diag(m)).all() and ((m >= 0) & (m <= 1) | np.isnan(m)).all()
     text = report.read_text()
     for agent in _AGENTS:
         assert f"| time to q > 0.5: 5th vs 1st learned context | {agent} |" in text
@@ -149,6 +153,18 @@ def test_headline_ratio_planted_crossings():
                       coords={"t": t, "rank": np.arange(1, 6)})
     assert headline_ratio(da, 0.5) == pytest.approx(16.0)
     assert headline_ratio(da.where(da["rank"] < 5, 0.1), 0.5) == np.inf
+
+
+def test_most_confused_share_of_a_planted_merge():
+    """Contexts 1 and 4 share one memory (M[1, 4] = 0.4, M[4, 1] = 0.6): ½(0.4 + 0.6)."""
+    import xarray as xr
+
+    from trajprobe.reproduce.contextual_bandits import most_confused_share
+
+    m = np.full((5, 5), 0.1)
+    np.fill_diagonal(m, np.nan)
+    m[1, 4], m[4, 1], m[0, 2] = 0.4, 0.6, 0.45
+    assert most_confused_share(xr.DataArray(m, dims=("context", "other_context"))) == 0.5
 
 
 def test_learner_dynamics_smoke(tmp_path):

@@ -86,6 +86,9 @@ _LEARNERS = {"coupled": "contextual-bandits/learner-coupled",
              "decoupled": "contextual-bandits/learner-decoupled"}
 _METAS = {"coupled": "contextual-bandits/meta-learner-coupled",
           "decoupled": "contextual-bandits/meta-learner-decoupled"}
+_CONFUSION_KEYS = {"Meta-Learner (coupled)": "meta_learner_coupled",
+                   "Meta-Learner (decoupled)": "meta_learner_decoupled",
+                   "Bayes (coupled)": "bayes_coupled"}
 _N_EVAL = {"smoke": 8, "quick": 500, "paper": 2000}
 _N_OUTER = {"smoke": 4, "quick": 100, "paper": 200}
 
@@ -96,12 +99,17 @@ def headline_ratio(q_ordered: xr.DataArray, c: float = CUTOFF) -> float:
     return float(time_ratio(steps, "rank").isel(rank=-1))
 
 
-def most_confused_share(ds: xr.Dataset) -> float:
-    """max over pairs of ½(M[c, c'] + M[c', c]) at the last step: how often, in one of two
-    contexts, the policy plays the other's correct action (``context_confusion``; ~½: the
-    two share one memory; a policy with one memory per context: ~(1 - q) / (A - 1))."""
-    m = context_confusion(ds["policy"].isel(t=-1), ds["correct"]).values
-    return float(np.nanmax((m + m.T) / 2))
+def confusion_at_end(ds: xr.Dataset) -> xr.DataArray:
+    """M[c, c'] at the last step (``context_confusion``): how often the policy shown context
+    c plays the correct action of c' (where the two differ); dims ``(context, other_context)``."""
+    return context_confusion(ds["policy"].isel(t=-1), ds["correct"])
+
+
+def most_confused_share(m: xr.DataArray) -> float:
+    """max over pairs of ½(M[c, c'] + M[c', c]) of :func:`confusion_at_end`'s M: ~½ when two
+    contexts share one memory; ~(1 - q) / (A - 1) for a policy with one memory per context."""
+    values = m.values
+    return float(np.nanmax((values + values.T) / 2))
 
 
 def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
@@ -179,6 +187,11 @@ def _by_seed(runs: list[xr.Dataset]) -> xr.Dataset:
                      compat="override").assign_coords(seed=np.arange(len(runs)))
 
 
+def _by_seed_array(matrices: list[xr.DataArray]) -> xr.DataArray:
+    """Per-seed matrices stacked along ``seed`` (0..S-1)."""
+    return xr.concat(matrices, dim="seed").assign_coords(seed=np.arange(len(matrices)))
+
+
 def _slim(ds: xr.Dataset) -> xr.Dataset:
     """Drop the per-action policy (the largest array) to keep results.nc small."""
     return ds.drop_vars(["policy"], errors="ignore")
@@ -202,13 +215,13 @@ def run(context: RunContext) -> TargetResult:
     result.notes.append(LEARNER_NOTE)
 
     outer = []
-    confusion: dict[str, list[float]] = {}
+    confusion: dict[str, list[xr.DataArray]] = {}
     for coupling in ("coupled", "decoupled"):
         runs = []
         for seed in range(context.seeds):
             ds, out = _meta(context, coupling, seed, task, n_steps, result)
             confusion.setdefault(f"Meta-Learner ({coupling})", []).append(
-                most_confused_share(ds))
+                confusion_at_end(ds))
             runs.append(_slim(ds))
             if out is not None:
                 outer.append(out)
@@ -218,7 +231,7 @@ def run(context: RunContext) -> TargetResult:
                                       task.p_incorrect, policy="thompson", device=context.device)
     bayes_ds = context_dynamics(bayes, task, n_eval, n_steps, seed=EVAL_SEED,
                                 progress=context.progress)
-    confusion["Bayes (coupled)"] = [most_confused_share(bayes_ds)]
+    confusion["Bayes (coupled)"] = [confusion_at_end(bayes_ds)]
     data["bayes_coupled"] = _slim(bayes_ds)
     single = ContextualBanditPosterior(1, task.n_actions, task.p_correct, task.p_incorrect,
                                        policy="thompson", device=context.device)
@@ -251,12 +264,14 @@ def run(context: RunContext) -> TargetResult:
         result.rows.append(SummaryRow("mean expected reward per step (eq. 13)", label,
                                       float(data[key]["expected_reward"].mean()), None,
                                       f"{n_steps}-step episodes"))
-    for agent, values in confusion.items():
-        share, sem = mean_sem(values)
+    for agent, matrices in confusion.items():
+        share, sem = mean_sem([most_confused_share(m) for m in matrices])
         result.rows.append(SummaryRow(
             "the most confused pair of contexts: ½(M[c, c'] + M[c', c]) at t = T", agent,
             share, None, "how often one context's policy plays the other's correct action",
             sem=sem))
+    data["confusion"] = xr.Dataset({_CONFUSION_KEYS[agent]: _by_seed_array(matrices)
+                                    for agent, matrices in confusion.items()})
     result.datasets = data
     result.figures = _figures(data)
     learner = data["learner_coupled"].attrs
@@ -339,4 +354,27 @@ def _figures(data: dict[str, xr.Dataset]) -> dict[str, plt.Figure]:
                  "(rank k = k-th learned context)")
     fig.tight_layout()
     figures["fig16_outer_loop"] = fig
+    figures["confusion"] = _plot_confusion(data["confusion"])
     return figures
+
+
+def _plot_confusion(confusion: xr.Dataset) -> plt.Figure:
+    """Heat maps of M[c, c'] at t = T (mean over seeds), one per agent."""
+    titles = {key: agent for agent, key in _CONFUSION_KEYS.items()}
+    fig, axes = plots.subplots(1, len(confusion.data_vars), figsize=(4.2 * len(confusion), 4))
+    for ax, (key, m) in zip(np.atleast_1d(axes), confusion.data_vars.items(), strict=True):
+        values = m.mean("seed").values
+        image = ax.imshow(values, vmin=0, vmax=0.6, cmap="rocket_r")
+        for (c, other), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(other, c, f"{v:.2f}", ha="center", va="center", fontsize="small",
+                        color="white" if v > 0.35 else "black")
+        ax.set_title(titles[key])
+        ax.set_xlabel("c': whose correct action is played")
+        ax.set_ylabel("c: context shown")
+        ax.set_xticks(range(values.shape[1]))
+        ax.set_yticks(range(values.shape[0]))
+    fig.colorbar(image, ax=axes, shrink=0.8, label="M[c, c']")
+    fig.suptitle("Confusion between contexts at t = T: two contexts near ½ both ways share "
+                 "one memory")
+    return fig
