@@ -16,6 +16,10 @@ is the k-th learned context, and the steps until q_k(t) first exceeds a cut-off.
 * Bayes: the exact per-context posterior (Thompson policy), coupled and decoupled; it
   factorises over contexts, so both show the same dynamics (§5.2.3).
 
+Also, per agent, the confusion between contexts at the episode's end, M[c, c'] (how often
+the policy shown c plays the correct action of c'; two contexts that share one memory are
+near ½ both ways) and its largest pair.
+
 Headline: steps to q > :data:`CUTOFF` of the 5th learned context over the 1st
 (paper: Learner coupled ≈ 400×, decoupled ≈ 2×; Meta-Learner coupled ≈ 4.3×,
 decoupled ≈ 3.9×).
@@ -49,8 +53,8 @@ from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.tasks import ContextualBandit
 from trajprobe.training import list_checkpoints
 
-__all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "headline_ratio", "learner_dynamics",
-           "most_confused_share", "run"]
+__all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "confusion_at_end", "headline_ratio",
+           "learner_dynamics", "most_confused_share", "run"]
 
 CUTOFF = 0.5
 """c of the headline: steps until q_k(t) > c (a correct action twice as likely as all
