@@ -342,6 +342,11 @@ def _bandit_meta(n_contexts: int) -> Callable[[str], MetaLearnerRecipe]:
         # `python benchmarks/bandit_meta_learner.py --confusion --seed S`). The 1M model
         # before the confused stage existed (--save, then --init ... --no-train
         # --confusion): M[1, 4] = 0.41 and M[4, 1] = 0.55, the other pairs 0.00-0.14.
+        # Shorter, 1M: (0.1, 30, 1), (0.2, 50, 2), (0.2, 100, 3), (0.2, 100, all), (0.1, 50,
+        # confused), then all five: seed 1 0.618 and 5 of 5 (pair (0, 3)); seed 0 split its
+        # pair (1, 4), but then 1 and 3 merged (M 0.25 / 0.41): 0.598 and 4 of 5 (1,262 /
+        # 1,273 s beside a CI run). One confused stage splits one merge; 200k fewer episodes
+        # of all five before it leave a merge still to come.
         quick = (PolicyGradientConfig(64_000, n_steps, 32, discount=0.5, entropy_cost=0.01,
                                       optimiser=OptimiserConfig("adam", 1e-3),
                                       max_grad_norm=10.0, save_every=100, log_every=10)
