@@ -346,7 +346,12 @@ def _bandit_meta(n_contexts: int) -> Callable[[str], MetaLearnerRecipe]:
         # confused), then all five: seed 1 0.618 and 5 of 5 (pair (0, 3)); seed 0 split its
         # pair (1, 4), but then 1 and 3 merged (M 0.25 / 0.41): 0.598 and 4 of 5 (1,262 /
         # 1,273 s beside a CI run). One confused stage splits one merge; 200k fewer episodes
-        # of all five before it leave a merge still to come.
+        # of all five before it leave a merge still to come. Two confused stages at 1M,
+        # (0.1, 30, 1), (0.2, 50, 2), (0.2, 100, 3), (0.15, 100, all), (0.07, 50, confused),
+        # (0.1, 100, all), (0.07, 50, confused), then all five: seed 0 0.633, 5 of 5 (pairs
+        # (1, 4) then (1, 3)), 780 s; seed 1 0.623, 5 of 5 ((0, 3) then (2, 3)), 829 s (two
+        # at a time, load 1-2): the candidate for a shorter quick recipe (not yet adopted:
+        # its report, pins and docs were not redone).
         quick = (PolicyGradientConfig(64_000, n_steps, 32, discount=0.5, entropy_cost=0.01,
                                       optimiser=OptimiserConfig("adam", 1e-3),
                                       max_grad_norm=10.0, save_every=100, log_every=10)
