@@ -43,11 +43,11 @@ import torch
 from torch.nn import functional
 
 from trajprobe import recipes
-from trajprobe.dynamics import context_confusion, steps_to_threshold
+from trajprobe.dynamics import steps_to_threshold
 from trajprobe.machine import logits_policy
 from trajprobe.measure import context_dynamics
 from trajprobe.recipes import MetaLearnerRecipe
-from trajprobe.reproduce.contextual_bandits import CUTOFF, EVAL_SEED
+from trajprobe.reproduce.contextual_bandits import CUTOFF, EVAL_SEED, confusion_at_end
 from trajprobe.tasks import ContextualBandit
 from trajprobe.training import CONFUSED, TrainingResult, train_policy_gradient
 
@@ -157,17 +157,23 @@ def _score(model: torch.nn.Module, recipe: MetaLearnerRecipe, n_eval: int,
         last = ds.isel(t=-1)
         print("  q at t = T by context:   ", " ".join(
             f"{v:.2f}" for v in last["q"].mean("episode").values))
-        m = context_confusion(last["policy"], ds["correct"]).values
+        m = confusion_at_end(ds).values
         print("  confusion M[c, c'] at t = T (rows c: policy shown c plays a*(c')):")
         for c, row in enumerate(m):
             print(f"    {c}  " + " ".join(" -  " if np.isnan(v) else f"{v:.2f}" for v in row))
 
 
-def _train(recipe: MetaLearnerRecipe, args: argparse.Namespace) -> TrainingResult:
-    """``recipe.train(None, seed=args.seed)``, with the diagnostics' init and task."""
+def _model(recipe: MetaLearnerRecipe, args: argparse.Namespace) -> torch.nn.Module:
+    """The recipe's model for ``args.seed``, with the weights of ``--init`` when given."""
     model = recipe.build_model(args.seed)
     if args.init:
         model.load_state_dict(torch.load(args.init, weights_only=True))
+    return model
+
+
+def _train(recipe: MetaLearnerRecipe, args: argparse.Namespace) -> TrainingResult:
+    """``recipe.train(None, seed=args.seed)``, with the diagnostics' init and task."""
+    model = _model(recipe, args)
     with torch.no_grad():
         for name, weight in model.lstm.named_parameters():
             if name.startswith("weight"):
@@ -185,9 +191,7 @@ def main() -> None:
         if not args.init:
             raise SystemExit("--no-train measures the weights of --init; give --init")
         print(f"the weights in {args.init}, not trained further")
-        model = recipe.build_model(args.seed)
-        model.load_state_dict(torch.load(args.init, weights_only=True))
-        _score(model, recipe, args.eval, args.confusion)
+        _score(_model(recipe, args), recipe, args.eval, args.confusion)
         return
     cfg = recipe.training
     print(f"{cfg.n_episodes:,} episodes, T {cfg.n_steps}, batch {cfg.batch_size}, "

@@ -11,6 +11,7 @@ from trajprobe.adapters import wrap
 from trajprobe.dynamics import (
     asymptote,
     context_confusion,
+    most_confused_pair,
     normalise_to_asymptote,
     order_contexts,
     steps_to_threshold,
@@ -97,6 +98,17 @@ def test_context_confusion_averages_over_the_episodes_where_the_correct_actions_
         context_confusion(over_t, correct.expand_dims(t=2))
     with pytest.raises(ValueError, match="policy: expected a dimension 'action'"):
         context_confusion(over_t.rename(action="a"), correct)
+
+
+def test_most_confused_pair_of_a_planted_merge():
+    """Contexts 1 and 4 share one memory (M[1, 4] = 0.4, M[4, 1] = 0.6): ½(0.4 + 0.6)."""
+    m = np.full((5, 5), 0.1)
+    np.fill_diagonal(m, np.nan)
+    m[1, 4], m[4, 1], m[0, 2] = 0.4, 0.6, 0.45
+    da = xr.DataArray(m, dims=("context", "other_context"))
+    assert most_confused_pair(da) == (1, 4, 0.5)
+    with pytest.raises(ValueError, match="m: expected dims"):
+        most_confused_pair(da.expand_dims(seed=2))
 
 
 def test_summarise_mean_and_standard_error():

@@ -155,18 +155,6 @@ def test_headline_ratio_planted_crossings():
     assert headline_ratio(da.where(da["rank"] < 5, 0.1), 0.5) == np.inf
 
 
-def test_most_confused_share_of_a_planted_merge():
-    """Contexts 1 and 4 share one memory (M[1, 4] = 0.4, M[4, 1] = 0.6): ½(0.4 + 0.6)."""
-    import xarray as xr
-
-    from trajprobe.reproduce.contextual_bandits import most_confused_share
-
-    m = np.full((5, 5), 0.1)
-    np.fill_diagonal(m, np.nan)
-    m[1, 4], m[4, 1], m[0, 2] = 0.4, 0.6, 0.45
-    assert most_confused_share(xr.DataArray(m, dims=("context", "other_context"))) == 0.5
-
-
 def test_learner_dynamics_smoke(tmp_path):
     """The on-the-fly Learner measurement: shapes, probabilities, and the eq. 14 ranking."""
     from trajprobe.reproduce.base import RunContext

@@ -25,6 +25,7 @@ __all__ = [
     "context_confusion",
     "eval_schedule",
     "mean_sem",
+    "most_confused_pair",
     "normalise_to_asymptote",
     "order_contexts",
     "steps_to_threshold",
@@ -216,6 +217,23 @@ def context_confusion(
     followed = policy.isel({action_dim: other.astype(int)})
     differ = correct != other
     return followed.where(differ).mean(episode_dim)
+
+
+def most_confused_pair(
+    m: xr.DataArray, dim: str = "context", other_dim: str = "other_context"
+) -> tuple[int, int, float]:
+    """The pair ``(c, c')``, c < c', with the largest ½(M[c, c'] + M[c', c]) of a
+    :func:`context_confusion` matrix ``m`` (dims exactly ``(dim, other_dim)``), and that value:
+    ~½ when the two contexts share one memory, ~(1 - q) / (A - 1) for a policy with one
+    memory per context. Ties keep the lowest indices."""
+    _check_dim(m, dim, "m")
+    _check_dim(m, other_dim, "m")
+    if m.ndim != 2:
+        raise ValueError(f"m: expected dims ({dim!r}, {other_dim!r}), got {m.dims}")
+    values = m.transpose(dim, other_dim).values
+    score = np.nan_to_num((values + values.T) / 2, nan=-np.inf)
+    first, second = np.unravel_index(np.argmax(score), score.shape)
+    return int(min(first, second)), int(max(first, second)), float(score[first, second])
 
 
 def summarise(da: xr.DataArray, dim: str = "episode") -> xr.Dataset:

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from trajprobe import io
 from trajprobe import machine as sm
 from trajprobe.closed_loop import Played, lstm_core, play, taped_lstm
-from trajprobe.dynamics import context_confusion
+from trajprobe.dynamics import context_confusion, most_confused_pair
 from trajprobe.machine import logits_policy
 from trajprobe.measure import measure
 from trajprobe.progress import bar_options
@@ -881,20 +881,20 @@ class _Focus(nn.Module):
 def most_confused(model: nn.Module, task: Environment, n_steps: int, *, seed: int,
                   n_episodes: int = CONFUSION_EPISODES) -> tuple[int, int]:
     """The pair of contexts ``(c, c')``, c < c', that the policy ``model`` (logits) confuses
-    most: the largest M[c, c'] + M[c', c] of :func:`~trajprobe.dynamics.context_confusion`
-    at the last of ``n_steps`` steps, over ``n_episodes`` closed-loop episodes of ``task``
-    (a task whose measurement gives ``policy`` and ``correct``, e.g. a
-    :class:`~trajprobe.tasks.ContextualBandit`) drawn from ``seed``."""
+    most (:func:`~trajprobe.dynamics.most_confused_pair` of the
+    :func:`~trajprobe.dynamics.context_confusion` matrix) at the last of ``n_steps`` steps,
+    over ``n_episodes`` closed-loop episodes of ``task`` (a task whose measurement gives
+    ``policy`` and ``correct``, e.g. a :class:`~trajprobe.tasks.ContextualBandit`) drawn
+    from ``seed``."""
     ds = measure(model, task, episodes=n_episodes, steps=n_steps, seed=seed,
                  policy=logits_policy, progress=False)
     if "policy" not in ds or "correct" not in ds:
         raise ValueError(f"task: a 'confused' stage needs a measurement with the policy per "
                          f"context and the correct actions; {type(task).__name__} gives "
                          f"{sorted(ds.data_vars)}")
-    m = context_confusion(ds["policy"].isel(t=-1), ds["correct"]).values
-    score = np.nan_to_num(m + m.T, nan=-np.inf)
-    first, second = np.unravel_index(np.argmax(score), score.shape)
-    return int(min(first, second)), int(max(first, second))
+    first, second, _ = most_confused_pair(
+        context_confusion(ds["policy"].isel(t=-1), ds["correct"]))
+    return first, second
 
 
 def _stage_tasks(task: Environment, config: PolicyGradientConfig

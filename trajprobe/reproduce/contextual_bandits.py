@@ -39,6 +39,7 @@ from trajprobe.adapters.torch_learner import SGD, Adam
 from trajprobe.dynamics import (
     context_confusion,
     mean_sem,
+    most_confused_pair,
     order_contexts,
     steps_to_threshold,
     time_ratio,
@@ -54,7 +55,7 @@ from trajprobe.tasks import ContextualBandit
 from trajprobe.training import list_checkpoints
 
 __all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "confusion_at_end", "headline_ratio",
-           "learner_dynamics", "most_confused_share", "run"]
+           "learner_dynamics", "run"]
 
 CUTOFF = 0.5
 """c of the headline: steps until q_k(t) > c (a correct action twice as likely as all
@@ -107,13 +108,6 @@ def confusion_at_end(ds: xr.Dataset) -> xr.DataArray:
     """M[c, c'] at the last step (``context_confusion``): how often the policy shown context
     c plays the correct action of c' (where the two differ); dims ``(context, other_context)``."""
     return context_confusion(ds["policy"].isel(t=-1), ds["correct"])
-
-
-def most_confused_share(m: xr.DataArray) -> float:
-    """max over pairs of ½(M[c, c'] + M[c', c]) of :func:`confusion_at_end`'s M: ~½ when two
-    contexts share one memory; ~(1 - q) / (A - 1) for a policy with one memory per context."""
-    values = m.values
-    return float(np.nanmax((values + values.T) / 2))
 
 
 def learner_dynamics(context: RunContext, coupling: str) -> xr.Dataset:
@@ -185,15 +179,10 @@ def _meta(context: RunContext, coupling: str, seed: int, task: ContextualBandit,
     return ds, outer
 
 
-def _by_seed(runs: list[xr.Dataset]) -> xr.Dataset:
-    """Stack per-seed Datasets along a ``seed`` dim (coordinate 0..S-1)."""
+def _by_seed(runs: list[xr.Dataset] | list[xr.DataArray]) -> xr.Dataset | xr.DataArray:
+    """Stack per-seed Datasets (or DataArrays) along a ``seed`` dim (coordinate 0..S-1)."""
     return xr.concat(runs, dim="seed", data_vars="all", coords="minimal",
                      compat="override").assign_coords(seed=np.arange(len(runs)))
-
-
-def _by_seed_array(matrices: list[xr.DataArray]) -> xr.DataArray:
-    """Per-seed matrices stacked along ``seed`` (0..S-1)."""
-    return xr.concat(matrices, dim="seed").assign_coords(seed=np.arange(len(matrices)))
 
 
 def _slim(ds: xr.Dataset) -> xr.Dataset:
@@ -269,12 +258,12 @@ def run(context: RunContext) -> TargetResult:
                                       float(data[key]["expected_reward"].mean()), None,
                                       f"{n_steps}-step episodes"))
     for agent, matrices in confusion.items():
-        share, sem = mean_sem([most_confused_share(m) for m in matrices])
+        share, sem = mean_sem([most_confused_pair(m)[2] for m in matrices])
         result.rows.append(SummaryRow(
             "the most confused pair of contexts: ½(M[c, c'] + M[c', c]) at t = T", agent,
             share, None, "how often one context's policy plays the other's correct action",
             sem=sem))
-    data["confusion"] = xr.Dataset({_CONFUSION_KEYS[agent]: _by_seed_array(matrices)
+    data["confusion"] = xr.Dataset({_CONFUSION_KEYS[agent]: _by_seed(matrices)
                                     for agent, matrices in confusion.items()})
     result.datasets = data
     result.figures = _figures(data)
