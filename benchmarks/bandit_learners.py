@@ -28,8 +28,8 @@ import torch
 from trajprobe.adapters.bandit_learner import BanditLearner, train_bandit_learners
 from trajprobe.adapters.torch_learner import SGD, Adam, bandit_learner
 from trajprobe.dynamics import order_contexts, steps_to_threshold, time_ratio
-from trajprobe.rollout import Interaction
 from trajprobe.tasks import ContextualBandit
+from trajprobe.traces import Interaction
 
 CUTS = (0.3, 0.5, 0.7, 0.9)
 PAPER = ContextualBandit(5, 5, conflicting=True)

@@ -42,14 +42,14 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from trajprobe import recipes
+from trajprobe.apps import recipes
+from trajprobe.apps.recipes import MetaLearnerRecipe
+from trajprobe.apps.reproduce.contextual_bandits import CUTOFF, EVAL_SEED, confusion_at_end
+from trajprobe.apps.training import CONFUSED, TrainingResult, train_policy_gradient
 from trajprobe.dynamics import steps_to_threshold
 from trajprobe.machine import logits_policy
-from trajprobe.measure import context_dynamics
-from trajprobe.recipes import MetaLearnerRecipe
-from trajprobe.reproduce.contextual_bandits import CUTOFF, EVAL_SEED, confusion_at_end
+from trajprobe.measurement import context_dynamics
 from trajprobe.tasks import ContextualBandit
-from trajprobe.training import CONFUSED, TrainingResult, train_policy_gradient
 
 NAME = "contextual-bandits/meta-learner-coupled"
 

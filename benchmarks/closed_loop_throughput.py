@@ -2,7 +2,7 @@
 
 Both train the same model (Rabinowitz LSTM(64) + linear readout, the coupled bandit
 Meta-Learner) on the same task (5 contexts × 5 actions, T = 125 steps) with the same
-A2C loss and Adam, through ``trajprobe.training.train_policy_gradient``. The old loop is
+A2C loss and Adam, through ``trajprobe.apps.training.train_policy_gradient``. The old loop is
 the one on ``main``: check it out beside this tree and point ``--old`` at it::
 
     git worktree add --detach /tmp/old-a2c main
@@ -36,9 +36,9 @@ if root:
 import torch
 torch.set_num_threads(threads)
 import trajprobe
-from trajprobe.models import RabinowitzLSTM
+from trajprobe.apps.models import RabinowitzLSTM
 from trajprobe.tasks import ContextualBandit
-from trajprobe.training import OptimiserConfig, PolicyGradientConfig, train_policy_gradient
+from trajprobe.apps.training import OptimiserConfig, PolicyGradientConfig, train_policy_gradient
 if root:
     assert trajprobe.__file__.startswith(root), trajprobe.__file__
 task = ContextualBandit(5, 5)

@@ -5,7 +5,7 @@ each architecture, vmapped Learners, the closed-form bandit Learner) it times a 
 of the real thing — ``recipe.train`` on ``UPDATES`` outer updates, ``UPDATES`` Learner
 steps — and prints the seconds per update measured and estimated
 (``recipe.estimated_seconds`` over the recipe's updates), and their ratio.
-The constants in ``trajprobe/recipes/config.py`` are calibrated from this table.
+The constants in ``trajprobe/apps/recipes/config.py`` are calibrated from this table.
 
 Run: ``python benchmarks/cost_model.py [--threads 2]`` (about 3 minutes on a quiet machine).
 """
@@ -20,9 +20,9 @@ from dataclasses import replace
 
 import torch
 
-from trajprobe import recipes
 from trajprobe.adapters.bandit_learner import BanditLearner, train_bandit_learners
 from trajprobe.adapters.torch_learner import Adam, linear_regression_learner, mlp_learner
+from trajprobe.apps import recipes
 
 UPDATES = 50
 META = ("linear-regression-2d/meta-learner", "linear-regression-2d/transformer",

@@ -29,11 +29,12 @@ from dataclasses import replace
 
 import torch
 
-from trajprobe import recipes, rollout
-from trajprobe.recipes import MetaLearnerRecipe
+from trajprobe import rollout
+from trajprobe.apps import recipes
+from trajprobe.apps.recipes import MetaLearnerRecipe
+from trajprobe.apps.reproduce.linear_regression import _spectra
+from trajprobe.apps.training import OptimiserConfig, SupervisedConfig, train_supervised
 from trajprobe.reference_models import BayesianLinearRegression
-from trajprobe.reproduce.linear_regression import _spectra
-from trajprobe.training import OptimiserConfig, SupervisedConfig, train_supervised
 
 OLD_QUICK = SupervisedConfig(4_500_000, 20, 100,
                              optimiser=OptimiserConfig("adam", 2e-2, "cosine", warmup=0.03),

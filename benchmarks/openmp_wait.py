@@ -22,7 +22,7 @@ POLICIES = {"default (spin)": {}, "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
 
 _TIMED = f"""
 import sys, time, torch
-from trajprobe.models import RabinowitzLSTM
+from trajprobe.apps.models import RabinowitzLSTM
 from trajprobe.tasks import LinearRegression
 torch.set_num_threads(int(sys.argv[1]))
 model = RabinowitzLSTM(4, 2, 64)

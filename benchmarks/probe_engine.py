@@ -26,7 +26,7 @@ from torch import nn
 import trajprobe
 from trajprobe import machine as sm
 from trajprobe.adapters import wrap
-from trajprobe.probe import DEFAULT_MEMORY_BUDGET, _chunk_items
+from trajprobe.probing import DEFAULT_MEMORY_BUDGET, _chunk_items
 
 
 def _rss_mib() -> float:

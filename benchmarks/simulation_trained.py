@@ -26,10 +26,11 @@ from pathlib import Path
 
 import torch
 
-from trajprobe import compare, recipes
+from trajprobe import compare
+from trajprobe.apps import recipes
 from trajprobe.reference_models import catalogue
 from trajprobe.reference_models.linear_regression import BayesianLinearRegression
-from trajprobe.rollout import interact
+from trajprobe.traces import interact
 
 AGENTS = {
     "bernoulli": "bayes-optimal/bernoulli_beta_1_1",

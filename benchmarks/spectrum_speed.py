@@ -18,7 +18,7 @@ from torch import nn
 import trajprobe
 from trajprobe.adapters import wrap
 from trajprobe.estimators import effective_map, effective_spectrum, spectrum_ratio
-from trajprobe.probe import probe
+from trajprobe.probing import probe
 from trajprobe.tasks import LinearRegression
 
 

@@ -8,7 +8,7 @@ Three runs of the same sweep (train + measure every checkpoint), each in a fresh
 1. serial, 1 thread: the seeds one after another in this process, one torch thread each;
    the sum of their times is what the cluster's workers have to beat;
 2. serial, torch's default threads: what a user without the sweep would do;
-3. ``trajprobe.sweep`` on a LocalCluster of ``--workers`` single-threaded processes,
+3. ``trajprobe.apps.sweep`` on a LocalCluster of ``--workers`` single-threaded processes,
    wall time including starting the cluster.
 
 It prints the speed-ups 1/3 and 2/3 and checks that all three give the same numbers.
@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 import xarray as xr
 
-from trajprobe import recipes
-from trajprobe.recipes import format_seconds
-from trajprobe.sweep import sweep
+from trajprobe.apps import recipes
+from trajprobe.apps.recipes import format_seconds
+from trajprobe.apps.sweep import sweep
 
 
 def main() -> None:

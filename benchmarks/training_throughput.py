@@ -21,21 +21,21 @@ import time
 
 import torch
 
-from trajprobe.models import MikulikNet, RabinowitzLSTM
-from trajprobe.recipes import format_seconds
-from trajprobe.tasks import (
-    BernoulliPrediction,
-    ContextualBandit,
-    FourierRegression,
-    LinearRegression,
-)
-from trajprobe.training import (
+from trajprobe.apps.models import MikulikNet, RabinowitzLSTM
+from trajprobe.apps.recipes import format_seconds
+from trajprobe.apps.training import (
     OptimiserConfig,
     PolicyGradientConfig,
     SupervisedConfig,
     step_seed,
     train_policy_gradient,
     train_supervised,
+)
+from trajprobe.tasks import (
+    BernoulliPrediction,
+    ContextualBandit,
+    FourierRegression,
+    LinearRegression,
 )
 
 REPEATS = 3
@@ -87,7 +87,7 @@ def main() -> None:
     print("## Throughput: same model (LSTM 64), batch 200, T = 20, Adam, same data\n")
     print(f"| loop | episodes/s (best of {REPEATS}) | median | all runs |")
     print("|---|---|---|---|")
-    for name, runs in (("bare PyTorch", bare), ("trajprobe.training", ours)):
+    for name, runs in (("bare PyTorch", bare), ("trajprobe.apps.training", ours)):
         print(f"| {name} | {max(runs):,.0f} | {statistics.median(runs):,.0f} | "
               f"{', '.join(f'{v:,.0f}' for v in runs)} |")
     pairs = [o / b for o, b in zip(ours, bare, strict=True)]

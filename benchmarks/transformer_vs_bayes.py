@@ -21,7 +21,8 @@ from dataclasses import replace
 
 import torch
 
-from trajprobe import recipes, rollout
+from trajprobe import rollout
+from trajprobe.apps import recipes
 from trajprobe.reference_models import BayesianLinearRegression
 from trajprobe.tasks import Episodes
 

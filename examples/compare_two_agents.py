@@ -16,7 +16,8 @@ import argparse
 
 import torch
 
-from trajprobe import compare, recipes
+from trajprobe import compare
+from trajprobe.apps import recipes
 from trajprobe.reference_models import catalogue
 
 

@@ -27,11 +27,11 @@ import torch
 import xarray as xr
 
 import trajprobe
+from trajprobe.apps.recipes import MetaLearnerRecipe, ModelConfig
+from trajprobe.apps.sweep import sweep
+from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
 from trajprobe.plots import plot_measurement
-from trajprobe.recipes import MetaLearnerRecipe, ModelConfig
-from trajprobe.sweep import sweep
 from trajprobe.tasks import Episodes, make_generator
-from trajprobe.training import OptimiserConfig, SupervisedConfig
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from trajprobe.reproduce import reproduce
+from trajprobe.apps.reproduce import reproduce
 
 
 def main() -> None:

@@ -23,8 +23,8 @@ from torch import nn
 
 import trajprobe
 from trajprobe.adapters import Interleaved, wrap_gpt2, wrap_transformer
+from trajprobe.apps.training import OptimiserConfig, SupervisedConfig, train_supervised
 from trajprobe.tasks import LinearRegression
-from trajprobe.training import OptimiserConfig, SupervisedConfig, train_supervised
 
 T = 20  # steps per episode
 

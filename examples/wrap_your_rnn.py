@@ -18,8 +18,8 @@ from torch import nn
 
 import trajprobe
 from trajprobe.adapters import TorchCore
+from trajprobe.apps.training import OptimiserConfig, SupervisedConfig, train_supervised
 from trajprobe.tasks import LinearRegression
-from trajprobe.training import OptimiserConfig, SupervisedConfig, train_supervised
 
 
 class GatedCore(nn.Module):

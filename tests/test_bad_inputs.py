@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 import trajprobe
-from trajprobe import io, recipes
+from trajprobe import io
 from trajprobe.adapters import wrap
-from trajprobe.cli import main
+from trajprobe.apps import recipes
+from trajprobe.apps.cli import main
 from trajprobe.tasks import LinearRegression
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -193,7 +194,7 @@ def test_sampling_on_cuda_without_cuda_is_a_clear_error():
 # ------------------------------------------------------------------------------------ files
 
 def test_read_results_on_a_truncated_file(tmp_path):
-    from trajprobe.reproduce import read_results
+    from trajprobe.apps.reproduce import read_results
 
     path = tmp_path / "results.nc"
     io.save_datasets({"a": trajprobe.rollout(_gru(), torch.randn(2, 3, 4)).to_dataset()}, path)
@@ -203,7 +204,7 @@ def test_read_results_on_a_truncated_file(tmp_path):
 
 
 def test_read_results_on_a_missing_file(tmp_path):
-    from trajprobe.reproduce import read_results
+    from trajprobe.apps.reproduce import read_results
 
     with pytest.raises(FileNotFoundError, match="path: no results file"):
         read_results(tmp_path / "nope.nc")
@@ -256,7 +257,7 @@ def test_a_failed_atomic_write_leaves_the_old_file(tmp_path):
 def _result(names):
     import matplotlib.pyplot as plt
 
-    from trajprobe.reproduce.base import TargetResult
+    from trajprobe.apps.reproduce.base import TargetResult
 
     figures = {}
     for name in names:
@@ -269,8 +270,8 @@ def _result(names):
 def test_an_interrupted_second_report_never_links_deleted_figures(tmp_path, monkeypatch):
     import re
 
-    from trajprobe.reproduce import report
-    from trajprobe.reproduce.base import RunContext
+    from trajprobe.apps.reproduce import report
+    from trajprobe.apps.reproduce.base import RunContext
 
     context = RunContext("smoke", 1, torch.device("cpu"), tmp_path)
     report.write_report(_result(["a", "b"]), context, "linear-regression")
@@ -298,7 +299,7 @@ NAME_CASES = {
     "task typo": (lambda: __import__("trajprobe.reference_models.catalogue",
                                      fromlist=["get"]).get("gaussian_mean_normal_01"),
                   ValueError, "did you mean 'gaussian_mean_normal_0_1'"),
-    "target typo": (lambda: trajprobe.reproduce.reproduce("linear-regresion"), ValueError,
+    "target typo": (lambda: trajprobe.apps.reproduce.reproduce("linear-regresion"), ValueError,
                     "did you mean 'linear-regression'"),
     "run directory typo": (lambda: recipes.load_trained("runs/lr2 d"), FileNotFoundError,
                            "at 'runs/lr2 d'"),
@@ -366,8 +367,8 @@ def test_the_run_records_its_recipe_and_task(bernoulli_run):
 def test_a_checkpoint_refuses_another_task_without_recipe_json(bernoulli_run, tmp_path):
     import shutil
 
+    from trajprobe.apps.training import train_supervised
     from trajprobe.tasks import BernoulliPrediction
-    from trajprobe.training import train_supervised
 
     run = tmp_path / "copy"
     shutil.copytree(bernoulli_run, run)
@@ -381,7 +382,7 @@ def test_a_checkpoint_refuses_another_task_without_recipe_json(bernoulli_run, tm
 
 
 def dataclasses_replace_seed(recipe):
-    from trajprobe.recipes.config import _with_seed
+    from trajprobe.apps.recipes.config import _with_seed
 
     return _with_seed(recipe.training, 0)
 
@@ -558,7 +559,7 @@ def test_progress_false_prints_nothing():
 
 def test_learner_cost_estimate_counts_steps():
     """Estimates count steps (× a measured fixed cost), not only FLOPs (issues 14, 17)."""
-    from trajprobe.recipes import config
+    from trajprobe.apps.recipes import config
 
     linear = recipes.get("linear-regression-2d/learner", "paper")  # closed form
     assert (linear.learner.n_steps * config.LINEAR_CHAIN_STEP_SECONDS
@@ -576,7 +577,7 @@ def test_meta_learner_cost_estimate_uses_a_curriculum_s_mean_episode_length():
     """Both configs' stages — (share, T) supervised, (share, T, K) closed loop — count."""
     from dataclasses import replace
 
-    from trajprobe.recipes import config
+    from trajprobe.apps.recipes import config
 
     for name, stage in (("linear-regression-2d/meta-learner", (0.5, 10)),
                         ("contextual-bandits/meta-learner-coupled", (0.5, 50, 2))):
@@ -600,7 +601,7 @@ def test_a_signal_during_cli_train_resumes_bit_identically(tmp_path, sig):
     """Ctrl-C stops cleanly (exit 0 or 130, no traceback); SIGKILL may land anywhere, also
     while a checkpoint is being written: the atomic writes leave the last complete one."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "trajprobe.cli", "train", BERNOULLI, "--preset", "quick",
+    cmd = [sys.executable, "-m", "trajprobe.apps.cli", "train", BERNOULLI, "--preset", "quick",
            "--out", str(out), "--no-progress", "--threads", "1"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     latest = out / "latest.pt"

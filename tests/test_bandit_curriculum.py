@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from trajprobe import io
-from trajprobe.models import RabinowitzLSTM
-from trajprobe.tasks import ContextualBandit
-from trajprobe.training import (
+from trajprobe.apps.models import RabinowitzLSTM
+from trajprobe.apps.training import (
     CONFUSION_EPISODES,
     OptimiserConfig,
     PolicyGradientConfig,
     describe_task,
     train_policy_gradient,
 )
+from trajprobe.tasks import ContextualBandit
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -190,7 +190,7 @@ def test_curriculum_plays_its_stages_and_resumes_exactly_across_a_boundary(tmp_p
 def test_the_smoke_preset_keeps_the_quick_curriculum_within_its_episodes():
     """The coupled Meta-Learner's quick curriculum (issue 17) shortened, not dropped, at
     smoke: the same shares and contexts shown, each stage at most smoke's 20 steps."""
-    from trajprobe import recipes
+    from trajprobe.apps import recipes
 
     name = "contextual-bandits/meta-learner-coupled"
     quick = recipes.get(name, "quick").training
@@ -248,7 +248,7 @@ class _SharedMemory(torch.nn.Module):
 
 
 def test_most_confused_finds_the_two_contexts_that_share_a_memory():
-    from trajprobe.training import most_confused
+    from trajprobe.apps.training import most_confused
 
     task = ContextualBandit(3, 3, p_correct=1.0, p_incorrect=0.0)
     model = _SharedMemory((0, 1, 0), 3)
@@ -257,7 +257,7 @@ def test_most_confused_finds_the_two_contexts_that_share_a_memory():
 
 
 def test_a_confused_stage_shows_the_measured_pair_and_resumes_exactly(tmp_path, monkeypatch):
-    from trajprobe import training
+    from trajprobe.apps import training
 
     measured = []
     real = training.most_confused

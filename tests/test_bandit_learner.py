@@ -14,8 +14,8 @@ from trajprobe.adapters.bandit_learner import (
     train_bandit_learners,
 )
 from trajprobe.adapters.torch_learner import SGD, Adam, bandit_learner
-from trajprobe.rollout import Interaction
 from trajprobe.tasks import ContextualBandit
+from trajprobe.traces import Interaction
 
 F64 = torch.float64
 

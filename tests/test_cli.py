@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from trajprobe import __version__
-from trajprobe.cli import main
+from trajprobe.apps.cli import main
 
 
 def test_version(capsys):
@@ -88,18 +88,18 @@ def test_sweep_runs_seeds_and_prints_mean_and_standard_error(tmp_path, capsys):
     assert "holds a sweep of 'bayes-optimal/bernoulli_beta_1_1' (smoke)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("main_module", [None, "trajprobe.cli"])
+@pytest.mark.parametrize("main_module", [None, "trajprobe.apps.cli"])
 def test_the_rerun_is_the_same_command(monkeypatch, main_module):
     import types
 
-    from trajprobe import cli
+    from trajprobe.apps import cli
 
     main = types.ModuleType("__main__")
     main.__spec__ = None if main_module is None else types.SimpleNamespace(name=main_module)
     monkeypatch.setitem(sys.modules, "__main__", main)
     monkeypatch.setattr(sys, "argv", ["/venv/bin/trajprobe", "reproduce", "x"])
     expected = ([sys.executable, "/venv/bin/trajprobe", "reproduce", "x"] if main_module is None
-                else [sys.executable, "-m", "trajprobe.cli", "reproduce", "x"])
+                else [sys.executable, "-m", "trajprobe.apps.cli", "reproduce", "x"])
     assert cli._same_command() == expected
 
 
@@ -111,7 +111,7 @@ def test_the_rerun_is_the_same_command(monkeypatch, main_module):
 ])
 def test_console_script_reruns_training_commands_with_passive_openmp(monkeypatch, argv, env,
                                                                       reruns):
-    from trajprobe import cli
+    from trajprobe.apps import cli
 
     calls = []
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
@@ -136,7 +136,7 @@ def test_console_script_reruns_with_the_installed_package_not_the_working_direct
     (tmp_path / "trajprobe" / "__init__.py").write_text("raise ImportError('shadowed')\n")
     (tmp_path / "bin").mkdir()
     script = tmp_path / "bin" / "console-script"
-    script.write_text("import sys\nfrom trajprobe.cli import main\nsys.exit(main())\n")
+    script.write_text("import sys\nfrom trajprobe.apps.cli import main\nsys.exit(main())\n")
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     done = subprocess.run([sys.executable, str(script), "measure", "--help"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import trajprobe
+from trajprobe.apps.models import MikulikNet, RabinowitzLSTM
 from trajprobe.closed_loop import lstm_core, play, taped_lstm
-from trajprobe.models import MikulikNet, RabinowitzLSTM
 from trajprobe.tasks import ContextualBandit
 
 F64 = torch.float64

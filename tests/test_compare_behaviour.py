@@ -22,8 +22,8 @@ from trajprobe.compare import (
     reward_gap,
 )
 from trajprobe.reference_models.conjugate import BetaBernoulli
-from trajprobe.rollout import rollout
 from trajprobe.tasks.prediction import BernoulliPrediction
+from trajprobe.traces import rollout
 
 F64 = torch.float64
 
@@ -197,8 +197,8 @@ def test_replay_feeds_the_recorded_stream(coins):
 
 
 def test_closed_loop_stream_replayed_and_reward_gap_from_traces():
-    from trajprobe.rollout import interact
     from trajprobe.tasks.bandits import ContextualBandit
+    from trajprobe.traces import interact
 
     task = ContextualBandit(n_contexts=2, n_actions=3)
     gen = torch.Generator().manual_seed(0)

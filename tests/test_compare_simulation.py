@@ -18,10 +18,10 @@ from trajprobe.reference_models import catalogue
 from trajprobe.reference_models.bandits import ContextualBanditPosterior
 from trajprobe.reference_models.conjugate import BetaBernoulli
 from trajprobe.reference_models.linear_regression import BayesianLinearRegression
-from trajprobe.rollout import interact, rollout
 from trajprobe.tasks.bandits import ContextualBandit
 from trajprobe.tasks.prediction import BernoulliPrediction
 from trajprobe.tasks.regression import LinearRegression
+from trajprobe.traces import interact, rollout
 
 FAST = SimulationConfig(hidden_width=32, max_epochs=10, shuffled_null=False)
 """Known-answer runs: the affine part is exact, so the MLP never needs many epochs."""

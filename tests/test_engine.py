@@ -13,7 +13,7 @@ from torch import nn
 import trajprobe
 from trajprobe import machine as sm
 from trajprobe.adapters import LSTMState, TorchCore, wrap
-from trajprobe.models import RabinowitzLSTM
+from trajprobe.apps.models import RabinowitzLSTM
 
 IN, HID, OUT = 3, 8, 2
 E, T, N = 3, 5, 4

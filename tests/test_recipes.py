@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from trajprobe import recipes, rollout
+from trajprobe import rollout
+from trajprobe.apps import recipes
 
 
 def test_every_recipe_builds_at_every_preset_with_the_papers_values():
@@ -65,7 +66,7 @@ def test_fixed_task_repeats_its_parameters():
 
 
 def test_training_train_runs_a_recipe(tmp_path):
-    from trajprobe.training import train
+    from trajprobe.apps.training import train
 
     recipe = recipes.get("bayes-optimal/bernoulli_beta_1_1", "smoke")
     recipe = replace(recipe, training=replace(recipe.training, n_episodes=100))

@@ -207,10 +207,10 @@ def test_gittins_agent_projects_mapped_in_states_onto_the_lattice():
 def test_interact_interoperates_when_available():
     import importlib
 
-    ro = importlib.import_module("trajprobe.rollout")  # trajprobe.rollout is also a function
+    ro = importlib.import_module("trajprobe.traces")  # trajprobe.rollout is also a function
     interact = getattr(ro, "interact", None)
     if interact is None:
-        pytest.skip("trajprobe.rollout.interact not available yet")
+        pytest.skip("trajprobe.traces.interact not available yet")
     for task, agent in [
         (BernoulliBandit(1.0, 1.0), FiniteHorizonBernoulliAgent(1.0, 1.0, 10)),
         (GaussianBandit(0.0, 0.5), GittinsAgent(GaussianBandit(0.0, 0.5), 0.9)),

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from trajprobe import rollout
-from trajprobe.models import RabinowitzLSTM
+from trajprobe.apps.models import RabinowitzLSTM
+from trajprobe.apps.reproduce.decoupled import DecoupledMachine
 from trajprobe.reference_models import ContextualBanditPosterior
-from trajprobe.reproduce.decoupled import DecoupledMachine
 from trajprobe.tasks import ContextualBandit
 
 
@@ -98,7 +98,7 @@ _FIGURES = ("fig12_learner", "fig13_meta_learner", "bayes", "fig16_outer_loop", 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    from trajprobe.reproduce import reproduce
+    from trajprobe.apps.reproduce import reproduce
 
     out = tmp_path_factory.mktemp("cb-smoke")
     report = reproduce("contextual-bandits", preset="smoke", out_dir=out, progress=False)
@@ -107,7 +107,7 @@ def smoke_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_smoke_writes_every_file(smoke_run):
-    from trajprobe.reproduce import read_results
+    from trajprobe.apps.reproduce import read_results
 
     out, report = smoke_run
     results = read_results(out / "results.nc")
@@ -144,7 +144,7 @@ def test_headline_ratio_planted_crossings():
     """Rank k first exceeds the cut-off at t = 2^k: the 5th over the 1st is 2^5 / 2^1 = 16."""
     import xarray as xr
 
-    from trajprobe.reproduce.contextual_bandits import headline_ratio
+    from trajprobe.apps.reproduce.contextual_bandits import headline_ratio
 
     t = np.arange(1, 101)
     crossing = 2.0 ** np.arange(1, 6)
@@ -157,8 +157,8 @@ def test_headline_ratio_planted_crossings():
 
 def test_learner_dynamics_smoke(tmp_path):
     """The on-the-fly Learner measurement: shapes, probabilities, and the eq. 14 ranking."""
-    from trajprobe.reproduce.base import RunContext
-    from trajprobe.reproduce.contextual_bandits import learner_dynamics
+    from trajprobe.apps.reproduce.base import RunContext
+    from trajprobe.apps.reproduce.contextual_bandits import learner_dynamics
 
     context = RunContext("smoke", 1, torch.device("cpu"), tmp_path, progress=False)
     ds = learner_dynamics(context, "coupled")

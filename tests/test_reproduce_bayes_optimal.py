@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from trajprobe import recipes
+from trajprobe.apps import recipes
+from trajprobe.apps.reproduce import bayes_optimal as bo
+from trajprobe.apps.reproduce import read_results, reproduce
 from trajprobe.compare import SimulationConfig
 from trajprobe.reference_models import catalogue
-from trajprobe.reproduce import bayes_optimal as bo
-from trajprobe.reproduce import read_results, reproduce
-from trajprobe.rollout import Trace, interact
+from trajprobe.traces import Trace, interact
 
 TINY = bo.EvalSettings(
     n_episodes=30, n_convergence_episodes=10, n_convergence_runs=2, max_checkpoints=3,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trajprobe.reproduce import read_results, reproduce
-from trajprobe.reproduce.in_context_regression import META_LEARNERS, REFERENCES
+from trajprobe.apps.reproduce import read_results, reproduce
+from trajprobe.apps.reproduce.in_context_regression import META_LEARNERS, REFERENCES
 
 AGENTS = [*META_LEARNERS, "Bayes", *REFERENCES]
 

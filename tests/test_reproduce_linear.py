@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trajprobe.reproduce import read_results, reproduce
-from trajprobe.reproduce.linear_regression import SPECTRA, headline_ratio
+from trajprobe.apps.reproduce import read_results, reproduce
+from trajprobe.apps.reproduce.linear_regression import SPECTRA, headline_ratio
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +60,11 @@ def test_runs_trained_by_the_sweep_engine_are_the_ones_the_target_uses(tmp_path,
     """`reproduce --seeds N` trains ``training_runs`` as jobs first; ``run`` only reuses them."""
     import torch
 
-    import trajprobe.reproduce as reproduce_module
+    import trajprobe.apps.reproduce as reproduce_module
+    from trajprobe.apps.recipes import MetaLearnerRecipe
+    from trajprobe.apps.reproduce import RunContext, linear_regression
+    from trajprobe.apps.training import LATEST
     from trajprobe.io import load_checkpoint
-    from trajprobe.recipes import MetaLearnerRecipe
-    from trajprobe.reproduce import RunContext, linear_regression
-    from trajprobe.training import LATEST
 
     context = RunContext(preset="smoke", seeds=2, device=torch.device("cpu"), out_dir=tmp_path,
                          progress=False)
@@ -84,8 +84,8 @@ def test_runs_trained_by_the_sweep_engine_are_the_ones_the_target_uses(tmp_path,
 
 
 def test_rows_over_seeds_show_mean_and_standard_error():
+    from trajprobe.apps.reproduce import SummaryRow
     from trajprobe.dynamics import mean_sem
-    from trajprobe.reproduce import SummaryRow
     mean, sem = mean_sem([1.0, 2.0, 3.0])
     assert mean == 2.0 and sem == pytest.approx(1 / np.sqrt(3))
     assert mean_sem([4.0]) == (4.0, None)

@@ -9,8 +9,8 @@ import pytest
 import torch
 import xarray as xr
 
-from trajprobe.reproduce import nonlinear_regression as nl
-from trajprobe.reproduce import read_results, reproduce
+from trajprobe.apps.reproduce import nonlinear_regression as nl
+from trajprobe.apps.reproduce import read_results, reproduce
 from trajprobe.tasks import FourierRegression
 
 FIGURES = ("fig8ab_learning_curves", "fig8c_steps_to_threshold", "figA5_normalised",

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import trajprobe
-from trajprobe.models import GatedSSM
+from trajprobe.apps.models import GatedSSM
 
 E, T, N, D_IN, D_OUT = 3, 6, 4, 4, 2
 TOL = 1e-5

@@ -15,11 +15,12 @@ import pytest
 import torch
 import xarray as xr
 
-from trajprobe import io, recipes
-from trajprobe import sweep as sweep_module
-from trajprobe.recipes.evaluate import evaluate
+from trajprobe import io
+from trajprobe.apps import recipes
+from trajprobe.apps import sweep as sweep_module
+from trajprobe.apps.recipes.evaluate import evaluate
+from trajprobe.apps.sweep import Job, load_sweep, plot_sweep, run_jobs, summary, sweep
 from trajprobe.reference_models import BayesianLinearRegression, catalogue
-from trajprobe.sweep import Job, load_sweep, plot_sweep, run_jobs, summary, sweep
 
 BERNOULLI = "bayes-optimal/bernoulli_beta_1_1"
 PER_SEED_VARS = ("training_seconds", "resumed_from_step")

@@ -16,8 +16,8 @@ import torch
 
 import trajprobe
 from trajprobe import io
-from trajprobe.models import MikulikNet, RabinowitzLSTM
-from trajprobe.training import (
+from trajprobe.apps.models import MikulikNet, RabinowitzLSTM
+from trajprobe.apps.training import (
     OptimiserConfig,
     PolicyGradientConfig,
     SupervisedConfig,
@@ -148,7 +148,7 @@ def test_models_are_seeded_not_global():
 
 
 def test_log_loss_is_the_bernoulli_negative_log_likelihood():
-    from trajprobe.training import _log_loss
+    from trajprobe.apps.training import _log_loss
 
     model = MikulikNet(2, 1, 4, distribution="bernoulli")
     y = torch.tensor([[[0.0], [2.0]], [[-1.0], [0.5]]])
@@ -430,15 +430,15 @@ def test_policy_gradient_replay_equals_stepping(cls):
 # --------------------------------------------------------------------------- kill and resume
 
 CONFIG = textwrap.dedent('''
-    from trajprobe.training import OptimiserConfig, SupervisedConfig
+    from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
     config = SupervisedConfig(n_episodes=32 * 120, n_steps=6, batch_size=32, n_checkpoints=3,
                               save_every=1, log_every=4,
                               optimiser=OptimiserConfig("adam", 1e-2))
 ''')
 SCRIPT = TASKS + CONFIG + textwrap.dedent('''
     import sys
-    from trajprobe.models import RabinowitzLSTM
-    from trajprobe.training import train_supervised
+    from trajprobe.apps.models import RabinowitzLSTM
+    from trajprobe.apps.training import train_supervised
     train_supervised(RabinowitzLSTM(4, 2, 8, seed=0), TinyRegression(), config, sys.argv[1],
                      progress=False)
 ''')
@@ -484,7 +484,7 @@ def test_a_killed_run_resumes_with_nothing_lost_or_repeated(tmp_path):
 
 
 def test_resume_accepts_a_run_saved_before_a_defaulted_field_existed(tmp_path):
-    from trajprobe.training import _check_same_config
+    from trajprobe.apps.training import _check_same_config
 
     config = SupervisedConfig(100, optimiser=OptimiserConfig("adam", 1e-3))
     saved = dataclasses.asdict(config)

@@ -146,7 +146,7 @@ needs_transformers = pytest.mark.skipif(transformers is None,
 
 def test_the_adapters_import_without_transformers():
     code = ("import sys; sys.modules['transformers'] = None; "
-            "import trajprobe, trajprobe.adapters, trajprobe.models; print('ok')")
+            "import trajprobe, trajprobe.adapters, trajprobe.apps.models; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -242,7 +242,7 @@ def test_gpt2_too_short_for_max_len_raises():
 
 def _gpt(interleaved: bool, n_layers: int):
     """A small built-in GPT on 2-D regression's [x_t, y_{t-1}] (4 inputs, 2 outputs)."""
-    from trajprobe.models import GPT
+    from trajprobe.apps.models import GPT
 
     layout = Interleaved(2, 2) if interleaved else None
     return GPT(4, 2, d_model=16, n_layers=n_layers, n_heads=2, max_len=T, layout=layout,
@@ -262,7 +262,7 @@ def test_builtin_gpt_probes_equal_unrolling_the_prefix(interleaved):
 
 
 def test_builtin_gpt_is_seeded_and_trains():
-    from trajprobe.models import GPT
+    from trajprobe.apps.models import GPT
 
     a, b = GPT(4, 2, d_model=16, max_len=T, seed=5), GPT(4, 2, d_model=16, max_len=T, seed=5)
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
@@ -305,8 +305,8 @@ def test_cache_summary_is_the_mean_key_and_value_of_the_history(interleaved):
 
 def test_cache_summary_has_no_inverse_and_comparisons_say_so():
     from trajprobe.adapters import CacheSummary
+    from trajprobe.apps.models import GPT
     from trajprobe.compare import SimulationConfig, simulation
-    from trajprobe.models import GPT
 
     model = GPT(4, 2, d_model=8, n_layers=1, n_heads=2, max_len=T, seed=0)
     summary = CacheSummary(model)
@@ -325,8 +325,8 @@ def test_cache_summary_has_no_inverse_and_comparisons_say_so():
 
 
 def test_garg_recipes_build_their_gpt2_with_interleaved_tokens():
-    from trajprobe import recipes
-    from trajprobe.models import GPT
+    from trajprobe.apps import recipes
+    from trajprobe.apps.models import GPT
 
     paper = recipes.get("garg-linear-regression-20d/transformer", "paper")
     model = paper.build_model(0)

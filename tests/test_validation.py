@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from trajprobe.models import RabinowitzLSTM
+from trajprobe.apps.models import RabinowitzLSTM
+from trajprobe.apps.reproduce.learners import eval_schedule
 from trajprobe.reference_models import BayesianLinearRegression, BetaBernoulli
-from trajprobe.reproduce.learners import eval_schedule
 from trajprobe.tasks import BernoulliBandit
 from trajprobe.validation import check_positive, check_positive_int
 

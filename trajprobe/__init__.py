@@ -8,9 +8,9 @@ measurement of it.
 
 from trajprobe._version import __version__
 from trajprobe.machine import StateMachine
-from trajprobe.measure import context_dynamics, effective_spectra, fourier_spectra, measure
-from trajprobe.probe import probe
-from trajprobe.rollout import Trace, interact, rollout
+from trajprobe.measurement import context_dynamics, effective_spectra, fourier_spectra, measure
+from trajprobe.probing import probe
+from trajprobe.traces import Trace, interact, rollout
 
 __all__ = [
     "StateMachine",

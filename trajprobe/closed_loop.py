@@ -1,7 +1,7 @@
 """Closed-loop training episodes with little per-step work: the player of policy-gradient training.
 
 :func:`play` runs ``E`` bandit episodes of ``T`` steps for one outer update of
-:func:`trajprobe.training.train_policy_gradient`. Everything random is drawn before the
+:func:`trajprobe.apps.training.train_policy_gradient`. Everything random is drawn before the
 first step, in one batched call each, from one generator:
 
 1. the environment's parameters, ``task.sample_params`` (``E`` episodes);
@@ -13,12 +13,12 @@ first step, in one batched call each, from one generator:
    distribution, independent across steps, as if drawn after the action.
 
 Per step only the machine runs, plus ``task.encode`` (x_t = encode(c_t, a_{t-1}, r_{t-1})),
-an argmax and a gather. Interaction (:class:`trajprobe.rollout.Interaction`) is the
+an argmax and a gather. Interaction (:class:`trajprobe.traces.Interaction`) is the
 driver of measurements, with its checks and its per-step draws; this is the lean loop of
 training.
 
 A machine with an LSTM core (``lstm_core() -> (pre, lstm, post)``, e.g.
-:class:`~trajprobe.models.RabinowitzLSTM`: y = post(h), (h, c) = LSTM(pre(x))) is stepped
+:class:`~trajprobe.apps.models.RabinowitzLSTM`: y = post(h), (h, c) = LSTM(pre(x))) is stepped
 with fused cell arithmetic that keeps its gates (:class:`LSTMTape`), and the loss is
 backpropagated through those recorded gates by :func:`taped_lstm` (BPTT written out, the
 weight gradients as one matrix product over all steps): the episode is computed once, not

@@ -18,7 +18,7 @@ import torch
 import xarray as xr
 
 from trajprobe import machine as sm
-from trajprobe.rollout import Trace, rollout
+from trajprobe.traces import Trace, rollout
 
 __all__ = ["AlignedTraces", "aligned_rollout", "check_aligned", "replay"]
 

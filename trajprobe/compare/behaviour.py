@@ -24,7 +24,7 @@ from torch.distributions import Distribution, TransformedDistribution, constrain
 from trajprobe import machine as sm
 from trajprobe.compare.alignment import AlignedTraces, aligned_rollout
 from trajprobe.compare.heavy_tails import heavy_tailed_kl
-from trajprobe.rollout import Trace
+from trajprobe.traces import Trace
 from trajprobe.validation import as_tensor
 
 __all__ = [

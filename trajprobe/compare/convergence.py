@@ -27,7 +27,7 @@ from trajprobe import machine as sm
 from trajprobe._version import __version__
 from trajprobe.compare.alignment import check_aligned
 from trajprobe.compare.behaviour import DEFAULT_QUADRATURE_POINTS, distribution_of, js_divergence
-from trajprobe.rollout import rollout
+from trajprobe.traces import rollout
 from trajprobe.validation import as_tensor
 
 __all__ = ["mds_embedding", "prediction_convergence", "regret_convergence"]

@@ -78,8 +78,8 @@ from trajprobe.compare.behaviour import DEFAULT_QUADRATURE_POINTS, distribution_
 from trajprobe.compare.dsa import dsa_distance
 from trajprobe.compare.simulation_map import SimulationMap, Whitening
 from trajprobe.initialisers import torch_default_init
-from trajprobe.rollout import Trace, rollout
 from trajprobe.tasks.base import Seed, make_generator
+from trajprobe.traces import Trace, rollout
 
 __all__ = [
     "DIRECTIONS",

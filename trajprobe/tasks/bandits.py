@@ -33,7 +33,7 @@ from trajprobe.tasks.base import Episodes, Seed
 from trajprobe.validation import as_tensor, check_positive_int
 
 if TYPE_CHECKING:
-    from trajprobe.measure import Probed
+    from trajprobe.measurement import Probed
 
 __all__ = ["ContextualBandit"]
 
@@ -105,7 +105,7 @@ class ContextualBandit:
     def showing(self, n_shown: int | None) -> ContextualBandit:
         """This bandit with ``n_shown`` contexts shown per episode (None: all C).
 
-        The hook of :class:`~trajprobe.training.PolicyGradientConfig`'s curriculum.
+        The hook of :class:`~trajprobe.apps.training.PolicyGradientConfig`'s curriculum.
         """
         return replace(self, n_shown=n_shown, shown_contexts=None)
 
@@ -113,7 +113,7 @@ class ContextualBandit:
         """This bandit showing the same ``contexts`` (indices into 0..C-1) in every episode.
 
         The hook of a ``"confused"`` curriculum stage of
-        :class:`~trajprobe.training.PolicyGradientConfig`, which shows the pair of contexts
+        :class:`~trajprobe.apps.training.PolicyGradientConfig`, which shows the pair of contexts
         the policy confuses most (:func:`~trajprobe.dynamics.context_confusion`).
         """
         try:

@@ -30,7 +30,7 @@ import torch
 if TYPE_CHECKING:
     import xarray as xr
 
-    from trajprobe.measure import Probed
+    from trajprobe.measurement import Probed
 
 __all__ = ["Environment", "Episodes", "Measured", "Seed", "Task", "make_generator"]
 
@@ -121,7 +121,7 @@ class Measured(Protocol):
         """The measurement: a Dataset with dims ``episode, t`` (1..T) and the task's own.
 
         ``probed`` holds the machine, its trace, the episodes, the probe inputs and the
-        probe outputs ``[E, T, N, ...]`` (see :class:`trajprobe.measure.Probed`).
+        probe outputs ``[E, T, N, ...]`` (see :class:`trajprobe.measurement.Probed`).
         """
         ...
 

@@ -41,7 +41,7 @@ from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import check_positive, check_positive_int
 
 if TYPE_CHECKING:
-    from trajprobe.measure import Probed
+    from trajprobe.measurement import Probed
 
 __all__ = [
     "BernoulliPrediction",

@@ -33,7 +33,7 @@ from trajprobe.validation import (
 )
 
 if TYPE_CHECKING:
-    from trajprobe.measure import Probed
+    from trajprobe.measurement import Probed
 
 __all__ = ["LinearRegression", "haar_orthogonal"]
 

@@ -1,6 +1,6 @@
 """Reproduce the papers end to end: train, probe, compare, and write a report.
 
->>> from trajprobe.reproduce import reproduce
+>>> from trajprobe.apps.reproduce import reproduce
 >>> reproduce("linear-regression", preset="quick")      # -> trajprobe-runs/linear-regression-quick
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from trajprobe.recipes.config import default_out_dir
-from trajprobe.reproduce.base import PRESETS, RunContext, SummaryRow, TargetResult
-from trajprobe.reproduce.report import read_results, write_report
+from trajprobe.apps.recipes.config import default_out_dir
+from trajprobe.apps.reproduce.base import PRESETS, RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.report import read_results, write_report
 from trajprobe.validation import check_positive_int, did_you_mean
 
 __all__ = [
@@ -29,11 +29,11 @@ __all__ = [
 ]
 
 TARGETS: dict[str, str] = {
-    "linear-regression": "trajprobe.reproduce.linear_regression",
-    "nonlinear-regression": "trajprobe.reproduce.nonlinear_regression",
-    "contextual-bandits": "trajprobe.reproduce.contextual_bandits",
-    "bayes-optimal": "trajprobe.reproduce.bayes_optimal",
-    "in-context-regression": "trajprobe.reproduce.in_context_regression",
+    "linear-regression": "trajprobe.apps.reproduce.linear_regression",
+    "nonlinear-regression": "trajprobe.apps.reproduce.nonlinear_regression",
+    "contextual-bandits": "trajprobe.apps.reproduce.contextual_bandits",
+    "bayes-optimal": "trajprobe.apps.reproduce.bayes_optimal",
+    "in-context-regression": "trajprobe.apps.reproduce.in_context_regression",
 }
 """Target name → module with ``run(context) -> TargetResult``."""
 
@@ -51,12 +51,12 @@ def reproduce(
     """Train (or reuse finished runs in ``out_dir``), probe, compare and report ``target``.
 
     Writes ``results.nc``, ``figures/*.png``, ``report.md`` and ``report.html`` into
-    ``out_dir`` (default :func:`trajprobe.recipes.default_out_dir`,
+    ``out_dir`` (default :func:`trajprobe.apps.recipes.default_out_dir`,
     ``./trajprobe-runs/<target>-<preset>``). Training runs live in ``out_dir/runs``
     and resume where they stopped, so an interrupted command picks up where it left off.
 
     ``scheduler`` says where the Meta-Learners train, with the machinery of
-    :func:`trajprobe.sweep.run_jobs`: ``"local"`` (a LocalCluster), a Dask scheduler
+    :func:`trajprobe.apps.sweep.run_jobs`: ``"local"`` (a LocalCluster), a Dask scheduler
     address, or None (one after another in this process). ``"auto"`` uses a LocalCluster
     when ``seeds > 1`` and Dask is installed, else this process. Probing and the report
     always run here, on the finished runs.
@@ -86,8 +86,8 @@ def reproduce(
 
 def _train_on_cluster(runs: list[tuple[str, int]], context: RunContext, scheduler: Any) -> None:
     """Train every (recipe, seed) run as one job, into the directories the target reuses."""
-    from trajprobe import recipes
-    from trajprobe.sweep import Job, run_jobs
+    from trajprobe.apps import recipes
+    from trajprobe.apps.sweep import Job, run_jobs
 
     jobs = [Job(recipes.get(name, context.preset), seed, context.run_dir(name, seed),
                 device=str(context.device)) for name, seed in runs]

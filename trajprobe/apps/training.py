@@ -45,7 +45,7 @@ from trajprobe import machine as sm
 from trajprobe.closed_loop import Played, lstm_core, play, taped_lstm
 from trajprobe.dynamics import context_confusion, most_confused_pair
 from trajprobe.machine import logits_policy
-from trajprobe.measure import measure
+from trajprobe.measurement import measure
 from trajprobe.progress import bar_options
 from trajprobe.tasks.base import Environment, Task, make_generator
 from trajprobe.validation import check_positive_int
@@ -258,11 +258,11 @@ class PolicyGradientConfig:
             every episode of the stage shows the same two contexts, ``task.only((c,
             c'))``, the pair the policy confuses most when the stage starts: measured on
             :data:`CONFUSION_EPISODES` closed-loop episodes of the whole task of
-            ``n_steps`` (:func:`trajprobe.measure.measure`), the pair with the largest
+            ``n_steps`` (:func:`trajprobe.measurement.measure`), the pair with the largest
             M[c, c'] + M[c', c] at the last step (:func:`trajprobe.dynamics.context_confusion`).
             Two contexts that share one memory are shown in few random episodes; a stage
             that shows only them splits the memory (the coupled bandit Meta-Learner's
-            recipe). The pair is logged (logger ``trajprobe.training``, level INFO) and
+            recipe). The pair is logged (logger ``trajprobe.apps.training``, level INFO) and
             kept in the checkpoints (``extra["focus"]``), so a resumed stage shows it too.
     """
 
@@ -746,7 +746,7 @@ def train_supervised(
     loss of ``config.loss``.
 
     Args:
-        model: an ``nn.Module`` machine, e.g. :class:`~trajprobe.models.RabinowitzLSTM`;
+        model: an ``nn.Module`` machine, e.g. :class:`~trajprobe.apps.models.RabinowitzLSTM`;
             trained in place and moved to ``device``.
         task: an open-loop task.
         config: see :class:`SupervisedConfig`.
@@ -924,9 +924,9 @@ def train(
     device: torch.device | str | None = None,
     progress: bool | None = None,
 ) -> TrainingResult:
-    """Train a recipe: ``trajprobe.training.train(recipes.get(name, preset), out_dir)``.
+    """Train a recipe: ``trajprobe.apps.training.train(recipes.get(name, preset), out_dir)``.
 
-    ``recipe`` is a :class:`~trajprobe.recipes.MetaLearnerRecipe` (anything with a
+    ``recipe`` is a :class:`~trajprobe.apps.recipes.MetaLearnerRecipe` (anything with a
     ``train(out_dir, *, seed, device, progress)`` method); it builds the model and task
     and calls :func:`train_supervised` or :func:`train_policy_gradient`, resuming from or
     reusing a run already in ``out_dir``.
@@ -934,7 +934,8 @@ def train(
     method = getattr(recipe, "train", None)
     if not callable(method):
         raise TypeError(
-            f"recipe: expected a Meta-Learner recipe from trajprobe.recipes.get(name, preset), "
+            f"recipe: expected a Meta-Learner recipe from "
+            f"trajprobe.apps.recipes.get(name, preset), "
             f"got {type(recipe).__name__}"
         )
     return method(out_dir, seed=seed, device=device, progress=progress)

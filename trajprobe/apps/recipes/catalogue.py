@@ -12,15 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from trajprobe.recipes.config import LearnerConfig, LearnerRecipe, MetaLearnerRecipe, ModelConfig
-from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression, band_pass
-from trajprobe.tasks.fixed import FixedTask
-from trajprobe.training import (
+from trajprobe.apps.recipes.config import (
+    LearnerConfig,
+    LearnerRecipe,
+    MetaLearnerRecipe,
+    ModelConfig,
+)
+from trajprobe.apps.training import (
     CONFUSED,
     OptimiserConfig,
     PolicyGradientConfig,
     SupervisedConfig,
 )
+from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression, band_pass
+from trajprobe.tasks.fixed import FixedTask
 
 __all__ = ["RECIPES", "Recipe"]
 
@@ -170,7 +175,7 @@ def _garg(dim: int) -> Callable[[str], MetaLearnerRecipe]:
 
 
 def _linear_ssm(dim: int) -> Callable[[str], MetaLearnerRecipe]:
-    """The built-in gated SSM (:class:`~trajprobe.models.GatedSSM`, 2 layers of 64 state
+    """The built-in gated SSM (:class:`~trajprobe.apps.models.GatedSSM`, 2 layers of 64 state
     channels) as a Meta-Learner with Rabinowitz's encoding [x_t, y_{t-1}], trained by the
     same BPTT loop. Not in Rabinowitz 2019: a second non-LSTM recurrent learner for the
     in-context-regression target; the paper preset is the LSTM's Adam set-up."""

@@ -10,7 +10,7 @@ import torch
 import xarray as xr
 from matplotlib.figure import Figure
 
-from trajprobe.recipes.config import PRESETS, Preset
+from trajprobe.apps.recipes.config import PRESETS, Preset
 
 __all__ = ["PRESETS", "Preset", "RunContext", "SummaryRow", "TargetResult"]
 

@@ -11,9 +11,8 @@ from typing import Any, Literal
 import torch
 
 from trajprobe.adapters.torch_transformer import Interleaved
-from trajprobe.io import atomic_write
-from trajprobe.models import GPT, GatedSSM, MikulikNet, RabinowitzLSTM
-from trajprobe.training import (
+from trajprobe.apps.models import GPT, GatedSSM, MikulikNet, RabinowitzLSTM
+from trajprobe.apps.training import (
     PolicyGradientConfig,
     SupervisedConfig,
     TrainingResult,
@@ -22,6 +21,7 @@ from trajprobe.training import (
     train_policy_gradient,
     train_supervised,
 )
+from trajprobe.io import atomic_write
 
 __all__ = [
     "CPU_FLOPS",
@@ -88,8 +88,8 @@ class ModelConfig:
     Attributes:
         architecture: ``"rabinowitz-lstm"`` (LSTM + linear readout, Rabinowitz A.2/A.4/A.6),
             ``"mikulik-net"`` (encoder → LSTM → decoder → readout, Mikulik §3.1),
-            ``"gpt"`` (:class:`~trajprobe.models.GPT`, a KV-cache transformer, 4 heads) or
-            ``"gated-ssm"`` (:class:`~trajprobe.models.GatedSSM`).
+            ``"gpt"`` (:class:`~trajprobe.apps.models.GPT`, a KV-cache transformer, 4 heads) or
+            ``"gated-ssm"`` (:class:`~trajprobe.apps.models.GatedSSM`).
         size: LSTM units (Rabinowitz: 64), layer width N (Mikulik: 32 / 256), d_model
             (gpt) or state channels (gated-ssm).
         distribution: the predictive family read from the outputs (prediction tasks).

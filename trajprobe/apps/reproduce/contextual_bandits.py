@@ -11,7 +11,7 @@ is the k-th learned context, and the steps until q_k(t) first exceeds a cut-off.
   is read on the fly at every training step and stored at a log-spaced schedule only.
 * Meta-Learners (A.6): an LSTM outer-trained on 5-context bandits (coupled) and one
   trained on 1-context bandits run as 5 independent copies (decoupled,
-  :class:`~trajprobe.reproduce.decoupled.DecoupledMachine`), probed with every context
+  :class:`~trajprobe.apps.reproduce.decoupled.DecoupledMachine`), probed with every context
   at every step of fresh episodes (``context_dynamics``).
 * Bayes: the exact per-context posterior (Thompson policy), coupled and decoupled; it
   factorises over contexts, so both show the same dynamics (§5.2.3).
@@ -33,9 +33,14 @@ import torch
 import xarray as xr
 from matplotlib import ticker
 
-from trajprobe import plots, recipes
+from trajprobe import plots
 from trajprobe.adapters.bandit_learner import BanditLearner, train_bandit_learners
 from trajprobe.adapters.torch_learner import SGD, Adam
+from trajprobe.apps import recipes
+from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.decoupled import DecoupledMachine
+from trajprobe.apps.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
+from trajprobe.apps.training import list_checkpoints
 from trajprobe.dynamics import (
     context_confusion,
     mean_sem,
@@ -45,14 +50,10 @@ from trajprobe.dynamics import (
     time_ratio,
 )
 from trajprobe.machine import logits_policy
-from trajprobe.measure import context_dynamics
+from trajprobe.measurement import context_dynamics
 from trajprobe.plots import plot_ordered_contexts
 from trajprobe.reference_models import ContextualBanditPosterior
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.reproduce.decoupled import DecoupledMachine
-from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.tasks import ContextualBandit
-from trajprobe.training import list_checkpoints
 
 __all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "confusion_at_end", "headline_ratio",
            "learner_dynamics", "run"]

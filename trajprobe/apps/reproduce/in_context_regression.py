@@ -35,22 +35,23 @@ import numpy as np
 import torch
 import xarray as xr
 
-from trajprobe import plots, recipes
+from trajprobe import plots
 from trajprobe.adapters import CacheSummary
-from trajprobe.compare import SimulationConfig, simulation
-from trajprobe.dynamics import mean_sem
-from trajprobe.measure import effective_spectra
-from trajprobe.plots import plot_learning_curves
-from trajprobe.recipes.config import default_out_dir
-from trajprobe.reference_models import BayesianLinearRegression
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.reproduce.linear_regression import (
+from trajprobe.apps import recipes
+from trajprobe.apps.recipes.config import default_out_dir
+from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.linear_regression import (
     CUTOFF,
     HEADLINE,
     SPECTRA,
     headline_ratio,
     learner_spectra,
 )
+from trajprobe.compare import SimulationConfig, simulation
+from trajprobe.dynamics import mean_sem
+from trajprobe.measurement import effective_spectra
+from trajprobe.plots import plot_learning_curves
+from trajprobe.reference_models import BayesianLinearRegression
 from trajprobe.tasks import Episodes, LinearRegression
 
 __all__ = ["META_LEARNERS", "REFERENCES", "run", "simulation_config", "training_runs"]

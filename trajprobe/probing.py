@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from trajprobe import machine as sm
 from trajprobe.labelled import feature_dims
-from trajprobe.rollout import Trace
+from trajprobe.traces import Trace
 from trajprobe.validation import as_tensor, check_finite_tensor, check_positive_int
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "probe"]

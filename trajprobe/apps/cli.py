@@ -47,7 +47,7 @@ spectra, Fourier projections, per-context policies, log-loss or rewards."""
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``trajprobe`` command."""
-    from trajprobe.reproduce import PRESETS, TARGETS
+    from trajprobe.apps.reproduce import PRESETS, TARGETS
 
     parser = argparse.ArgumentParser(
         prog="trajprobe",
@@ -233,7 +233,7 @@ def _rerun_with_passive_openmp() -> None:
 def _same_command() -> list[str]:
     """This process's command line, to run again with the same imports.
 
-    ``python -m trajprobe.cli`` runs again as a module. The console script runs again as
+    ``python -m trajprobe.apps.cli`` runs again as a module. The console script runs again as
     that script, not as ``-m``: ``-m`` puts the working directory first on ``sys.path``,
     and in a source checkout installed without ``-e`` that directory's ``trajprobe/``
     (where ``adapters/`` is not) would shadow the installed package.
@@ -287,7 +287,7 @@ def _one_line(err: BaseException) -> str:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from trajprobe.reproduce import reproduce
+    from trajprobe.apps.reproduce import reproduce
 
     report = reproduce(args.target, preset=args.preset, seeds=args.seeds, device=args.device,
                        out_dir=args.out, progress=False if args.no_progress else None,
@@ -302,8 +302,8 @@ def _scheduler(text: str) -> str | None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from trajprobe.recipes import default_out_dir
-    from trajprobe.sweep import (
+    from trajprobe.apps.recipes import default_out_dir
+    from trajprobe.apps.sweep import (
         MERGED_FILE,
         SWEEPS_ROOT,
         SweepError,
@@ -334,7 +334,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _recipes(args: argparse.Namespace) -> int:
-    from trajprobe import recipes
+    from trajprobe.apps import recipes
 
     rows = recipes.table(args.preset)
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -347,7 +347,7 @@ def _recipes(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from trajprobe import recipes
+    from trajprobe.apps import recipes
 
     recipe = recipes.get(args.recipe, args.preset)
     if not isinstance(recipe, recipes.MetaLearnerRecipe):
@@ -362,9 +362,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _load_agent(spec: str, task_name: str, device: str):
-    from trajprobe import recipes
+    from trajprobe.apps import recipes
+    from trajprobe.apps.training import describe_task
     from trajprobe.reference_models import catalogue
-    from trajprobe.training import describe_task
 
     entry = catalogue.get(task_name)
     if spec == "bayes":
@@ -382,8 +382,8 @@ def _compare(args: argparse.Namespace) -> int:
     from trajprobe import compare
     from trajprobe.io import save_dataset
     from trajprobe.reference_models import catalogue
-    from trajprobe.rollout import interact
     from trajprobe.tasks import Environment
+    from trajprobe.traces import interact
 
     entry = catalogue.get(args.task)
     a = _load_agent(args.a, args.task, args.device)
@@ -425,9 +425,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _measure(args: argparse.Namespace) -> int:
-    from trajprobe import plots, recipes
+    from trajprobe import plots
+    from trajprobe.apps import recipes
     from trajprobe.io import save_dataset
-    from trajprobe.measure import measure
+    from trajprobe.measurement import measure
 
     recipe, model = recipes.load_trained(args.model, device=args.device)
     steps = args.steps if args.steps is not None else recipe.training.n_steps

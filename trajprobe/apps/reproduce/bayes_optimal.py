@@ -1,7 +1,7 @@
 """Mikulik et al. 2020: meta-trained agents vs Bayes-optimal agents (Figs. 2, 3 and 4).
 
 For every task of :mod:`trajprobe.reference_models.catalogue` (10 prediction tasks and 4
-two-armed bandits) a Meta-Learner (:class:`~trajprobe.models.MikulikNet`) is trained
+two-armed bandits) a Meta-Learner (:class:`~trajprobe.apps.models.MikulikNet`) is trained
 with the ``bayes-optimal/<task>`` recipe and compared with the task's Bayes-optimal
 machine, both *untrained* (the run's checkpoint 0) and *trained*:
 
@@ -36,7 +36,10 @@ import torch
 import xarray as xr
 from matplotlib.ticker import NullFormatter
 
-from trajprobe import plots, recipes
+from trajprobe import plots
+from trajprobe.apps import recipes
+from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.training import TrainingResult, list_checkpoints, load_model
 from trajprobe.compare import (
     AlignedTraces,
     SimulationConfig,
@@ -48,13 +51,11 @@ from trajprobe.compare import (
     simulation,
 )
 from trajprobe.compare.plots import plot_simulation
-from trajprobe.measure import measure
+from trajprobe.measurement import measure
 from trajprobe.reference_models import catalogue
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.rollout import Trace, interact
 from trajprobe.tasks import Environment, Episodes
 from trajprobe.tasks.armed_bandits import regret
-from trajprobe.training import TrainingResult, list_checkpoints, load_model
+from trajprobe.traces import Trace, interact
 
 __all__ = [
     "AGENTS",

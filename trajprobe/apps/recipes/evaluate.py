@@ -19,9 +19,9 @@ from typing import Any
 import torch
 import xarray as xr
 
+from trajprobe.apps.recipes.config import MetaLearnerRecipe
 from trajprobe.machine import logits_policy
-from trajprobe.measure import measure
-from trajprobe.recipes.config import MetaLearnerRecipe
+from trajprobe.measurement import measure
 from trajprobe.tasks.base import Environment
 from trajprobe.validation import check_positive_int
 

@@ -2,7 +2,7 @@
 
 >>> from trajprobe import recipes
 >>> recipe = recipes.get("linear-regression-2d/meta-learner", "quick")
->>> result = recipe.train("runs/lr2d", seed=0)       # or trajprobe.training.train(recipe, ...)
+>>> result = recipe.train("runs/lr2d", seed=0)       # or trajprobe.apps.training.train(recipe, ...)
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from trajprobe.recipes.catalogue import RECIPES, Recipe, _mikulik_entries
-from trajprobe.recipes.config import (
+from trajprobe.apps.recipes.catalogue import RECIPES, Recipe, _mikulik_entries
+from trajprobe.apps.recipes.config import (
     CPU_FLOPS,
     PRESETS,
     RECIPE_FILE,
@@ -86,7 +86,7 @@ def load_trained(path: str | Path, *, device: torch.device | str | None = None
     ``trajprobe reproduce``) holds ``recipe.json``, which names the recipe, preset and seed;
     a directory loads ``latest.pt``, a file loads that checkpoint.
     """
-    from trajprobe.training import LATEST, load_model
+    from trajprobe.apps.training import LATEST, load_model
 
     path = Path(path)
     if not path.exists():

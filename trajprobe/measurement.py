@@ -27,9 +27,9 @@ from trajprobe import machine as sm
 from trajprobe._version import __version__
 from trajprobe.guard import eval_mode
 from trajprobe.machine import Policy, default_policy
-from trajprobe.probe import DEFAULT_MEMORY_BUDGET, probe
-from trajprobe.rollout import Trace, interact, rollout
+from trajprobe.probing import DEFAULT_MEMORY_BUDGET, probe
 from trajprobe.tasks.base import Environment, Episodes, Measured, Seed, make_generator
+from trajprobe.traces import Trace, interact, rollout
 from trajprobe.validation import check_positive_int
 
 __all__ = ["Probed", "context_dynamics", "effective_spectra", "fourier_spectra", "measure"]
@@ -92,7 +92,7 @@ def measure(
         probes: N probe inputs per (episode, step); None: the task's default.
         seed: one generator draws the episodes (or runs the environment), then the probes.
         policy: closed loop only: outputs → action distribution (default
-            :func:`~trajprobe.rollout.default_policy`).
+            :func:`~trajprobe.traces.default_policy`).
         memory_budget, progress: passed to :func:`~trajprobe.probe`.
 
     Returns:

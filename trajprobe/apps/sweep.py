@@ -6,7 +6,7 @@ embedded :class:`distributed.LocalCluster` by default or on any running Dask clu
 address (for example one started by dask-jobqueue on SLURM or PBS)::
 
     >>> from trajprobe import plots
-from trajprobe.sweep import sweep
+from trajprobe.apps.sweep import sweep
     >>> ds = sweep("linear-regression-2d/meta-learner", preset="quick", seeds=4)  # doctest: +SKIP
 
 Layout of the sweep's directory (which must be on a file system the workers share)::
@@ -42,9 +42,9 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from trajprobe import io, plots
+from trajprobe.apps.recipes.config import default_out_dir
 from trajprobe.dynamics import mean_sem
 from trajprobe.progress import bar_options
-from trajprobe.recipes.config import default_out_dir
 from trajprobe.validation import check_positive_int
 
 __all__ = ["Job", "SweepError", "headlines", "load_sweep", "plot_sweep",
@@ -74,7 +74,7 @@ class Job:
     """One unit of work: train ``recipe`` for ``seed`` in ``run_dir``, then maybe measure it.
 
     Attributes:
-        recipe: a :class:`~trajprobe.recipes.MetaLearnerRecipe` (small; pickled to workers).
+        recipe: a :class:`~trajprobe.apps.recipes.MetaLearnerRecipe` (small; pickled to workers).
         seed: the training seed.
         run_dir: the training run's directory (resumed if it holds a partial run).
         result_path: where to write the measurement (None: train only).
@@ -124,8 +124,8 @@ def _run_job(job: Job) -> str:
     trained = job.recipe.train(job.run_dir, seed=job.seed, device=device, progress=False)
     if job.result_path is None:
         return str(job.run_dir)
-    from trajprobe.recipes.evaluate import evaluate
-    from trajprobe.training import list_checkpoints, load_model
+    from trajprobe.apps.recipes.evaluate import evaluate
+    from trajprobe.apps.training import list_checkpoints, load_model
 
     kept = list_checkpoints(job.run_dir) if job.checkpoints else []
     if kept:
@@ -151,7 +151,7 @@ def _run_job(job: Job) -> str:
 
 def _saved_step(run_dir: Path) -> int:
     """The outer step of ``run_dir/latest.pt`` (0 if there is none)."""
-    from trajprobe.training import LATEST
+    from trajprobe.apps.training import LATEST
 
     latest = Path(run_dir) / LATEST
     if not latest.is_file():
@@ -304,13 +304,13 @@ def sweep(
     """Train and measure ``recipe`` for every seed, in parallel, and merge along ``seed``.
 
     Each seed is one task (:func:`run_job`): train (resuming from its last checkpoint),
-    then measure every kept checkpoint with :func:`trajprobe.recipes.evaluate.evaluate`.
+    then measure every kept checkpoint with :func:`trajprobe.apps.recipes.evaluate.evaluate`.
     ``sweep.nc`` is rewritten as each seed finishes, so an interrupted sweep keeps its
     finished seeds, and calling again with the same arguments runs only what is missing.
 
     Args:
         recipe: a recipe name (see ``trajprobe recipes``) or a
-            :class:`~trajprobe.recipes.MetaLearnerRecipe` (then ``preset`` is ignored).
+            :class:`~trajprobe.apps.recipes.MetaLearnerRecipe` (then ``preset`` is ignored).
         preset: ``smoke``, ``quick`` or ``paper``.
         seeds: N for seeds 0..N-1, or the seeds themselves.
         out_dir: the sweep's directory (default ``./trajprobe-sweeps/<recipe>-<preset>``);
@@ -326,7 +326,7 @@ def sweep(
         The measurement over ``seed, checkpoint, ...`` with per-seed
         ``final_training_loss``, ``training_seconds`` and ``resumed_from_step``.
     """
-    from trajprobe import recipes
+    from trajprobe.apps import recipes
 
     chosen = recipes.get(recipe, preset) if isinstance(recipe, str) else recipe
     if not isinstance(chosen, recipes.MetaLearnerRecipe):
@@ -368,7 +368,7 @@ def _claim(out: Path, recipe: Any) -> None:
                                   "training": dataclasses.asdict(recipe.training)}, default=str))
     path = out / SWEEP_FILE
     if path.is_file():
-        from trajprobe.training import with_defaults
+        from trajprobe.apps.training import with_defaults
 
         before = json.loads(path.read_text())
         if isinstance(before.get("training"), dict):

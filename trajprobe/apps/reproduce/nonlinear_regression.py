@@ -27,18 +27,19 @@ import numpy as np
 import torch
 import xarray as xr
 
-from trajprobe import io, plots, recipes
+from trajprobe import io, plots
 from trajprobe.adapters.torch_learner import SGD, Adam, mlp_learner
+from trajprobe.apps import recipes
+from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.learners import eval_schedule, probe_learner
+from trajprobe.apps.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
+from trajprobe.apps.training import list_checkpoints
 from trajprobe.dynamics import normalise_to_asymptote, steps_to_threshold, time_ratio
 from trajprobe.estimators.fourier import fourier_coefficients, fourier_projection
-from trajprobe.measure import fourier_spectra
+from trajprobe.measurement import fourier_spectra
 from trajprobe.plots import plot_learning_curves, plot_progress, plot_steps_to_threshold
 from trajprobe.reference_models import FourierGridPosterior
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.reproduce.learners import eval_schedule, probe_learner
-from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.tasks import Episodes, FourierRegression, make_generator
-from trajprobe.training import list_checkpoints
 
 __all__ = [
     "BAYES_BINS",
@@ -124,7 +125,7 @@ def learner_spectra(context: RunContext) -> xr.Dataset:
 
     Learner e is trained on minibatches (x ~ U[-0.5, 0.5], y = g_e(x) + ε) and its
     function f_{θ_{t-1}} is read on the 40-point grid at the steps of
-    :func:`~trajprobe.reproduce.learners.eval_schedule`. The result is kept in
+    :func:`~trajprobe.apps.reproduce.learners.eval_schedule`. The result is kept in
     ``context.runs_dir`` and reused when the recipe is unchanged (a finished run).
 
     Returns:

@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt
 import xarray as xr
 
 import trajprobe
+from trajprobe.apps.reproduce.base import RunContext, TargetResult
 from trajprobe.io import _umask, atomic_write, save_datasets
-from trajprobe.reproduce.base import RunContext, TargetResult
 
 __all__ = ["read_results", "write_report"]
 

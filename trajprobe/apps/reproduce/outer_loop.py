@@ -11,8 +11,8 @@ import torch
 import xarray as xr
 
 from trajprobe import plots
+from trajprobe.apps.training import load_model
 from trajprobe.dynamics import steps_to_threshold
-from trajprobe.training import load_model
 
 __all__ = ["outer_loop_spectra", "plot_outer_loop"]
 
@@ -32,7 +32,7 @@ def outer_loop_spectra(
     Args:
         build_model: a fresh model of the run's architecture (weights are loaded into it).
         checkpoints: ``(outer step, path)`` pairs, e.g. from
-            :func:`trajprobe.training.list_checkpoints`.
+            :func:`trajprobe.apps.training.list_checkpoints`.
         measure: model → Dataset with ``var`` ``(episode, t, dim)`` (e.g.
             :func:`trajprobe.effective_spectra` on fixed episodes).
         cutoff: c of the steps-to-threshold summary.

@@ -13,18 +13,19 @@ import numpy as np
 import torch
 import xarray as xr
 
-from trajprobe import plots, recipes
+from trajprobe import plots
 from trajprobe.adapters.torch_learner import SGD, Adam, linear_regression_learner
+from trajprobe.apps import recipes
+from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.learners import eval_schedule, probe_learner
+from trajprobe.apps.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
+from trajprobe.apps.training import list_checkpoints
 from trajprobe.dynamics import mean_sem, steps_to_threshold, time_ratio
 from trajprobe.estimators.linear import effective_map, effective_spectrum, spectrum_ratio
-from trajprobe.measure import effective_spectra
+from trajprobe.measurement import effective_spectra
 from trajprobe.plots import plot_learning_curves, plot_steps_to_threshold
 from trajprobe.reference_models import BayesianLinearRegression
-from trajprobe.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.reproduce.learners import eval_schedule, probe_learner
-from trajprobe.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.tasks import LinearRegression, make_generator
-from trajprobe.training import list_checkpoints
 
 __all__ = ["HEADLINE", "SPECTRA", "THRESHOLDS", "run"]
 
