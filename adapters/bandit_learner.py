@@ -45,7 +45,7 @@ from trajprobe.dynamics import eval_schedule
 from trajprobe.estimators.policy import expected_context_reward
 from trajprobe.labelled import describe
 from trajprobe.progress import bar_options
-from trajprobe.tasks.base import Seed, make_generator
+from trajprobe.randomness import Seed, make_generator
 from trajprobe.validation import check_positive_int
 
 __all__ = ["BanditLearner", "multinomial_counts", "train_bandit_learners"]

@@ -38,7 +38,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from trajprobe.initialisers import torch_default_init, truncated_normal_init
-from trajprobe.tasks.base import make_generator
+from trajprobe.randomness import make_generator
 from trajprobe.validation import check_positive_int
 
 __all__ = [

@@ -26,9 +26,12 @@ import xarray as xr
 from trajprobe import machine as sm
 from trajprobe._version import __version__
 from trajprobe.guard import eval_mode
+from trajprobe.labelled import label_steps
 from trajprobe.machine import Policy, default_policy
 from trajprobe.probing import DEFAULT_MEMORY_BUDGET, probe
-from trajprobe.tasks.base import Environment, Episodes, Measured, Seed, make_generator
+from trajprobe.randomness import Seed, make_generator
+from trajprobe.tasks import checks
+from trajprobe.tasks.base import Environment, Episodes, Measured
 from trajprobe.traces import Trace, interact, rollout
 from trajprobe.validation import check_positive_int
 
@@ -104,6 +107,7 @@ def measure(
         TypeError: ``task`` has no measurement, or ``machine`` is not a machine.
         ValueError: the machine does not accept the task's inputs, or a bad size.
     """
+    checks.check_methods(task, checks.MEASURED_METHODS, "measure")
     if not isinstance(task, Measured):
         raise TypeError(
             f"task: expected a task with a measurement (probe_inputs and summarise, see "
@@ -116,18 +120,20 @@ def measure(
         gen = make_generator(seed, device)
         run, trace = _run(machine, task, episodes, steps, gen, policy, device, dtype)
         run = dataclasses.replace(run, inputs=trace.inputs)  # the machine's device and dtype
-        probe_inputs = task.probe_inputs(run, probes, seed=gen)
+        probe_inputs = checks.probe_inputs(task, task.probe_inputs(run, probes, seed=gen),
+                                           trace.n_episodes, trace.n_steps, probes)
         outputs = None
         if probe_inputs is not None:
             outputs = probe(machine, trace, probe_inputs, memory_budget=memory_budget,
                             progress=progress)
         ds = task.summarise(Probed(machine, run, trace, probe_inputs, outputs,
                                    policy or default_policy(machine)))
+        ds = checks.summary(task, ds, trace.n_episodes, trace.n_steps)
     missing = {"episode", "t"} - set(ds.dims)
     if missing:
         raise ValueError(f"task: summarise must return dims episode and t, missing {missing}")
-    ds = ds.assign_coords(episode=np.arange(trace.n_episodes),
-                          t=np.arange(1, trace.n_steps + 1))
+    ds = label_steps(ds.assign_coords(episode=np.arange(trace.n_episodes),
+                                      t=np.arange(1, trace.n_steps + 1)))
     ds.attrs = {**_attrs(task), **ds.attrs, "n_episodes": trace.n_episodes,
                 "n_steps": trace.n_steps,
                 "n_probes": 0 if outputs is None else int(outputs.shape[2]),
@@ -155,7 +161,9 @@ def _run(machine: sm.StateMachine, task: Any, episodes: int | Episodes | Trace, 
     if isinstance(task, Environment):
         trace = interact(machine, task, episodes, steps, seed=gen, policy=policy)
         return Episodes(trace.inputs, None, trace.params or {}), trace
-    run = task.sample(episodes, steps, seed=gen, device=device, dtype=dtype)
+    checks.check_methods(task, checks.TASK_METHODS, "measure (or the environment methods)")
+    run = checks.episodes(task, task.sample(episodes, steps, seed=gen, device=device,
+                                            dtype=dtype), episodes, steps)
     return run, rollout(machine, run.inputs)
 
 

@@ -15,7 +15,9 @@ from trajprobe import machine as sm
 from trajprobe.guard import check_outputs, checked_step, eval_mode
 from trajprobe.labelled import feature_dims
 from trajprobe.machine import Policy, default_policy
-from trajprobe.tasks.base import Environment, Seed, make_generator
+from trajprobe.randomness import Seed, make_generator
+from trajprobe.tasks import checks
+from trajprobe.tasks.base import Environment
 from trajprobe.validation import (
     as_tensor,
     check_finite_tensor,
@@ -246,6 +248,7 @@ class Interaction:
         feedback: Literal["next", "same"] | None = None,
     ) -> None:
         _check_machine_protocol(machine)
+        checks.check_methods(task, checks.ENVIRONMENT_METHODS, "interact")
         if not isinstance(task, Environment):
             raise TypeError(
                 "task: expected an Environment (sample_params, contexts, reward, encode, "
@@ -271,13 +274,15 @@ class Interaction:
         self.dtype = sm.machine_dtype(machine)
         self.generator = make_generator(seed, self.device)
         if params is None:
-            params = task.sample_params(n_episodes, generator=self.generator, device=self.device)
+            params = checks.params(task, task.sample_params(
+                n_episodes, generator=self.generator, device=self.device), n_episodes)
         self.params = params
         rows = 1 if n_samples is None else n_samples
         self._rows = {k: v.repeat_interleave(rows, dim=0) for k, v in params.items()}
         # one sample per step: every context drawn up front, [E, T]; else step by step
-        self.contexts = (task.contexts(params, n_steps, generator=self.generator)
-                         if n_samples is None else None)
+        self.contexts = (checks.contexts(task, task.contexts(params, n_steps,
+                                                             generator=self.generator),
+                                         n_episodes, n_steps) if n_samples is None else None)
 
     def __iter__(self) -> Iterator[Step]:
         state, action, reward = self.initial_state, None, None
@@ -292,7 +297,8 @@ class Interaction:
               reward: torch.Tensor | None) -> Step:
         task, shape = self.task, self._shape()
         context = (self.contexts[:, t - 1] if self.contexts is not None else
-                   task.contexts(self._rows, 1, generator=self.generator))
+                   checks.contexts(task, task.contexts(self._rows, 1, generator=self.generator),
+                                   self.n_episodes * (self.n_samples or 1), 1))
         context = None if context is None else context.reshape(-1)
         if self.feedback == "next":  # a_{t-1}, r_{t-1} in x_t
             x = self._encode(context, action, reward)
@@ -301,7 +307,8 @@ class Interaction:
             y = sm.output(self.machine, self._encode(context, None, None), state)
         check_outputs(y, self.machine, t)
         action = self._act(y)
-        reward = task.reward(self._rows, context, action.reshape(-1), generator=self.generator)
+        reward = checks.rewards(task, task.reward(self._rows, context, action.reshape(-1),
+                                                  generator=self.generator), action.numel())
         if self.feedback == "same":
             x = self._encode(context, action, reward)
             _, next_state = checked_step(self.machine, x, state, t)
@@ -315,11 +322,9 @@ class Interaction:
     def _encode(self, context: torch.Tensor | None, action: torch.Tensor | None,
                 reward: torch.Tensor | None) -> torch.Tensor:
         flat = [None if v is None else v.reshape(-1) for v in (action, reward)]
-        x = self.task.encode(context, *flat, dtype=self.dtype).to(self.device)
         rows = self.n_episodes * (self.n_samples or 1)
-        if x.shape[0] != rows:
-            raise ValueError(f"task: encode returned shape {tuple(x.shape)}, expected "
-                             f"[{rows}, {self.task.input_size}]")
+        x = checks.encoded(self.task, self.task.encode(context, *flat, dtype=self.dtype),
+                           rows).to(self.device)
         return x.reshape(*self._shape(), *x.shape[1:])
 
     def _act(self, y: torch.Tensor) -> torch.Tensor:

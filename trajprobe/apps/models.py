@@ -29,7 +29,7 @@ from trajprobe.adapters.torch_transformer import CausalTransformer, Interleaved,
 from trajprobe.heads import resolve_head
 from trajprobe.initialisers import torch_default_init
 from trajprobe.machine import LSTMState
-from trajprobe.tasks.base import Seed, make_generator
+from trajprobe.randomness import Seed, make_generator
 from trajprobe.validation import check_positive_int
 
 __all__ = [

@@ -24,38 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
 import torch
+
+from trajprobe.randomness import Seed, make_generator
 
 if TYPE_CHECKING:
     import xarray as xr
 
     from trajprobe.measurement import Probed
 
+# Seed and make_generator live in trajprobe.randomness; they stay importable from here.
 __all__ = ["Environment", "Episodes", "Measured", "Seed", "Task", "make_generator"]
-
-Seed = int | torch.Generator | None
-"""A seed: an int, a ``torch.Generator`` (used as is), or None (fresh entropy)."""
-
-
-def make_generator(seed: Seed, device: torch.device | str | None = None) -> torch.Generator:
-    """A ``torch.Generator`` on ``device`` from an int seed, a generator, or None."""
-    if isinstance(seed, torch.Generator):
-        return seed
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {str(dev)!r} was asked for but CUDA is not available "
-                         "(torch.cuda.is_available() is False); use device='cpu'")
-    gen = torch.Generator(device=dev)
-    if seed is None:
-        gen.seed()
-    elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-        if not -(2**63) <= int(seed) < 2**64:
-            raise ValueError(f"seed: expected an int in [-2**63, 2**64), got {seed!r}")
-        gen.manual_seed(int(seed))
-    else:
-        raise TypeError(f"seed: expected an int, a torch.Generator or None, got {seed!r}")
-    return gen
 
 
 @dataclass(frozen=True)

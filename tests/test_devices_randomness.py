@@ -1,0 +1,88 @@
+"""One device policy and one home for randomness (issue 24): trajprobe.devices and
+trajprobe.randomness."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import trajprobe.tasks
+import trajprobe.tasks.base
+from trajprobe.devices import available_devices, parameter_dtype, resolve_device
+from trajprobe.randomness import Seed, make_generator, step_seed
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+NO_MPS = pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without MPS")
+
+
+@pytest.mark.parametrize("device", [None, "cpu", torch.device("cpu")])
+def test_cpu_and_none_resolve_to_the_cpu(device):
+    assert resolve_device(device) == torch.device("cpu")
+
+
+@NO_CUDA
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", torch.device("cuda:0")])
+def test_cuda_without_cuda_is_an_error_naming_it_and_what_is_available(device):
+    with pytest.raises(ValueError, match=rf"device: '{torch.device(device)}' was asked for but "
+                       r"CUDA is not available .*; available here: cpu"):
+        resolve_device(device)
+
+
+@NO_MPS
+def test_mps_without_mps_is_an_error():
+    with pytest.raises(ValueError, match=r"device: 'mps' was asked for but MPS is not available"):
+        resolve_device("mps")
+
+
+def test_unknown_devices_are_errors():
+    with pytest.raises(ValueError, match="expected cpu, cuda, cuda:N or mps, got 'gpu'"):
+        resolve_device("gpu")
+    with pytest.raises(ValueError, match="expected cpu, cuda, cuda:N or mps, got 'meta'"):
+        resolve_device("meta")
+    with pytest.raises(TypeError, match=r"device: expected None, a string or a torch\.device"):
+        resolve_device(0)  # type: ignore[arg-type]
+
+
+def test_available_devices_starts_with_the_cpu():
+    assert available_devices()[0] == "cpu"
+
+
+def test_parameter_dtype():
+    assert parameter_dtype(nn.Linear(2, 3)) == torch.float32
+    assert parameter_dtype(nn.Linear(2, 3).double()) == torch.float64
+    assert parameter_dtype(nn.ReLU()) is None
+
+
+def test_make_generator_same_seed_same_numbers():
+    a = torch.rand(4, generator=make_generator(5))
+    b = torch.rand(4, generator=make_generator(5))
+    assert torch.equal(a, b)
+    gen = make_generator(5)
+    assert make_generator(gen) is gen
+    assert not torch.equal(torch.rand(4, generator=make_generator(6)), a)
+    with pytest.raises(TypeError, match="seed: expected an int"):
+        make_generator(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"seed: expected an int in \[-2\*\*63, 2\*\*64\)"):
+        make_generator(2**64)
+
+
+@NO_CUDA
+def test_make_generator_on_an_unavailable_device_is_an_error():
+    with pytest.raises(ValueError, match="device: 'cuda' was asked for but CUDA"):
+        make_generator(0, "cuda")
+
+
+def test_step_seed_known_values():
+    # SplitMix64 of (seed, step), pinned: the training data of every run depends on it
+    assert step_seed(0, 0) == 6017775124710473527
+    assert step_seed(7, 3) == 3879072848308665546
+    assert len({step_seed(0, k) for k in range(100)}) == 100
+    with pytest.raises(ValueError, match="step: expected a non-negative step"):
+        step_seed(0, -1)
+
+
+def test_tasks_still_export_the_seed_helpers():
+    assert trajprobe.tasks.make_generator is make_generator
+    assert trajprobe.tasks.base.make_generator is make_generator
+    assert trajprobe.tasks.Seed is Seed
