@@ -85,6 +85,7 @@ def steps_to_threshold(
     steps = xr.DataArray(coord, dims=dim)[first].drop_vars(dim, errors="ignore")
     out = steps.where(crossed.any(dim), never)
     out.name = "steps_to_threshold"
+    out.attrs.update(long_name=f"steps until {q.name or 'q'} > c", units="steps")
     return out
 
 
@@ -109,6 +110,8 @@ def time_ratio(
         ratio = steps / ref
     ratio = ratio.where(np.isfinite(ref))  # reference never crossed: undetermined
     ratio.name = "time_ratio"
+    ratio.attrs.update(long_name=f"time ratio to {dim} {steps[dim].values[reference]}",
+                       units="1")
     return ratio
 
 
@@ -117,7 +120,7 @@ def asymptote(q: xr.DataArray, dim: str = "t", *, window: int = 1) -> xr.DataArr
     _check_dim(q, dim, "q")
     if not 1 <= window <= q.sizes[dim]:
         raise ValueError(f"window: expected 1..{q.sizes[dim]} steps, got {window}")
-    return q.isel({dim: slice(-window, None)}).mean(dim)
+    return q.isel({dim: slice(-window, None)}).mean(dim, keep_attrs=True)
 
 
 def normalise_to_asymptote(q: xr.DataArray, dim: str = "t", *, window: int = 1) -> xr.DataArray:
@@ -127,7 +130,10 @@ def normalise_to_asymptote(q: xr.DataArray, dim: str = "t", *, window: int = 1) 
     gets by the end of the episode. A zero asymptote gives NaN or ±inf.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        return q / asymptote(q, dim, window=window)
+        ratio = q / asymptote(q, dim, window=window)
+    ratio.attrs = {"long_name": f"{q.attrs.get('long_name', q.name or 'q')} / its asymptote",
+                   "units": "1"}
+    return ratio
 
 
 def order_contexts(
@@ -175,9 +181,12 @@ def order_contexts(
     ordered = ordered.drop_vars(dim, errors="ignore").transpose(
         *[d if d != dim else "rank" for d in q.dims]
     )
+    ordered.attrs = dict(q.attrs)
+    ordered["rank"].attrs.update(long_name="k-th learned context", units="1")
     labels = score[dim].values if dim in score.coords else np.arange(n)
     order = xr.DataArray(labels[order_idx.values], dims=order_idx.dims,
-                         coords=order_idx.coords, name="context_order")
+                         coords=order_idx.coords, name="context_order",
+                         attrs={"long_name": "context index", "units": "1"})
     return ordered, order
 
 
@@ -216,7 +225,9 @@ def context_confusion(
         other = other.drop_vars(dim)
     followed = policy.isel({action_dim: other.astype(int)})
     differ = correct != other
-    return followed.where(differ).mean(episode_dim)
+    confusion = followed.where(differ).mean(episode_dim)
+    confusion.attrs = {"long_name": "P(playing a*(c') | context c)", "units": "1"}
+    return confusion
 
 
 def most_confused_pair(
@@ -242,6 +253,11 @@ def summarise(da: xr.DataArray, dim: str = "episode") -> xr.Dataset:
     n = da.notnull().sum(dim)
     mean = da.mean(dim)
     sem = da.std(dim, ddof=1) / np.sqrt(n.where(n > 0))
+    name = da.attrs.get("long_name", da.name or "value")
+    units = da.attrs.get("units", "1")
+    mean.attrs = {"long_name": f"{name}, mean over {dim}", "units": units}
+    sem.attrs = {"long_name": f"{name}, s.e. over {dim}", "units": units}
+    n.attrs = {"long_name": f"number of {dim}s", "units": "1"}
     return xr.Dataset({"mean": mean, "sem": sem, "n": n})
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from trajprobe.labelled import describe, to_numpy
+from trajprobe.labelled import Label, describe, to_numpy
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import check_positive, check_positive_int
 
@@ -190,8 +190,11 @@ class _Arms:
              "regret": (("episode", "t"), to_numpy(regret(means, trace.actions)))},
             attrs={"measure": "reward"},
         )
-        return describe(ds, {"expected_reward": "mean reward of the arm pulled",
-                             "regret": "best arm's mean minus the pulled arm's"})
+        return describe(ds, {
+            "reward": Label("reward", "1", "realised reward of the arm pulled"),
+            "expected_reward": Label("expected reward", "1", "mean reward of the arm pulled"),
+            "regret": Label("regret", "1", "best arm's mean minus the pulled arm's"),
+        })
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from trajprobe.estimators.policy import (
     expected_reward,
     policy_probabilities,
 )
-from trajprobe.labelled import describe, to_numpy
+from trajprobe.labelled import Label, describe, to_numpy
 from trajprobe.tasks._sampling import rand
 from trajprobe.tasks.base import Episodes, Seed
 from trajprobe.validation import as_tensor, check_positive_int
@@ -287,10 +287,21 @@ class ContextualBandit:
         ds["return_score"] = ds["expected_reward_context"].mean("t")
         ds["q_ordered"], ds["context_order"] = order_contexts(ds["q"], score=ds["return_score"])
         return describe(ds, {
-            "q": "probability of the correct action when shown context c (q_c(t))",
-            "expected_reward_context": "E[r_c(t)] (eq. 12)",
-            "expected_reward": "E[r(t)] (eq. 13)",
-            "return_score": "R_c = E_t E[r_c(t)] (eq. 14)",
-            "q_ordered": "q of the k-th learned context (ranked by R_c)",
-            "context_order": "original context index at each rank",
+            "q": Label("P(correct action | context) q_c", "1",
+                       "probability of the correct action when shown context c (q_c(t))"),
+            "policy": Label("policy π(a | c)", "1"),
+            "expected_reward_context": Label("expected reward in context c", "1",
+                                             "E[r_c(t)] (eq. 12)"),
+            "expected_reward": Label("expected reward", "1", "E[r(t)] (eq. 13)"),
+            "correct": Label("correct action a*(c)", "1"),
+            "action_taken": Label("action taken", "1"),
+            "reward": Label("reward", "1"),
+            "context_shown": Label("context shown", "1"),
+            "return_score": Label("return score R_c", "1", "R_c = E_t E[r_c(t)] (eq. 14)"),
+            "q_ordered": Label("P(correct action) of the k-th learned context", "1",
+                               "q of the k-th learned context (ranked by R_c)"),
+            "context_order": Label("context index", "1", "original context index at each rank"),
+            "context": Label("context c", "1"),
+            "action": Label("action a", "1"),
+            "rank": Label("k-th learned context", "1"),
         })

@@ -22,7 +22,7 @@ from trajprobe.estimators.fourier import (
     fourier_projection,
     spectral_energy_ratio,
 )
-from trajprobe.labelled import describe, to_numpy
+from trajprobe.labelled import Label, describe, to_numpy
 from trajprobe.tasks._sampling import rand, randn
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import as_tensor, check_positive, check_positive_int
@@ -250,9 +250,16 @@ class FourierRegression:
             coords={"mode": np.arange(1, self.n_modes + 1), "x": to_numpy(grid)},
             attrs={"measure": "fourier_spectra"},
         )
-        ds["mode"].attrs["long_name"] = "frequency k"
         return describe(ds, {
-            "q": "Re<g_hat_k, g_k> / |g_k|^2 (eq. 10)",
-            "energy_ratio": "|g_hat_k|^2 / |g_k|^2 (footnote 2)",
-            "loss": "squared error of the prediction of y_t",
+            "q": Label("Fourier projection q_k", "1", "Re<g_hat_k, g_k> / |g_k|^2 (eq. 10)"),
+            "energy_ratio": Label("energy ratio |ĝ_k|² / |g_k|²", "1",
+                                  "|g_hat_k|^2 / |g_k|^2 (footnote 2)"),
+            "amplitude_hat": Label("amplitude |ĝ_k|", "1", "2|DFT_k| / N of the probed outputs"),
+            "amplitudes": Label("target amplitude a_k", "1"),
+            "phases": Label("target phase φ_k", "rad"),
+            "function": Label("probed output ĝ_t(x)", "1"),
+            "target_function": Label("target g(x)", "1"),
+            "loss": Label("squared error of y_t", "1", "squared error of the prediction of y_t"),
+            "mode": Label("frequency k", "1"),
+            "x": Label("probe point x", "1"),
         })

@@ -36,7 +36,7 @@ import xarray as xr
 from torch import distributions as D
 
 from trajprobe.heads import HEADS
-from trajprobe.labelled import describe, to_numpy
+from trajprobe.labelled import Label, describe, to_numpy
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import check_positive, check_positive_int
 
@@ -180,7 +180,8 @@ class PredictionTask:
         values = targets.to(torch.float64) if targets.is_floating_point() else targets
         ds = xr.Dataset({"log_loss": (("episode", "t"), to_numpy(-predictive.log_prob(values)))},
                         attrs={"measure": "log_loss"})
-        return describe(ds, {"log_loss": "-log p(x_t | y_t) (Mikulik et al. §3.1)"})
+        return describe(ds, {"log_loss": Label("log-loss −log p(x_t)", "nats",
+                                               "-log p(x_t | y_t) (Mikulik et al. §3.1)")})
 
 
 @dataclass(frozen=True)

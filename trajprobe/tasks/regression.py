@@ -22,7 +22,7 @@ import torch
 import xarray as xr
 
 from trajprobe.estimators.linear import effective_map, effective_spectrum, spectrum_ratio
-from trajprobe.labelled import describe, to_numpy
+from trajprobe.labelled import Label, describe, to_numpy
 from trajprobe.tasks._sampling import randn
 from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import (
@@ -254,11 +254,18 @@ class LinearRegression:
             attrs={"measure": "effective_spectra", "fit_intercept": int(self.fit_intercept)},
         )
         return describe(ds, {
-            "s_hat": "effective spectrum diag(U^T W_hat V), eq. 5",
-            "q": "proportion of target singular value learned, s_hat / s (eq. 3)",
-            "s": "target singular values",
-            "loss": "squared error of the prediction of y_t (eq. 4 summand)",
-            "probe_loss": "mean squared error on the probe set against W x",
+            "s_hat": Label("effective singular value ŝ_k", "1",
+                           "effective spectrum diag(U^T W_hat V), eq. 5"),
+            "q": Label("proportion learned q_k = ŝ_k / s_k", "1",
+                       "proportion of target singular value learned, s_hat / s (eq. 3)"),
+            "s": Label("target singular value s_k", "1", "target singular values"),
+            "W_hat": Label("effective map Ŵ_t", "1", "least-squares map from probe x to y"),
+            "W": Label("target map W", "1"),
+            "loss": Label("squared error of y_t", "1",
+                          "squared error of the prediction of y_t (eq. 4 summand)"),
+            "probe_loss": Label("probe-set squared error", "1",
+                                "mean squared error on the probe set against W x"),
+            "mode": Label("singular mode k", "1", "modes in descending target singular value"),
         })
 
     def _check_inputs(self, inputs: torch.Tensor | Episodes) -> torch.Tensor:
