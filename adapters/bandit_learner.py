@@ -41,6 +41,7 @@ from torch.nn import functional
 from tqdm.auto import tqdm
 
 from trajprobe.adapters.torch_learner import SGD, Adam, Optimiser
+from trajprobe.devices import resolve_device
 from trajprobe.dynamics import eval_schedule
 from trajprobe.estimators.policy import expected_context_reward
 from trajprobe.labelled import describe
@@ -102,7 +103,7 @@ class BanditLearner:
         if not math.isfinite(baseline):
             raise ValueError(f"baseline: expected a finite number, got {baseline!r}")
         self.coupled, self.baseline, self.seed = bool(coupled), float(baseline), seed
-        self.dtype, self.device = dtype, torch.device(device) if device is not None else None
+        self.dtype, self.device = dtype, resolve_device(device)
 
     @property
     def input_size(self) -> int:

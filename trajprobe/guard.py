@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from trajprobe import machine as sm
+from trajprobe.devices import parameter_dtype
 
 __all__ = ["StepError", "check_outputs", "checked_step", "eval_mode", "modules_of"]
 
@@ -58,9 +59,8 @@ def _describe(value: Any) -> str:
 
 def _parameter_dtype(machine: Any) -> torch.dtype | None:
     for module in modules_of(machine):
-        for p in module.parameters():
-            if p.is_floating_point():
-                return p.dtype
+        if (dtype := parameter_dtype(module)) is not None:
+            return dtype
     return None
 
 

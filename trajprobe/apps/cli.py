@@ -174,17 +174,9 @@ def _seed(text: str) -> int:
 
 def _check_device(device: str | None) -> None:
     """A clear error for a device this machine does not have (before any work)."""
-    import torch
+    from trajprobe.devices import resolve_device
 
-    if device is None:
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as err:
-        raise ValueError(f"device: expected cpu, cuda, cuda:N, ..., got {device!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} was asked for but CUDA is not available here "
-                         "(torch.cuda.is_available() is False); use --device cpu")
+    resolve_device(device)
 
 
 def _check_writable(path: Path | None, *, directory: bool) -> None:

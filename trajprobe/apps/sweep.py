@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from trajprobe import io, plots
 from trajprobe.apps.recipes.config import default_out_dir
+from trajprobe.devices import resolve_device
 from trajprobe.dynamics import mean_sem
 from trajprobe.progress import bar_options
 from trajprobe.validation import check_positive_int
@@ -78,7 +79,8 @@ class Job:
         seed: the training seed.
         run_dir: the training run's directory (resumed if it holds a partial run).
         result_path: where to write the measurement (None: train only).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None: CUDA if the worker has it.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None: the CPU (resolved on the worker
+            by :func:`trajprobe.devices.resolve_device`: a device it lacks is an error).
         threads: torch CPU threads inside the task (None: the worker's setting).
         n_episodes: evaluation episodes (None: the measurement's default).
         checkpoints: measure every kept checkpoint (True) or only the final model.
@@ -119,7 +121,7 @@ def run_job(job: Job) -> str:
 
 
 def _run_job(job: Job) -> str:
-    device = job.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(job.device))
     resumed_from = _saved_step(job.run_dir)
     trained = job.recipe.train(job.run_dir, seed=job.seed, device=device, progress=False)
     if job.result_path is None:
@@ -316,7 +318,7 @@ def sweep(
         out_dir: the sweep's directory (default ``./trajprobe-sweeps/<recipe>-<preset>``);
             on a multi-machine cluster it must be on a shared file system.
         scheduler, n_workers, progress: as in :func:`run_jobs`.
-        device: each worker's device (None: CUDA if that worker has it, else CPU).
+        device: each worker's device (None: the CPU; a device a worker lacks is an error).
         threads: torch threads per task (None: the worker's default; a LocalCluster's
             workers run one thread each).
         n_episodes: evaluation episodes per checkpoint.

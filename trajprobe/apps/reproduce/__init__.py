@@ -16,6 +16,7 @@ import torch
 from trajprobe.apps.recipes.config import default_out_dir
 from trajprobe.apps.reproduce.base import PRESETS, RunContext, SummaryRow, TargetResult
 from trajprobe.apps.reproduce.report import read_results, write_report
+from trajprobe.devices import resolve_device
 from trajprobe.validation import check_positive_int, did_you_mean
 
 __all__ = [
@@ -70,9 +71,7 @@ def reproduce(
     if preset not in PRESETS:
         raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
     seeds = check_positive_int(seeds, "seeds")
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: CUDA was asked for but torch.cuda.is_available() is False")
+    dev = resolve_device(device)
     out = Path(out_dir) if out_dir is not None else default_out_dir(target, preset)
     context = RunContext(preset=preset, seeds=seeds, device=dev, out_dir=out, progress=progress)
     module = importlib.import_module(TARGETS[target])
