@@ -107,7 +107,7 @@ def measure(
         TypeError: ``task`` has no measurement, or ``machine`` is not a machine.
         ValueError: the machine does not accept the task's inputs, or a bad size.
     """
-    checks.check_methods(task, checks.MEASURED_METHODS, "measure")
+    checks.check_methods(task, checks.MEASURED_METHODS, "a task with a measurement")
     if not isinstance(task, Measured):
         raise TypeError(
             f"task: expected a task with a measurement (probe_inputs and summarise, see "
@@ -161,7 +161,7 @@ def _run(machine: sm.StateMachine, task: Any, episodes: int | Episodes | Trace, 
     if isinstance(task, Environment):
         trace = interact(machine, task, episodes, steps, seed=gen, policy=policy)
         return Episodes(trace.inputs, None, trace.params or {}), trace
-    checks.check_methods(task, checks.TASK_METHODS, "measure (or the environment methods)")
+    checks.check_methods(task, checks.TASK_METHODS, "an open-loop task or an environment")
     run = checks.episodes(task, task.sample(episodes, steps, seed=gen, device=device,
                                             dtype=dtype), episodes, steps)
     return run, rollout(machine, run.inputs)

@@ -248,7 +248,7 @@ class Interaction:
         feedback: Literal["next", "same"] | None = None,
     ) -> None:
         _check_machine_protocol(machine)
-        checks.check_methods(task, checks.ENVIRONMENT_METHODS, "interact")
+        checks.check_methods(task, checks.ENVIRONMENT_METHODS, "an Environment")
         if not isinstance(task, Environment):
             raise TypeError(
                 "task: expected an Environment (sample_params, contexts, reward, encode, "

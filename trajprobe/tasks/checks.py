@@ -56,20 +56,21 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def check_methods(task: Any, methods: tuple[str, ...], role: str) -> None:
+def check_methods(task: Any, methods: tuple[str, ...], expected: str) -> None:
     """Raise TypeError naming every method of ``methods`` that ``task`` lacks.
 
     Args:
         task: the user's task or environment.
         methods: the protocol methods needed here (e.g. :data:`ENVIRONMENT_METHODS`).
-        role: what the caller needs the task for, for the message (e.g. ``"measure"``).
+        expected: what the caller needs, for the message (e.g. ``"a task with a
+            measurement"``).
     """
     missing = [m for m in methods if not callable(getattr(task, m, None))]
     if missing:
         raise TypeError(
-            f"task: {type(task).__name__} lacks {', '.join(missing)}, which {role} calls; "
-            f"define {' and '.join(f'{m}(...)' for m in missing)} (see the protocol in "
-            "trajprobe.tasks.base and docs/tutorials/measure-your-own-task.md)"
+            f"task: expected {expected} ({', '.join(methods)}); {type(task).__name__} lacks "
+            f"{' and '.join(missing)}: define {' and '.join(f'{m}(...)' for m in missing)} "
+            "(the protocol: trajprobe.tasks.base; docs/tutorials/measure-your-own-task.md)"
         )
 
 
@@ -175,9 +176,9 @@ def summary(task: Any, value: Any, n_episodes: int, n_steps: int) -> xr.Dataset:
     wrong = {d: value.sizes.get(d) for d, n in want.items() if value.sizes.get(d) != n}
     if wrong:
         got = ", ".join(f"{d}: {'missing' if n is None else n}" for d, n in wrong.items())
-        raise ValueError(f"task: {_name(task, 'summarise')} returned a Dataset with dims "
-                         f"{dict(value.sizes)}, expected episode = {n_episodes} and "
-                         f"t = {n_steps} ({got}); keep one entry per episode and step")
+        raise ValueError(f"task: {_name(task, 'summarise')} must return dims episode and t "
+                         f"(episode = {n_episodes}, t = {n_steps}), got a Dataset with dims "
+                         f"{dict(value.sizes)} ({got}); keep one entry per episode and step")
     return value
 
 
