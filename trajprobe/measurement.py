@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,42 +30,12 @@ from trajprobe.machine import Policy, default_policy
 from trajprobe.probing import DEFAULT_MEMORY_BUDGET, probe
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.tasks import checks
-from trajprobe.tasks.base import Environment, Episodes, Measured
+from trajprobe.tasks.base import Environment, Episodes, Measured, Probed
 from trajprobe.traces import Trace, interact, rollout
 from trajprobe.validation import check_positive_int
 
+# Probed lives in trajprobe.tasks.base (beside the task protocol); importable from here too.
 __all__ = ["Probed", "context_dynamics", "effective_spectra", "fourier_spectra", "measure"]
-
-
-@dataclass(frozen=True)
-class Probed:
-    """Everything a task's ``summarise`` reads.
-
-    Attributes:
-        machine: the machine measured (for ``distribution`` or ``state_vector``).
-        episodes: the episodes: inputs ``[E, T, ...]``, targets (None for an environment)
-            and the latent parameters (``E`` leading).
-        trace: the machine's run on them (closed loop: with actions, rewards, contexts).
-        probe_inputs: ``[E, T, N, ...]`` from the task's ``probe_inputs`` (or None).
-        outputs: ``[E, T, N, ...]`` the probe outputs, f(probe_inputs[e, t, n], s_{t-1}[e])
-            (or None without probes).
-        policy: outputs → action distribution, for environments (the caller's, else
-            :func:`~trajprobe.machine.default_policy`).
-    """
-
-    machine: sm.StateMachine
-    episodes: Episodes
-    trace: Trace
-    probe_inputs: torch.Tensor | None
-    outputs: torch.Tensor | None
-    policy: Policy
-
-    @property
-    def params(self) -> dict[str, torch.Tensor]:
-        """The episodes' parameters on the outputs' device and floating dtype."""
-        ref = self.trace.outputs
-        return {k: v.to(device=ref.device, dtype=ref.dtype) if v.is_floating_point()
-                else v.to(ref.device) for k, v in self.episodes.params.items()}
 
 
 def measure(

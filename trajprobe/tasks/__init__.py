@@ -4,7 +4,15 @@ for a machine, build probe inputs from a history and summarise the probe outputs
 
 from trajprobe.tasks.armed_bandits import BernoulliBandit, GaussianBandit
 from trajprobe.tasks.bandits import ContextualBandit
-from trajprobe.tasks.base import Environment, Episodes, Measured, Seed, Task, make_generator
+from trajprobe.tasks.base import (
+    Environment,
+    Episodes,
+    Measured,
+    Probed,
+    Seed,
+    Task,
+    make_generator,
+)
 from trajprobe.tasks.fourier import FourierRegression, band_pass
 from trajprobe.tasks.prediction import (
     BernoulliPrediction,
@@ -15,6 +23,7 @@ from trajprobe.tasks.prediction import (
     PredictionTask,
 )
 from trajprobe.tasks.regression import LinearRegression, haar_orthogonal
+from trajprobe.tasks.task_pool import TaskPool
 
 __all__ = [
     "BernoulliBandit",
@@ -31,8 +40,10 @@ __all__ = [
     "Measured",
     "NormalGammaPrediction",
     "PredictionTask",
+    "Probed",
     "Seed",
     "Task",
+    "TaskPool",
     "band_pass",
     "haar_orthogonal",
     "make_generator",

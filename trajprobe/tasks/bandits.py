@@ -33,7 +33,7 @@ from trajprobe.tasks.base import Episodes, Seed
 from trajprobe.validation import as_tensor, check_positive_int
 
 if TYPE_CHECKING:
-    from trajprobe.measurement import Probed
+    from trajprobe.tasks.base import Probed
 
 __all__ = ["ContextualBandit"]
 

@@ -31,10 +31,13 @@ from trajprobe.randomness import Seed, make_generator
 if TYPE_CHECKING:
     import xarray as xr
 
-    from trajprobe.measurement import Probed
+    from trajprobe.machine import Policy, StateMachine
+    from trajprobe.traces import Trace
 
 # Seed and make_generator live in trajprobe.randomness; they stay importable from here.
-__all__ = ["Environment", "Episodes", "Measured", "Seed", "Task", "make_generator"]
+__all__ = [
+    "Environment", "Episodes", "Measured", "Probed", "Seed", "Task", "make_generator",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,37 @@ class Episodes:
     inputs: torch.Tensor
     targets: torch.Tensor | None
     params: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Probed:
+    """Everything a task's ``summarise`` reads.
+
+    Attributes:
+        machine: the machine measured (for ``distribution`` or ``state_vector``).
+        episodes: the episodes: inputs ``[E, T, ...]``, targets (None for an environment)
+            and the latent parameters (``E`` leading).
+        trace: the machine's run on them (closed loop: with actions, rewards, contexts).
+        probe_inputs: ``[E, T, N, ...]`` from the task's ``probe_inputs`` (or None).
+        outputs: ``[E, T, N, ...]`` the probe outputs, f(probe_inputs[e, t, n], s_{t-1}[e])
+            (or None without probes).
+        policy: outputs → action distribution, for environments (the caller's, else
+            :func:`~trajprobe.machine.default_policy`).
+    """
+
+    machine: StateMachine
+    episodes: Episodes
+    trace: Trace
+    probe_inputs: torch.Tensor | None
+    outputs: torch.Tensor | None
+    policy: Policy
+
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """The episodes' parameters on the outputs' device and floating dtype."""
+        ref = self.trace.outputs
+        return {k: v.to(device=ref.device, dtype=ref.dtype) if v.is_floating_point()
+                else v.to(ref.device) for k, v in self.episodes.params.items()}
 
 
 @runtime_checkable
@@ -100,7 +134,7 @@ class Measured(Protocol):
         """The measurement: a Dataset with dims ``episode, t`` (1..T) and the task's own.
 
         ``probed`` holds the machine, its trace, the episodes, the probe inputs and the
-        probe outputs ``[E, T, N, ...]`` (see :class:`trajprobe.measurement.Probed`).
+        probe outputs ``[E, T, N, ...]`` (see :class:`Probed`).
         """
         ...
 

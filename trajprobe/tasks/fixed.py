@@ -12,7 +12,7 @@ from trajprobe.tasks.base import Episodes, Seed
 if TYPE_CHECKING:
     import xarray as xr
 
-    from trajprobe.measurement import Probed
+    from trajprobe.tasks.base import Probed
 
 __all__ = ["FixedTask"]
 

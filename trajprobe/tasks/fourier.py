@@ -28,7 +28,7 @@ from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import as_tensor, check_positive, check_positive_int
 
 if TYPE_CHECKING:
-    from trajprobe.measurement import Probed
+    from trajprobe.tasks.base import Probed
 
 __all__ = ["FourierRegression", "band_pass"]
 

@@ -1,8 +1,16 @@
-"""Linear regression y = W x + ε with a new W every episode (Rabinowitz 2019 §3).
+"""Linear regression y = W x + ε with a new W every episode (Rabinowitz 2019 §3; Garg et al.
+2022 and Raventós et al. 2023 with a scalar y).
 
 Encoding (shared with the Bayes reference machines; keep it): the machine's input at
-step t is ``concat[x_t, y_{t-1}]`` (``2 * dim`` features, y_0 = 0), its output is the
-prediction of y_t (``dim`` features).
+step t is ``concat[x_t, y_{t-1}]`` (``dim + out_dim`` features, y_0 = 0), its output is
+the prediction of y_t (``out_dim`` features). ``out_dim = dim`` (the default) is
+Rabinowitz's square W; ``out_dim = 1`` is Garg's and Raventós's y = wᵀx.
+
+Modes. For ``out_dim > 1`` a mode is a singular triple of W = U diag(s) Vᵀ (eq. 3). For
+``out_dim = 1`` W has a single singular value, so the modes are the eigen-directions
+e_k of the input covariance Σ = diag(``input_spectrum``): s_k = |w_k|, V = I and
+U = sign(w)ᵀ (a ``[1, dim]`` row), so W = Σ_k s_k U_k V_kᵀ still holds and ŝ_k = u_kᵀ Ŵ v_k
+= sign(w_k) ŵ_k is the learner's effective weight on direction k; q_k = ŝ_k / s_k.
 
 Prior convention. The paper writes W ~ MN(0, α²I, α²I). Under the standard matrix-normal
 definition (vec W ~ N(0, V ⊗ U)) that gives iid entries of variance α⁴; the paper only
@@ -14,7 +22,8 @@ prior variance ``prior_scale**2`` per entry (eq. 6–8 have prior_scale = 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +42,7 @@ from trajprobe.validation import (
 )
 
 if TYPE_CHECKING:
-    from trajprobe.measurement import Probed
+    from trajprobe.tasks.base import Probed
 
 __all__ = ["LinearRegression", "haar_orthogonal"]
 
@@ -60,41 +69,65 @@ def haar_orthogonal(
 
 @dataclass(frozen=True)
 class LinearRegression:
-    """Episodes of y_t = W x_t + ε_t, x_t ~ N(0, I), ε_t ~ N(0, noise_std² I) (eq. 4 setting).
+    """Episodes of y_t = W x_t + ε_t, x_t ~ N(0, Σ), ε_t ~ N(0, noise_std² I) (eq. 4 setting).
 
     Args:
-        dim: N_x = N_y (the paper uses 2 and 5).
+        dim: N_x (the paper uses 2 and 5; Garg et al. 20; Raventós et al. 8).
         noise_std: σ_ε (paper: 0.01).
         prior_scale: standard deviation of each entry of W (see the module docstring for
             how this maps onto the paper's MN(0, α²I, α²I)).
         fit_intercept: the measurement fits ŷ ≈ Ŵx + b (True) or the paper's ŷ ≈ Ŵx
             (see :func:`~trajprobe.estimators.linear.effective_map`).
+        out_dim: N_y (None: ``dim``, the square W of Rabinowitz; 1: Garg's y = wᵀx).
+        input_spectrum: the eigenvalues λ_k of the input covariance Σ = diag(λ), i.e. the
+            variance of x along e_k (None: Σ = I). Probe inputs are drawn from N(0, Σ) too.
 
-    Episodes' ``params``: ``"W"`` ``[E, dim, dim]`` and its SVD W = U diag(s) Vᵀ:
-    ``"U"`` ``[E, dim, dim]``, ``"s"`` ``[E, dim]``, ``"V"`` ``[E, dim, dim]`` (columns are
-    the singular vectors; mode k is column k). Prior samples have s sorted descending;
-    with a given ``spectrum`` the modes keep the order given.
+    Episodes' ``params``: ``"W"`` ``[E, out_dim, dim]`` and its modes
+    W = U diag(s) Vᵀ (module docstring): ``"U"`` ``[E, out_dim, K]``, ``"s"`` ``[E, K]``,
+    ``"V"`` ``[E, dim, K]`` (mode k is column k), K = ``n_modes``. Prior samples with
+    ``out_dim > 1`` have s sorted descending; with a given ``spectrum`` the modes keep
+    the order given.
     """
 
     dim: int
     noise_std: float = 0.01
     prior_scale: float = 1.0
     fit_intercept: bool = True
+    out_dim: int | None = field(default=None, metadata={"added": True})
+    input_spectrum: tuple[float, ...] | None = field(default=None, metadata={"added": True})
 
     def __post_init__(self) -> None:
         check_positive_int(self.dim, "dim")
         check_positive(self.noise_std, "noise_std", strict=False)
         check_positive(self.prior_scale, "prior_scale")
+        if self.out_dim is not None:
+            check_positive_int(self.out_dim, "out_dim")
+        if self.input_spectrum is not None:
+            lam = tuple(float(v) for v in self.input_spectrum)
+            if len(lam) != self.dim or not all(math.isfinite(v) and v > 0 for v in lam):
+                raise ValueError(f"input_spectrum: expected {self.dim} positive variances "
+                                 f"(one per input direction), got {self.input_spectrum!r}")
+            object.__setattr__(self, "input_spectrum", lam)
+
+    @property
+    def y_dim(self) -> int:
+        """N_y: ``out_dim``, or ``dim`` when it is None."""
+        return self.dim if self.out_dim is None else self.out_dim
+
+    @property
+    def n_modes(self) -> int:
+        """K: ``dim`` input directions for a scalar y, else min(N_y, N_x) singular modes."""
+        return self.dim if self.y_dim == 1 else min(self.y_dim, self.dim)
 
     @property
     def input_size(self) -> int:
-        """``2 * dim``: x_t then y_{t-1}."""
-        return 2 * self.dim
+        """``dim + out_dim``: x_t then y_{t-1}."""
+        return self.dim + self.y_dim
 
     @property
     def output_size(self) -> int:
-        """``dim``: the prediction of y_t."""
-        return self.dim
+        """``out_dim``: the prediction of y_t."""
+        return self.y_dim
 
     def sample_params(
         self,
@@ -110,9 +143,10 @@ class LinearRegression:
         Args:
             n_episodes: E.
             spectrum: None to draw W from the prior (iid N(0, prior_scale²) entries).
-                Otherwise singular values ``[dim]`` (shared) or ``[E, dim]``: W = U diag(s) Vᵀ
-                with U, V independent and Haar-random, i.e. uniquely rotated target
-                matrices with a fixed spectrum (§3.2.3).
+                Otherwise the mode strengths ``[K]`` (shared) or ``[E, K]``: for
+                ``out_dim > 1`` W = U diag(s) Vᵀ with U, V independent and Haar-random,
+                i.e. uniquely rotated target matrices with a fixed spectrum (§3.2.3); for
+                ``out_dim = 1`` w_k = ±s_k with independent random signs.
             seed: an int, a generator (consumed in place) or None.
 
         Returns:
@@ -122,27 +156,62 @@ class LinearRegression:
         gen = make_generator(seed, device)
         if spectrum is None:
             w = self.prior_scale * randn(
-                (n_episodes, self.dim, self.dim), gen, device=device, dtype=dtype
+                (n_episodes, self.y_dim, self.dim), gen, device=device, dtype=dtype
             )
-            u, s, vh = torch.linalg.svd(w)
-            return {"W": w, "U": u, "s": s, "V": vh.mT}
+            return self.modes(w)
+        s = self._check_spectrum(spectrum, n_episodes, dtype, device)
+        if self.y_dim == 1:
+            signs = 2.0 * (randn((n_episodes, self.dim), gen, device=device, dtype=dtype) >= 0)
+            return self.modes((signs - 1.0)[:, None] * s[:, None])
+        k = self.n_modes
+        u = haar_orthogonal(n_episodes, self.y_dim, generator=gen, device=device, dtype=dtype)
+        v = haar_orthogonal(n_episodes, self.dim, generator=gen, device=device, dtype=dtype)
+        u, v = u[..., :k], v[..., :k]
+        w = u @ torch.diag_embed(s) @ v.mT
+        return {"W": w, "U": u, "s": s.clone(), "V": v}
+
+    def modes(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"W", "U", "s", "V"}`` of given targets W ``[E, out_dim, dim]`` (class docstring).
+
+        ``out_dim > 1``: the (reduced) SVD, s descending. ``out_dim = 1``: the input
+        directions e_k, s_k = |w_k| and U = sign(w)ᵀ (a zero weight counts as +).
+        """
+        if w.dim() != 3 or tuple(w.shape[1:]) != (self.y_dim, self.dim):
+            raise ValueError(f"w: expected shape [E, {self.y_dim}, {self.dim}], "
+                             f"got {tuple(w.shape)}")
+        if self.y_dim == 1:
+            signs = torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+            eye = torch.eye(self.dim, dtype=w.dtype, device=w.device)
+            return {"W": w, "U": signs, "s": w[:, 0].abs(), "V": eye.expand(w.shape[0], -1, -1)}
+        u, s, vh = torch.linalg.svd(w, full_matrices=self.y_dim == self.dim)
+        return {"W": w, "U": u, "s": s, "V": vh.mT}
+
+    def _check_spectrum(self, spectrum, n_episodes: int, dtype: torch.dtype,
+                        device: torch.device | str | None) -> torch.Tensor:
         if isinstance(spectrum, list | tuple):
             spectrum = torch.tensor(spectrum, dtype=dtype)
         s = as_tensor(spectrum, "spectrum", dtype=dtype, device=device)
         if s.dim() == 1:
             s = s.expand(n_episodes, -1)
-        if s.dim() != 2 or tuple(s.shape) != (n_episodes, self.dim):
+        k = self.n_modes
+        if s.dim() != 2 or tuple(s.shape) != (n_episodes, k):
             raise ValueError(
-                f"spectrum: expected shape [{self.dim}] or [{n_episodes}, {self.dim}], "
+                f"spectrum: expected shape [{k}] or [{n_episodes}, {k}], "
                 f"got {tuple(spectrum.shape)}"
             )
         check_finite_tensor(s, "spectrum")
         if bool((s < 0).any()):
             raise ValueError("spectrum: expected non-negative singular values, got a negative one")
-        u = haar_orthogonal(n_episodes, self.dim, generator=gen, device=device, dtype=dtype)
-        v = haar_orthogonal(n_episodes, self.dim, generator=gen, device=device, dtype=dtype)
-        w = u @ torch.diag_embed(s) @ v.mT
-        return {"W": w, "U": u, "s": s.clone(), "V": v}
+        return s
+
+    def draw_x(self, shape: tuple[int, ...], generator: torch.Generator, *,
+               device: torch.device | str | None = None,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Inputs x ~ N(0, Σ) of shape ``[..., dim]`` (``shape`` includes ``dim``)."""
+        x = randn(shape, generator, device=device, dtype=dtype)
+        if self.input_spectrum is None:
+            return x
+        return x * torch.tensor(self.input_spectrum, dtype=dtype, device=x.device).sqrt()
 
     def sample(
         self,
@@ -154,28 +223,34 @@ class LinearRegression:
         dtype: torch.dtype = torch.float32,
         spectrum: torch.Tensor | np.ndarray | list[float] | None = None,
         params: dict[str, torch.Tensor] | None = None,
+        active_dims: int | None = None,
     ) -> Episodes:
-        """Draw episodes: inputs ``[E, T, 2*dim]``, targets y_t ``[E, T, dim]``, params as above.
+        """Draw episodes: inputs ``[E, T, dim + out_dim]``, targets y_t ``[E, T, out_dim]``.
 
         Draw order from one generator: W (or U, V), then x, then ε; same seed, same episodes.
-        Given ``params`` (``"W"`` ``[E, dim, dim]`` at least, e.g. a fixed task's), W is
-        not drawn.
+        Given ``params`` (``"W"`` ``[E, out_dim, dim]`` at least, e.g. a fixed task's or a
+        task pool's), W is not drawn. ``active_dims`` = k < dim zeroes x beyond its first k
+        coordinates before y is computed (Garg et al.'s curriculum over dimensions).
         """
         check_positive_int(n_steps, "n_steps")
         gen = make_generator(seed, device)
         if params is None:
             params = self.sample_params(n_episodes, spectrum=spectrum, seed=gen,
                                          device=device, dtype=dtype)
-        x = randn((n_episodes, n_steps, self.dim), gen, device=device, dtype=dtype)
-        noise = randn((n_episodes, n_steps, self.dim), gen, device=device, dtype=dtype)
+        x = self.draw_x((n_episodes, n_steps, self.dim), gen, device=device, dtype=dtype)
+        if active_dims is not None and check_positive_int(active_dims, "active_dims") < self.dim:
+            x[..., active_dims:] = 0.0
+        noise = randn((n_episodes, n_steps, self.y_dim), gen, device=device, dtype=dtype)
         y = torch.einsum("eij,etj->eti", params["W"], x) + self.noise_std * noise
         return Episodes(inputs=self.encode(x, y), targets=y, params=params)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Inputs ``[E, T, 2*dim]`` = concat[x_t, y_{t-1}] from x, y ``[E, T, dim]`` (y_0 = 0)."""
-        if x.dim() != 3 or x.shape[-1] != self.dim or x.shape != y.shape:
+        """Inputs ``[E, T, dim + out_dim]`` = concat[x_t, y_{t-1}] from x ``[E, T, dim]`` and
+        y ``[E, T, out_dim]`` (y_0 = 0)."""
+        if (x.dim() != 3 or x.shape[-1] != self.dim or y.dim() != 3
+                or y.shape[-1] != self.y_dim or x.shape[:2] != y.shape[:2]):
             raise ValueError(
-                f"x, y: expected two tensors of shape [E, T, {self.dim}], "
+                f"x, y: expected shapes [E, T, {self.dim}] and [E, T, {self.y_dim}], "
                 f"got {tuple(x.shape)} and {tuple(y.shape)}"
             )
         y_prev = torch.cat([torch.zeros_like(y[:, :1]), y[:, :-1]], dim=1)
@@ -188,13 +263,13 @@ class LinearRegression:
         *,
         seed: Seed = None,
     ) -> torch.Tensor:
-        """Counterfactual inputs ``[E, T, N, 2*dim]`` for the probe at every step (§3.2.3).
+        """Counterfactual inputs ``[E, T, N, dim + out_dim]`` for the probe at every step (§3.2.3).
 
-        Probe n at step t replaces x_t by a fresh x ~ N(0, I) (independent for every
+        Probe n at step t replaces x_t by a fresh x ~ N(0, Σ) (independent for every
         episode and step) and keeps y_{t-1} from the history.
 
         Args:
-            inputs: the episodes' inputs ``[E, T, 2*dim]`` (or the :class:`Episodes`).
+            inputs: the episodes' inputs ``[E, T, dim + out_dim]`` (or the :class:`Episodes`).
             n_probes: N, at least ``dim`` (+1 when an intercept is fitted) for the
                 least-squares fit to be determined; the paper uses 100 (None: 100).
             seed: an int, a generator or None; drawn on the inputs' device.
@@ -204,13 +279,13 @@ class LinearRegression:
         check_positive_int(n_probes, "n_probes")
         n_episodes, n_steps = inputs.shape[:2]
         gen = make_generator(seed, inputs.device)
-        x = randn((n_episodes, n_steps, n_probes, self.dim), gen, device=inputs.device,
-                  dtype=inputs.dtype)
+        x = self.draw_x((n_episodes, n_steps, n_probes, self.dim), gen, device=inputs.device,
+                        dtype=inputs.dtype)
         y_prev = inputs[:, :, None, self.dim:].expand(-1, -1, n_probes, -1)
         return torch.cat([x, y_prev], dim=-1)
 
     def probe_points(self, probe_inputs: torch.Tensor) -> torch.Tensor:
-        """The counterfactual x of each probe input: ``[..., N, 2*dim] -> [..., N, dim]``."""
+        """The counterfactual x ``[..., N, dim]`` of probe inputs ``[..., N, dim + out_dim]``."""
         if probe_inputs.shape[-1] != self.input_size:
             raise ValueError(
                 f"probe_inputs: expected {self.input_size} trailing features, "
@@ -222,14 +297,17 @@ class LinearRegression:
         """Effective spectra ŝ_k(t) and proportions q_k(t) = ŝ_k(t)/s_k (eqs. 3, 5).
 
         For every episode and step t, the state after t-1 real observations was probed with
-        N fresh x ~ N(0, I) (keeping y_{t-1}); Ŵ_t is the least-squares map from those x to
-        the outputs; ŝ_t = diag(Uᵀ Ŵ_t V) with the episode's W = U diag(s) Vᵀ.
+        N fresh x ~ N(0, Σ) (keeping y_{t-1}); Ŵ_t is the least-squares map from those x to
+        the outputs; ŝ_t = diag(Uᵀ Ŵ_t V) with the episode's W = U diag(s) Vᵀ. For a scalar
+        y the modes are the input directions e_k: ŝ_k = sign(w_k) ŵ_k and q_k = ŵ_k / w_k
+        (module docstring).
 
         Returns:
             ``s_hat, q (episode, t, mode)``, ``s (episode, mode)``, ``W_hat (episode, t,
             row, col)``, ``W (episode, row, col)``, ``loss (episode, t)`` (squared error of
             the real prediction, eq. 4's summand) and ``probe_loss (episode, t)`` (mean
-            squared error on the probe set against the noise-free W x). Modes 1..dim.
+            squared error on the probe set against the noise-free W x). Modes 1..K
+            (``n_modes``).
         """
         outputs, params = probed.outputs, probed.params
         x = self.probe_points(probed.probe_inputs)
@@ -250,7 +328,7 @@ class LinearRegression:
                 "probe_loss": (("episode", "t"),
                                to_numpy((outputs - clean).square().sum(-1).mean(-1))),
             },
-            coords={"mode": np.arange(1, self.dim + 1)},
+            coords={"mode": np.arange(1, self.n_modes + 1)},
             attrs={"measure": "effective_spectra", "fit_intercept": int(self.fit_intercept)},
         )
         return describe(ds, {
