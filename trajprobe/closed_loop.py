@@ -36,6 +36,7 @@ from torch import nn
 
 from trajprobe import machine as sm
 from trajprobe.machine import LSTMState
+from trajprobe.tasks import checks
 from trajprobe.tasks.base import Environment
 
 __all__ = ["LSTMTape", "Played", "lstm_core", "play", "taped_lstm"]
@@ -234,8 +235,11 @@ def _draw(task: Environment, n_episodes: int, n_steps: int, generator: torch.Gen
           device: torch.device, dtype: torch.dtype) -> _Draws:
     """Parameters, contexts, Gumbel noise and every action's reward, then every input."""
     n_actions = task.n_actions
-    params = task.sample_params(n_episodes, generator=generator, device=device)
-    contexts = task.contexts(params, n_steps, generator=generator)
+    checks.check_methods(task, checks.ENVIRONMENT_METHODS, "an Environment")
+    params = checks.params(task, task.sample_params(n_episodes, generator=generator,
+                                                    device=device), n_episodes)
+    contexts = checks.contexts(task, task.contexts(params, n_steps, generator=generator),
+                               n_episodes, n_steps)
     u = torch.rand((n_steps, n_episodes, n_actions), generator=generator,
                    device=generator.device, dtype=torch.float64)
     gumbel = (-torch.log(-torch.log(u))).to(device=device, dtype=dtype)
@@ -244,9 +248,11 @@ def _draw(task: Environment, n_episodes: int, n_steps: int, generator: torch.Gen
     actions = torch.arange(n_actions, device=device).repeat(n_episodes * n_steps)
     shown = (None if contexts is None else
              contexts.repeat_interleave(n_actions, dim=1).reshape(-1))
-    rewards = task.reward(every, shown, actions, generator=generator)
+    rewards = checks.rewards(task, task.reward(every, shown, actions, generator=generator),
+                             actions.numel())
     rewards = rewards.reshape(n_episodes, n_steps, n_actions).to(device)
-    first = task.encode(None if contexts is None else contexts[:, 0], None, None, dtype=dtype)
+    first = checks.encoded(task, task.encode(None if contexts is None else contexts[:, 0], None,
+                                             None, dtype=dtype), n_episodes)
     inputs = torch.empty(n_steps, n_episodes, n_actions, first.shape[-1], dtype=dtype,
                          device=device)
     inputs[0] = first.to(device)[:, None]
@@ -255,6 +261,7 @@ def _draw(task: Environment, n_episodes: int, n_steps: int, generator: torch.Gen
                  contexts[:, 1:].repeat_interleave(n_actions, dim=1).reshape(-1))
         x = task.encode(later, actions[: n_episodes * (n_steps - 1) * n_actions],
                         rewards[:, :-1].reshape(-1), dtype=dtype)
+        x = checks.encoded(task, x, n_episodes * (n_steps - 1) * n_actions)
         inputs[1:] = x.to(device).reshape(n_episodes, n_steps - 1, n_actions, -1).transpose(0, 1)
     return _Draws(gumbel, rewards, inputs)
 
