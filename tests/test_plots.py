@@ -67,3 +67,78 @@ def test_ordered_contexts_log_axis_and_errors():
     with pytest.raises(ValueError, match=r"expected dims \('episode', 't', 'mode'\)"):
         plot_learning_curves(ds, "q_ordered")
     plt.close("all")
+
+
+def _measured(seed=0, episodes=6):
+    """A Bayes-optimal machine measured on 2-D linear regression (labelled by measure)."""
+    import trajprobe as tp
+    from trajprobe.reference_models import BayesianLinearRegression
+    from trajprobe.tasks import LinearRegression
+
+    task = LinearRegression(dim=2)
+    bayes = BayesianLinearRegression(2, prior_scale=task.prior_scale, noise_std=task.noise_std)
+    return tp.measure(bayes, task, episodes=episodes, steps=8, probes=12, seed=seed)
+
+
+def test_every_measured_variable_has_long_name_and_units():
+    ds = _measured()
+    for name in [*ds.data_vars, "mode"]:
+        assert ds[name].attrs["long_name"] and "units" in ds[name].attrs, name
+    assert ds["q"].attrs["units"] == "1"
+    assert ds["t"].attrs["long_name"] == "step t (prediction after t − 1 observations)"
+
+
+def test_plot_measurement_draws_q_equals_one_and_names_the_band():
+    from trajprobe.plots import plot_measurement
+
+    fig = plot_measurement(_measured())
+    (ax,) = fig.axes
+    ones = [line for line in ax.lines if np.allclose(line.get_ydata(), 1.0)
+            and line.get_label().startswith("q = 1")]
+    assert len(ones) == 1
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "band: ± s.e. over 6 episodes" in labels
+    assert ax.get_ylabel() == "proportion learned q_k = ŝ_k / s_k"
+    assert ax.get_xlabel() == "step t (prediction after t − 1 observations)"
+    low, high = ax.get_ylim()
+    assert low <= 0.0 and high >= 1.0
+
+
+def test_plot_measurement_overlays_agents_seeds_and_reference_with_shared_limits():
+    from trajprobe.plots import plot_measurement
+
+    # the "GRU" is a planted Dataset: half of Bayes's q, so its panels differ in range
+    bayes = _measured()
+    half = bayes.copy(deep=True)
+    half["q"] = half["q"] * 0.5 + 0.3 * (half["mode"] == 2)
+    seeds = xr.concat([half, half + 0 * half], "seed")
+    fig = plot_measurement({"GRU": seeds}, reference=bayes, reference_name="Bayes")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["singular mode k = 1", "singular mode k = 2"]
+    assert axes[0].get_ylim() == axes[1].get_ylim()  # one y-range for the figure
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["GRU, thin: each seed, band ± s.e. over 2 seeds",
+                      "Bayes, band ± s.e. over 6 episodes", "q = 1 (target learned)"]
+    bayes_line = next(ln for ln in axes[1].lines if ln.get_label().startswith("Bayes"))
+    np.testing.assert_allclose(bayes_line.get_ydata(), bayes["q"].sel(mode=2).mean("episode"))
+
+
+def test_plot_measurement_shares_limits_across_variables_with_the_same_units():
+    from trajprobe.plots import plot_measurement
+
+    ds = spectra_dataset()
+    ds["loss"].attrs.update(long_name="loss", units="1")
+    ds["loss10"] = ds["loss"] * 10
+    fig = plot_measurement(ds, variables=["loss", "loss10"])
+    low, high = fig.axes[0].get_ylim()
+    assert fig.axes[1].get_ylim() == (low, high)
+    assert low < 0 < 10 < high  # holds 0 and the larger variable's maximum, 10
+    with pytest.raises(ValueError, match="variables: expected names from"):
+        plot_measurement(ds, variables=["nope"])
+
+
+def test_learning_curves_name_modes_by_constant_singular_values():
+    ax = plot_learning_curves(spectra_dataset())
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:3] == ["s = 2", "s = 1", "s = 0.1"]
+    plt.close("all")
