@@ -14,6 +14,7 @@ from trajprobe.reference_models.conjugate import (
     NormalGamma,
     NormalKnownVariance,
 )
+from trajprobe.reference_models.dmmse import DiscreteMMSE
 from trajprobe.reference_models.gittins import (
     bernoulli_gittins_index,
     bernoulli_gittins_table,
@@ -28,6 +29,7 @@ __all__: list[str] = [
     "BetaBernoulli",
     "ContextualBanditPosterior",
     "DirichletCategorical",
+    "DiscreteMMSE",
     "FiniteHorizonBernoulliAgent",
     "FourierGridPosterior",
     "GammaExponential",

@@ -97,13 +97,18 @@ class BayesianLinearRegression:
 
     @classmethod
     def from_task(cls, task, **kwargs) -> BayesianLinearRegression:
-        """The Bayes reference of a ``LinearRegression`` task (its dim, noise and prior).
+        """The Bayes reference of a ``LinearRegression`` task (its dims, noise and prior).
 
         ``kwargs`` (``dtype``, ``device``, or ``noise_std`` to override the task's) are
         passed on. A noiseless task (noise_std = 0) needs an explicit ``noise_std`` > 0.
+        The task's input covariance does not enter: x carries no information about W, so
+        the posterior (eqs. 7–8) is the same under any Σ. Least squares is this machine
+        with a vanishing ridge, e.g. ``noise_std=1e-6`` (the minimum-norm solution while
+        fewer than d_x pairs are seen).
         """
         noise_std = kwargs.pop("noise_std", task.noise_std)
-        return cls(task.dim, task.dim, prior_scale=task.prior_scale, noise_std=noise_std, **kwargs)
+        y_dim = getattr(task, "y_dim", task.dim)
+        return cls(task.dim, y_dim, prior_scale=task.prior_scale, noise_std=noise_std, **kwargs)
 
     def __repr__(self) -> str:
         return (f"BayesianLinearRegression(x_dim={self.x_dim}, y_dim={self.y_dim}, "

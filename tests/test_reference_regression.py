@@ -156,3 +156,17 @@ def test_exchangeability_of_completed_pairs():
     torch.testing.assert_close(b.xx, a.xx)
     torch.testing.assert_close(b.xy, a.xy)
     torch.testing.assert_close(machine.posterior_mean(b), machine.posterior_mean(a))
+
+
+def test_least_squares_on_a_scalar_output_gives_q_one_once_d_examples_are_seen():
+    import trajprobe
+
+    d = 4
+    task = LinearRegression(d, noise_std=0.0, out_dim=1, input_spectrum=(3.0, 1.0, 0.5, 0.1))
+    machine = BayesianLinearRegression.from_task(task, noise_std=1e-6)  # ridge λ = 1e-12
+    assert (machine.x_dim, machine.y_dim) == (d, 1)
+    ds = trajprobe.measure(machine, task, episodes=20, steps=8, probes=16, seed=0)
+    q = torch.as_tensor(ds["q"].values)  # [E, T, d]
+    torch.testing.assert_close(q[:, d:], torch.ones(20, 8 - d, d, dtype=q.dtype))
+    assert float((q[:, :d] - 1).abs().max()) > 0.1  # fewer than d examples: underdetermined
+    assert float(q[:, 0].abs().max()) == 0.0  # no example: ŵ = 0

@@ -244,3 +244,62 @@ def test_bandit_contexts_uniform_and_probe_inputs():
 def test_episodes_is_the_shared_container():
     ep = LinearRegression(2).sample(1, 1, seed=0)
     assert isinstance(ep, Episodes) and set(ep.params) == {"W", "U", "s", "V"}
+
+
+# --- linear regression with any output size and input covariance (issue 29) -------------
+
+
+def test_scalar_output_regression_is_garg_task():
+    task = LinearRegression(5, noise_std=0.0, out_dim=1)
+    assert (task.input_size, task.output_size, task.n_modes) == (6, 1, 5)
+    ep = task.sample(4, 11, seed=0, dtype=F64)
+    assert ep.targets.shape == (4, 11, 1) and ep.params["W"].shape == (4, 1, 5)
+    x = ep.inputs[..., :5]
+    torch.testing.assert_close(ep.targets, torch.einsum("eyx,etx->ety", ep.params["W"], x))
+    assert torch.equal(ep.inputs[:, 1:, 5:], ep.targets[:, :-1])
+    # modes are the input directions: W = Σ_k s_k U_k e_kᵀ with s = |w|, U = sign(w)
+    p = ep.params
+    torch.testing.assert_close(p["U"] * p["s"][:, None], p["W"])
+    assert torch.equal(p["V"][0], torch.eye(5, dtype=F64))
+
+
+def test_given_strengths_for_a_scalar_output_fix_every_weight_up_to_sign():
+    task = LinearRegression(3, out_dim=1)
+    p = task.sample_params(400, spectrum=[2.0, 0.5, 0.1], seed=1, dtype=F64)
+    torch.testing.assert_close(p["W"].abs()[:, 0], torch.tensor([2.0, 0.5, 0.1],
+                                                                dtype=F64).expand(400, 3))
+    assert 150 < int((p["W"][:, 0, 0] > 0).sum()) < 250  # random signs
+
+
+def test_input_covariance_has_the_chosen_spectrum():
+    task = LinearRegression(3, out_dim=2, input_spectrum=(4.0, 1.0, 0.25))
+    ep = task.sample(2000, 10, seed=0, dtype=F64)
+    var = ep.inputs[..., :3].reshape(-1, 3).var(0)
+    torch.testing.assert_close(var, torch.tensor([4.0, 1.0, 0.25], dtype=F64), rtol=0.03,
+                               atol=0)
+    probes = task.probe_inputs(ep, 50, seed=0)[..., :3].reshape(-1, 3)
+    torch.testing.assert_close(probes.var(0), var, rtol=0.03, atol=0)
+    assert ep.params["U"].shape == (2000, 2, 2) and ep.params["V"].shape == (2000, 3, 2)
+    with pytest.raises(ValueError, match="input_spectrum"):
+        LinearRegression(3, input_spectrum=(1.0, -1.0, 1.0))
+
+
+def test_square_regression_is_unchanged_by_the_new_fields():
+    """out_dim = dim and Σ = I draw exactly the episodes of before (pinned numbers)."""
+    a = LinearRegression(2).sample(2, 3, seed=0)
+    b = LinearRegression(2, out_dim=2).sample(2, 3, seed=0)
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.params["U"], b.params["U"])
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(2, 2, 2, generator=gen)
+    x = torch.randn(2, 3, 2, generator=gen)
+    torch.testing.assert_close(a.params["W"], w, rtol=0, atol=0)
+    torch.testing.assert_close(a.inputs[..., :2], x, rtol=0, atol=0)
+
+
+def test_active_dims_zero_the_trailing_coordinates():
+    task = LinearRegression(4, noise_std=0.0, out_dim=1)
+    ep = task.sample(3, 5, seed=0, active_dims=2)
+    assert bool((ep.inputs[..., 2:4] == 0).all()) and bool((ep.inputs[..., :2] != 0).all())
+    w = ep.params["W"][:, 0, :2]
+    torch.testing.assert_close(ep.targets[..., 0], torch.einsum("ex,etx->et", w,
+                                                                ep.inputs[..., :2]))

@@ -1,0 +1,188 @@
+"""Task pools and their Bayes machine dMMSE (Raventós et al. 2023); Garg's scalar-output task
+measured on their TransformerModel."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import trajprobe
+from trajprobe.reference_models import BayesianLinearRegression, DiscreteMMSE
+from trajprobe.tasks import LinearRegression, TaskPool
+
+F64 = torch.float64
+
+
+def _pool(size, dim=3, noise=0.5, seed=1):
+    return TaskPool(LinearRegression(dim, noise_std=noise, out_dim=1), size=size, seed=seed)
+
+
+def test_pool_episodes_use_its_members_uniformly_and_the_pool_is_fixed():
+    pool = _pool(4)
+    ep = pool.sample(4000, 6, seed=0, dtype=F64)
+    index = ep.params["task_index"]
+    targets = pool.targets(dtype=F64)
+    assert torch.equal(ep.params["W"], targets[index])
+    counts = torch.bincount(index, minlength=4).double() / 4000
+    assert float((counts - 0.25).abs().max()) < 0.03
+    # drawn once: the same targets from another episode draw, nested across sizes
+    assert torch.equal(pool.targets(dtype=F64), _pool(4).targets(dtype=F64))
+    assert torch.equal(_pool(16).targets(dtype=F64)[:4], targets)
+    assert not torch.equal(_pool(4, seed=2).targets(dtype=F64), targets)
+    x = ep.inputs[..., :3]
+    resid = ep.targets[..., 0] - torch.einsum("ex,etx->et", ep.params["W"][:, 0], x)
+    assert abs(float(resid.std()) - 0.5) < 0.02
+
+
+def test_infinite_pool_is_the_prior_task_bit_for_bit():
+    task = LinearRegression(3, noise_std=0.5, out_dim=1)
+    a, b = TaskPool(task, size=None).sample(5, 7, seed=3), task.sample(5, 7, seed=3)
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
+    assert bool((a.params["task_index"] == -1).all())
+    with pytest.raises(ValueError, match="size"):
+        TaskPool(task).targets()
+
+
+def test_dmmse_equals_the_posterior_over_the_pool_by_hand():
+    pool = _pool(5, dim=2, noise=0.7)
+    machine = DiscreteMMSE.from_task(pool)
+    ep = pool.sample(3, 6, seed=4, dtype=F64)
+    trace = trajprobe.rollout(machine, ep.inputs)
+    targets = pool.targets(dtype=F64)[:, 0]  # [M, d]
+    x, y = ep.inputs[..., :2], ep.targets[..., 0]
+    for e in range(3):
+        for t in range(6):  # prediction of y_t from pairs 1..t-1, by Bayes' rule
+            prior = torch.full((5,), 1 / 5, dtype=F64)
+            lik = torch.ones(5, dtype=F64)
+            for i in range(t):
+                mean = targets @ x[e, i]
+                lik = lik * torch.exp(-(y[e, i] - mean) ** 2 / (2 * 0.7**2)) / math.sqrt(
+                    2 * math.pi * 0.7**2)
+            post = prior * lik / (prior * lik).sum()
+            expected = float(post @ (targets @ x[e, t]))
+            assert abs(float(trace.outputs[e, t, 0]) - expected) < 1e-10
+
+
+def test_one_task_pool_predicts_that_task_from_the_first_step():
+    pool = _pool(1)
+    ep = pool.sample(4, 5, seed=0, dtype=F64)
+    out = trajprobe.rollout(DiscreteMMSE.from_task(pool), ep.inputs).outputs
+    clean = torch.einsum("eyx,etx->ety", ep.params["W"], ep.inputs[..., :3])
+    torch.testing.assert_close(out, clean)  # t = 1 included: no example needed
+    ds = trajprobe.measure(DiscreteMMSE.from_task(pool), pool, episodes=ep, probes=10)
+    torch.testing.assert_close(torch.as_tensor(ds["q"].values), torch.ones(4, 5, 3, dtype=F64))
+
+
+def test_dmmse_approaches_ridge_as_the_pool_grows():
+    task = LinearRegression(2, noise_std=0.5, out_dim=1)
+    ridge = BayesianLinearRegression.from_task(task)
+    episodes = task.sample(200, 6, seed=9, dtype=F64)  # fresh tasks from the prior
+    ridge_out = trajprobe.rollout(ridge, episodes.inputs).outputs
+    gaps = []
+    for size in (4, 64, 4096):
+        machine = DiscreteMMSE.from_task(TaskPool(task, size=size, seed=0))
+        out = trajprobe.rollout(machine, episodes.inputs).outputs
+        gaps.append(float((out - ridge_out).square().mean() / ridge_out.square().mean()))
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.01, gaps
+
+
+def test_dmmse_predictive_is_the_exact_mixture():
+    pool = _pool(3, dim=2)
+    mean_machine = DiscreteMMSE.from_task(pool)
+    machine = DiscreteMMSE.from_task(pool, output="predictive")
+    ep = pool.sample(4, 5, seed=2, dtype=F64)
+    trace = trajprobe.rollout(machine, ep.inputs)
+    dist = machine.distribution(trace.outputs)
+    means = trajprobe.rollout(mean_machine, ep.inputs).outputs
+    torch.testing.assert_close(dist.mean, means)
+    # t = 1: uniform weights, so the density is the average of the three components
+    y = torch.zeros(4, 1, dtype=F64)
+    comps = pool.targets(dtype=F64)[:, 0] @ ep.inputs[:, 0, :2].T  # [M, E]
+    by_hand = torch.distributions.Normal(comps, 0.5).log_prob(y[:, 0]).exp().mean(0)
+    torch.testing.assert_close(dist.log_prob(y[:, None].expand(4, 5, 1))[:, 0].exp(), by_hand)
+
+
+def test_dmmse_bad_inputs_raise():
+    with pytest.raises(ValueError, match="targets"):
+        DiscreteMMSE(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="noise_std"):
+        DiscreteMMSE(torch.zeros(3, 1, 2), noise_std=0.0)
+    machine = DiscreteMMSE(torch.zeros(3, 1, 2))
+    with pytest.raises(ValueError, match=r"x: expected shape \[2, 3\]"):
+        machine.step(torch.zeros(2, 4), machine.initial_state(2))
+    with pytest.raises(ValueError, match="size"):
+        TaskPool(LinearRegression(2), size=0)
+
+
+# -- Garg et al.'s TransformerModel, measured on their scalar-output task --------------
+
+try:
+    import transformers
+except ImportError:  # the optional extra trajprobe[transformers]
+    transformers = None
+
+
+class GargTransformerModel(nn.Module):
+    """dtsip/in-context-learning src/models.py's TransformerModel, as they build it (a
+    stand-in for their class: same attributes, same forward; not edited to be wrapped)."""
+
+    def __init__(self, n_dims, n_positions, n_embd=32, n_layer=2, n_head=4):
+        super().__init__()
+        configuration = transformers.GPT2Config(
+            n_positions=2 * n_positions, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
+        )
+        self.n_positions, self.n_dims = n_positions, n_dims
+        self._read_in = nn.Linear(n_dims, n_embd)
+        self._backbone = transformers.GPT2Model(configuration)
+        self._read_out = nn.Linear(n_embd, 1)
+
+    @staticmethod
+    def _combine(xs_b, ys_b):
+        bsize, points, dim = xs_b.shape
+        ys_b_wide = torch.cat((ys_b.view(bsize, points, 1),
+                               torch.zeros(bsize, points, dim - 1, device=ys_b.device)), axis=2)
+        zs = torch.stack((xs_b, ys_b_wide), dim=2)
+        return zs.view(bsize, 2 * points, dim)
+
+    def forward(self, xs, ys, inds=None):
+        embeds = self._read_in(self._combine(xs, ys))
+        output = self._backbone(inputs_embeds=embeds).last_hidden_state
+        return self._read_out(output)[:, ::2, 0]
+
+
+@pytest.mark.skipif(transformers is None, reason="needs trajprobe[transformers]")
+def test_measure_runs_on_garg_transformer_model_and_gives_q_for_every_direction():
+    from trajprobe.adapters import Interleaved, wrap_gpt2
+
+    torch.manual_seed(0)
+    dims, points = 5, 11
+    model = GargTransformerModel(dims, points).eval()
+    machine = wrap_gpt2(model._backbone, read_in=model._read_in, read_out=model._read_out,
+                        max_len=points, layout=Interleaved(dims, 1))
+    task = LinearRegression(dims, noise_std=0.0, out_dim=1)
+    assert (task.input_size, task.output_size) == (dims + 1, 1)
+    episodes = task.sample(3, points, seed=0)
+    ds = trajprobe.measure(machine, task, episodes=episodes, probes=20, seed=0)
+    assert ds["q"].dims == ("episode", "t", "mode") and ds["q"].shape == (3, points, dims)
+    assert list(ds["mode"].values) == [1, 2, 3, 4, 5]
+    assert bool(ds["q"].notnull().all())
+    # q is read from their model re-run: the least-squares map from probe x to their
+    # forward on [history, probe x] at step t, projected on e_k, over the true w_k
+    probes = task.probe_inputs(episodes, 20, seed=torch.Generator().manual_seed(0))
+    x, y = episodes.inputs[..., :dims], episodes.targets[..., 0]
+    t = 4  # three examples, then the probe query
+    with torch.no_grad():
+        seq_x = torch.cat([x[:, None, : t - 1].expand(3, 20, t - 1, dims),
+                           probes[:, t - 1, :, None, :dims]], dim=2).flatten(0, 1)
+        seq_y = torch.cat([y[:, None, : t - 1].expand(3, 20, t - 1),
+                           torch.zeros(3, 20, 1)], dim=2).flatten(0, 1)
+        out = model(seq_x, seq_y)[:, -1].reshape(3, 20)
+    design = torch.cat([probes[:, t - 1, :, :dims], torch.ones(3, 20, 1)], dim=-1).double()
+    w_hat = torch.linalg.lstsq(design, out.double()[..., None]).solution[:, :dims, 0]
+    q = w_hat / episodes.params["W"][:, 0].double()
+    torch.testing.assert_close(torch.as_tensor(ds["q"].sel(t=t).values).double(), q, rtol=1e-3,
+                               atol=1e-4)
