@@ -44,8 +44,9 @@ from torch.nn import functional
 
 from trajprobe.apps import recipes
 from trajprobe.apps.recipes import MetaLearnerRecipe
+from trajprobe.apps.recipes.curricula import CONFUSED, STAGES
 from trajprobe.apps.reproduce.contextual_bandits import CUTOFF, EVAL_SEED, confusion_at_end
-from trajprobe.apps.training import CONFUSED, TrainingResult, train_policy_gradient
+from trajprobe.apps.training import TrainingResult, train_policy_gradient
 from trajprobe.dynamics import steps_to_threshold
 from trajprobe.machine import logits_policy
 from trajprobe.measurement import context_dynamics
@@ -180,7 +181,7 @@ def _train(recipe: MetaLearnerRecipe, args: argparse.Namespace) -> TrainingResul
                 weight.mul_(args.init_scale)
     task = replace(recipe.task, conflicting=args.conflicting)
     config = replace(recipe.training, seed=recipe.training.seed + 1000 * args.seed)
-    return train_policy_gradient(model, task, config, progress=False)
+    return train_policy_gradient(model, task, config, progress=False, stages=STAGES)
 
 
 def main() -> None:

@@ -9,13 +9,15 @@ import torch
 
 from trajprobe import io
 from trajprobe.apps.models import RabinowitzLSTM
+from trajprobe.apps.recipes import curricula
+from trajprobe.apps.recipes.curricula import CONFUSION_EPISODES, STAGES
 from trajprobe.apps.training import (
-    CONFUSION_EPISODES,
     OptimiserConfig,
     PolicyGradientConfig,
     describe_task,
     train_policy_gradient,
 )
+from trajprobe.randomness import step_seed
 from trajprobe.tasks import ContextualBandit
 
 
@@ -156,16 +158,16 @@ def _whole_then_resumed(config: PolicyGradientConfig, bandit: ContextualBandit, 
     log = _Log()
     whole = RabinowitzLSTM(7, 3, 8, seed=0)
     ref = train_policy_gradient(whole, _Recorded(bandit, log), config, tmp_path / "a",
-                                progress=False)
+                                progress=False, stages=STAGES)
     with pytest.raises(_Interrupt):
         train_policy_gradient(RabinowitzLSTM(7, 3, 8, seed=0),
                               _Recorded(bandit, _Log(stop_after=stop_after)), config,
-                              tmp_path / "b", progress=False)
+                              tmp_path / "b", progress=False, stages=STAGES)
     resumed_from = io.load_checkpoint(tmp_path / "b" / "latest.pt")["step"]
     rest = _Log()
     second = RabinowitzLSTM(7, 3, 8, seed=5)  # weights come from the checkpoint
     res = train_policy_gradient(second, _Recorded(bandit, rest), config, tmp_path / "b",
-                                progress=False)
+                                progress=False, stages=STAGES)
     for key, value in whole.state_dict().items():
         torch.testing.assert_close(second.state_dict()[key], value, rtol=0, atol=0)
     torch.testing.assert_close(res.metrics.loss.values, ref.metrics.loss.values, rtol=0, atol=0)
@@ -248,8 +250,7 @@ class _SharedMemory(torch.nn.Module):
 
 
 def test_most_confused_finds_the_two_contexts_that_share_a_memory():
-    from trajprobe.apps.training import most_confused
-
+    most_confused = curricula.most_confused
     task = ContextualBandit(3, 3, p_correct=1.0, p_incorrect=0.0)
     model = _SharedMemory((0, 1, 0), 3)
     assert most_confused(model, task, 30, seed=0) == (0, 2)
@@ -257,16 +258,14 @@ def test_most_confused_finds_the_two_contexts_that_share_a_memory():
 
 
 def test_a_confused_stage_shows_the_measured_pair_and_resumes_exactly(tmp_path, monkeypatch):
-    from trajprobe.apps import training
-
     measured = []
-    real = training.most_confused
+    real = curricula.most_confused
 
     def counted(model, task, n_steps, **kwargs):
         measured.append(n_steps)
         return real(model, task, n_steps, **kwargs)
 
-    monkeypatch.setattr(training, "most_confused", counted)
+    monkeypatch.setattr(curricula, "most_confused", counted)
     # 10 outer steps: 2 on all 3 contexts, 5 on the confused pair (T 6), 3 on all again
     config = PolicyGradientConfig(10 * 8, n_steps=12, batch_size=8, log_every=1, save_every=1,
                                   curriculum=((0.2, 12, None), (0.5, 6, "confused")),
@@ -283,18 +282,73 @@ def test_a_confused_stage_shows_the_measured_pair_and_resumes_exactly(tmp_path, 
     start = io.load_checkpoint(tmp_path / "a" / "checkpoint_00000002.pt", required=("model",))
     at_start = RabinowitzLSTM(7, 3, 8)
     at_start.load_state_dict(start["model"])  # the pair of the model at the stage's start
-    assert pair == real(at_start, bandit, 12, seed=training.step_seed(training.step_seed(0, 2), 1))
+    assert pair == real(at_start, bandit, 12, seed=step_seed(step_seed(0, 2), 1))
     assert [(t, k) for t, k, _ in log.stages] == [(12, None)] * 2 + [(6, 2)] * 5 + [(12, None)] * 3
     assert all(n <= {1, 2} for _, _, n in log.stages[2:7])
 
 
-def test_a_confused_stage_needs_a_task_with_only():
+def test_a_confused_stage_needs_a_task_with_only(tmp_path):
     class Plain(ContextualBandit):
         only = None
 
     config = PolicyGradientConfig(40, n_steps=4, batch_size=20,
                                   curriculum=((0.5, 4, "confused"),))
     with pytest.raises(ValueError, match="'confused' pair of contexts, but Plain has no only"):
-        train_policy_gradient(RabinowitzLSTM(11, 5, 8), Plain(5, 5), config, progress=False)
+        train_policy_gradient(RabinowitzLSTM(11, 5, 8), Plain(5, 5), config, tmp_path,
+                              progress=False, stages=STAGES)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
     with pytest.raises(ValueError, match=r"curriculum: expected .* got the stage"):
-        PolicyGradientConfig(40, curriculum=((0.5, 4, "confusion"),))
+        PolicyGradientConfig(40, curriculum=((0.5, 4, "not a name"),))
+
+
+def test_a_named_stage_must_be_given_and_be_a_stage():
+    config = PolicyGradientConfig(40, n_steps=4, batch_size=20,
+                                  curriculum=((0.5, 4, "confusion"),))
+    model, task = RabinowitzLSTM(11, 5, 8), ContextualBandit(5, 5)
+    with pytest.raises(ValueError, match=r"a stage is named 'confusion', but stages= gives "
+                                         r"\['confused'\]; did you mean 'confused'\?"):
+        train_policy_gradient(model, task, config, progress=False, stages=STAGES)
+    with pytest.raises(ValueError, match=r"gives none; the bandit recipes' stages are in "
+                                         r"trajprobe.apps.recipes.curricula"):
+        train_policy_gradient(model, task, config, progress=False)
+    with pytest.raises(TypeError, match="stages: 'confusion' made a dict, not a Stage"):
+        train_policy_gradient(model, task, config, progress=False, stages={"confusion": dict})
+
+
+class _FirstTwo:
+    """A user's stage with no measurement: shows contexts (0, 1) from its first step."""
+
+    key = "first_two"
+
+    def __init__(self):
+        self.starts = []
+
+    def check(self, task):
+        pass
+
+    def task(self, model, task, start):
+        self.starts.append((start.step, start.n_steps))
+        return task.only((0, 1))
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state_dict):
+        pass
+
+
+def test_a_user_stage_is_called_once_at_its_start_and_plays_its_task():
+    made = []
+
+    def factory():
+        made.append(_FirstTwo())
+        return made[-1]
+
+    log = _Log()
+    config = PolicyGradientConfig(10 * 8, n_steps=12, batch_size=8,
+                                  curriculum=((0.3, 6, None), (0.4, 6, "first_two")))
+    train_policy_gradient(RabinowitzLSTM(7, 3, 8), _Recorded(ContextualBandit(3, 3), log),
+                          config, progress=False, stages={"first_two": factory})
+    assert len(made) == 1 and made[0].starts == [(3, 12)]
+    assert log.pairs == {(0, 1)}
+    assert [t for t, _, _ in log.stages] == [6] * 7 + [12] * 3

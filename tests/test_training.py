@@ -148,15 +148,15 @@ def test_models_are_seeded_not_global():
 
 
 def test_log_loss_is_the_bernoulli_negative_log_likelihood():
-    from trajprobe.apps.training import _log_loss
+    from trajprobe.apps.training.losses import log_loss
 
     model = MikulikNet(2, 1, 4, distribution="bernoulli")
     y = torch.tensor([[[0.0], [2.0]], [[-1.0], [0.5]]])
     target = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     p = torch.sigmoid(y[..., 0])
     expected = -(target * p.log() + (1 - target) * (1 - p).log()).mean()
-    torch.testing.assert_close(_log_loss(model, y, target), expected)
-    torch.testing.assert_close(_log_loss(model, y, target[..., None]), expected)
+    torch.testing.assert_close(log_loss(model, y, target), expected)
+    torch.testing.assert_close(log_loss(model, y, target[..., None]), expected)
 
 
 # --------------------------------------------------------------------------- pure pieces
@@ -207,12 +207,13 @@ def test_curriculum_gives_each_stage_its_share_of_the_outer_steps():
         SupervisedConfig(10, curriculum=((0.6, 5), (0.6, 10)))
 
 
-def test_cuda_asked_but_absent_warns_and_uses_cpu():
+def test_cuda_asked_but_absent_is_refused_before_training():
     if torch.cuda.is_available():
-        assert resolve_device("cuda").type == "cuda"
-    else:
-        with pytest.warns(RuntimeWarning, match="CUDA is not available"):
-            assert resolve_device("cuda") == torch.device("cpu")
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="device: 'cuda' was asked for but CUDA is not"):
+        train_supervised(RabinowitzLSTM(4, 2, 8), TinyRegression(), _small_regression(),  # noqa: F821
+                         device="cuda", progress=False)
+    assert resolve_device(None) == torch.device("cpu")  # one device policy (trajprobe.devices)
 
 
 # --------------------------------------------------------------------------- training
@@ -484,7 +485,7 @@ def test_a_killed_run_resumes_with_nothing_lost_or_repeated(tmp_path):
 
 
 def test_resume_accepts_a_run_saved_before_a_defaulted_field_existed(tmp_path):
-    from trajprobe.apps.training import _check_same_config
+    from trajprobe.apps.training.run_dirs import check_same_config as _check_same_config
 
     config = SupervisedConfig(100, optimiser=OptimiserConfig("adam", 1e-3))
     saved = dataclasses.asdict(config)

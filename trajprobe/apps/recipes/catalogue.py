@@ -18,12 +18,8 @@ from trajprobe.apps.recipes.config import (
     MetaLearnerRecipe,
     ModelConfig,
 )
-from trajprobe.apps.training import (
-    CONFUSED,
-    OptimiserConfig,
-    PolicyGradientConfig,
-    SupervisedConfig,
-)
+from trajprobe.apps.recipes.curricula import CONFUSED
+from trajprobe.apps.training import OptimiserConfig, PolicyGradientConfig, SupervisedConfig
 from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression, band_pass
 from trajprobe.tasks.fixed import FixedTask
 

@@ -12,6 +12,7 @@ import torch
 
 from trajprobe.adapters.torch_transformer import Interleaved
 from trajprobe.apps.models import GPT, GatedSSM, MikulikNet, RabinowitzLSTM
+from trajprobe.apps.recipes.curricula import STAGES
 from trajprobe.apps.training import (
     PolicyGradientConfig,
     SupervisedConfig,
@@ -191,7 +192,7 @@ class MetaLearnerRecipe:
                 json.dump(info, handle)
         if isinstance(config, PolicyGradientConfig):
             return train_policy_gradient(model, self.task, config, out_dir, device=device,
-                                         progress=progress)
+                                         progress=progress, stages=STAGES)
         return train_supervised(model, self.task, config, out_dir, device=device,
                                 progress=progress)
 
