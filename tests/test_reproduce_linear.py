@@ -88,8 +88,9 @@ def test_rows_over_seeds_show_mean_and_standard_error():
     from trajprobe.dynamics import mean_sem
     mean, sem = mean_sem([1.0, 2.0, 3.0])
     assert mean == 2.0 and sem == pytest.approx(1 / np.sqrt(3))
-    assert mean_sem([4.0]) == (4.0, None)
-    assert mean_sem([1.0, float("inf")]) == (float("inf"), None)
+    assert mean_sem([4.0])[0] == 4.0 and np.isnan(mean_sem([4.0])[1])
+    inf_mean, inf_sem = mean_sem([1.0, float("inf")])
+    assert inf_mean == float("inf") and np.isnan(inf_sem)
     row = SummaryRow("time ratio", "Meta-Learner", mean, 1.05, "3 seeds", sem=sem)
     assert row.formatted()[2] == "2 ± 0.58"
 

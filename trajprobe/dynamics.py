@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -261,12 +262,49 @@ def summarise(da: xr.DataArray, dim: str = "episode") -> xr.Dataset:
     return xr.Dataset({"mean": mean, "sem": sem, "n": n})
 
 
-def mean_sem(values: list[float]) -> tuple[float, float | None]:
-    """Mean and standard error (s.d. / sqrt(n)) over seeds; s.e. None for one value.
+def mean_sem(
+    values: Sequence[float] | np.ndarray | xr.DataArray, dim: str | Sequence[str] | None = None
+) -> tuple[Any, Any]:
+    """Mean and standard error of the mean, s.e. = s.d. (ddof = 1) / sqrt(n): "mean ± s.e."
 
-    Infinite values (a mode that never crossed) make the mean infinite and the s.e. None.
+    The one mean ± s.e. of the library (over seeds, episodes or folds). Its meaning for
+    the edge cases, everywhere:
+
+    * **one value** (n = 1): the s.e. is undefined, NaN; the mean is the value.
+    * **NaN** (a missing or undefined value, e.g. a mode that never crossed in a ratio):
+      propagates: the mean and the s.e. are NaN. Drop missing values first if that is
+      what is meant (``da.dropna(dim)``).
+    * **±inf** (e.g. a mode that never crossed a threshold): the mean is ±inf (NaN if
+      both signs occur) and the s.e. is NaN.
+
+    Args:
+        values: numbers (a sequence or an array, all reduced), or a DataArray.
+        dim: DataArray only: the dim(s) to reduce (None: all of them).
+
+    Returns:
+        ``(mean, sem)``: floats for numbers; DataArrays without ``dim`` for a DataArray.
+
+    Raises:
+        ValueError: no values, or ``dim`` is given for numbers or is not a dim of ``values``.
     """
-    array = np.asarray(values, dtype=float)
+    if isinstance(values, xr.DataArray):
+        dims = list(values.dims) if dim is None else [dim] if isinstance(dim, str) else list(dim)
+        missing = [d for d in dims if d not in values.dims]
+        if missing:
+            raise ValueError(f"dim: {missing} not in the values' dims {values.dims}")
+        n = int(np.prod([values.sizes[d] for d in dims]))
+        if n == 0:
+            raise ValueError(f"values: expected at least one value along {dims}, got none")
+        with np.errstate(invalid="ignore"):  # inf - inf in the s.d.: masked just below
+            mean = values.mean(dims, skipna=False)
+            sem = (values.std(dims, ddof=1, skipna=False) / math.sqrt(n) if n > 1
+                   else xr.full_like(mean, np.nan, dtype=float))
+        return mean, sem.where(np.isfinite(values).all(dims))
+    if dim is not None:
+        raise ValueError(f"dim: only for a DataArray, got {dim!r} with {type(values).__name__}")
+    array = np.asarray(values, dtype=float).ravel()
+    if array.size == 0:
+        raise ValueError("values: expected at least one value, got none")
     if array.size < 2 or not np.isfinite(array).all():
-        return float(array.mean()), None
+        return float(array.mean()), math.nan
     return float(array.mean()), float(array.std(ddof=1) / math.sqrt(array.size))

@@ -21,6 +21,7 @@ from trajprobe.adapters.jax.bridge import (
     to_torch,
     torch_dtype,
 )
+from trajprobe.validation import check_positive_int
 
 __all__ = ["JaxMachine", "as_input_shape", "check_params"]
 
@@ -122,8 +123,7 @@ class JaxMachine:
 
     def initial_state(self, batch_size: int) -> Any:
         """s_0 for ``batch_size`` episodes as a torch pytree, every leaf ``[B, ...]``."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         if self._shared_initial_state:  # every episode starts alike: repeat s_0 of one
             return sm.tree_map(lambda leaf: leaf.expand(batch_size, *leaf.shape[1:]).clone(),
                               self._template)

@@ -442,8 +442,8 @@ def headlines(ds: xr.Dataset) -> dict[str, dict[str, xr.DataArray]]:
 def summary(ds: xr.Dataset) -> list[tuple[str, float, float]]:
     """Headline numbers of a sweep at its last checkpoint: (label, mean, standard error).
 
-    Mean and standard error (s.d. / sqrt(n), NaN for one seed) are over ``seed``: the
-    papers' "mean ± s.e. over seeds". The rows are :func:`headlines` at the last
+    Mean and standard error are over ``seed`` (:func:`trajprobe.dynamics.mean_sem`: s.e. NaN
+    for one seed): the papers' "mean ± s.e. over seeds". The rows are :func:`headlines` at the last
     checkpoint, then the final training loss and training time.
     """
     rows: list[tuple[str, float, float]] = []
@@ -452,8 +452,7 @@ def summary(ds: xr.Dataset) -> list[tuple[str, float, float]]:
     series.update({"final training loss": ds["final_training_loss"],
                    "training seconds": ds["training_seconds"]})
     for label, per_seed in series.items():
-        mean, sem = mean_sem(np.asarray(per_seed, dtype=float).tolist())
-        rows.append((label, mean, float("nan") if sem is None else sem))
+        rows.append((label, *mean_sem(np.asarray(per_seed, dtype=float))))
     return rows
 
 
@@ -469,8 +468,7 @@ def plot_sweep(ds: xr.Dataset) -> Any:
     n = ds.sizes["seed"]
     for ax, (title, lines) in zip(axes[0], panels.items(), strict=True):
         for label, values in lines.items():
-            mean = values.mean("seed").values
-            sem = values.std("seed", ddof=1).values / np.sqrt(n) if n > 1 else 0 * mean
+            mean, sem = (v.values for v in mean_sem(values, "seed"))  # one seed: no band
             ax.plot(x, mean, marker="o", markersize=3, label=label)
             ax.fill_between(x, mean - sem, mean + sem, alpha=0.25)
         ax.set_xscale("log")

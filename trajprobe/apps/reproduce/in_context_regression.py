@@ -195,9 +195,9 @@ def _curves(spectra: dict[str, xr.Dataset]) -> xr.Dataset:
     for ds in spectra.values():
         loss = ds["loss"]
         dims = [d for d in ("seed", "episode") if d in loss.dims]
-        flat = loss.stack(item=dims)
-        means.append(flat.mean("item"))
-        sems.append(flat.std("item") / np.sqrt(flat.sizes["item"]))
+        mean, sem = mean_sem(loss, dims)
+        means.append(mean)
+        sems.append(sem)
     coords = {"agent": list(spectra)}
     ds = xr.Dataset({"squared_error": xr.concat(means, dim="agent"),
                      "squared_error_sem": xr.concat(sems, dim="agent")}).assign_coords(coords)
