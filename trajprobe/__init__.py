@@ -7,6 +7,8 @@ measurement of it.
 """
 
 from trajprobe._version import __version__
+from trajprobe.fixed_point_search import fixed_points
+from trajprobe.linearised import linearise
 from trajprobe.machine import StateMachine
 from trajprobe.measurement import context_dynamics, effective_spectra, fourier_spectra, measure
 from trajprobe.probing import probe
@@ -18,8 +20,10 @@ __all__ = [
     "__version__",
     "context_dynamics",
     "effective_spectra",
+    "fixed_points",
     "fourier_spectra",
     "interact",
+    "linearise",
     "measure",
     "probe",
     "rollout",

@@ -1,0 +1,210 @@
+"""Fixed points and linearised dynamics: closed-form systems are recovered exactly."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from trajprobe import fixed_points, rollout
+from trajprobe.linearised import jacobians, linearise, time_constants
+
+A = 0.25
+"""g(u) = u + A (u − u³): fixed points u ∈ {−1, 0, 1}, g'(0) = 1 + A, g'(±1) = 1 − 2A."""
+
+
+class Cubic:
+    """s' = R g(Rᵀ s + x) in two units, a rotation R mixing them; the state is a dict.
+
+    Under x = 0 the nine fixed points are R p for p ∈ {−1, 0, 1}², with Jacobian
+    R diag(g'(p)) Rᵀ: the four corners stable (both λ = 0.5), the origin unstable (both
+    1.25), the four edge midpoints saddles (0.5 and 1.25).
+    """
+
+    def __init__(self, theta: float = 0.3):
+        c, s = math.cos(theta), math.sin(theta)
+        self.rotation = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+
+    def initial_state(self, batch_size: int) -> dict[str, torch.Tensor]:
+        zeros = torch.zeros(batch_size, 1, dtype=torch.float64)
+        return {"h": zeros, "k": zeros.clone()}
+
+    def step(self, x, state):
+        s = torch.cat([state["h"], state["k"]], 1)
+        u = s @ self.rotation + x
+        new = (u + A * (u - u**3)) @ self.rotation.T
+        return new.sum(1, keepdim=True), {"h": new[:, :1], "k": new[:, 1:]}
+
+
+def _expected(machine: Cubic):
+    points = np.array(list(itertools.product([-1.0, 0.0, 1.0], repeat=2)))
+    slope = lambda p: 1 + A * (1 - 3 * p**2)  # noqa: E731
+    return points @ machine.rotation.numpy().T, slope(points)
+
+
+def _starts(n: int = 300, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 2, generator=generator, dtype=torch.float64) * 3 - 1.5
+
+
+def _match(found: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """For each expected point, the index of the nearest found point."""
+    return np.abs(found[None] - expected[:, None]).max(-1).argmin(1)
+
+
+@pytest.mark.parametrize("method", ["newton", "adam"])
+def test_cubic_fixed_points_stability_and_jacobians_in_closed_form(method):
+    machine = Cubic()
+    ds = fixed_points(machine, torch.zeros(2, dtype=torch.float64), _starts(), method=method)
+    points, slopes = _expected(machine)
+    assert ds.sizes["point"] == 9
+    at = _match(ds.state.values, points)
+    assert len(set(at)) == 9
+    tol = 1e-6 if method == "newton" else 1e-5
+    np.testing.assert_allclose(ds.state.values[at], points, atol=tol)
+    rot = machine.rotation.numpy()
+    for k, i in enumerate(at):
+        np.testing.assert_allclose(ds.jacobian.values[i], rot @ np.diag(slopes[k]) @ rot.T,
+                                   atol=10 * tol)
+        lam = np.sort(ds.eigenvalues.values[i].real)
+        np.testing.assert_allclose(lam, np.sort(slopes[k]), atol=10 * tol)
+    np.testing.assert_array_equal(ds.stable.values[at], (slopes < 1).all(1))
+    assert int(ds.stable.sum()) == 4
+    assert int(ds["count"].sum()) == 300 - sum(v for k, v in ds.attrs.items()
+                                               if k.startswith("dropped"))
+    assert ds.speed.dims == ("point",) and ds.eigenvalues.dtype.kind == "c"
+
+
+def test_newton_reaches_the_tolerance_on_q():
+    ds = fixed_points(Cubic(), torch.zeros(2, dtype=torch.float64), _starts(50))
+    assert bool(ds.converged.all()) and float(ds.speed.max()) < 1e-12
+
+
+def test_a_constant_input_moves_the_fixed_points():
+    # each unit: s = g(s + x), i.e. u = s + x solves u³ − u − x / A = 0 (one real root)
+    machine = Cubic(theta=0.0)
+    ds = fixed_points(machine, torch.full((2,), 0.1, dtype=torch.float64), _starts(50),
+                      max_q=1e-12)
+    roots = np.roots([1.0, 0.0, -1.0, -0.1 / A])
+    u = roots[np.abs(roots.imag) < 1e-9].real.item()
+    np.testing.assert_allclose(ds.state.values, [[u - 0.1, u - 0.1]], atol=1e-6)
+    np.testing.assert_allclose(ds.eigenvalues.values[0].real, [1 + A * (1 - 3 * u**2)] * 2,
+                               atol=1e-6)
+    assert bool(ds.stable.all()) and ds.input.values.tolist() == [[0.1, 0.1]]
+
+
+def test_trace_states_noise_and_seed_give_the_same_points_twice():
+    machine = Cubic()
+    trace = rollout(machine, torch.rand(4, 10, 2, dtype=torch.float64) - 0.5)
+    one = fixed_points(machine, torch.zeros(2, dtype=torch.float64), trace, samples=40,
+                       noise=0.5, seed=3)
+    two = fixed_points(machine, torch.zeros(2, dtype=torch.float64), trace, samples=40,
+                       noise=0.5, seed=3)
+    np.testing.assert_array_equal(one.state.values, two.state.values)
+    assert one.attrs["initial_states"] == 40
+
+
+def test_state_pytrees_and_state_vectors_give_the_same_points():
+    machine = Cubic()
+    starts = _starts(60)
+    state = {"h": starts[:, :1], "k": starts[:, 1:]}
+    a = fixed_points(machine, torch.zeros(2, dtype=torch.float64), starts)
+    b = fixed_points(machine, torch.zeros(2, dtype=torch.float64), state)
+    np.testing.assert_array_equal(a.state.values, b.state.values)
+
+
+def test_uniqueness_tolerance_outliers_and_max_q():
+    machine = Cubic()
+    merged = fixed_points(machine, torch.zeros(2, dtype=torch.float64), _starts(), tol_unique=3)
+    assert merged.sizes["point"] == 1 and merged["count"].values.tolist() == [300]
+    slow = fixed_points(machine, torch.zeros(2, dtype=torch.float64), _starts(50), max_iters=1,
+                        max_q=1e-30)
+    assert slow.sizes["point"] == 0 and slow.attrs["dropped_fast"] == 50
+    # five starts within 1e-3 of each other travel ~0.3 to a corner: 100× their spread
+    cluster = torch.full((5, 2), 0.9, dtype=torch.float64) + 1e-3 * _starts(5)
+    far = fixed_points(machine, torch.zeros(2, dtype=torch.float64), cluster)
+    assert far.attrs["dropped_outliers"] == 5 and far.sizes["point"] == 0
+    kept = fixed_points(machine, torch.zeros(2, dtype=torch.float64), cluster,
+                        outlier_distance=None)
+    assert kept.attrs["dropped_outliers"] == 0 and kept["count"].values.tolist() == [5]
+
+
+class _Detached(Cubic):
+    def step(self, x, state):
+        y, new = super().step(x, state)
+        return y, {k: v.detach() for k, v in new.items()}
+
+
+def test_a_step_without_gradients_is_a_clear_error():
+    with pytest.raises(TypeError, match="not differentiable"):
+        fixed_points(_Detached(), torch.zeros(2, dtype=torch.float64), _starts(5))
+    with pytest.raises(TypeError, match="not differentiable"):
+        fixed_points(_Detached(), torch.zeros(2, dtype=torch.float64), _starts(5),
+                     method="adam")
+
+
+def test_bad_arguments_name_themselves():
+    machine = Cubic()
+    with pytest.raises(ValueError, match="method"):
+        fixed_points(machine, torch.zeros(2), _starts(5), method="lbfgs")
+    with pytest.raises(ValueError, match="initial_states"):
+        fixed_points(machine, torch.zeros(2), torch.zeros(5, 3))
+
+
+class Linear:
+    """s' = M s + B x, y = C s: the Jacobian is M everywhere, the output Jacobian C."""
+
+    def __init__(self):
+        self.m = torch.tensor([[0.9, 0.2, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, -0.8]],
+                              dtype=torch.float64)
+        self.c = torch.tensor([[1.0, 0.0, 2.0]], dtype=torch.float64)
+
+    def initial_state(self, batch_size):
+        return torch.zeros(batch_size, 3, dtype=torch.float64)
+
+    def step(self, x, state):
+        return state @ self.c.T, state @ self.m.T + x
+
+
+def test_linearise_gives_the_linear_map_eigenvalues_and_time_constants():
+    machine = Linear()
+    trace = rollout(machine, torch.randn(2, 5, 3, dtype=torch.float64))
+    ds = linearise(machine, trace, keep_jacobians=True)
+    assert ds.eigenvalues.dims == ("episode", "t", "mode") and ds.sizes["mode"] == 3
+    np.testing.assert_allclose(ds.magnitude.values, np.broadcast_to([0.9, 0.8, 0.5], (2, 5, 3)),
+                               atol=1e-12)
+    np.testing.assert_allclose(ds.timescale.sel(mode=0).values, -1 / np.log(0.9))
+    np.testing.assert_allclose(ds.jacobian.values[1, 3], machine.m.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ds.output_jacobian.values[0, 0], machine.c.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ds.output_gain.values, np.sqrt(5.0))
+    top = linearise(machine, trace, modes=1)
+    assert top.sizes["mode"] == 1 and "jacobian" not in top
+
+
+def test_time_constants_of_special_magnitudes():
+    tau = time_constants(np.array([1.0, 0.0, np.exp(-0.5), 2.0]))
+    assert tau[0] == np.inf and tau[1] == 0 and np.isclose(tau[2], 2.0) and tau[3] < 0
+
+
+def test_jacobians_of_an_lstm_match_finite_differences():
+    from trajprobe.apps.models import RabinowitzLSTM
+
+    machine = RabinowitzLSTM(3, 2, 5, seed=0).double()
+    x = torch.randn(4, 3, dtype=torch.float64)
+    s = torch.randn(4, 10, dtype=torch.float64) * 0.5
+    _, jac, jac_y = jacobians(machine, x, s)
+    eps = 1e-6
+    for k in range(10):
+        ds = torch.zeros(10, dtype=torch.float64)
+        ds[k] = eps
+        from trajprobe.linearised import vector_step
+
+        y_plus, f_plus = vector_step(machine, x, s + ds)
+        y_minus, f_minus = vector_step(machine, x, s - ds)
+        np.testing.assert_allclose(jac[:, :, k], ((f_plus - f_minus) / (2 * eps)).detach(),
+                                   atol=1e-8)
+        np.testing.assert_allclose(jac_y[:, :, k], ((y_plus - y_minus) / (2 * eps)).detach(),
+                                   atol=1e-8)
