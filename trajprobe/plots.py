@@ -92,7 +92,8 @@ def _mean_band(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, str]:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nanmean(np.where(np.isfinite(values), values, np.nan), -1)
         sem = np.nanstd(values, -1, ddof=1) / np.sqrt(n) if values.shape[-1] > 1 else 0 * mean
-    return mean, np.nan_to_num(sem), f"± s.e. over {values.shape[-1]} {over}s"
+    n_over = values.shape[-1]
+    return mean, np.nan_to_num(sem), f"± s.e. over {n_over} {over}{'s' if n_over != 1 else ''}"
 
 
 def _curve(ax: plt.Axes, da: xr.DataArray, colour: Any, label: str, *, name_band: bool = False,

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import xarray as xr
+from matplotlib import ticker
 
 from trajprobe import plots
 from trajprobe.adapters.torch_learner import SGD, Adam, linear_regression_learner
@@ -22,6 +23,7 @@ from trajprobe.apps.reproduce.outer_loop import outer_loop_spectra, plot_outer_l
 from trajprobe.apps.training import list_checkpoints
 from trajprobe.dynamics import mean_sem, steps_to_threshold, time_ratio
 from trajprobe.estimators.linear import effective_map, effective_spectrum, spectrum_ratio
+from trajprobe.labelled import Label, describe
 from trajprobe.measurement import effective_spectra
 from trajprobe.plots import plot_learning_curves, plot_steps_to_threshold
 from trajprobe.reference_models import BayesianLinearRegression
@@ -90,7 +92,7 @@ def learner_spectra(context: RunContext) -> xr.Dataset:
     q = spectrum_ratio(s_hat, params["s"][:, None])
     clean = torch.einsum("eij,etnj->etni", w, x)
     loss = (outputs - clean).square().sum(-1).mean(-1)
-    return xr.Dataset(
+    ds = xr.Dataset(
         {"s_hat": (("episode", "t", "mode"), s_hat.cpu().numpy()),
          "q": (("episode", "t", "mode"), q.cpu().numpy()),
          "s": (("episode", "mode"), params["s"].cpu().numpy()),
@@ -99,6 +101,14 @@ def learner_spectra(context: RunContext) -> xr.Dataset:
         attrs={"agent": "learner", "recipe": _LEARNER, "n_steps": cfg.n_steps,
                "lr": cfg.lr, "optimiser": cfg.optimiser},
     )
+    return describe(ds, {
+        "s_hat": Label("effective singular value ŝ_k", "1", "diag(U^T W_hat V), eq. 5"),
+        "q": Label("proportion learned q_k = ŝ_k / s_k", "1", "eq. 3"),
+        "s": Label("target singular value s_k", "1"),
+        "loss": Label("probe-set squared error", "1", "mean squared error against W x"),
+        "mode": Label("singular mode k", "1"),
+        "t": Label("training step t (after t − 1 updates)", "1"),
+    })
 
 
 def training_runs(context: RunContext) -> list[tuple[str, int]]:
@@ -178,13 +188,16 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset,
     figures = {}
     agents = (("Learner", learner), ("Meta-Learner", meta), ("Bayes", bayes))
     head = {name: ds.where(_pair(ds) == HEADLINE, drop=True) for name, ds in agents}
-    fig, axes = plots.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plots.subplots(1, 3, figsize=(13, 3.8))
     for ax, (name, ds) in zip(axes, head.items(), strict=True):
         plot_learning_curves(ds, "q", ax=ax)
         ax.set_title(f"{name}: spectrum (2.5, 0.05)")
-        ax.set_ylabel("q_k(t) = ŝ_k / s_k")
-    axes[0].set_xscale("log")
-    axes[0].set_xlabel("training step t")
+    low = min(ax.get_ylim()[0] for ax in axes)
+    high = max(ax.get_ylim()[1] for ax in axes)
+    for ax in axes:  # one y-range: the panels compare the agents
+        ax.set_ylim(low, high)
+    axes[0].set_xscale("log")  # the Learner's t >= 1: no step 0 to lose
+    axes[0].set_xlabel("training step t (after t − 1 updates), log scale")
     fig.tight_layout()
     figures["fig1b_learning_curves"] = fig
 
@@ -193,14 +206,28 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset,
         stacked = _by_singular_value(ds)
         plot_steps_to_threshold(stacked, THRESHOLDS, x="s", ax=ax)
         ax.set_xscale("log")
-        ax.set_xlabel("singular value s")
+        ax.set_xlabel("target singular value s, log scale")
         ax.set_title(name)
+        _plain_ticks(ax.xaxis)
     axes[0].set_yscale("log")
+    axes[0].set_ylabel("training steps t until q > c, log scale")
+    _plain_ticks(axes[0].yaxis)
     fig.tight_layout()
     figures["fig1c_steps_to_threshold"] = fig
 
-    figures["fig14_outer_loop"] = plot_outer_loop(outer, CUTOFF, label="singular value mode")
+    figures["fig14_outer_loop"] = plot_outer_loop(
+        outer, CUTOFF, names=[f"s = {s:g}" for s in SPECTRA[HEADLINE]])
     return figures
+
+
+def _plain_ticks(axis) -> None:
+    """Log-axis ticks as plain numbers at 1, 2, 5 × 10^k (every integer multiple when the
+    axis spans less than a decade), no crowded minor labels."""
+    low, high = sorted(abs(v) for v in axis.get_view_interval())
+    subs = (1.0, 2.0, 5.0) if high > 10 * low else tuple(range(1, 10))
+    axis.set_major_locator(ticker.LogLocator(subs=subs))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _by_singular_value(ds: xr.Dataset) -> xr.Dataset:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -61,27 +61,40 @@ def outer_loop_spectra(
 
 
 def plot_outer_loop(ds: xr.Dataset, cutoff: float, *, label: str = "mode",
-                    dim: str = "mode") -> plt.Figure:
-    """Fig. 14b-style: inner steps to threshold, and the final q, against outer steps."""
+                    dim: str = "mode", names: Sequence[str] | None = None) -> plt.Figure:
+    """Fig. 14b-style: inner steps to threshold, and the final q, against outer steps.
+
+    The outer-step axis is symlog (linear from 0 to 1, logarithmic beyond), so checkpoint 0,
+    the untrained network, stays on it. Curves are named ``names`` (e.g. ``"s = 2.5"``),
+    else ``"{label} {value}"``; with a ``seed`` dim they are means over seeds.
+    """
+    n_seeds = ds.sizes.get("seed", 1)
     if "seed" in ds.dims:
         ds = ds.mean("seed")
-    fig, axes = plots.subplots(1, 2, figsize=(10, 3.6))
-    x = np.maximum(ds["checkpoint"].values, 1)
-    for value in ds[dim].values:
+    if names is None:
+        names = [f"{label} {value}" for value in ds[dim].values]
+    fig, axes = plots.subplots(1, 2, figsize=(10, 3.8))
+    x = ds["checkpoint"].values
+    for value, name in zip(ds[dim].values, names, strict=True):
         sel = ds.sel({dim: value})
         axes[0].plot(x, np.where(np.isfinite(sel["steps_to_threshold"]),
-                                 sel["steps_to_threshold"], np.nan), marker="o",
-                     label=f"{label} {value}")
-        axes[1].plot(x, sel["final"], marker="o", label=f"{label} {value}")
+                                 sel["steps_to_threshold"], np.nan), marker="o", label=name)
+        axes[1].plot(x, sel["final"], marker="o", label=name)
     if not np.isfinite(ds["steps_to_threshold"].values).any():
         axes[0].text(0.5, 0.5, f"no {label} reached q > {cutoff}\nat any checkpoint",
                      ha="center", va="center", transform=axes[0].transAxes, color="0.4")
-    axes[0].set_ylabel(f"inner steps until q > {cutoff}")
+    axes[0].set_ylabel(f"inner steps t until q > {cutoff}")
     axes[1].set_ylabel("q at the last inner step")
+    axes[1].axhline(1.0, color="0.35", lw=0.9, ls=":", label="q = 1 (target learned)")
+    final = ds["final"].values[np.isfinite(ds["final"].values)]
+    low, high = min(final.min(initial=0.0), 0.0), max(final.max(initial=1.0), 1.0)
+    axes[1].set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
     for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xlabel("outer (meta-training) step")
-        ax.legend(fontsize="small")
-    fig.suptitle("Outer loop: inner learning at successive checkpoints")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(0, max(float(x.max()), 1.0) * 1.6)
+        ax.set_xlabel("outer (meta-training) step, symlog: linear 0–1")
+    axes[1].legend(fontsize="small")
+    seeds = f", mean of {n_seeds} seeds" if n_seeds > 1 else ""
+    fig.suptitle(f"Outer loop: inner learning at successive checkpoints{seeds}")
     fig.tight_layout()
     return fig
