@@ -13,6 +13,7 @@ from trajprobe.tasks.base import (
     Task,
     make_generator,
 )
+from trajprobe.tasks.flipflop import FlipFlop
 from trajprobe.tasks.fourier import FourierRegression, band_pass
 from trajprobe.tasks.prediction import (
     BernoulliPrediction,
@@ -33,6 +34,7 @@ __all__ = [
     "Environment",
     "Episodes",
     "ExponentialPrediction",
+    "FlipFlop",
     "FourierRegression",
     "GaussianBandit",
     "GaussianPrediction",

@@ -19,6 +19,7 @@ from trajprobe.apps.recipes.config import (
     ModelConfig,
 )
 from trajprobe.apps.recipes.curricula import CONFUSED
+from trajprobe.apps.recipes.flipflop import FLIPFLOP_RECIPES
 from trajprobe.apps.training import OptimiserConfig, PolicyGradientConfig, SupervisedConfig
 from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression, band_pass
 from trajprobe.tasks.fixed import FixedTask
@@ -355,3 +356,4 @@ RECIPES: dict[str, tuple[str, Callable[[str], Recipe]]] = {
                                                   _bandit_meta(1)),
 }
 """Name → (one-line description, preset → recipe). Mikulik's entries are added lazily."""
+RECIPES.update(FLIPFLOP_RECIPES)  # the 3-bit flip-flop, for fixed points (issue 28)
