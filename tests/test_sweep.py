@@ -89,8 +89,9 @@ def test_sweep_merges_seeds_and_checkpoints(tmp_path: Path) -> None:
     label, mean, sem = summary(ds)[0]
     assert label.startswith("sum_t KL") and mean == pytest.approx(per_seed.mean())
     assert sem == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2)  # s.d. / sqrt(2), n = 2
-    fig = plot_sweep(ds)
-    assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == 2
+    fig = plot_sweep(ds)  # Σ_t KL and the per-step excess log-loss: two scales, two panels
+    assert [len(ax.get_lines()) for ax in fig.axes] == [1, 1]
+    assert fig.axes[0].get_ylabel().startswith("Σ_t KL") and fig.axes[0].get_xlim()[0] == 0
 
 
 def test_rerun_does_no_work_and_partial_sweeps_resume(tmp_path: Path, monkeypatch) -> None:

@@ -30,6 +30,7 @@ import json
 import logging
 import numbers
 import os
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -422,9 +423,10 @@ def headlines(ds: xr.Dataset) -> dict[str, dict[str, xr.DataArray]]:
             f"q of the context learned {_ordinal(int(rank))}, last step":
                 ds["q_ordered"].sel(rank=rank).isel(t=-1).mean("episode")
             for rank in ds["rank"].values}
-    if "kl" in ds:
-        panels["against Bayes (Mikulik eq. 2)"] = {
-            "sum_t KL(Bayes || agent) (Mikulik eq. 2)": ds["kl"].mean("episode").sum("t"),
+    if "kl" in ds:  # two scales (a sum over t, a per-step mean): two panels
+        panels["Σ_t KL(Bayes ‖ agent), Mikulik eq. 2 (nats)"] = {
+            "sum_t KL(Bayes || agent) (Mikulik eq. 2)": ds["kl"].mean("episode").sum("t")}
+        panels["log-loss per step minus Bayes' (nats)"] = {
             "log-loss per step minus Bayes' (nats)":
                 (ds["log_loss"] - ds["bayes_log_loss"]).mean(("episode", "t"))}
     if "bayes_reward" in ds:
@@ -459,22 +461,26 @@ def summary(ds: xr.Dataset) -> list[tuple[str, float, float]]:
 def plot_sweep(ds: xr.Dataset) -> Any:
     """The outer-loop view of a sweep: each headline against checkpoint, mean ± s.e. band.
 
-    One panel per group of :func:`headlines`; x is the outer (meta-training) step on a
-    log axis, the line the mean over seeds and the band ± one standard error.
+    One panel per group of :func:`headlines` (one quantity, one scale, named on the
+    y-axis); x is the outer (meta-training) step on a symlog axis (linear from 0 to 1, log
+    beyond, so checkpoint 0 stays on it), the line the mean over seeds and the band ± one
+    standard error.
     """
     panels = headlines(ds)
-    fig, axes = plots.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
-    x = np.maximum(ds["checkpoint"].values, 1)
+    fig, axes = plots.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    x = ds["checkpoint"].values
     n = ds.sizes["seed"]
     for ax, (title, lines) in zip(axes[0], panels.items(), strict=True):
         for label, values in lines.items():
             mean, sem = (v.values for v in mean_sem(values, "seed"))  # one seed: no band
             ax.plot(x, mean, marker="o", markersize=3, label=label)
             ax.fill_between(x, mean - sem, mean + sem, alpha=0.25)
-        ax.set_xscale("log")
-        ax.set_xlabel("outer (meta-training) step")
-        ax.set_title(title, fontsize="medium")
-        ax.legend(fontsize="x-small")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(0, max(float(x.max()), 1.0) * 1.6)
+        ax.set_xlabel("outer (meta-training) step, symlog: linear 0–1")
+        ax.set_ylabel(textwrap.fill(title, 40), fontsize="small")
+        if len(lines) > 1:
+            ax.legend(fontsize="x-small")
     fig.suptitle(f"{ds.attrs.get('recipe', 'sweep')}: mean ± s.e. over {n} seed(s)")
     fig.tight_layout()
     return fig

@@ -29,6 +29,7 @@ def plot_simulation(
     output_index: int = 0,
     n_lines: int = 3,
     components: tuple[int, int] = (0, 1),
+    output_label: str | None = None,
 ) -> Figure:
     """Fig. 3: both state spaces and both embeddings, coloured by the output emitted there.
 
@@ -48,6 +49,8 @@ def plot_simulation(
             probability; a logit for a bandit policy).
         n_lines: episodes drawn as white lines.
         components: the two components on the axes.
+        output_label: what the colour is (e.g. ``"P(x = 1)"``); the colourbar reads
+            "<machine>: <output_label>" (default "<machine> output <output_index>").
     """
     c0, c1 = components
     panels = {
@@ -79,9 +82,10 @@ def plot_simulation(
         for k in range(min(n_lines, z.shape[0])):
             ax.plot(x_axis[k], y_axis[k], color="white", lw=1.0)
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel(f"PC {c0 + 1}")
-        ax.set_ylabel(f"PC {c1 + 1}" if z.shape[-1] > c1 else "t")
-        fig.colorbar(points, ax=ax, fraction=0.046)
+        ax.set_xlabel(f"PC {c0 + 1} (whitened)")
+        ax.set_ylabel(f"PC {c1 + 1} (whitened)" if z.shape[-1] > c1 else "step t")
+        colour = f"output {output_index}" if output_label is None else output_label
+        fig.colorbar(points, ax=ax, fraction=0.046, label=f"{names[row]}: {colour}")
     fig.tight_layout()
     return fig
 
