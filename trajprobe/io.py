@@ -35,10 +35,12 @@ __all__ = [
     "DiskFullError",
     "atomic_path",
     "atomic_write",
+    "check_recorded",
     "checkpoint_digest",
     "format_bytes",
     "load_checkpoint",
     "load_dataset",
+    "load_json",
     "save_checkpoint",
     "save_dataset",
     "save_datasets",
@@ -305,6 +307,65 @@ def _offer(target: Path, map_location: torch.device | str) -> str:
             return (f"; the newest intact checkpoint beside it is {str(candidate)!r}: load "
                     f"that one, or copy it over {target.name!r} to go on from it")
     return ""
+
+
+def load_json(path: str | os.PathLike, fields: dict[str, type | tuple[type, ...]]
+              ) -> dict[str, Any]:
+    """Read a JSON object from ``path`` and check that it has ``fields`` of their types.
+
+    Args:
+        path: the file (e.g. a run directory's ``recipe.json``).
+        fields: every required key and its type(s) (``bool`` is not an ``int`` here).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not JSON, not an object, or a field is missing or of
+            another type; the message names the file and the field.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise FileNotFoundError(f"path: no file at {str(target)!r}")
+    try:
+        record = json.loads(target.read_text())
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"path: {str(target)!r} is not readable JSON ({err}); restore it or "
+                         "use another run directory") from err
+    if not isinstance(record, dict):
+        raise ValueError(f"path: {str(target)!r} holds a JSON {type(record).__name__}, "
+                         "expected an object")
+    for key, kind in fields.items():
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if key not in record:
+            raise ValueError(f"path: {str(target)!r} lacks the field {key!r} (it has "
+                             f"{sorted(record)}); restore it or use another run directory")
+        value = record[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise ValueError(f"path: {str(target)!r} field {key!r} is {value!r}, expected "
+                             f"a {names}")
+    return record
+
+
+def check_recorded(path: str | os.PathLike, field: str, recorded: Any, expected: Any,
+                   source: str) -> None:
+    """Raise ValueError unless ``recorded`` (``path``'s ``field``) equals ``expected``.
+
+    Values are compared as JSON (tuples are lists); a ``recorded`` None (written before
+    the field existed) passes. ``source`` says where ``expected`` comes from, for the
+    message (e.g. ``"the checkpoint 'latest.pt'"``).
+    """
+    if recorded is None or expected is None:
+        return
+    if json.loads(json.dumps(recorded)) == json.loads(json.dumps(expected)):
+        return
+    detail = repr(recorded)
+    if isinstance(recorded, dict) and isinstance(expected, dict):
+        keys = sorted(k for k in set(recorded) | set(expected)
+                      if recorded.get(k) != expected.get(k))
+        detail = ", ".join(f"{k}: {recorded.get(k)!r} here, {expected.get(k)!r} there"
+                           for k in keys)
+    raise ValueError(f"path: {str(path)!r} field {field!r} disagrees with {source} ({detail}); "
+                     "the run directory was edited or mixed up: restore the file")
 
 
 def _encode_attrs(attrs: dict[str, Any]) -> dict[str, Any]:

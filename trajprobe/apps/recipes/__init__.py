@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from trajprobe.apps.recipes.config import (
     default_out_dir,
     format_seconds,
 )
+from trajprobe.io import check_recorded, load_checkpoint, load_json
 from trajprobe.validation import did_you_mean
 
 __all__ = [
@@ -100,11 +100,26 @@ def load_trained(path: str | Path, *, device: torch.device | str | None = None
             f"path: {str(path)!r} is not a trajprobe training run (no {RECIPE_FILE} in "
             f"{str(run_dir)!r}); train one with `trajprobe train RECIPE --out DIR`"
         )
-    info = json.loads(info_path.read_text())
+    info = load_json(info_path, {"name": str, "preset": str, "seed": int})  # names file, field
     recipe = get(info["name"], info["preset"])
     if not isinstance(recipe, MetaLearnerRecipe):
         raise ValueError(f"path: recipe {info['name']!r} is not a trained Meta-Learner")
     checkpoint = path if path.is_file() else run_dir / LATEST
+    _check_record(info_path, info, recipe, checkpoint)
     model = load_model(checkpoint, recipe.build_model(int(info["seed"])),
                        map_location=str(device or "cpu"))
     return recipe, model.to(device or "cpu")
+
+
+def _check_record(info_path: Path, info: dict, recipe: MetaLearnerRecipe, checkpoint: Path
+                  ) -> None:
+    """``recipe.json`` as a whole against the recipe it names and the checkpoint's record:
+    the task it records, and the task and training kind the checkpoint records."""
+    from trajprobe.apps.training import describe_task
+
+    task = describe_task(recipe.task)
+    check_recorded(info_path, "task", info.get("task"), task, f"recipe {recipe.name!r}")
+    if checkpoint.is_file():
+        saved = load_checkpoint(checkpoint, required=("model",))
+        check_recorded(info_path, "name", task, saved.get("task"),
+                       f"the task recorded in the checkpoint {str(checkpoint)!r}")
