@@ -142,3 +142,27 @@ def test_learning_curves_name_modes_by_constant_singular_values():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[:3] == ["s = 2", "s = 1", "s = 0.1"]
     plt.close("all")
+
+
+def test_report_html_renders_the_markdown(tmp_path):
+    import torch
+
+    from trajprobe.apps.reproduce import report
+    from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+    from trajprobe.plots import subplots
+
+    fig, ax = subplots()
+    ax.plot([0, 1])
+    result = TargetResult(
+        title="t", figures={"curves": fig},
+        rows=[SummaryRow("q at `t = 20`", "a | b", 0.5, paper=0.25, note="<b>raw</b>")],
+        notes=["Trained with `lr = 1e-3`; see **Fig. 1**."])
+    report.write_report(result, RunContext("smoke", 1, torch.device("cpu"), tmp_path), "x")
+    page = (tmp_path / "report.html").read_text()
+    cells = "\n".join(["<td>q at <code>t = 20</code></td>", "<td>a | b</td>", "<td>0.5</td>",
+                       "<td>0.25</td>", "<td>&lt;b&gt;raw&lt;/b&gt;</td>"])
+    assert cells in page
+    assert "<code>lr = 1e-3</code>" in page and "<strong>Fig. 1</strong>" in page
+    assert "&lt;b&gt;raw&lt;/b&gt;" in page and "`" not in page  # raw HTML escaped, no backticks
+    assert page.count('src="data:image/png;base64,') == 1
+    assert "<code>results.nc</code>" in page

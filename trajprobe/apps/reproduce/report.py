@@ -49,7 +49,8 @@ def write_report(result: TargetResult, context: RunContext, target: str) -> Path
     with atomic_write(out / "summary.json", "w") as handle:
         json.dump([dataclasses.asdict(row) for row in result.rows], handle, indent=1)
     with atomic_write(out / "report.md", "w") as handle:
-        handle.write(_markdown(result, meta, rows, list(images)))
+        handle.write(_markdown(result, meta, rows,
+                               {name: f"figures/{name}.png" for name in images}))
     with atomic_write(out / "report.html", "w") as handle:
         handle.write(_html(result, meta, rows, images))
     return out / "report.md"
@@ -77,14 +78,15 @@ def _replace_figures(figures: Path, images: dict[str, bytes]) -> None:
 
 
 def _markdown(result: TargetResult, meta: str, rows: list[tuple[str, ...]],
-              figures: list[str]) -> str:
+              figures: dict[str, str]) -> str:
+    """The report as Markdown; ``figures`` maps each figure's name to its image address."""
     lines = [f"# {result.title}", "", meta, "", "## Headline numbers", "",
              "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     if result.notes:
         lines += ["", "## Notes", ""] + [f"{note}\n" for note in result.notes]
     lines += ["", "## Figures", ""]
-    lines += [f"![{name}](figures/{name}.png)\n" for name in figures]
+    lines += [f"![{name}]({src})\n\n*{name}*\n" for name, src in figures.items()]
     lines += ["", "All labelled results are in `results.nc` (one netCDF group per Dataset: "
               "`xarray.open_dataset('results.nc', group=NAME)`)."]
     return "\n".join(lines) + "\n"
@@ -92,29 +94,22 @@ def _markdown(result: TargetResult, meta: str, rows: list[tuple[str, ...]],
 
 def _html(result: TargetResult, meta: str, rows: list[tuple[str, ...]],
           images: dict[str, bytes]) -> str:
-    esc = html.escape
-    table = "".join(
-        "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    figures = "".join(
-        f'<figure><img alt="{esc(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(data).decode()}"><figcaption>{esc(name)}</figcaption></figure>'
-        for name, data in images.items()
-    )
-    notes = "".join(f"<p>{esc(note)}</p>" for note in result.notes)
+    """The same Markdown rendered by markdown-it-py (CommonMark and tables; raw HTML in
+    notes is escaped), with the figures embedded as data URIs."""
+    from markdown_it import MarkdownIt
+
+    embedded = {name: f"data:image/png;base64,{base64.b64encode(data).decode()}"
+                for name, data in images.items()}
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(
+        _markdown(result, meta, rows, embedded))
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(result.title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(result.title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
-img {{ max-width: 100%; }} figure {{ margin: 1em 0; }}
+code {{ background: #f3f3f3; padding: 0 0.2em; }} img {{ max-width: 100%; }}
 </style></head><body>
-<h1>{esc(result.title)}</h1><p>{esc(meta)}</p>
-<h2>Headline numbers</h2>
-<table><tr>{"".join(f"<th>{h}</th>" for h in _HEADER)}</tr>{table}</table>
-{f"<h2>Notes</h2>{notes}" if notes else ""}
-<h2>Figures</h2>{figures}
-</body></html>
+{body}</body></html>
 """
 
 
