@@ -23,6 +23,7 @@ import torch
 import xarray as xr
 
 from trajprobe import machine as sm
+from trajprobe import resources
 from trajprobe._version import __version__
 from trajprobe.guard import eval_mode
 from trajprobe.labelled import label_steps
@@ -86,6 +87,8 @@ def measure(
         check_positive_int(probes, "probes")
     with eval_mode(machine):  # dropout / batch-norm off; modes restored (trajprobe.guard)
         device, dtype = _check_machine(machine, task)
+        if isinstance(episodes, numbers.Integral) and isinstance(steps, numbers.Integral):
+            resources.check_measure(machine, task, int(episodes), int(steps), probes)
         gen = make_generator(seed, device)
         run, trace = _run(machine, task, episodes, steps, gen, policy, device, dtype)
         run = dataclasses.replace(run, inputs=trace.inputs)  # the machine's device and dtype
