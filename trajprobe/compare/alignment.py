@@ -11,6 +11,7 @@ silently compared.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,13 +71,26 @@ class AlignedTraces:
     Attributes:
         a: trace of machine a; inputs ``[E, T, ...]``, states ``[E, T+1, ...]`` per leaf.
         b: trace of machine b on the same inputs.
+        same_inputs: False when each machine read the same episodes in its own encoding
+            (:func:`aligned_rollout` with ``encode``): then only ``[E, T]`` must agree, and
+            step t of a and step t of b are the same moment of the episode (see there).
     """
 
     a: Trace
     b: Trace
+    same_inputs: bool = True
 
     def __post_init__(self) -> None:
-        check_aligned(self.a, self.b)
+        if self.same_inputs:
+            check_aligned(self.a, self.b)
+            return
+        for name, trace in (("a", self.a), ("b", self.b)):
+            if not isinstance(trace, Trace):
+                raise TypeError(f"{name}: expected a trajprobe.Trace, got {type(trace).__name__}")
+        if self.a.inputs.shape[:2] != self.b.inputs.shape[:2]:
+            raise ValueError(
+                "b: misaligned traces — expected per-machine inputs with the same [episode, t] "
+                f"as a's, {tuple(self.a.inputs.shape[:2])}, got {tuple(self.b.inputs.shape[:2])}")
 
     @property
     def inputs(self) -> torch.Tensor:
@@ -125,20 +139,49 @@ def replay(machine: sm.StateMachine, trace: Trace) -> Trace:
 def aligned_rollout(
     a: sm.StateMachine,
     b: sm.StateMachine,
-    inputs: torch.Tensor | np.ndarray | xr.DataArray | Trace | AlignedTraces,
+    inputs: torch.Tensor | np.ndarray | xr.DataArray | Trace | AlignedTraces | dict,
+    *,
+    encode: tuple[Callable | None, Callable | None] | None = None,
 ) -> AlignedTraces:
-    """Both machines on one input history.
+    """Both machines on one input history, in one encoding or each in its own.
+
+    **Time alignment.** Step t of ``a`` and step t of ``b`` are the same moment: the
+    states compared are s_{t−1} of each (the states before reading their step-t inputs)
+    and the outputs compared are y_t of each. With per-machine encodings the caller makes
+    the two step-t inputs describe the same moment, e.g. a predictor that reads x_t and
+    predicts x_{t+1} against a conjugate machine that reads [x_{t−1}, flag] and predicts
+    x_t: give the conjugate machine [x_t, 1] at step t (docs/tutorials/compare-agents.md).
 
     Args:
         a, b: the machines.
         inputs: ``[E, T, ...]`` open-loop inputs (both machines are rolled out on them);
-            or a recorded :class:`~trajprobe.Trace` of machine ``a`` (e.g. a closed-loop
-            bandit run), which is kept as a's trace and replayed through ``b``; or an
-            :class:`AlignedTraces`, returned as is.
+            or ``{"a": inputs_a, "b": inputs_b}``, each machine's own encoding of the same
+            episodes (``[E, T, ...]`` each, same E and T); or a recorded
+            :class:`~trajprobe.Trace` of machine ``a`` (e.g. a closed-loop bandit run),
+            kept as a's trace and replayed through ``b``; or an :class:`AlignedTraces`,
+            returned as is.
+        encode: ``(encode_a, encode_b)``: each a callable taking ``inputs`` (any object
+            the callable understands, e.g. raw observations ``[E, T]``) and returning that
+            machine's inputs ``[E, T, ...]``; None in a slot: that machine reads
+            ``inputs`` as given.
 
     Returns:
-        :class:`AlignedTraces` with ``a`` and ``b``.
+        :class:`AlignedTraces` with ``a`` and ``b`` (``same_inputs=False`` when the
+        encodings differ).
     """
+    if encode is not None:
+        if not (isinstance(encode, tuple) and len(encode) == 2
+                and all(e is None or callable(e) for e in encode)):
+            raise TypeError(f"encode: expected a pair (encode_a, encode_b) of callables or "
+                            f"None, got {encode!r}")
+        inputs = {name: inputs if fn is None else fn(inputs)
+                  for name, fn in zip("ab", encode, strict=True)}
+    if isinstance(inputs, dict):
+        if set(inputs) != {"a", "b"}:
+            raise ValueError(f"inputs: expected a dict with keys 'a' and 'b', got "
+                             f"{sorted(inputs)}")
+        return AlignedTraces(a=rollout(a, inputs["a"]), b=rollout(b, inputs["b"]),
+                             same_inputs=False)
     if isinstance(inputs, AlignedTraces):
         return inputs
     if isinstance(inputs, Trace):

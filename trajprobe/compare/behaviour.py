@@ -321,9 +321,10 @@ def step_kl(
 def behavioural_dissimilarity(
     a: sm.StateMachine,
     b: sm.StateMachine,
-    inputs: torch.Tensor | np.ndarray | xr.DataArray | Trace | AlignedTraces,
+    inputs: torch.Tensor | np.ndarray | xr.DataArray | Trace | AlignedTraces | dict,
     *,
     n_points: int = DEFAULT_QUADRATURE_POINTS,
+    encode: tuple | None = None,
 ) -> xr.Dataset:
     """Eq. 2: d(A, B) = (1/K) Σ_k Σ_t KL(π_t^A ‖ π_t^B) on shared input histories.
 
@@ -335,13 +336,16 @@ def behavioural_dissimilarity(
         inputs: ``[K, T, ...]`` shared inputs, a recorded trace of ``a`` (replayed through
             ``b``), or :class:`~trajprobe.compare.AlignedTraces`.
         n_points: quadrature nodes when the KL has no registered closed form.
+        encode: ``(encode_a, encode_b)``, each machine's encoding of ``inputs`` (or pass
+            ``inputs={"a": ..., "b": ...}``); step t of both is the same moment
+            (:func:`~trajprobe.compare.aligned_rollout` states the time alignment).
 
     Returns:
         Dataset with ``kl (episode, t)``, ``kl_per_step (t)`` = mean over episodes, and
         ``dissimilarity ()`` = Σ_t ``kl_per_step`` (eq. 2). All ≥ 0; exactly 0 for a machine
         against itself.
     """
-    traces = aligned_rollout(a, b, inputs)
+    traces = aligned_rollout(a, b, inputs, encode=encode)
     n_ep, n_t = traces.n_episodes, traces.n_steps
     y_a = traces.a.outputs.flatten(0, 1)
     y_b = traces.b.outputs.flatten(0, 1)

@@ -1,139 +1,111 @@
-"""The simulation map φ as a fitted estimator: whitening, affine least squares, MLP residual.
+"""The simulation map φ as a fitted estimator, bounded by construction.
 
 Mikulik et al. 2020 §3.4 learn φ from N's states to M's states along shared input
-histories. Here φ is built so that identity and any invertible affine change of
-coordinates are represented *exactly*, and only what is nonlinear is learned:
+histories. φ must represent identity and any invertible affine change of coordinates
+*exactly*, and it must never do worse on held-out episodes than a map that ignores the
+source, which sends every state to one fixed target state: an affine map with zero
+slope, inside the family. Fitting on training episodes (an inner split of them held out
+as validation *episodes*):
 
-1. :class:`Whitening` of each machine's state vectors s ``[S]`` (fitted on the training
-   episodes): principal components of the centred states, every component whose variance
-   is above ``rank_tolerance`` × the largest kept (the numerical rank r; the others are
-   null directions), each scaled to unit variance, z = (s − μ) Vᵀ / √λ ``[r]``. The first
-   k ≤ r components, the fewest that explain ``explained_variance`` of the variance, are
-   the *reported* coordinates on which D_s is measured (the embedding dimension).
-2. An affine map z_M ≈ z_N A + c fitted by least squares onto **all** r_M whitened target
-   components. The source is whitened on the same training states, so the normal
-   equations are (N − 1) I: the solve is perfectly conditioned by construction (null
-   directions were dropped by the rank tolerance). An invertible affine copy of the
-   source is recovered to round-off.
-3. An MLP (ReLU) on z_N that predicts the affine part's residual on the k_M reported
-   target components, with its last layer initialised to zero and early stopping on
-   validation *episodes* that counts the affine map alone as epoch 0, so the MLP is kept
-   only if it beats the affine map on episodes it never saw.
+1. **Coordinates** (:class:`~.coordinates.Coordinates`): each machine's states in raw
+   coordinates and, where the machine declares positive parameters or they are detected
+   (positive, spanning decades), in log coordinates; each option whitened
+   (:class:`~.whitening.Whitening`) on the training states.
+2. **A ridge path** for every pair of coordinate options: z_M ≈ z_N A_λ + c with the
+   penalty λ‖β‖² on the coefficients of the source's *unwhitened* principal components
+   (so a direction with little training variance, where held-out states extrapolate, is
+   shrunk first), at relative strengths λ / λ_1 in :data:`RIDGE_PATH`, from 0 (least
+   squares: exact for affine copies) to ∞ (the constant map c = the target's mean state
+   in those coordinates: the geometric mean in log coordinates).
+3. **Constant maps**: those means and :data:`N_CONSTANT_STATES` training states of the
+   target (quantiles along its first two principal components), each sent to from every
+   source state.
+4. **Selection on validation episodes**: every candidate's predicted target states on the
+   validation episodes are scored by D_s and by ``validation_loss`` (in
+   :func:`~.simulation`: the output dissimilarity D_o). φ, the state map
+   (:meth:`~SimulationMap.transform`, reported by D_s), is the candidate with the lowest
+   validation D_s; φ_o (:meth:`~SimulationMap.transform_for_outputs`, reported by D_o)
+   is the one with the lowest validation loss. Both come from the same family, and the
+   constant maps are in it: on validation, D_s is never worse than the target's mean
+   state and D_o never worse than the best constant map (:meth:`transform_constant`).
+   φ_o differs from φ only where φ's outputs do worse than another candidate's (e.g. the
+   target cannot reproduce the source's outputs at the corresponding states, and a
+   shrunk or constant map agrees better); without ``validation_loss``, φ_o = φ.
+5. **An MLP residual** (ReLU, last layer initialised at zero) on φ's whitened target
+   components, early-stopped on the validation episodes' squared error, kept only when
+   it lowers the validation D_s (and used for φ_o too when it also gives the lowest
+   validation loss). It is not tried when the closed form is exact (validation
+   D_s ≤ :data:`EXACT`).
 
-φ(s_N) is then a full target state: ``transform`` maps the whitened prediction back
-through the target's whitening (the r_M − k_M unreported directions by the affine part,
-the null directions at their training mean), so the target's output function can be
-evaluated on it even when it depends on directions the reported embedding drops.
+φ(s_N) is then a full target state (inverse whitening, null directions at their mean,
+inverse coordinates), so the target's output function can be evaluated on it.
 
-Score (D_s): mean over states and the k_M reported components of (φ(z_N) − z_M)², in the
-target's whitened units: 0 = exact, 1 = no better than predicting the target's mean state.
+Score (D_s): mean over states and the k reported components of (φ(z_N) − z_M)², in the
+target's whitened units in its *natural* coordinates (log where logged): 0 = exact,
+1 = no better than the target's mean state.
 
-Invariances (of D_s, for a fixed seed): any invertible affine change of the *source's*
-coordinates (absorbed by the whitening and the affine part; the MLP sees whitened inputs);
-rotations, reflections, isotropic scaling and translation of the *target's* coordinates
-(PCA and whitening are equivariant to them). A general invertible linear change of the
-target changes which k components are reported and so D_s, except when k = r (e.g.
-``explained_variance=1``). Not symmetric (φ has a direction), not a metric.
+Invariances (of D_s, for a fixed seed): any invertible affine change of the source's
+coordinates whose raw candidate wins (the raw path is affine-equivariant); rotations,
+reflections, isotropic scaling and translation of the target's raw coordinates. Not
+symmetric, not a metric.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from trajprobe.compare.coordinates import Coordinates
+from trajprobe.compare.whitening import Whitening, as_states, check_fraction
 from trajprobe.initialisers import torch_default_init
-from trajprobe.tasks.base import Seed, make_generator
+from trajprobe.randomness import Seed, make_generator
+from trajprobe.validation import check_positive_int
 
-__all__ = ["SimulationMap", "Whitening"]
+__all__ = ["N_CONSTANT_STATES", "RIDGE_PATH", "SimulationMap", "Whitening"]
 
+RIDGE_PATH = (0.0, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, math.inf)
+"""Ridge strengths relative to the source's largest principal variance; ∞ = constant map."""
 
-def _check_fraction(value: float, name: str, *, closed_right: bool = False) -> float:
-    ok = 0 < value <= 1 if closed_right else 0 < value < 1
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok:
-        bounds = "(0, 1]" if closed_right else "(0, 1)"
-        raise ValueError(f"{name}: expected a number in {bounds}, got {value!r}")
-    return float(value)
+N_CONSTANT_STATES = 16
+"""Training states of the target tried as constant maps (beside the mean states): evenly
+spaced quantiles along its first two principal components."""
 
+EXACT = 1e-12
+"""A validation loss at or below this is exact: no MLP residual is tried."""
 
-def _check_positive_int(value: int, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _as_states(states, name: str) -> np.ndarray:
-    """``[E, T, S]`` (or ``[N, S]``) float64 array, finite."""
-    if isinstance(states, torch.Tensor):
-        states = states.detach().to("cpu", torch.float64).numpy()
-    out = np.asarray(states, dtype=np.float64)
-    if out.ndim not in (2, 3):
-        raise ValueError(f"{name}: expected shape [episode, t, S] or [N, S], got {out.shape}")
-    if not np.isfinite(out).all():
-        raise ValueError(f"{name}: state vectors contain NaN or inf")
-    return out
+ValidationLoss = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(validation episodes ``[V]``, candidate target states ``[C, V, T, S_M]``) → ``[C]``."""
 
 
-class Whitening:
-    """PCA to the numerical rank, then unit variance per component (module docstring, 1).
+@dataclass
+class _Side:
+    """One coordinate option of one machine, fitted on the training states."""
 
-    Args:
-        explained_variance: the reported components are the fewest k whose variances sum
-            to at least this share of the total (1 = all r).
-        rank_tolerance: components with variance ≤ this × the largest are null directions
-            (dropped; mapped back at their mean).
+    coords: Coordinates
+    whitening: Whitening
 
-    Fitted attributes:
-        mean_ ``[S]``, components_ ``[r, S]`` (orthonormal rows), variance_ ``[r]``,
-        explained_variance_ratio_ ``[r]``, rank_ (r), n_components_ (k),
-        condition_number_ (√(λ_1/λ_r); inf when r = 0), total_variance_.
-    """
+    def whiten(self, states: np.ndarray) -> np.ndarray:
+        return self.whitening.transform(self.coords.forward(states))
 
-    def __init__(self, *, explained_variance: float = 0.99, rank_tolerance: float = 1e-8):
-        self.explained_variance = _check_fraction(explained_variance, "explained_variance",
-                                                  closed_right=True)
-        self.rank_tolerance = _check_fraction(rank_tolerance, "rank_tolerance")
+    def unwhiten(self, z: np.ndarray) -> np.ndarray:
+        return self.coords.inverse(self.whitening.inverse_transform(z))
 
-    def fit(self, states) -> Whitening:
-        """Fit on ``states`` ``[N, S]`` (or ``[E, T, S]``, flattened)."""
-        x = _as_states(states, "states")
-        x = x.reshape(-1, x.shape[-1])
-        if x.shape[0] < 2:
-            raise ValueError(f"states: expected at least 2 states to whiten, got {x.shape[0]}")
-        self.mean_ = x.mean(0)
-        # Eigenvectors of the S × S covariance (torch: its thread setting is respected, and
-        # an S × S problem is far cheaper than the SVD of the N × S data).
-        xc = torch.as_tensor(x - self.mean_)
-        evals, evecs = torch.linalg.eigh(xc.T @ xc / (x.shape[0] - 1))
-        variance = evals.flip(0).clamp_min(0.0).numpy()
-        vt = evecs.flip(1).T.numpy()
-        self.total_variance_ = float(variance.sum())
-        top = float(variance[0]) if variance.size else 0.0
-        keep = variance > self.rank_tolerance * top if top > 0 else np.zeros_like(variance, bool)
-        self.rank_ = int(keep.sum())
-        self.components_ = vt[: self.rank_]
-        self.variance_ = variance[: self.rank_]
-        ratio = self.variance_ / self.total_variance_ if self.rank_ else self.variance_
-        self.explained_variance_ratio_ = ratio
-        cumulative = np.cumsum(ratio)
-        k = int(np.searchsorted(cumulative, self.explained_variance * (1 - 1e-12)) + 1)
-        self.n_components_ = min(k, self.rank_)
-        self.condition_number_ = (math.sqrt(self.variance_[0] / self.variance_[-1])
-                                  if self.rank_ else math.inf)
-        return self
 
-    def transform(self, states) -> np.ndarray:
-        """States ``[..., S]`` → whitened coordinates ``[..., r]``."""
-        x = torch.as_tensor(_as_states(states, "states") - self.mean_)
-        return (x @ torch.as_tensor(self.components_.T / np.sqrt(self.variance_))).numpy()
+@dataclass
+class _Candidate:
+    """A closed-form map: source option, target option, coefficients and intercept."""
 
-    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        """Whitened coordinates ``[..., r]`` → states ``[..., S]`` (null directions at the mean)."""
-        back = torch.as_tensor(np.sqrt(self.variance_)[:, None] * self.components_)
-        return (torch.as_tensor(np.asarray(z, dtype=np.float64)) @ back).numpy() + self.mean_
+    source: int
+    target: int
+    coef: np.ndarray  # [r_N, r_M]
+    intercept: np.ndarray  # [r_M]
+    strength: float  # relative ridge; inf for a constant
 
 
 def _mlp(n_in: int, n_out: int, width: int, n_hidden: int, generator: torch.Generator
@@ -153,8 +125,29 @@ def _mlp(n_in: int, n_out: int, width: int, n_hidden: int, generator: torch.Gene
     return module
 
 
+def _ridge_path(zs: np.ndarray, zt: np.ndarray, variance: np.ndarray,
+                strengths: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients ``[L, r_N, r_M]`` and intercepts ``[L, r_M]`` of the ridge path.
+
+    Minimises ‖Z_c W − Y_c‖² + (N − 1) s λ_1 Σ_i ‖W_i‖² / λ_i over whitened source
+    coordinates z_i = p_i / √λ_i, i.e. the ridge penalty on the unwhitened principal
+    coefficients; s = ∞ gives W = 0 (the mean).
+    """
+    ms, mt = zs.mean(0), zt.mean(0)
+    n_l, r_s = len(strengths), zs.shape[1]
+    coef = np.zeros((n_l, r_s, zt.shape[1]))
+    if r_s:
+        xs = torch.as_tensor(zs - ms)
+        gram, rhs = xs.T @ xs, xs.T @ torch.as_tensor(zt - mt)
+        finite = [i for i, s in enumerate(strengths) if math.isfinite(s)]
+        scale = (zs.shape[0] - 1) * variance[0] / torch.as_tensor(variance)
+        grams = torch.stack([gram + torch.diag(strengths[i] * scale) for i in finite])
+        coef[finite] = torch.linalg.solve(grams, rhs.expand(len(finite), -1, -1)).numpy()
+    return coef, mt - np.einsum("s,lst->lt", ms, coef)
+
+
 class SimulationMap:
-    """φ: source states → target states, identity- and affine-exact (module docstring).
+    """φ: source states → target states, affine-exact and bounded (module docstring).
 
     Hyper-parameters (constructor), work in :meth:`fit`, fitted attributes end in ``_``.
 
@@ -162,14 +155,17 @@ class SimulationMap:
         explained_variance: share of the target's variance its reported components explain
             (the embedding dimension k; D_s is measured on them). 1 = all of the rank.
         rank_tolerance: relative variance below which a direction is null (both machines).
-        ridge: added as ``ridge`` × N to the diagonal of the normal equations. Not needed
-            for conditioning (the whitened training inputs have covariance exactly I), and
-            any ridge > 0 shrinks the map, so identity is no longer exact; 0 by default.
-        hidden_width, n_hidden_layers: the residual MLP (0 hidden layers: affine map only).
+        ridge_path: relative ridge strengths tried (module docstring, 2); include 0 to keep
+            affine copies exact and ``math.inf`` to reach the constant map.
+        log_coordinates: also try log coordinates for positive parameters (declared in
+            :meth:`fit` or detected); False: raw coordinates only.
+        n_constant_states: training states of the target tried as constant maps.
+        hidden_width, n_hidden_layers: the residual MLP (0 hidden layers: closed form only).
         learning_rate, batch_size, max_epochs, patience: Adam on the residual; early
             stopping on the validation episodes, best epoch's weights restored (a copy).
-        validation_fraction: share of the training episodes held out for early stopping.
-        seed: fixes the validation split, the MLP's initial weights and minibatch order.
+        validation_fraction: share of the training episodes held out for the selection.
+        seed: fixes the validation split, the constant states, the MLP's initial weights
+            and minibatch order.
     """
 
     def __init__(
@@ -177,7 +173,9 @@ class SimulationMap:
         *,
         explained_variance: float = 0.99,
         rank_tolerance: float = 1e-8,
-        ridge: float = 0.0,
+        ridge_path: tuple[float, ...] = RIDGE_PATH,
+        log_coordinates: bool = True,
+        n_constant_states: int = N_CONSTANT_STATES,
         hidden_width: int = 64,
         n_hidden_layers: int = 2,
         learning_rate: float = 1e-2,
@@ -187,111 +185,194 @@ class SimulationMap:
         validation_fraction: float = 0.2,
         seed: Seed = 0,
     ):
-        self.explained_variance = _check_fraction(explained_variance, "explained_variance",
-                                                  closed_right=True)
-        self.rank_tolerance = _check_fraction(rank_tolerance, "rank_tolerance")
-        if not (isinstance(ridge, (int, float)) and ridge >= 0 and math.isfinite(ridge)):
-            raise ValueError(f"ridge: expected a finite number >= 0, got {ridge!r}")
-        self.ridge = float(ridge)
-        self.hidden_width = _check_positive_int(hidden_width, "hidden_width")
-        self.n_hidden_layers = _check_positive_int(n_hidden_layers, "n_hidden_layers", 0)
+        self.explained_variance = check_fraction(explained_variance, "explained_variance",
+                                                 closed_right=True)
+        self.rank_tolerance = check_fraction(rank_tolerance, "rank_tolerance")
+        path = tuple(float(s) for s in ridge_path)
+        if not path or any(not s >= 0 for s in path):
+            raise ValueError(
+                f"ridge_path: expected strengths >= 0 (inf allowed), got {ridge_path!r}")
+        self.ridge_path = path
+        if not isinstance(log_coordinates, bool):
+            raise TypeError(f"log_coordinates: expected a bool, got {log_coordinates!r}")
+        self.log_coordinates = log_coordinates
+        self.n_constant_states = _check_int(n_constant_states, "n_constant_states", 0)
+        self.hidden_width = check_positive_int(hidden_width, "hidden_width")
+        self.n_hidden_layers = _check_int(n_hidden_layers, "n_hidden_layers", 0)
         if not (isinstance(learning_rate, (int, float)) and learning_rate > 0
                 and math.isfinite(learning_rate)):
             raise ValueError(f"learning_rate: expected a finite number > 0, got {learning_rate!r}")
         self.learning_rate = float(learning_rate)
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
-        self.max_epochs = _check_positive_int(max_epochs, "max_epochs", 0)
-        self.patience = _check_positive_int(patience, "patience")
-        self.validation_fraction = _check_fraction(validation_fraction, "validation_fraction")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.max_epochs = _check_int(max_epochs, "max_epochs", 0)
+        self.patience = check_positive_int(patience, "patience")
+        self.validation_fraction = check_fraction(validation_fraction, "validation_fraction")
         self.seed = seed
 
     # -- fitting ---------------------------------------------------------------------
-    def fit(self, source, target) -> SimulationMap:
+    def fit(self, source, target, *, source_positive: np.ndarray | None = None,
+            target_positive: np.ndarray | None = None,
+            validation_loss: ValidationLoss | None = None) -> SimulationMap:
         """Fit φ on paired states: ``source`` ``[E, T, S_N]``, ``target`` ``[E, T, S_M]``.
 
-        Episodes (not steps) are split into training and validation sets, so the early
-        stopping never sees a step of a validation episode during training.
+        Args:
+            source_positive, target_positive: bool masks ``[S]`` of positive parameters
+                (log coordinates are tried for them); None: detected.
+            validation_loss: scores candidate maps' outputs on the validation episodes
+                (:data:`ValidationLoss`; lower is better; NaN/inf = invalid): selects φ_o
+                (module docstring, 4); None: D_s (φ_o = φ).
+
+        Fitted attributes: ``candidate_losses_``/``candidate_state_losses_`` ``[C]``,
+        ``validation_state_loss_`` of φ, ``validation_loss_`` of φ_o,
+        ``constant_validation_loss_``, ``constant_state_`` ``[S_M]``, ``strength_``,
+        ``coordinates_``, ``mlp_`` (None if not kept), ``best_epoch_``, ``history_``
+        (the MLP's validation squared error by epoch; epoch 0 = closed form).
         """
         src, tgt = self._check_pair(source, target)
         generator = make_generator(self.seed)
         train, val = self._split(src.shape[0], generator)
-        self.source_whitening_ = Whitening(
-            explained_variance=1.0, rank_tolerance=self.rank_tolerance).fit(src[train])
-        self.target_whitening_ = Whitening(
-            explained_variance=self.explained_variance,
-            rank_tolerance=self.rank_tolerance).fit(tgt[train])
-        if self.target_whitening_.rank_ == 0:
+        self.source_options_ = self._sides(src[train], source_positive, 1.0)
+        self.target_options_ = self._sides(tgt[train], target_positive,
+                                           self.explained_variance)
+        self.report_ = self.target_options_[-1]
+        if self.report_.whitening.rank_ == 0:
             raise ValueError("target: the target's states have no variance on the training "
                              "episodes; there is nothing to map onto")
-        n_t = src.shape[1]
-        zs = {k: self.source_whitening_.transform(src[idx]).reshape(len(idx) * n_t,
-                                                                     self.n_source_)
-              for k, idx in (("train", train), ("val", val))}
-        zt = {k: self.target_whitening_.transform(tgt[idx]).reshape(-1, self.n_target_)
-              for k, idx in (("train", train), ("val", val))}
-        self.coef_, self.intercept_ = self._fit_affine(zs["train"], zt["train"])
-        k = self.n_components_
-        res = {key: (zt[key] - self._affine(zs[key]))[:, :k] for key in zs}
-        self.mlp_, self.best_epoch_, self.n_epochs_, self.history_ = self._fit_mlp(
-            zs["train"], res["train"], zs["val"], res["val"], generator)
-        self.validation_score_ = self.history_[self.best_epoch_]
-        self.n_train_states_ = int(zs["train"].shape[0])
+        state_loss = self._state_loss(tgt[val])
+        candidates = self._candidates(src[train], tgt[train], generator)
+        zs_val = [side.whiten(src[val]) for side in self.source_options_]
+        states = np.stack([self._unwhiten(c, zs_val[c.source]) for c in candidates])
+        d_s = _finite(state_loss(val, states))
+        d_o = d_s if validation_loss is None else _finite(validation_loss(val, states))
+        constant = [i for i, c in enumerate(candidates) if not math.isfinite(c.strength)]
+        best_constant = constant[int(np.argmin(d_o[constant]))]
+        self.constant_validation_loss_ = float(d_o[best_constant])
+        self.constant_state_ = self._constant_state(candidates[best_constant])
+        self.candidate_losses_, self.candidate_state_losses_ = d_o, d_s
+        best, best_out = int(np.argmin(d_s)), int(np.argmin(d_o))
+        self.candidate_, self.output_candidate_ = candidates[best], candidates[best_out]
+        self.validation_state_loss_ = float(d_s[best])
+        self.validation_loss_ = float(d_o[best_out])
+        self.n_train_states_ = int(len(train) * src.shape[1])
+        self._fit_residual(src, tgt, train, val, state_loss, validation_loss, generator)
         return self
 
-    @property
-    def n_source_(self) -> int:
-        """r_N, the source's numerical rank (inputs of φ)."""
-        return self.source_whitening_.rank_
+    def _sides(self, states: np.ndarray, positive, explained: float) -> list[_Side]:
+        """Raw coordinates, then the natural (log where apt) ones if they differ."""
+        raw = Coordinates(enabled=False).fit(states)
+        options = [raw]
+        if self.log_coordinates:
+            natural = Coordinates(positive).fit(states)
+            if not natural.is_identity:
+                options.append(natural)
+        return [_Side(c, Whitening(explained_variance=explained,
+                                   rank_tolerance=self.rank_tolerance).fit(c.forward(states)))
+                for c in options]
 
-    @property
-    def n_target_(self) -> int:
-        """r_M, the target's numerical rank (outputs of φ)."""
-        return self.target_whitening_.rank_
+    def _candidates(self, src: np.ndarray, tgt: np.ndarray, generator: torch.Generator
+                    ) -> list[_Candidate]:
+        """The ridge paths of every coordinate pair and the constant training states."""
+        out = []
+        for i, s_side in enumerate(self.source_options_):
+            n = src.shape[0] * src.shape[1]
+            zs = s_side.whiten(src).reshape(n, s_side.whitening.rank_)
+            for j, t_side in enumerate(self.target_options_):
+                zt = t_side.whiten(tgt).reshape(n, t_side.whitening.rank_)
+                coef, intercept = _ridge_path(zs, zt, s_side.whitening.variance_,
+                                              self.ridge_path)
+                out += [_Candidate(i, j, coef[k], intercept[k], s)
+                        for k, s in enumerate(self.ridge_path)]
+        r_s = self.source_options_[0].whitening.rank_
+        if not any(math.isinf(s) for s in self.ridge_path):  # the means are always tried
+            out += [_Candidate(0, j, np.zeros((r_s, t.whitening.rank_)),
+                               t.whiten(tgt).reshape(-1, t.whitening.rank_).mean(0), math.inf)
+                    for j, t in enumerate(self.target_options_)]
+        last = len(self.target_options_) - 1
+        side = self.target_options_[last]
+        out += [_Candidate(0, last, np.zeros((r_s, side.whitening.rank_)), z, math.inf)
+                for z in self._constant_points(side.whiten(tgt))]
+        return out
 
-    @property
-    def n_components_(self) -> int:
-        """k_M, the reported target components (D_s is measured on them)."""
-        return self.target_whitening_.n_components_
+    def _constant_points(self, z: np.ndarray) -> np.ndarray:
+        """Training states (whitened, natural coordinates) at evenly spaced quantiles of
+        the first two components: ``n_constant_states`` rows, the same for any order of
+        the states (so the shuffled null tries the same constants)."""
+        flat = z.reshape(-1, z.shape[-1])
+        n = min(self.n_constant_states, flat.shape[0])
+        if n == 0:
+            return flat[:0]
+        axes = min(2, flat.shape[1])
+        per_axis = [n // axes + (i < n % axes) for i in range(axes)]
+        rows = []
+        for axis, count in enumerate(per_axis):
+            order = np.lexsort((*flat.T[::-1], flat[:, axis]))  # ties broken by the state
+            ranks = np.linspace(0, flat.shape[0] - 1, count + 2)[1:-1].round().astype(int)
+            rows.append(flat[order[ranks]])
+        return np.concatenate(rows)
 
-    def _check_pair(self, source, target) -> tuple[np.ndarray, np.ndarray]:
-        src, tgt = _as_states(source, "source"), _as_states(target, "target")
-        if src.ndim != 3 or tgt.ndim != 3 or src.shape[:2] != tgt.shape[:2]:
-            raise ValueError(
-                f"target: expected [episode, t, S] arrays with the same episodes and steps as "
-                f"source, got {src.shape} and {tgt.shape}")
-        return src, tgt
+    def _unwhiten(self, c: _Candidate, zs: np.ndarray, residual=None) -> np.ndarray:
+        """Target states ``[..., S_M]`` of candidate ``c`` at whitened sources ``zs``."""
+        z = (torch.as_tensor(zs) @ torch.as_tensor(c.coef)).numpy() + c.intercept
+        if residual is not None:
+            k = residual.shape[-1]
+            z[..., :k] += residual
+        return self.target_options_[c.target].unwhiten(z)
 
-    def _split(self, n_episodes: int, generator: torch.Generator
-               ) -> tuple[np.ndarray, np.ndarray]:
-        n_val = max(1, round(n_episodes * self.validation_fraction))
-        if n_episodes - n_val < 1:
-            raise ValueError(f"source: expected at least 2 episodes to fit a map (training and "
-                             f"validation episodes), got {n_episodes}")
-        order = torch.randperm(n_episodes, generator=generator).numpy()
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    def _constant_state(self, c: _Candidate) -> np.ndarray:
+        return self.target_options_[c.target].unwhiten(c.intercept[None])[0]
 
-    def _fit_affine(self, zs: np.ndarray, zt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Least squares zt ≈ zs A + c (centred normal equations, ridge-guarded)."""
-        mu_s, mu_t = zs.mean(0), zt.mean(0)
-        xs = torch.as_tensor(zs - mu_s)
-        if xs.shape[1] == 0:
-            return np.zeros((0, zt.shape[1])), mu_t
-        gram = xs.T @ xs
-        gram.diagonal().add_(self.ridge * zs.shape[0])
-        coef = torch.linalg.solve(gram, xs.T @ torch.as_tensor(zt - mu_t)).numpy()
-        return coef, mu_t - mu_s @ coef
+    def _state_loss(self, truth: np.ndarray) -> ValidationLoss:
+        """Default selection: D_s on the validation episodes (report coordinates)."""
+        k = self.report_.whitening.n_components_
+        z_true = self.report_.whiten(truth)[..., :k]
 
-    def _affine(self, zs: np.ndarray) -> np.ndarray:
-        if zs.shape[1] == 0:  # a source without variance: the map is the target's mean
-            return np.broadcast_to(self.intercept_, (zs.shape[0], self.n_target_)).copy()
-        return (torch.as_tensor(zs) @ torch.as_tensor(self.coef_)).numpy() + self.intercept_
+        def loss(_val: np.ndarray, states: np.ndarray) -> np.ndarray:
+            z = self.report_.whiten(states)[..., :k]
+            return ((z - z_true) ** 2).mean(axis=(1, 2, 3))
+        return loss
 
-    def _fit_mlp(self, x_tr, y_tr, x_va, y_va, generator):
+    def _fit_residual(self, src, tgt, train, val, state_loss, loss, generator) -> None:
+        """The MLP on the chosen map's residual, kept only if it lowers the validation D_s
+        and keeps the validation loss within the constant map's."""
+        c = self.candidate_
+        s_side, t_side = self.source_options_[c.source], self.target_options_[c.target]
+        k = t_side.whitening.n_components_
+        zs = {key: s_side.whiten(src[idx]) for key, idx in (("train", train), ("val", val))}
+        n = {"train": len(train) * src.shape[1], "val": len(val) * src.shape[1]}
+        res = {key: (t_side.whiten(tgt[idx]) - self._affine(c, zs[key]))[..., :k]
+               .reshape(n[key], k) for key, idx in (("train", train), ("val", val))}
+        skip = self.validation_state_loss_ <= EXACT or zs["train"].shape[-1] == 0
+        flat = {key: v.reshape(n[key], v.shape[-1]) for key, v in zs.items()}
+        self.mlp_, self.best_epoch_, self.n_epochs_, self.history_ = self._fit_mlp(
+            flat["train"], res["train"], flat["val"], res["val"], generator, skip)
+        if self.mlp_ is None:
+            return
+        states = self._unwhiten(c, zs["val"], self._mlp_residual(zs["val"]))[None]
+        d_s = float(_finite(state_loss(val, states))[0])
+        if d_s >= self.validation_state_loss_:
+            self.mlp_, self.best_epoch_ = None, 0
+            return
+        self.validation_state_loss_ = d_s
+        d_o = d_s if loss is None else float(_finite(loss(val, states))[0])
+        if d_o < self.validation_loss_:  # the MLP map also gives the best outputs
+            self.output_candidate_, self.validation_loss_ = None, d_o
+
+    @staticmethod
+    def _affine(c: _Candidate, zs: np.ndarray) -> np.ndarray:
+        return (torch.as_tensor(zs) @ torch.as_tensor(c.coef)).numpy() + c.intercept
+
+    def _mlp_residual(self, zs: np.ndarray) -> np.ndarray:
+        shape = zs.shape[:-1]
+        with torch.no_grad():
+            out = self.mlp_(torch.as_tensor(zs.reshape(-1, zs.shape[-1]), dtype=torch.float32))
+        return out.double().numpy().reshape(*shape, -1)
+
+    def _fit_mlp(self, x_tr, y_tr, x_va, y_va, generator, skip: bool):
         """Adam on the residual; returns (module or None, best epoch, epochs run, history)."""
         x_tr, y_tr, x_va, y_va = (torch.as_tensor(v, dtype=torch.float32)
                                   for v in (x_tr, y_tr, x_va, y_va))
-        history = [float((y_va**2).mean())]  # epoch 0: the affine map alone
-        if self.max_epochs == 0 or self.n_hidden_layers == 0 or x_tr.shape[1] == 0:
+        history = [float((y_va**2).mean())]  # epoch 0: the closed-form map alone
+        if skip or self.max_epochs == 0 or self.n_hidden_layers == 0:
             return None, 0, 0, history
         module = _mlp(x_tr.shape[1], y_tr.shape[1], self.hidden_width, self.n_hidden_layers,
                       generator)
@@ -319,35 +400,108 @@ class SimulationMap:
         module.requires_grad_(False)
         return module.eval(), best_epoch, epoch, history
 
+    # -- fitted attributes -----------------------------------------------------------
+    @property
+    def n_source_(self) -> int:
+        """r_N, the source's numerical rank in the chosen coordinates (inputs of φ)."""
+        return self.source_options_[self.candidate_.source].whitening.rank_
+
+    @property
+    def n_target_(self) -> int:
+        """r_M, the target's numerical rank in the chosen coordinates (outputs of φ)."""
+        return self.target_options_[self.candidate_.target].whitening.rank_
+
+    @property
+    def n_components_(self) -> int:
+        """k_M, the reported target components (D_s is measured on them)."""
+        return self.report_.whitening.n_components_
+
+    @property
+    def strength_(self) -> float:
+        """The chosen relative ridge strength (inf: a constant map)."""
+        return self.candidate_.strength
+
+    @property
+    def coordinates_(self) -> tuple[str, str]:
+        """The chosen (source, target) coordinates, e.g. ('raw', 'log on entries 0,1')."""
+        c = self.candidate_
+        return (self.source_options_[c.source].coords.describe(),
+                self.target_options_[c.target].coords.describe())
+
+    def _check_pair(self, source, target) -> tuple[np.ndarray, np.ndarray]:
+        src, tgt = as_states(source, "source"), as_states(target, "target")
+        if src.ndim != 3 or tgt.ndim != 3 or src.shape[:2] != tgt.shape[:2]:
+            raise ValueError(
+                f"target: expected [episode, t, S] arrays with the same episodes and steps as "
+                f"source, got {src.shape} and {tgt.shape}")
+        return src, tgt
+
+    def _split(self, n_episodes: int, generator: torch.Generator
+               ) -> tuple[np.ndarray, np.ndarray]:
+        n_val = max(1, round(n_episodes * self.validation_fraction))
+        if n_episodes - n_val < 1:
+            raise ValueError(f"source: expected at least 2 episodes to fit a map (training and "
+                             f"validation episodes), got {n_episodes}")
+        order = torch.randperm(n_episodes, generator=generator).numpy()
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
     # -- using the fitted map --------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
+        if not hasattr(self, "candidate_"):
             raise RuntimeError("SimulationMap: call fit(source, target) first")
-
-    def predict_whitened(self, source) -> np.ndarray:
-        """φ in whitened coordinates: source states ``[..., S_N]`` → ``[..., r_M]``."""
-        self._check_fitted()
-        zs = self.source_whitening_.transform(source)
-        shape = zs.shape[:-1]
-        zs = zs.reshape(math.prod(shape), self.n_source_)
-        out = self._affine(zs)
-        if self.mlp_ is not None:
-            with torch.no_grad():
-                res = self.mlp_(torch.as_tensor(zs, dtype=torch.float32)).double().numpy()
-            out[:, : self.n_components_] += res
-        return out.reshape(*shape, self.n_target_)
 
     def transform(self, source) -> np.ndarray:
         """φ(s_N): source states ``[..., S_N]`` → full target states ``[..., S_M]``."""
-        predicted = self.predict_whitened(source)
-        return self.target_whitening_.inverse_transform(predicted)
+        self._check_fitted()
+        c = self.candidate_
+        zs = self.source_options_[c.source].whiten(as_states(source, "source"))
+        residual = self._mlp_residual(zs) if self.mlp_ is not None else None
+        return self._unwhiten(c, zs, residual)
+
+    def transform_for_outputs(self, source) -> np.ndarray:
+        """φ_o, the map with the best validation outputs (module docstring, 4):
+        ``[..., S_N]`` → ``[..., S_M]``; :meth:`transform` when that map is φ itself."""
+        self._check_fitted()
+        c = self.output_candidate_
+        if c is None:
+            return self.transform(source)
+        zs = self.source_options_[c.source].whiten(as_states(source, "source"))
+        return self._unwhiten(c, zs)
+
+    def transform_constant(self, source) -> np.ndarray:
+        """The best constant map (on validation): ``[..., S_N]`` → ``[..., S_M]``."""
+        self._check_fitted()
+        shape = np.shape(source)[:-1]
+        return np.broadcast_to(self.constant_state_, (*shape, self.constant_state_.size)).copy()
 
     def squared_error(self, source, target) -> np.ndarray:
         """(φ(z_N) − z_M)² on the k_M reported components, ``[..., k_M]``."""
-        predicted = self.predict_whitened(source)[..., : self.n_components_]
-        truth = self.target_whitening_.transform(target)[..., : self.n_components_]
-        return (predicted - truth) ** 2
+        return self.squared_error_of(self.transform(source), target)
+
+    def squared_error_of(self, predicted: np.ndarray, target) -> np.ndarray:
+        """(z(predicted) − z_M)² on the k_M reported components (report coordinates)."""
+        self._check_fitted()
+        k = self.n_components_
+        truth = self.report_.whiten(as_states(target, "target"))[..., :k]
+        return (self.report_.whiten(predicted)[..., :k] - truth) ** 2
 
     def score(self, source, target) -> float:
         """D_s on held-out states: mean of :meth:`squared_error` (0 exact, 1 = the mean)."""
         return float(self.squared_error(source, target).mean())
+
+
+def _finite(values) -> np.ndarray:
+    """Losses as float64 with NaN and -inf/+inf mapped to +inf (invalid)."""
+    out = np.asarray(values, dtype=np.float64).reshape(-1)
+    return np.where(np.isfinite(out), out, np.inf)
+
+
+def _check_int(value: int, name: str, minimum: int) -> int:
+    """An int ≥ ``minimum`` (0 allowed); TypeError for a non-int, ValueError below."""
+    if minimum >= 1:
+        return check_positive_int(value, name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return int(value)

@@ -1,0 +1,110 @@
+"""Cross-validation over episodes for one direction of :func:`~.simulation`.
+
+The episodes are split into folds; for each held-out fold, maps are fitted on the other
+episodes (:class:`~.simulation_map.SimulationMap`: φ selected on validation episodes by
+D_s, φ_o by D_o) and scored on the held-out ones (D_s of φ, D_o of φ_o), together with,
+in one batch of target-output evaluations: the best constant map (the bound D_o must not
+exceed) and the time-shuffled null (a closed-form map fitted and selected on pairs whose
+target states are permuted in time within each training episode; the same validation
+episodes and constant candidates as the map). Each episode is filled in once, when held
+out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from trajprobe.compare.simulation_outputs import OutputScorer, fold_output
+from trajprobe.randomness import make_generator
+
+__all__ = ["KINDS", "DirectionResult", "fold_indices", "run_direction", "time_shuffled"]
+
+KINDS = ("map", "constant", "shuffled")
+"""The maps scored on every held-out fold."""
+
+
+def fold_indices(n_episodes: int, n_folds: int, generator: torch.Generator
+                 ) -> list[np.ndarray]:
+    """``n_folds`` disjoint sorted episode-index arrays covering ``range(n_episodes)``."""
+    if n_episodes < 2 * n_folds:
+        raise ValueError(
+            f"inputs: expected at least {2 * n_folds} episodes for {n_folds}-fold "
+            f"cross-validation over episodes (2 per fold), got {n_episodes}; pass more "
+            "episodes or a smaller SimulationConfig.n_folds")
+    order = torch.randperm(n_episodes, generator=generator).numpy()
+    return [np.sort(f) for f in np.array_split(order, n_folds)]
+
+
+def time_shuffled(states: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    """Each episode's states ``[E, T, S]`` permuted in time (one permutation per episode)."""
+    n_ep, n_t = states.shape[:2]
+    perm = torch.argsort(torch.rand(n_ep, n_t, generator=generator), dim=1).numpy()
+    return np.take_along_axis(states, perm[:, :, None], axis=1)
+
+
+@dataclass
+class DirectionResult:
+    """Per-direction results over all folds; arrays over ``kind`` follow :data:`KINDS`."""
+
+    d_s: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    d_o: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    sq_step: np.ndarray | None = None  # [E, T] the map's squared error (reported comps)
+    out_item: np.ndarray | None = None  # [kind, E, T] per-item output dissimilarity
+    embedded: np.ndarray | None = None  # [E, T, S_dst] φ(s_src) in dst's full state space
+    outputs: np.ndarray | None = None  # [E, T, O_dst] dst's outputs at φ_o's states
+    best_epoch: list[int] = field(default_factory=list)
+    strength: list[float] = field(default_factory=list)
+    coordinates: list[str] = field(default_factory=list)
+    n_components: list[int] = field(default_factory=list)
+    n_train_states: list[int] = field(default_factory=list)
+
+
+def run_direction(src_vec: np.ndarray, dst_vec: np.ndarray, positive, folds, config,
+                  scorer: OutputScorer, generator: torch.Generator, shuffled: bool
+                  ) -> DirectionResult:
+    """All folds of one direction. ``positive`` = (source mask, target mask) or Nones."""
+    n_ep, n_t = src_vec.shape[:2]
+    res = DirectionResult(sq_step=np.full((n_ep, n_t), np.nan),
+                          out_item=np.full((len(KINDS), n_ep, n_t), np.nan),
+                          embedded=np.zeros((n_ep, n_t, dst_vec.shape[2])))
+    by_outputs = not scorer.reasons
+    for test in folds:
+        train = np.setdiff1d(np.arange(n_ep), test)
+        seeds = [int(s) for s in torch.randint(0, 2**62, (2,), generator=generator)]
+
+        def loss(val, states, train=train):
+            return scorer.selection_loss(train[val], states)
+
+        fit = {"source_positive": positive[0], "target_positive": positive[1],
+               "validation_loss": loss if by_outputs else None}
+        phi = config.make_map(seeds[0]).fit(src_vec[train], dst_vec[train], **fit)
+        embedded = phi.transform(src_vec[test])
+        states = {"map": phi.transform_for_outputs(src_vec[test]),
+                  "constant": phi.transform_constant(src_vec[test])}
+        placed = {"map": embedded, "constant": states["constant"]}
+        if shuffled:
+            target = time_shuffled(dst_vec[train], make_generator(seeds[1]))
+            null = config.make_map(seeds[0], closed_form=True).fit(src_vec[train], target, **fit)
+            states["shuffled"] = null.transform_for_outputs(src_vec[test])
+            placed["shuffled"] = null.transform(src_vec[test])
+        kinds = list(states)
+        per, y = scorer.items(test, np.stack([states[k] for k in kinds]), keep_outputs=True)
+        for i, kind in enumerate(kinds):
+            res.d_s[kind].append(float(phi.squared_error_of(placed[kind], dst_vec[test]).mean()))
+            res.d_o[kind].append(fold_output(scorer.measure, per[i]))
+            res.out_item[KINDS.index(kind), test] = per[i]
+        res.sq_step[test] = phi.squared_error_of(embedded, dst_vec[test]).mean(-1)
+        res.embedded[test] = embedded
+        y_np = y[0].detach().to("cpu", torch.float64).reshape(len(test), n_t, -1).numpy()
+        if res.outputs is None:
+            res.outputs = np.zeros((n_ep, n_t, y_np.shape[-1]))
+        res.outputs[test] = y_np
+        res.best_epoch.append(phi.best_epoch_)
+        res.strength.append(phi.strength_)
+        res.coordinates.append(" → ".join(phi.coordinates_))
+        res.n_components.append(phi.n_components_)
+        res.n_train_states.append(phi.n_train_states_)
+    return res

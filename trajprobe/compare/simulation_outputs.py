@@ -1,0 +1,217 @@
+"""D_o item by item: the target's output function at embedded states against the source's.
+
+For a direction src → dst and held-out items (episode k, step t), the source emitted
+y_t^src = f_src(x_t^src, s_{t−1}^src) and the embedded state φ(s_{t−1}^src) gives
+ŷ_t = f_dst(x_t^dst, φ(s_{t−1}^src)). Per item (Mikulik et al. 2020 eq. 2 and its
+normalised-error fallback):
+
+* ``"kl"``: KL(π^src ‖ π^dst at φ(s)), in nats; D_o = Σ_t mean_k (eq. 2);
+* ``"error"``: ‖g(y^src) − g(ŷ)‖² / Var(g(y^src)), g the output or the probability
+  vector of discrete distributions; D_o = mean over items (1 = predicting the mean).
+
+An item whose target output is invalid or non-finite is NaN (left out, and counted).
+:class:`OutputScorer` evaluates many candidate maps' states at once, in chunks.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from trajprobe import machine as sm
+from trajprobe.compare.behaviour import distribution_of, kl
+
+__all__ = ["OutputScorer", "fold_output", "has_distribution", "resolve_measure", "top_share"]
+
+CHUNK_ITEMS = 65536
+"""Items per batch of target-output evaluations (bounds the memory of KL quadrature)."""
+
+
+def has_distribution(machine: sm.StateMachine) -> bool:
+    """True when the machine defines ``distribution(y)``."""
+    return callable(getattr(machine, "distribution", None))
+
+
+def resolve_measure(a: sm.StateMachine, b: sm.StateMachine, measure: str) -> tuple[str, str]:
+    """The output measure (``"kl"`` or ``"error"``) and why, for ``output_measure``."""
+    missing = [k for k, m in (("a", a), ("b", b)) if not has_distribution(m)]
+    if measure == "kl" and missing:
+        raise ValueError(
+            f"config: output_measure='kl' needs distribution(y) on both machines, got none on "
+            f"machine {', '.join(missing)}; use output_measure='error' or give it one (e.g. "
+            "trajprobe.adapters.wrap(..., distribution='normal'))")
+    if measure == "auto":
+        if missing:
+            return "error", (f"machine {', '.join(missing)} has no distribution(y): KL skipped, "
+                             "normalised output error used")
+        return "kl", "both machines define distribution(y): KL (eq. 2)"
+    return measure, f"output_measure={measure!r} requested"
+
+
+def top_share(values: np.ndarray) -> float:
+    """Share of the (finite) sum carried by the largest 1 % of ``values``."""
+    flat = np.sort(values[np.isfinite(values)].ravel())[::-1]
+    total = flat.sum()
+    if flat.size == 0 or not total > 0:
+        return 0.0
+    return float(flat[: max(1, flat.size // 100)].sum() / total)
+
+
+def fold_output(measure: str, per_item: np.ndarray) -> float:
+    """D_o of one fold from per-item values ``[K, T]`` (NaN = invalid, left out)."""
+    if np.isnan(per_item).all():
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step whose items are all NaN
+        step = np.nanmean(per_item, axis=0)
+    if measure == "kl":
+        return float(np.nansum(step)) if np.isfinite(step).any() else math.nan
+    return float(np.nanmean(per_item))
+
+
+def _features(machine: sm.StateMachine, y: torch.Tensor, discrete: bool) -> np.ndarray:
+    """g(y) ``[N, F]``: the probability vector (discrete distributions) or the raw output."""
+    if discrete:
+        probs = distribution_of(machine, y.detach().to(torch.float64), "machine").probs
+        y = torch.stack([1 - probs, probs], dim=-1) if probs.dim() == 1 else probs
+    return y.detach().to("cpu", torch.float64).reshape(y.shape[0], -1).numpy()
+
+
+def _discrete_pair(a, y_a: torch.Tensor, b, y_b: torch.Tensor) -> bool:
+    if not (has_distribution(a) and has_distribution(b)):
+        return False
+    try:
+        pa = distribution_of(a, y_a[:1].detach().to(torch.float64), "a")
+        pb = distribution_of(b, y_b[:1].detach().to(torch.float64), "b")
+    except (ValueError, TypeError):
+        return False
+    return all(p.has_enumerate_support and hasattr(p, "probs") for p in (pa, pb))
+
+
+def _kl_items(src, y_src: torch.Tensor, dst, y_dst: torch.Tensor, n_points: int) -> np.ndarray:
+    """KL(π^src ‖ π^dst) per item ``[N]``; NaN where dst's distribution is invalid."""
+    y_src, y_dst = y_src.detach().to(torch.float64), y_dst.detach().to(torch.float64)
+    out = np.full(y_src.shape[0], np.nan)
+    finite = torch.isfinite(y_dst.reshape(y_dst.shape[0], -1)).all(1)
+    try:
+        p, q = distribution_of(src, y_src, "source"), distribution_of(dst, y_dst, "target")
+        out[:] = kl(p, q, n_points=n_points).to("cpu", torch.float64).numpy()
+    except ValueError:
+        # Some embedded states gave parameters outside the support: score item by item.
+        for i in torch.nonzero(finite).flatten().tolist():
+            try:
+                qi = distribution_of(dst, y_dst[i:i + 1], "target")
+                pi = distribution_of(src, y_src[i:i + 1], "source")
+                out[i] = float(kl(pi, qi, n_points=n_points)[0])
+            except ValueError:
+                pass
+    out[~finite.cpu().numpy()] = np.nan
+    out[~np.isfinite(out)] = np.nan
+    return np.clip(out, 0.0, None)
+
+
+class OutputScorer:
+    """Per-item D_o of one direction src → dst (module docstring).
+
+    Args:
+        measure: ``"kl"`` or ``"error"``.
+        src, dst: the machines; ``y_src`` ``[E, T, ...]`` the source's outputs and
+            ``x_dst`` ``[E, T, ...]`` the target's inputs (its own encoding).
+        n_points: quadrature nodes for KLs without a closed form.
+
+    Attributes after construction: ``discrete``, ``variance`` (of g(y^src); NaN under KL),
+    ``reasons`` (why the normalised error is undefined or fragile, in words).
+    """
+
+    def __init__(self, measure: str, src, y_src: torch.Tensor, dst, y_dst: torch.Tensor,
+                 x_dst: torch.Tensor, n_points: int, names: tuple[str, str]):
+        self.measure, self.src, self.dst, self.n_points = measure, src, dst, n_points
+        self.y_src, self.x_dst = y_src.detach().cpu(), x_dst
+        flat_src, flat_dst = self.y_src.flatten(0, 1), y_dst.detach().cpu().flatten(0, 1)
+        self.discrete = measure == "error" and _discrete_pair(src, flat_src, dst, flat_dst)
+        self.variance, self.reasons = math.nan, []
+        if measure == "error":
+            self._check_variance(flat_src, flat_dst, names)
+        self.dtype, self.device = sm.machine_dtype(dst), sm.machine_device(dst)
+
+    def _check_variance(self, y_src: torch.Tensor, y_dst: torch.Tensor, names) -> None:
+        src, dst = names
+        g = _features(self.src, y_src, self.discrete)
+        g_dst = _features(self.dst, y_dst, self.discrete)
+        if g.shape[1] != g_dst.shape[1]:
+            self.reasons.append(
+                f"outputs of machine {src} ({g.shape[1]} features) and {dst} ({g_dst.shape[1]}) "
+                "differ in size: the output error is undefined (give both machines "
+                "distribution(y) to compare by KL)")
+            return
+        variance = float(((g - g.mean(0)) ** 2).sum(1).mean())
+        if not variance > 0:
+            self.reasons.append(f"machine {src}'s outputs have no variance: the normalised "
+                                "output error is undefined")
+            return
+        variance_dst = float(((g_dst - g_dst.mean(0)) ** 2).sum(1).mean())
+        if variance < 1e-2 * variance_dst:
+            self.reasons.append(
+                f"machine {src}'s outputs are nearly constant (variance {variance:.2g}, "
+                f"machine {dst}'s {variance_dst:.2g}): the normalised error divides by "
+                "that small variance")
+        self.variance = variance
+
+    def outputs(self, episodes: np.ndarray, states: np.ndarray) -> torch.Tensor:
+        """f_dst(x^dst, state) for states ``[C, K, T, S]`` of ``episodes`` ``[K]``:
+        ``[C, K, T, ...]``."""
+        n_c, n_k, n_t = states.shape[:3]
+        x = self.x_dst[torch.as_tensor(episodes)].flatten(0, 1).to(self.device)
+        flat = torch.as_tensor(states.reshape(n_c, n_k * n_t, -1), dtype=self.dtype,
+                               device=self.device)
+        with torch.inference_mode():
+            ys = [sm.output(self.dst, x, sm.state_from_vector(self.dst, flat[c]))
+                  for c in range(n_c)]
+        return torch.stack(ys).reshape(n_c, n_k, n_t, *ys[0].shape[1:])
+
+    def items(self, episodes: np.ndarray, states: np.ndarray, *, keep_outputs: bool = False):
+        """Per-item D_o ``[C, K, T]`` for candidate target states ``[C, K, T, S]``; with
+        ``keep_outputs`` also the target's outputs ``[C, K·T, ...]`` (a tensor)."""
+        n_c, n_k, n_t = states.shape[:3]
+        out = np.full((n_c, n_k * n_t), np.nan)
+        y_src = self.y_src[torch.as_tensor(episodes)].flatten(0, 1)
+        per_chunk = max(1, CHUNK_ITEMS // (n_k * n_t))
+        kept = []
+        for start in range(0, n_c, per_chunk):
+            chunk = states[start:start + per_chunk]
+            y = self.outputs(episodes, chunk).flatten(0, 2)
+            if keep_outputs:
+                kept.append(y.reshape(chunk.shape[0], n_k * n_t, *y.shape[1:]))
+            if self.measure == "error" and not self.variance > 0:
+                continue
+            ref = y_src.repeat(chunk.shape[0], *([1] * (y_src.dim() - 1)))
+            out[start:start + chunk.shape[0]] = self._score(ref, y).reshape(chunk.shape[0], -1)
+        out = out.reshape(n_c, n_k, n_t)
+        return (out, torch.cat(kept)) if keep_outputs else out
+
+    def _score(self, y_src: torch.Tensor, y_emb: torch.Tensor) -> np.ndarray:
+        if self.measure == "kl":
+            return _kl_items(self.src, y_src, self.dst, y_emb, self.n_points)
+        g_src = _features(self.src, y_src, self.discrete)
+        try:
+            g_emb = _features(self.dst, y_emb, self.discrete)
+        except ValueError:  # invalid distribution parameters at some embedded states
+            return np.full(g_src.shape[0], np.nan)
+        err = ((g_src - g_emb) ** 2).sum(1) / self.variance
+        err[~np.isfinite(err)] = np.nan
+        return err
+
+    def selection_loss(self, episodes: np.ndarray, states: np.ndarray) -> np.ndarray:
+        """Mean per-item D_o of each candidate ``[C]``; a candidate with invalid items is
+        inf unless every candidate has some (then the mean over valid items)."""
+        per = self.items(episodes, states).reshape(states.shape[0], -1)
+        bad = np.isnan(per).any(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(per, axis=1)
+        if (~bad).any():
+            mean[bad] = np.inf
+        return mean
