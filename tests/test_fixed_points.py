@@ -208,3 +208,66 @@ def test_jacobians_of_an_lstm_match_finite_differences():
                                    atol=1e-8)
         np.testing.assert_allclose(jac_y[:, :, k], ((y_plus - y_minus) / (2 * eps)).detach(),
                                    atol=1e-8)
+
+
+
+def _gru_pair():
+    """A torch GRU and the same GRU in JAX (weights copied), wrapped for gradients."""
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    from trajprobe.adapters.jax import JaxMachine, differentiable
+    from trajprobe.apps.recipes.flipflop import FlipFlopGRU
+
+    torch_gru = FlipFlopGRU(3, 3, 8, seed=4)
+    with torch.no_grad():
+        torch_gru.gru.weight_hh_l0.mul_(2.0)
+    w = {k: jnp.asarray(v.detach().numpy()) for k, v in torch_gru.state_dict().items()}
+
+    def step(p, x, h):  # torch's nn.GRU equations, gates ordered [r, z, n]
+        gi = x @ p["gru.weight_ih_l0"].T + p["gru.bias_ih_l0"]
+        gh = h @ p["gru.weight_hh_l0"].T + p["gru.bias_hh_l0"]
+        (ir, iz, i_n), (hr, hz, hn) = jnp.split(gi, 3, 1), jnp.split(gh, 3, 1)
+        r, z = jax.nn.sigmoid(ir + hr), jax.nn.sigmoid(iz + hz)
+        new = (1 - z) * jnp.tanh(i_n + r * hn) + z * h
+        return new @ p["readout.weight"].T + p["readout.bias"], new
+
+    jax_gru = JaxMachine(step, w, lambda p, b: jnp.zeros((b, 8), jnp.float32))
+    return torch_gru, jax_gru, differentiable(jax_gru)
+
+
+def test_the_same_gru_in_torch_and_jax_has_the_same_jacobians_and_fixed_point():
+    torch_gru, jax_gru, jax_diff = _gru_pair()
+    starts = torch.rand(100, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with pytest.raises(TypeError, match="differentiable"):
+        fixed_points(jax_gru, torch.zeros(3), starts)
+    ours = fixed_points(torch_gru, torch.zeros(3), starts, max_q=1e-9)
+    theirs = fixed_points(jax_diff, torch.zeros(3), starts, max_q=1e-9)
+    assert ours.sizes["point"] == theirs.sizes["point"] == 1
+    np.testing.assert_allclose(theirs.state.values, ours.state.values, atol=1e-5)
+    np.testing.assert_allclose(theirs.eigenvalues.values, ours.eigenvalues.values, atol=1e-4)
+    x, s = torch.randn(5, 3), starts[:5]
+    _, jac_torch, jac_y_torch = jacobians(torch_gru, x, s)
+    _, jac_jax, jac_y_jax = jacobians(jax_diff, x, s)
+    np.testing.assert_allclose(jac_jax, jac_torch, atol=1e-5)
+    np.testing.assert_allclose(jac_y_jax, jac_y_torch, atol=1e-5)
+
+
+def test_a_jax_cubic_has_the_nine_closed_form_fixed_points():
+    jnp = pytest.importorskip("jax.numpy")
+    from trajprobe.adapters.jax import JaxMachine, differentiable
+
+    cubic = Cubic()
+    rot = jnp.asarray(cubic.rotation.numpy(), dtype=jnp.float32)
+
+    def step(p, x, s):
+        u = s["h"] @ p + x
+        new = (u + A * (u - u**3)) @ p.T
+        return new.sum(1, keepdims=True), {"h": new}
+
+    machine = differentiable(JaxMachine(step, rot, {"h": jnp.zeros(2, jnp.float32)}))
+    ds = fixed_points(machine, torch.zeros(2), _starts().float())
+    points, slopes = _expected(cubic)
+    assert ds.sizes["point"] == 9
+    at = _match(ds.state.values, points)
+    np.testing.assert_allclose(ds.state.values[at], points, atol=1e-5)
+    np.testing.assert_array_equal(ds.stable.values[at], (slopes < 1).all(1))

@@ -11,6 +11,7 @@ trajprobe (tensors cross by DLPack) and runs a jitted, pure JAX step underneath:
 * :func:`equinox_cell` — Equinox cells (unbatched; vmapped) with a readout.
 * :func:`mbml_predictor` — predictors of google-deepmind/nonstationary_mbml.
 * :class:`JaxMachine` — any pure ``step(params, x, state) -> (y, state)``.
+* :func:`differentiable` — a JaxMachine torch autograd can differentiate (fixed points).
 * :func:`haiku_lstm_params`, :func:`flax_lstm_params` — a torch LSTM's weights for the
   Haiku and Flax LSTMs (gate orders differ), e.g. to check a port.
 
@@ -25,12 +26,14 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "flax, equinox)"
     ) from error
 
+from trajprobe.adapters.jax.differentiable import differentiable
 from trajprobe.adapters.jax.machine import JaxMachine, check_params
 from trajprobe.adapters.jax.weights import flax_lstm_params, haiku_lstm_params
 
 __all__ = [
     "JaxMachine",
     "check_params",
+    "differentiable",
     "equinox_cell",
     "flax_cell",
     "flax_lstm_params",

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from trajprobe.adapters.jax.bridge import to_jax, to_torch
-from trajprobe.adapters.jax.machine import JaxMachine
+from trajprobe.adapters.jax.machine import _MAX_PIECE, JaxMachine, _pad, _padded
 
 __all__ = ["DifferentiableJaxMachine", "differentiable"]
 
@@ -101,12 +101,16 @@ class _JaxStep(torch.autograd.Function):
             grad_y = torch.zeros_like(y)
         grads = [torch.zeros_like(v) if g is None else g for v, g in zip(leaves, grad_leaves,
                                                                            strict=True)]
-        gx, gl = owner._vjp(machine.params, to_jax(x.detach(), dev),
-                            [to_jax(v.detach(), dev) for v in leaves],
-                            to_jax(grad_y.contiguous(), dev),
-                            [_cotangent(g, v, dev) for g, v in zip(grads, leaves, strict=True)])
-        out_x = _grad(gx, x)
-        return (None, out_x, *[_grad(g, v) for g, v in zip(gl, leaves, strict=True)])
+        tensors = [x.detach(), *[v.detach() for v in leaves], grad_y, *grads]
+        n = x.shape[0]
+        if machine.pad_batches and n <= _MAX_PIECE:  # one compiled pullback per bucket
+            tensors = [_pad(t, _padded(n)) if _padded(n) != n else t for t in tensors]
+        k = len(leaves)
+        xs, ls, gy, gs = tensors[0], tensors[1:1 + k], tensors[1 + k], tensors[2 + k:]
+        gx, gl = owner._vjp(machine.params, to_jax(xs, dev), [to_jax(v, dev) for v in ls],
+                            to_jax(gy.contiguous(), dev),
+                            [_cotangent(g, v, dev) for g, v in zip(gs, ls, strict=True)])
+        return (None, _grad(gx, x, n), *[_grad(g, v, n) for g, v in zip(gl, leaves, strict=True)])
 
 
 def _cotangent(grad: torch.Tensor, leaf: torch.Tensor, device: jax.Device) -> jax.Array:
@@ -115,7 +119,7 @@ def _cotangent(grad: torch.Tensor, leaf: torch.Tensor, device: jax.Device) -> ja
     return np.zeros(tuple(leaf.shape), dtype=jax.dtypes.float0)
 
 
-def _grad(grad: jax.Array, like: torch.Tensor) -> torch.Tensor | None:
+def _grad(grad: jax.Array, like: torch.Tensor, n: int) -> torch.Tensor | None:
     if not like.is_floating_point():
         return None
-    return to_torch(grad, like.device, copy=True)
+    return to_torch(grad, like.device, copy=True)[:n]
