@@ -38,7 +38,7 @@ from typing import Any
 
 from trajprobe.reference_models import conjugate
 from trajprobe.tasks import prediction
-from trajprobe.tasks.base import Environment
+from trajprobe.tasks.base import is_environment
 
 __all__ = [
     "BANDIT_DISCOUNT",
@@ -79,7 +79,7 @@ class CatalogueEntry:
     def kind(self) -> str:
         """``"bandit"`` for an :class:`~trajprobe.tasks.Environment` (closed loop), else
         ``"prediction"`` (open loop): read from the task, never stored beside it."""
-        return "bandit" if isinstance(self.task, Environment) else "prediction"
+        return "bandit" if is_environment(self.task) else "prediction"
 
     @property
     def task(self) -> Any:

@@ -6,9 +6,13 @@ import math
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
+from trajprobe import histories, interact, rollout
 from trajprobe.dynamics import mean_sem
+from trajprobe.tasks import ContextualBandit, Episodes, LinearRegression
+from trajprobe.tasks.base import is_environment, output_size
 
 # --- mean_sem: one meaning for one value, NaN and inf -----------------------------------------
 
@@ -47,3 +51,65 @@ def test_mean_sem_on_a_dataarray_reduces_dim_with_the_same_meaning():
         mean_sem(da, "episode")
     with pytest.raises(ValueError, match="dim: only for a DataArray"):
         mean_sem([1.0, 2.0], "seed")
+
+
+# --- histories: one driver, the same trace as rollout / interact ------------------------------
+
+
+def _lstm(input_size: int, output_size: int):
+    from trajprobe.adapters import wrap
+
+    torch.manual_seed(0)
+    return wrap(torch.nn.LSTM(input_size, 8, batch_first=True), torch.nn.Linear(8, output_size))
+
+
+def test_histories_of_an_open_loop_task_is_sample_then_rollout():
+    task = LinearRegression(2)
+    machine = _lstm(task.input_size, task.output_size)
+    episodes, trace = histories(machine, task, episodes=3, steps=5, seed=7)
+    direct = task.sample(3, 5, seed=7)
+    by_hand = rollout(machine, direct.inputs)
+    assert torch.equal(episodes.inputs, direct.inputs)
+    assert torch.equal(episodes.targets, direct.targets)
+    assert torch.equal(trace.outputs, by_hand.outputs)
+    assert torch.equal(trace.states.hidden, by_hand.states.hidden)
+    # given episodes are rolled out as they are
+    again, trace2 = histories(machine, task, episodes=direct)
+    assert again.params.keys() == direct.params.keys() and torch.equal(trace2.outputs,
+                                                                       by_hand.outputs)
+
+
+def test_histories_of_an_environment_is_interact_and_a_trace_replays():
+    task = ContextualBandit(n_contexts=2, n_actions=3)
+    machine = _lstm(task.input_size, task.n_actions)
+    episodes, trace = histories(machine, task, episodes=4, steps=6, seed=3)
+    direct = interact(machine, task, 4, 6, seed=3)
+    assert episodes.targets is None
+    for got, want in ((trace.inputs, direct.inputs), (trace.outputs, direct.outputs),
+                      (trace.actions, direct.actions), (trace.rewards, direct.rewards),
+                      (trace.contexts, direct.contexts), (episodes.inputs, direct.inputs)):
+        assert torch.equal(got, want)
+    assert torch.equal(episodes.params["correct"], direct.params["correct"])
+    other = _lstm(task.input_size, task.n_actions)
+    _, replayed = histories(other, task, episodes=direct)
+    assert torch.equal(replayed.outputs, rollout(other, direct.inputs).outputs)
+    assert torch.equal(replayed.actions, direct.actions)
+
+
+def test_histories_refuses_what_is_not_a_task():
+    class Half:
+        input_size = 2
+
+        def sample(self, *args, **kwargs):
+            raise AssertionError("not called")
+
+    with pytest.raises(TypeError, match="closest to an open-loop task but lacks output_size"):
+        histories(_lstm(2, 1), Half(), episodes=2, steps=3)
+    with pytest.raises(ValueError, match=r"expected inputs \[E, T, 4\], got \(2, 3, 5\)"):
+        histories(_lstm(2, 1), LinearRegression(2), episodes=Episodes(torch.zeros(2, 3, 5), None))
+
+
+def test_is_environment_and_output_size():
+    assert not is_environment(LinearRegression(2)) and is_environment(ContextualBandit())
+    assert output_size(ContextualBandit(n_actions=4)) == 4
+    assert output_size(LinearRegression(2, 3)) == LinearRegression(2, 3).output_size

@@ -1,9 +1,9 @@
 """trajprobe: measure how recurrent learners learn.
 
 Every learner is a state machine (``initial_state`` + ``step``); :func:`rollout` runs it
-over fixed inputs, :func:`interact` runs it in an environment, :func:`probe` evaluates
-counterfactual inputs from its forked states and :func:`measure` gives a task's own
-measurement of it.
+over fixed inputs, :func:`interact` runs it in an environment, :func:`histories` does
+whichever a task needs, :func:`probe` evaluates counterfactual inputs from its forked
+states and :func:`measure` gives a task's own measurement of it.
 """
 
 from trajprobe._version import __version__
@@ -12,7 +12,7 @@ from trajprobe.linearised import linearise
 from trajprobe.machine import StateMachine
 from trajprobe.measurement import context_dynamics, effective_spectra, fourier_spectra, measure
 from trajprobe.probing import probe
-from trajprobe.traces import Trace, interact, rollout
+from trajprobe.traces import Trace, histories, interact, rollout
 
 __all__ = [
     "StateMachine",
@@ -22,6 +22,7 @@ __all__ = [
     "effective_spectra",
     "fixed_points",
     "fourier_spectra",
+    "histories",
     "interact",
     "linearise",
     "measure",

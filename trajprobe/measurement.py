@@ -31,8 +31,8 @@ from trajprobe.machine import Policy, default_policy
 from trajprobe.probing import DEFAULT_MEMORY_BUDGET, probe
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.tasks import checks
-from trajprobe.tasks.base import Environment, Episodes, Measured, Probed
-from trajprobe.traces import Trace, interact, rollout
+from trajprobe.tasks.base import Episodes, Measured, Probed, output_size
+from trajprobe.traces import Trace, histories
 from trajprobe.validation import check_positive_int
 
 # Probed lives in trajprobe.tasks.base (beside the task protocol); importable from here too.
@@ -90,8 +90,8 @@ def measure(
         if isinstance(episodes, numbers.Integral) and isinstance(steps, numbers.Integral):
             resources.check_measure(machine, task, int(episodes), int(steps), probes)
         gen = make_generator(seed, device)
-        run, trace = _run(machine, task, episodes, steps, gen, policy, device, dtype)
-        run = dataclasses.replace(run, inputs=trace.inputs)  # the machine's device and dtype
+        run, trace = histories(machine, task, episodes=episodes, steps=steps, seed=gen,
+                               policy=policy, device=device, dtype=dtype)
         probe_inputs = checks.probe_inputs(task, task.probe_inputs(run, probes, seed=gen),
                                            trace.n_episodes, trace.n_steps, probes)
         outputs = None
@@ -111,32 +111,6 @@ def measure(
                 "n_probes": 0 if outputs is None else int(outputs.shape[2]),
                 "seed": _attr_value(seed), "machine": type(machine).__name__}
     return ds
-
-
-def _run(machine: sm.StateMachine, task: Any, episodes: int | Episodes | Trace, steps: int,
-         gen: torch.Generator, policy: Policy | None, device: torch.device,
-         dtype: torch.dtype) -> tuple[Episodes, Trace]:
-    """The episodes and the machine's trace on them (sampled, given, or closed loop)."""
-    if isinstance(episodes, Trace):
-        if episodes.params is None or episodes.actions is None:
-            raise ValueError("episodes: a Trace to replay must come from trajprobe.interact "
-                             "(with params and actions)")
-        trace = dataclasses.replace(rollout(machine, episodes.inputs), actions=episodes.actions,
-                                    rewards=episodes.rewards, contexts=episodes.contexts,
-                                    params=episodes.params)
-        return Episodes(trace.inputs, None, episodes.params), trace
-    if isinstance(episodes, Episodes):
-        _check_episodes(episodes, task)
-        return episodes, rollout(machine, episodes.inputs)
-    check_positive_int(episodes, "episodes")
-    check_positive_int(steps, "steps")
-    if isinstance(task, Environment):
-        trace = interact(machine, task, episodes, steps, seed=gen, policy=policy)
-        return Episodes(trace.inputs, None, trace.params or {}), trace
-    checks.check_methods(task, checks.TASK_METHODS, "an open-loop task or an environment")
-    run = checks.episodes(task, task.sample(episodes, steps, seed=gen, device=device,
-                                            dtype=dtype), episodes, steps)
-    return run, rollout(machine, run.inputs)
 
 
 def effective_spectra(
@@ -249,7 +223,7 @@ def _check_machine(machine: sm.StateMachine, task: Any) -> tuple[torch.device, t
                 f"machine: does not accept {type(task).__name__} inputs of shape "
                 f"[batch, {task.input_size}]: {err}"
             ) from err
-    size = getattr(task, "output_size", None) or getattr(task, "n_actions", None)
+    size = output_size(task)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != (1, size):
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise ValueError(
@@ -257,14 +231,6 @@ def _check_machine(machine: sm.StateMachine, task: Any) -> tuple[torch.device, t
             f"{type(task).__name__}, got {shape} for a batch of 1"
         )
     return device, dtype
-
-
-def _check_episodes(episodes: Episodes, task: Any) -> None:
-    if episodes.inputs.dim() < 3 or episodes.inputs.shape[-1] != task.input_size:
-        raise ValueError(
-            f"episodes: expected inputs [E, T, {task.input_size}], "
-            f"got {tuple(episodes.inputs.shape)}"
-        )
 
 
 def _attr_value(value: Any) -> Any:

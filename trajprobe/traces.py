@@ -4,7 +4,7 @@ closed loop in an environment (:func:`interact`, the one closed-loop driver)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -17,7 +17,7 @@ from trajprobe.labelled import feature_dims
 from trajprobe.machine import Policy, default_policy
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.tasks import checks
-from trajprobe.tasks.base import Environment
+from trajprobe.tasks.base import Environment, Episodes, is_environment
 from trajprobe.validation import (
     as_tensor,
     check_finite_tensor,
@@ -25,7 +25,7 @@ from trajprobe.validation import (
     check_positive_int,
 )
 
-__all__ = ["Interaction", "Step", "Trace", "interact", "rollout"]
+__all__ = ["Interaction", "Step", "Trace", "histories", "interact", "rollout"]
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ class Interaction:
     ) -> None:
         _check_machine_protocol(machine)
         checks.check_methods(task, checks.ENVIRONMENT_METHODS, "an Environment")
-        if not isinstance(task, Environment):
+        if not is_environment(task):
             raise TypeError(
                 "task: expected an Environment (sample_params, contexts, reward, encode, "
                 f"expected_reward), got {type(task).__name__}"
@@ -382,6 +382,80 @@ def interact(
         contexts=torch.stack([s.context for s in steps], dim=1) if has_context else None,
         params=run.params,
     )
+
+
+def histories(
+    machine: sm.StateMachine,
+    task: Any,
+    *,
+    episodes: int | Episodes | Trace = 100,
+    steps: int = 20,
+    seed: Seed = 0,
+    policy: Policy | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[Episodes, Trace]:
+    """The history of any machine on any task: the one driver behind every measurement.
+
+    An open-loop :class:`~trajprobe.tasks.Task` is sampled (``task.sample``) and the
+    machine rolled out over the episodes (:func:`rollout`); an
+    :class:`~trajprobe.tasks.Environment` is run closed loop (:func:`interact`), its
+    inputs depending on the machine's actions. Which one a task is, is the task's to say
+    (:func:`trajprobe.tasks.base.is_environment`).
+
+    Args:
+        machine: any :class:`~trajprobe.StateMachine`.
+        task: an open-loop task or an environment.
+        episodes: E, the number of episodes to draw; or given :class:`Episodes` (rolled
+            out as they are); or a closed-loop :class:`Trace` from :func:`interact`,
+            replayed open loop (the same history for a second machine).
+        steps: T, steps per episode (ignored when episodes are given).
+        seed: draws the episodes, or runs the environment (parameters, contexts, actions,
+            rewards); a generator is used as is, so a caller can continue its stream.
+        policy: closed loop only: outputs → action distribution (default
+            :func:`~trajprobe.machine.default_policy`).
+        device, dtype: open loop only: of the sampled episodes (default: the machine's,
+            i.e. of its initial state).
+
+    Returns:
+        ``(episodes, trace)``: the episodes (inputs ``[E, T, input_size]`` as the machine
+        saw them, on its device and in its dtype; targets None and the environment's
+        parameters for a closed loop) and the machine's :class:`Trace` on them.
+
+    Raises:
+        TypeError: ``task`` is neither an open-loop task nor an environment.
+        ValueError: a bad size, or a Trace that did not come from :func:`interact`.
+    """
+    _check_machine_protocol(machine)
+    if isinstance(episodes, Trace):
+        if episodes.params is None or episodes.actions is None:
+            raise ValueError("episodes: a Trace to replay must come from trajprobe.interact "
+                             "(with params and actions)")
+        trace = replace(rollout(machine, episodes.inputs), actions=episodes.actions,
+                        rewards=episodes.rewards, contexts=episodes.contexts,
+                        params=episodes.params)
+        return Episodes(trace.inputs, None, episodes.params), trace
+    if isinstance(episodes, Episodes):
+        if episodes.inputs.dim() < 3 or episodes.inputs.shape[-1] != task.input_size:
+            raise ValueError(f"episodes: expected inputs [E, T, {task.input_size}], "
+                             f"got {tuple(episodes.inputs.shape)}")
+        trace = rollout(machine, episodes.inputs)
+        return replace(episodes, inputs=trace.inputs), trace
+    check_positive_int(episodes, "episodes")
+    check_positive_int(steps, "steps")
+    if is_environment(task):
+        trace = interact(machine, task, episodes, steps, seed=seed, policy=policy)
+        return Episodes(trace.inputs, None, trace.params or {}), trace
+    checks.check_methods(task, checks.TASK_METHODS, "an open-loop task or an environment")
+    if device is None or dtype is None:
+        with torch.no_grad():
+            leaves = sm.tree_leaves(machine.initial_state(1))
+        device = leaves[0].device if device is None else device
+        dtype = sm.machine_dtype(machine) if dtype is None else dtype
+    run = checks.episodes(task, task.sample(episodes, steps, seed=make_generator(seed, device),
+                                            device=device, dtype=dtype), episodes, steps)
+    trace = rollout(machine, run.inputs)
+    return replace(run, inputs=trace.inputs), trace
 
 
 def _check_machine_protocol(machine: Any) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 import trajprobe
 
@@ -45,103 +49,197 @@ The measurement is the one of the task the run was trained on (its recipe): effe
 spectra, Fourier projections, per-context policies, log-loss or rewards."""
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Epilogs as written, and every option's default in its help: "(default: X)" is
+    appended unless the help already names the default (options whose default is None say
+    in words what happens)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.default is None
+                or action.default is False or action.default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``trajprobe`` command."""
-    from trajprobe.apps.reproduce import PRESETS, TARGETS
-
     parser = argparse.ArgumentParser(
-        prog="trajprobe",
+        prog="trajprobe", formatter_class=_HelpFormatter,
         description="Measure how recurrent learners learn (Rabinowitz 2019; Mikulik et al. 2020).",
     )
     parser.add_argument("--version", action="version", version=f"trajprobe {trajprobe.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_reproduce, _add_sweep, _add_recipes, _add_train, _add_compare, _add_measure):
+        add(sub)
+    return parser
 
-    p = sub.add_parser("reproduce", help="train, probe and report one of the papers' experiments",
-                       epilog=_EPILOG_REPRODUCE, formatter_class=argparse.RawTextHelpFormatter)
+
+def _command(sub: Any, name: str, help: str, epilog: str | None = None,
+             **kwargs: Any) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, epilog=epilog,
+                          formatter_class=_HelpFormatter, **kwargs)
+
+
+def _preset_option(parser: argparse.ArgumentParser) -> None:
+    from trajprobe.apps.reproduce import PRESETS
+
+    parser.add_argument("--preset", choices=PRESETS, default="quick",
+                        help="smoke (seconds), quick (minutes on a laptop) or paper (the "
+                             "papers' sizes; hours to days on a CPU)")
+
+
+def _device_option(parser: argparse.ArgumentParser, default: str | None = "cpu") -> None:
+    parser.add_argument("--device", default=default,
+                        help="where torch runs: cpu, cuda, cuda:1, mps" + (
+                            "" if default else " (default: CUDA on workers that have it, "
+                                               "else CPU)"))
+
+
+def _seed_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help=f"random seed of {what}; the same seed gives the same numbers")
+
+
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide progress bars (default: a bar on a terminal, a line every "
+                             "30 s in a log file)")
+
+
+def _add_reproduce(sub: Any) -> None:
+    from trajprobe.apps.reproduce import TARGETS
+
+    p = _command(sub, "reproduce", "train, probe and report one of the papers' experiments",
+                 _EPILOG_REPRODUCE)
     p.add_argument("target", metavar="TARGET",  # checked by reproduce(), with did-you-mean
                    help="one of: " + ", ".join(TARGETS))
-    p.add_argument("--preset", choices=PRESETS, default="quick",
-                   help="smoke (seconds), quick (minutes on a laptop, default) or paper")
+    _preset_option(p)
     p.add_argument("--seeds", type=_positive_int, default=1,
-                   help="independently trained Meta-Learners per set-up (default 1)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output directory (default ./trajprobe-runs/TARGET-PRESET)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+                   help="independently trained Meta-Learners per set-up")
+    _device_option(p)
+    p.add_argument("--out", type=_out_path, default=None,
+                   help="output directory (default: ./trajprobe-runs/TARGET-PRESET)")
+    _progress_option(p)
     p.add_argument("--scheduler", default="auto",
-                   help="where Meta-Learners train: auto (default: a LocalCluster when "
-                        "--seeds > 1 and Dask is installed), local, a scheduler address, "
-                        "or none")
+                   help="where Meta-Learners train: auto (a LocalCluster when --seeds > 1 and "
+                        "Dask is installed), local, a scheduler address, or none")
+    _force_option(p)
     _threads_option(p)
 
-    p = sub.add_parser("sweep", help="train and measure one recipe over many seeds on Dask",
-                       epilog=_EPILOG_SWEEP, formatter_class=argparse.RawTextHelpFormatter)
+
+def _add_sweep(sub: Any) -> None:
+    p = _command(sub, "sweep", "train and measure one recipe over many seeds on Dask",
+                 _EPILOG_SWEEP)
     p.add_argument("recipe", metavar="RECIPE",
                    help="a Meta-Learner recipe from `trajprobe recipes`")
-    p.add_argument("--preset", choices=PRESETS, default="quick")
-    p.add_argument("--seeds", type=_positive_int, default=4, help="seeds 0..N-1 (default 4)")
+    _preset_option(p)
+    p.add_argument("--seeds", type=_positive_int, default=4, help="train seeds 0..N-1")
     p.add_argument("--scheduler", default="local",
-                   help="local (default: a LocalCluster on this machine), a scheduler address "
-                        "such as tcp://HOST:8786, or none (one by one in this process)")
+                   help="local (a LocalCluster on this machine), a scheduler address such as "
+                        "tcp://HOST:8786, or none (one by one in this process)")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="LocalCluster worker processes (default: one per CPU core)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=_out_path, default=None,
                    help="sweep directory, shared by all workers "
-                        "(default ./trajprobe-sweeps/RECIPE-PRESET)")
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda, ... (default: CUDA on workers that have it, else CPU)")
+                        "(default: ./trajprobe-sweeps/RECIPE-PRESET)")
+    _device_option(p, default=None)
     p.add_argument("--episodes", type=_positive_int, default=None,
-                   help="evaluation episodes per checkpoint (default 100)")
+                   help="evaluation episodes per checkpoint (default: 100)")
     p.add_argument("--final-only", action="store_true",
-                   help="measure only the trained model, not every checkpoint")
-    p.add_argument("--no-progress", action="store_true")
+                   help="measure only the trained model (default: every checkpoint)")
+    _progress_option(p)
+    _force_option(p)
     _threads_option(p)
 
-    p = sub.add_parser("recipes", help="list recipes and presets with their estimated cost")
-    p.add_argument("--preset", choices=PRESETS, default=None, help="only this preset")
 
-    p = sub.add_parser("train", help="train one recipe (resumes if DIR holds a partial run)",
-                       epilog=_EPILOG_TRAIN, formatter_class=argparse.RawTextHelpFormatter)
+def _add_recipes(sub: Any) -> None:
+    from trajprobe.apps.reproduce import PRESETS
+
+    p = _command(sub, "recipes", "list recipes and presets with their estimated cost")
+    p.add_argument("--preset", choices=PRESETS, default=None,
+                   help="list only this preset (default: all three)")
+
+
+def _add_train(sub: Any) -> None:
+    p = _command(sub, "train", "train one recipe (resumes if --out holds a partial run)",
+                 _EPILOG_TRAIN)
     p.add_argument("recipe", metavar="RECIPE", help="a name from `trajprobe recipes`")
-    p.add_argument("--preset", choices=PRESETS, default="quick")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, required=True, help="the run directory")
-    p.add_argument("--no-progress", action="store_true")
+    _preset_option(p)
+    _seed_option(p, "the initial weights and the training episodes")
+    _device_option(p)
+    p.add_argument("--out", type=_out_path, required=True,
+                   help="the run directory (required; an interrupted run resumes from it)")
+    _progress_option(p)
     _threads_option(p)
 
-    p = sub.add_parser("compare", help="behavioural dissimilarity and D_s/D_o of two agents",
-                       epilog=_EPILOG_COMPARE, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("a", metavar="A", help="a training run, a checkpoint, or `bayes`")
-    p.add_argument("b", metavar="B", help="a training run, a checkpoint, or `bayes`")
-    p.add_argument("--task", required=True, help="a task of `trajprobe.reference_models.catalogue`")
-    p.add_argument("--episodes", type=_positive_int, default=500)
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, default=None, help="netCDF file for the results")
+
+def _add_compare(sub: Any) -> None:
+    p = _command(sub, "compare", "behavioural dissimilarity and D_s/D_o of two agents",
+                 _EPILOG_COMPARE)
+    p.add_argument("a", metavar="A", type=_in_path, help="a training run, a checkpoint, or `bayes`")
+    p.add_argument("b", metavar="B", type=_in_path, help="a training run, a checkpoint, or `bayes`")
+    p.add_argument("--task", required=True,
+                   help="a task of `trajprobe.reference_models.catalogue` (required)")
+    p.add_argument("--episodes", type=_positive_int, default=500,
+                   help="evaluation episodes (half fit the simulation map, half score it)")
+    _seed_option(p, "the evaluation episodes and the simulation map")
+    _device_option(p)
+    p.add_argument("--out", type=_out_path, default=None,
+                   help="netCDF file for the results (default: print only)")
     _threads_option(p)
 
-    p = sub.add_parser("measure", aliases=["spectra"],
-                       help="the task's measurement of a trained model (spectra, Fourier, ...)",
-                       epilog=_EPILOG_MEASURE, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("model", metavar="MODEL", help="a training run directory or checkpoint")
-    p.add_argument("--episodes", type=_positive_int, default=200)
+
+def _add_measure(sub: Any) -> None:
+    p = _command(sub, "measure", "the task's measurement of a trained model (spectra, "
+                 "Fourier, ...)", _EPILOG_MEASURE, aliases=["spectra"])
+    p.add_argument("model", metavar="MODEL", type=_in_path,
+                   help="a training run directory or checkpoint")
+    p.add_argument("--episodes", type=_positive_int, default=200, help="episodes measured")
     p.add_argument("--steps", type=_positive_int, default=None,
                    help="steps per episode (default: the recipe's training episode length)")
     p.add_argument("--probes", type=_positive_int, default=None,
                    help="probe inputs per step (default: the task's)")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, default=None,
-                   help="directory for measure.nc and measure.png (default: MODEL-measure)")
+    _seed_option(p, "the episodes and probes")
+    _device_option(p)
+    p.add_argument("--out", type=_out_path, default=None,
+                   help="directory for measure.nc and measure.png (default: MODEL-measure "
+                        "beside the run: runs/lr2d -> runs/lr2d-measure; a checkpoint "
+                        "runs/lr2d/step_100.pt -> runs/lr2d-step_100-measure)")
     _threads_option(p)
-    return parser
 
 
 def _threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=_positive_int, default=None,
         help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy machine")
+
+
+def _force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force", action="store_true",
+        help="run even when the cost estimate is far beyond the preset or the free disk")
+
+
+def _out_path(text: str) -> Path:
+    """An output path: not empty (an unset shell variable), no NUL, not / or ~ (paths)."""
+    from trajprobe.paths import check_path
+
+    try:
+        return check_path(text, "out")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _in_path(text: str) -> str:
+    """A path to read (or a name such as ``bayes``): not empty, no NUL."""
+    from trajprobe.paths import check_path
+
+    try:
+        check_path(text, "path", output=False)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def _int(text: str, what: str, low: int) -> int:
@@ -257,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_device(getattr(args, "device", None))
         out = getattr(args, "out", None)
         _check_writable(out, directory=args.command != "compare")
+        _check_cost(args)
         return {"reproduce": _reproduce, "recipes": _recipes, "train": _train,
                 "compare": _compare, "measure": _measure, "spectra": _measure,
                 "sweep": _sweep}[args.command](args)
@@ -265,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (ValueError, TypeError, OSError, ModuleNotFoundError) as err:
         parser.exit(2, f"trajprobe {args.command}: error: {_one_line(err)}\n")
+    except MemoryError:
+        parser.exit(2, f"trajprobe {args.command}: error: out of memory; use fewer --episodes "
+                       "or --seeds\n")
     except KeyboardInterrupt:
         parser.exit(130, f"trajprobe {args.command}: interrupted; run the same command "
                          "again to resume\n")
@@ -272,10 +374,73 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(err: BaseException) -> str:
     """An error as one line; an OSError says what it is and which file."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return str(err)  # io.DiskFullError: the file and the space needed
     if isinstance(err, OSError) and err.filename is not None and err.strerror:
         return f"{err.strerror}: {str(err.filename)!r}"
     text = str(err) or type(err).__name__
     return text if isinstance(err, ValueError | TypeError) else f"{type(err).__name__}: {text}"
+
+
+def _check_cost(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a reproduce or sweep whose estimated time is far beyond its
+    preset's (one seed) or whose checkpoints exceed the free disk; ``--force`` runs it."""
+    if args.command not in ("reproduce", "sweep") or args.force:
+        return
+    from trajprobe.apps.recipes import default_out_dir
+    from trajprobe.resources import Estimate, check_estimate
+
+    name = args.target if args.command == "reproduce" else args.recipe
+    costs = _seed_costs(args)
+    if costs is None:  # an unknown name: the command itself says so, with did-you-mean
+        return
+    (fixed, per_seed, disk) = costs
+    out = args.out if args.out is not None else default_out_dir(name, args.preset)
+    check_estimate(Estimate(f"{args.command} {name} --preset {args.preset} --seeds "
+                            f"{args.seeds:,}", seconds=fixed + per_seed * args.seeds,
+                            disk=int(disk * args.seeds), reference_seconds=fixed + per_seed),
+                   out=out, override="--force", fix="use fewer --seeds (or another --preset)")
+
+
+def _seed_costs(args: argparse.Namespace) -> tuple[float, float, float] | None:
+    """(seconds not per seed, seconds per seed, checkpoint bytes per seed) of the command:
+    the recipes' own estimates over its training runs, linear in the seeds beyond 500."""
+    import importlib
+
+    from trajprobe.apps import recipes
+    from trajprobe.apps.reproduce import TARGETS
+    from trajprobe.apps.reproduce.base import RunContext
+
+    def cost(names: list[str]) -> tuple[float, float]:
+        seconds = disk = 0.0
+        for name in set(names):
+            recipe = recipes.get(name, args.preset)
+            seconds += names.count(name) * recipe.estimated_seconds()
+            disk += names.count(name) * _checkpoint_bytes(recipe)
+        return seconds, disk
+
+    try:
+        if args.command == "sweep":
+            return (0.0, *cost([args.recipe]))
+        if args.target not in TARGETS:
+            return None
+        module = importlib.import_module(TARGETS[args.target])
+        few = min(args.seeds, 500)
+        (t1, _), (t2, d2) = (cost([name for name, _ in module.training_runs(
+            RunContext(args.preset, n, None, Path(".")))]) for n in (few, 2 * few))
+    except (ValueError, KeyError):
+        return None
+    per_seed = (t2 - t1) / few
+    return max(t1 - per_seed * few, 0.0), per_seed, d2 / (2 * few)
+
+
+def _checkpoint_bytes(recipe) -> float:
+    """A run's checkpoints on disk: (model + optimiser moments) per kept checkpoint."""
+    config = getattr(recipe, "training", None)
+    if config is None:
+        return 0.0
+    n_params = sum(p.numel() for p in recipe.build_model(0).parameters())
+    return (config.n_checkpoints + 2) * (3 * 4 * n_params + 20_000)
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -374,28 +539,27 @@ def _compare(args: argparse.Namespace) -> int:
     from trajprobe import compare
     from trajprobe.io import save_dataset
     from trajprobe.reference_models import catalogue
-    from trajprobe.tasks import Environment
-    from trajprobe.traces import interact
+    from trajprobe.tasks.base import is_environment
+    from trajprobe.traces import histories
 
     entry = catalogue.get(args.task)
     a = _load_agent(args.a, args.task, args.device)
     b = _load_agent(args.b, args.task, args.device)
     task = entry.task
-    if isinstance(task, Environment):
-        trace = interact(a, task, args.episodes, entry.n_steps, seed=args.seed)
+    sizes = {"episodes": args.episodes, "steps": entry.n_steps, "seed": args.seed}
+    run, trace = histories(a, task, **sizes, device=args.device, dtype=torch.float32)
+    if is_environment(task):  # each agent acts in its own closed loop, same seed
         inputs = trace
-        other = interact(b, task, args.episodes, entry.n_steps, seed=args.seed)
-        gap = compare.reward_gap(trace, other)
+        gap = compare.reward_gap(trace, histories(b, task, **sizes)[1])
         behaviour, label = float(gap["dissimilarity"]), "|reward difference| (eq. 3)"
     else:
-        inputs = task.sample(args.episodes, entry.n_steps, seed=args.seed,
-                             device=args.device).inputs
+        inputs = run.inputs
         kl = compare.behavioural_dissimilarity(a, b, inputs)
         behaviour, label = float(kl["dissimilarity"]), "sum_t KL(A || B) (eq. 2)"
     # Bandit policies can be deterministic (Gittins), where KL is infinite: compare them
     # by the normalised error of the action probabilities.
     config = compare.SimulationConfig(
-        output_measure="error" if isinstance(task, Environment) else "auto")
+        output_measure="error" if is_environment(task) else "auto")
     with torch.no_grad():
         sim = compare.simulation(a, b, inputs, config=config, seed=args.seed)
     print(f"task {args.task}: {label} = {behaviour:.4g}")
@@ -426,12 +590,61 @@ def _measure(args: argparse.Namespace) -> int:
     steps = args.steps if args.steps is not None else recipe.training.n_steps
     ds = measure(model, recipe.task, episodes=args.episodes, steps=steps, probes=args.probes,
                  seed=args.seed)
-    out = args.out if args.out is not None else Path(f"{Path(args.model).name}-measure")
+    out = args.out if args.out is not None else measure_dir(args.model)
     save_dataset(ds, out / "measure.nc")
     plots.plot_measurement(ds).savefig(out / "measure.png", dpi=150, bbox_inches="tight")
-    print(ds)
+    print(f"{recipe.name} ({args.model}): {ds.attrs['measure']} on {ds.sizes['episode']} "
+          f"episodes × {ds.sizes['t']} steps, mean ± s.e. over episodes")
+    print(summary_table(ds))
     print(f"wrote {out}/measure.nc and {out}/measure.png")
     return 0
+
+
+def measure_dir(model: str | Path) -> Path:
+    """Where ``trajprobe measure MODEL`` writes by default: beside the run, never the working
+    directory. A run directory ``runs/lr2d`` gives ``runs/lr2d-measure``; a checkpoint
+    ``runs/lr2d/step_100.pt`` gives ``runs/lr2d-step_100-measure``."""
+    path = Path(model).absolute()
+    if path.is_file():
+        return path.parent.parent / f"{path.parent.name}-{path.stem}-measure"
+    return path.parent / f"{path.name}-measure"
+
+
+_SUMMARY_MAX_ENTRIES = 10
+"""Variables with more entries than this along their extra dim (e.g. a policy's actions ×
+contexts) are left out of the printed summary; they are all in measure.nc."""
+
+
+def summary_table(ds: Any) -> str:
+    """A short text table of a measurement: every ``(episode, t)`` variable (and every
+    entry of one extra dim such as ``mode``, up to :data:`_SUMMARY_MAX_ENTRIES`) at the
+    first, middle and last step, as mean ± s.e. over episodes."""
+    n = ds.sizes["t"]
+    steps = sorted({1, (n + 1) // 2, n})
+    rows = []
+    for name in ds.data_vars:
+        da = ds[name]
+        extra = [d for d in da.dims if d not in ("episode", "t")]
+        if ({"episode", "t"} - set(da.dims) or len(extra) > 1
+                or (extra and da.sizes[extra[0]] > _SUMMARY_MAX_ENTRIES)):
+            continue
+        label = str(da.attrs.get("long_name", name))
+        entries = [(label, da)] if not extra else [
+            (f"{label}, {extra[0]} {value}", da.isel({extra[0]: i}))
+            for i, value in enumerate(ds[extra[0]].values)]
+        for text, one in entries:
+            cells = []
+            for t in steps:
+                values = one.isel(t=t - 1).values.astype(float)
+                values = values[np.isfinite(values)]
+                sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else 0.0
+                cells.append(f"{values.mean():.3g} ± {sem:.2g}" if values.size else "n/a")
+            rows.append((text, *cells))
+    header = ("quantity", *(f"t = {t}" for t in steps))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+                     for r in [header, *rows])
 
 
 if __name__ == "__main__":

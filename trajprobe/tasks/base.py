@@ -22,7 +22,7 @@ The smallest complete task is in ``docs/design.md`` and the tutorial
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 # Seed and make_generator live in trajprobe.randomness; they stay importable from here.
 __all__ = [
-    "Environment", "Episodes", "Measured", "Probed", "Seed", "Task", "make_generator",
+    "Environment", "Episodes", "Measured", "Probed", "Seed", "Task", "is_environment",
+    "make_generator", "output_size",
 ]
 
 
@@ -192,3 +193,36 @@ class Environment(Protocol):
     ) -> torch.Tensor:
         """Mean reward of every action ``[E, n_actions]`` in ``context`` ``[E]`` (or None)."""
         ...
+
+
+def is_environment(task: Any) -> bool:
+    """Whether ``task`` runs closed loop: the one place that tells the two kinds apart.
+
+    True for an :class:`Environment` (the machine's actions decide its rewards and next
+    inputs: :func:`trajprobe.histories` runs it with :func:`trajprobe.interact`), False for
+    an open-loop :class:`Task` (sampled, then :func:`trajprobe.rollout`).
+
+    Raises:
+        TypeError: ``task`` is neither (naming the methods it lacks).
+    """
+    if isinstance(task, Environment):
+        return True
+    if isinstance(task, Task):
+        return False
+    kinds = {"an open-loop task": _TASK_MEMBERS, "an environment": _ENVIRONMENT_MEMBERS}
+    lacks = {kind: [m for m in members if not hasattr(task, m)] for kind, members in kinds.items()}
+    kind = min(lacks, key=lambda k: len(lacks[k]))
+    raise TypeError(f"task: expected an open-loop task ({', '.join(_TASK_MEMBERS)}) or an "
+                    f"environment ({', '.join(_ENVIRONMENT_MEMBERS)}); {type(task).__name__} "
+                    f"is closest to {kind} but lacks {', '.join(lacks[kind])}")
+
+
+_TASK_MEMBERS = ("input_size", "output_size", "sample")
+_ENVIRONMENT_MEMBERS = ("input_size", "n_actions", "sample_params", "contexts", "reward",
+                        "encode", "expected_reward")
+
+
+def output_size(task: Any) -> int:
+    """The size of a machine's output on ``task``: ``output_size`` for an open-loop task,
+    ``n_actions`` (one logit per action) for an environment."""
+    return task.n_actions if is_environment(task) else task.output_size

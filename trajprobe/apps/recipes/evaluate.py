@@ -22,7 +22,7 @@ import xarray as xr
 from trajprobe.apps.recipes.config import MetaLearnerRecipe
 from trajprobe.machine import logits_policy
 from trajprobe.measurement import measure
-from trajprobe.tasks.base import Environment
+from trajprobe.tasks.base import is_environment
 from trajprobe.validation import check_positive_int
 
 __all__ = ["DEFAULT_EPISODES", "evaluate"]
@@ -64,7 +64,7 @@ def evaluate(
         model = model.cpu()  # the Bayes machines run on the CPU
     # with a Bayes reference, both machines see the same open-loop episodes
     episodes = (task.sample(n, n_steps, seed=seed)
-                if bayes is not None and not isinstance(task, Environment) else n)
+                if bayes is not None and not is_environment(task) else n)
     with torch.no_grad():
         ds = measure(model, task, episodes=episodes, steps=n_steps, seed=seed,
                      policy=logits_policy, progress=False)
@@ -91,7 +91,7 @@ def _against_bayes(ds: xr.Dataset, bayes: Any, model: Any, task: Any, episodes: 
     from trajprobe.compare import behavioural_dissimilarity
 
     best = measure(bayes, task, episodes=episodes, steps=n_steps, seed=seed, progress=False)
-    if isinstance(task, Environment):
+    if is_environment(task):
         return ds.assign(bayes_reward=best["reward"]).assign_attrs(
             measure="reward against Bayes (Mikulik eq. 3)")
     kl = behavioural_dissimilarity(bayes, model, episodes.inputs)["kl"]

@@ -53,9 +53,10 @@ from trajprobe.compare import (
 from trajprobe.compare.plots import plot_simulation
 from trajprobe.measurement import measure
 from trajprobe.reference_models import catalogue
-from trajprobe.tasks import Environment, Episodes
+from trajprobe.tasks import Episodes
 from trajprobe.tasks.armed_bandits import regret
-from trajprobe.traces import Trace, interact
+from trajprobe.tasks.base import is_environment
+from trajprobe.traces import Trace, histories
 
 __all__ = [
     "AGENTS",
@@ -173,7 +174,7 @@ def training_runs(context: RunContext) -> list[tuple[str, int]]:
 
 def _agent(model: torch.nn.Module, task: Any):
     """The machine compared with Bayes: the net itself, or its softmax policy (bandits)."""
-    return PolicyMachine(model) if isinstance(task, Environment) else model
+    return PolicyMachine(model) if is_environment(task) else model
 
 
 def _log_loss(machine, task: Any, episodes: Episodes) -> float:
@@ -218,24 +219,24 @@ def compare_task(task_name: str, models: dict[str, torch.nn.Module], settings: E
     k, n_t = settings.n_episodes, entry.n_steps
     scalars: dict[str, dict[str, float]] = {"bayes": {}}
     sims: dict[str, xr.Dataset] = {}
-    if not isinstance(task, Environment):
+    if not is_environment(task):
         episodes = task.sample(k, n_t, seed=_EVAL_SEED)
         scalars["bayes"]["log_loss"] = _log_loss(bayes, task, episodes)
         config = settings.prediction
     else:
-        bayes_trace = interact(bayes, task, k, n_t, seed=_EVAL_SEED)
+        bayes_trace = histories(bayes, task, episodes=k, steps=n_t, seed=_EVAL_SEED)[1]
         scalars["bayes"]["regret"] = float(_regret(bayes_trace, task).sum(1).mean())
         config = settings.bandit
     for agent, model in models.items():
         machine = _agent(model, task)
         out: dict[str, float] = {}
-        if not isinstance(task, Environment):
+        if not is_environment(task):
             out["behaviour"] = float(
                 behavioural_dissimilarity(bayes, machine, episodes.inputs)["dissimilarity"])
             out["log_loss"] = _log_loss(machine, task, episodes)
             shared = episodes.inputs
         else:
-            trace = interact(machine, task, k, n_t, seed=_EVAL_SEED)
+            trace = histories(machine, task, episodes=k, steps=n_t, seed=_EVAL_SEED)[1]
             out["behaviour"] = float(reward_gap(trace, bayes_trace)["dissimilarity"])
             out["regret"] = float(_regret(trace, task).sum(1).mean())
             shared = AlignedTraces(a=replay(bayes, trace), b=trace)
@@ -320,7 +321,7 @@ def convergence(task_name: str, runs: list[TrainingResult], run_dirs: list,
     machines = [[_agent(load_model(path, recipe.build_model(seed)), task)
                  for _, path in ckpts] for seed, ckpts in enumerate(per_run)]
     within = np.zeros((len(machines), n_ckpt, n_t))
-    if not isinstance(task, Environment):
+    if not is_environment(task):
         inputs = task.sample(k, n_t, seed=_CONVERGENCE_SEED).inputs
         ds = prediction_convergence(machines, bayes, inputs, checkpoints=episodes_seen)
         for r, run in enumerate(machines):
@@ -330,12 +331,13 @@ def convergence(task_name: str, runs: list[TrainingResult], run_dirs: list,
         within_desc = "mean over episodes of KL(pi_t^Bayes || pi_t^RNN)"
         curve_var = "loss"
     else:
-        ref = _regret(interact(bayes, task, k, n_t, seed=_CONVERGENCE_SEED), task)
+        ref = _regret(histories(bayes, task, episodes=k, steps=n_t,
+                                seed=_CONVERGENCE_SEED)[1], task)
         regrets = np.zeros((len(machines), n_ckpt, k))
         for r, run in enumerate(machines):
             for c, machine in enumerate(run):
-                per_step = _regret(interact(machine, task, k, n_t, seed=_CONVERGENCE_SEED),
-                                   task)
+                per_step = _regret(histories(machine, task, episodes=k, steps=n_t,
+                                             seed=_CONVERGENCE_SEED)[1], task)
                 regrets[r, c] = per_step.sum(1)
                 within[r, c] = per_step.mean(0) - ref.mean(0)
         ds = regret_convergence(regrets, ref.sum(1), checkpoints=episodes_seen)
