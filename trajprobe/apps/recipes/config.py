@@ -19,10 +19,13 @@ from trajprobe.apps.training import (
     TrainingResult,
     check_run_dir,
     describe_task,
+    differences,
+    task_differences,
     train_policy_gradient,
     train_supervised,
 )
 from trajprobe.io import atomic_write
+from trajprobe.tasks.base import output_size
 
 __all__ = [
     "CPU_FLOPS",
@@ -170,7 +173,7 @@ class MetaLearnerRecipe:
     @property
     def output_size(self) -> int:
         """Width of the model's output: the task's output size or number of actions."""
-        return getattr(self.task, "output_size", None) or self.task.n_actions
+        return output_size(self.task)
 
     def build_model(self, seed: int = 0) -> torch.nn.Module:
         """The untrained model for training seed ``seed``."""
@@ -300,14 +303,16 @@ def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
     except (OSError, ValueError) as err:
         raise ValueError(f"out_dir: {str(path)!r} is not readable JSON ({err}); "
                          "use another directory") from err
-    keys = [k for k in ("name", "preset", "seed", "task") if k in saved]
-    changed = [k for k in keys if json.loads(json.dumps(info.get(k))) != saved.get(k)]
+    keys = [k for k in ("name", "preset", "seed") if k in saved]
+    given = json.loads(json.dumps({k: info.get(k) for k in keys}))
+    changed = differences({k: saved[k] for k in keys}, given)
+    if "task" in saved:
+        changed += [f"task.{line}" for line in task_differences(saved["task"], info.get("task"))]
     if changed:
-        detail = ", ".join(f"{k}: run {saved.get(k)!r}, given {info.get(k)!r}"
-                           for k in changed if k != "task") or "task fields"
         raise ValueError(
-            f"out_dir: {str(out)!r} holds another training run ({detail}); nothing was "
-            "written: give another --out, or the run's own recipe, preset and seed to resume it"
+            f"out_dir: {str(out)!r} holds another training run ({'; '.join(changed)}); nothing "
+            "was written: give another --out, or the run's own recipe, preset and seed to "
+            "resume it"
         )
 
 
