@@ -54,6 +54,7 @@ from trajprobe.apps.training.run_dirs import (
     describe_task,
     differences,
     task_class_path,
+    task_differences,
     with_defaults,
 )
 from trajprobe.apps.training.stages import ShowsContexts, Stage, StageFactory, StageStart
@@ -83,6 +84,7 @@ __all__ = [
     "resolve_device",
     "step_seed",
     "task_class_path",
+    "task_differences",
     "train",
     "train_policy_gradient",
     "train_supervised",

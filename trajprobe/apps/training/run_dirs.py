@@ -16,7 +16,8 @@ from typing import Any
 from trajprobe import io
 from trajprobe.apps.training.checkpoints import LATEST
 
-__all__ = ["check_run_dir", "describe_task", "differences", "task_class_path", "with_defaults"]
+__all__ = ["check_run_dir", "describe_task", "differences", "task_class_path", "task_differences",
+           "unloadable_task_message", "with_defaults"]
 
 RESUMABLE_CHANGES = ("save_every", "log_every")
 """Config fields a resumed run may change: they do not change the numbers."""
@@ -131,13 +132,7 @@ def check_same_task(saved: dict[str, Any], task: Any, path: Path) -> None:
     """ValueError unless ``task`` is the task of the checkpoint ``saved`` (read from
     ``path``). A side recorded as ``__main__.Q`` matches any class ``Q`` (its module is
     unknown: runs recorded before classes were named by their importable module)."""
-    before, current = saved.get("task"), describe_task(task)
-    if before is None or current is None:  # an older checkpoint, or a task of unknown identity
-        return
-    before, current = _jsonable(before), _jsonable(current)
-    if _same_class(before.get("class"), current.get("class")):
-        before = {**before, "class": current.get("class")}
-    changed = differences(before, current)
+    changed = task_differences(saved.get("task"), describe_task(task))
     if changed:
         from_main = any(f"'{MAIN}." in line for line in changed)
         hint = ("; a class defined in __main__ cannot be recognised from another script: move "
@@ -145,6 +140,19 @@ def check_same_task(saved: dict[str, Any], task: Any, path: Path) -> None:
         raise ValueError(f"task: differs from the task of the run in {str(path.parent)!r} "
                          f"({'; '.join(changed)}); use another out directory for another "
                          f"task{hint}")
+
+
+def task_differences(before: dict[str, Any] | None, current: dict[str, Any] | None
+                     ) -> list[str]:
+    """:func:`differences` of two :func:`describe_task` descriptions (none if either is
+    None: an older record, or a task of unknown identity). A class recorded as
+    ``__main__.Q`` matches any class ``Q`` (its module is unknown)."""
+    if before is None or current is None:
+        return []
+    before, current = _jsonable(before), _jsonable(current)
+    if _same_class(before.get("class"), current.get("class")):
+        before = {**before, "class": current.get("class")}
+    return differences(before, current)
 
 
 def _same_class(a: Any, b: Any) -> bool:
