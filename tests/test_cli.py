@@ -142,3 +142,90 @@ def test_console_script_reruns_with_the_installed_package_not_the_working_direct
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "usage: trajprobe measure" in done.stdout
+
+
+def _subcommands():
+    from trajprobe.apps.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    return {name: p for name, p in sub.choices.items() if name != "spectra"}
+
+
+def test_every_option_has_help_that_shows_its_default():
+    commands = _subcommands()
+    assert sorted(commands) == ["compare", "measure", "recipes", "reproduce", "sweep", "train"]
+    for name, parser in commands.items():
+        text = " ".join(parser.format_help().split())  # unwrapped
+        for action in parser._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            assert action.help, f"{name} {action.option_strings[0]}: no help"
+            if action.default is not False and not action.required:  # flags: off unless given
+                line = parser._get_formatter()._get_help_string(action)
+                assert "default" in line, f"{name} {action.option_strings[0]}: {line!r}"
+        assert "--seed SEED" not in text or "--seed SEED random seed of" in text
+    train = " ".join(commands["train"].format_help().split())
+    assert "paper (the papers' sizes; hours to days on a CPU) (default: quick)" in train
+    assert "the same seed gives the same numbers (default: 0)" in train
+    assert "where torch runs: cpu, cuda, cuda:1, mps (default: cpu)" in train
+    assert "(default: 4)" in " ".join(commands["sweep"].format_help().split())
+
+
+def test_measure_dir_is_beside_the_run(tmp_path):
+    from trajprobe.apps.cli import measure_dir
+
+    run = tmp_path / "runs" / "lr2d"
+    run.mkdir(parents=True)
+    (run / "step_100.pt").write_bytes(b"")
+    assert measure_dir(run) == tmp_path / "runs" / "lr2d-measure"
+    assert measure_dir(f"{run}/") == tmp_path / "runs" / "lr2d-measure"
+    assert measure_dir(run / "step_100.pt") == tmp_path / "runs" / "lr2d-step_100-measure"
+
+
+def test_measure_prints_a_summary_table_and_writes_beside_the_run(tmp_path, monkeypatch, capsys):
+    lr = tmp_path / "runs" / "lr"
+    assert main(["train", "linear-regression-2d/meta-learner", "--preset", "smoke",
+                 "--out", str(lr), "--no-progress"]) == 0
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["measure", str(lr), "--episodes", "6", "--steps", "10"]) == 0
+    out = capsys.readouterr().out
+    assert list(elsewhere.iterdir()) == []  # nothing in the working directory
+    saved = xr.open_dataset(tmp_path / "runs" / "lr-measure" / "measure.nc")
+    assert "<xarray" not in out and "Dimensions" not in out
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("quantity"))
+    assert header.split()[-9:] == ["t", "=", "1", "t", "=", "5", "t", "=", "10"]
+    row = next(line for line in lines if line.startswith("proportion learned q_k = ŝ_k / s_k, "
+                                                           "mode 2"))
+    last = saved["q"].sel(mode=2).isel(t=-1)
+    assert row.split()[-3] == f"{float(last.mean()):.3g}"
+    assert f"wrote {tmp_path / 'runs' / 'lr-measure'}/measure.nc" in out
+
+
+def test_progress_in_a_log_prints_nothing_stuck_at_zero(monkeypatch):
+    import io
+    import time
+
+    from tqdm.auto import tqdm
+
+    from trajprobe import progress
+
+    class Log(io.StringIO):
+        def isatty(self):
+            return False
+
+    log = Log()
+    monkeypatch.setattr(sys, "stderr", log)
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.15)
+    for _ in tqdm(range(5), desc="quick", leave=False, **progress.bar_options(None)):
+        pass  # ends before the first interval: no line at all
+    assert log.getvalue() == ""
+    for _ in tqdm(range(4), desc="slow", **progress.bar_options(None)):
+        time.sleep(0.1)
+    lines = log.getvalue().splitlines()
+    assert lines and all(line.startswith("slow:") and " 0%" not in line for line in lines)
+    assert lines[-1].startswith("slow: 100%") and "\r" not in log.getvalue()

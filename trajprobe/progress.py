@@ -29,11 +29,16 @@ class _Lines:
 
 def bar_options(progress: bool | None) -> dict[str, Any]:
     """Keyword arguments for ``tqdm``: ``progress`` True shows a bar, False nothing, None a
-    bar on a terminal and periodic lines elsewhere."""
+    bar on a terminal and periodic lines elsewhere.
+
+    The periodic lines start only after :data:`LOG_INTERVAL` seconds (tqdm's ``delay``), so
+    a loop that ends sooner prints nothing rather than a "0%" line that never moves; after
+    that, one line per interval, and the final line when the bar is kept (``leave``)."""
     if progress is False:
         return {"disable": True}
     stream = sys.stderr
     if progress is None and not (hasattr(stream, "isatty") and stream.isatty()):
-        return {"disable": False, "file": _Lines(stream), "mininterval": LOG_INTERVAL,
-                "maxinterval": LOG_INTERVAL, "ncols": 100, "ascii": True}
+        return {"disable": False, "file": _Lines(stream), "delay": LOG_INTERVAL,
+                "mininterval": LOG_INTERVAL, "maxinterval": LOG_INTERVAL, "miniters": 1,
+                "ncols": 100, "ascii": True}
     return {"disable": False}
