@@ -271,3 +271,25 @@ def test_a_jax_cubic_has_the_nine_closed_form_fixed_points():
     at = _match(ds.state.values, points)
     np.testing.assert_allclose(ds.state.values[at], points, atol=1e-5)
     np.testing.assert_array_equal(ds.stable.values[at], (slopes < 1).all(1))
+
+
+def test_plots_mark_points_by_stability_and_spectra_against_the_unit_circle():
+    from matplotlib.figure import Figure
+
+    from trajprobe.plots import plot_eigenvalue_spectra, plot_fixed_points, plot_time_constants
+
+    machine = Cubic()
+    ds = fixed_points(machine, torch.zeros(2, dtype=torch.float64), _starts(100))
+    trace = rollout(machine, torch.zeros(3, 6, 2, dtype=torch.float64),
+                    initial_state={"h": _starts(3)[:, :1], "k": _starts(3)[:, 1:]})
+    fig = Figure()
+    ax = plot_fixed_points(ds, trace.to_dataset(machine).states, components=2,
+                           ax=fig.add_subplot(1, 3, 1))
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["stable (4)", "unstable (5)"] and len(ax.lines) == 3
+    ax = plot_eigenvalue_spectra(ds, ax=fig.add_subplot(1, 3, 2))
+    assert len(ax.collections) == 4 and ax.get_title() == "∂F/∂s at 4 stable fixed points"
+    ax = plot_time_constants(linearise(machine, trace), modes=2, ax=fig.add_subplot(1, 3, 3))
+    assert len(ax.lines) == 2
+    with pytest.raises(ValueError, match="trajectories"):
+        plot_fixed_points(ds, np.zeros((2, 3, 5)), components=2, ax=fig.add_subplot(2, 2, 4))

@@ -409,3 +409,106 @@ def _share_limits(axes: Sequence[plt.Axes], variables: Sequence[xr.DataArray],
         limits = _limits(bounds.ravel(), any(proportion[k] for k in members))
         for k in members:
             axes[k].set_ylim(*limits)
+
+
+# ------------------------------------------------------------------ fixed points (issue 28)
+
+__all__ += ["plot_eigenvalue_spectra", "plot_fixed_points", "plot_time_constants"]
+
+
+def plot_fixed_points(
+    points: xr.Dataset,
+    trajectories: xr.DataArray | np.ndarray | None = None,
+    *,
+    components: int = 3,
+    episodes: int = 20,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Trajectories in their top principal components, fixed points marked by stability
+    (FixedPointFinder's figure; Sussillo & Barak 2013 Fig. 2).
+
+    Args:
+        points: from :func:`trajprobe.fixed_points` (``state (point, unit)``, ``stable``).
+        trajectories: state vectors ``[E, T, S]``, e.g. ``trace.to_dataset(machine).states``;
+            the principal components are fitted to them (else to the points).
+        components: 2 or 3 (a 3-D axes; pass ``ax`` made with ``projection="3d"``).
+        episodes: how many trajectories to draw.
+        ax: the axes to draw on.
+    """
+    from sklearn.decomposition import PCA
+
+    state = _check_var(points, "state", ("point", "unit")).values
+    if components not in (2, 3):
+        raise ValueError(f"components: expected 2 or 3, got {components!r}")
+    traj = None if trajectories is None else np.asarray(trajectories, dtype=float)
+    if traj is not None and (traj.ndim != 3 or traj.shape[2] != state.shape[1]):
+        raise ValueError(f"trajectories: expected [episode, t, {state.shape[1]}] state "
+                         f"vectors, got shape {traj.shape}")
+    fit_on = traj.reshape(-1, traj.shape[2]) if traj is not None else state
+    pca = PCA(min(components, *fit_on.shape)).fit(fit_on)
+    if ax is None:
+        ax = plt.figure().add_subplot(projection="3d" if components == 3 else None)
+    if traj is not None:
+        for episode in traj[:episodes]:
+            ax.plot(*pca.transform(episode).T, color="tab:blue", alpha=0.3, linewidth=0.7)
+    stable = points["stable"].values.astype(bool)
+    for mask, style in ((stable, dict(color="black", marker="o", label="stable")),
+                        (~stable, dict(color="tab:red", marker="x", label="unstable"))):
+        if mask.any():
+            proj = pca.transform(state[mask])
+            ax.scatter(*proj.T, s=30, **{**style, "label": f"{style['label']} ({mask.sum()})"})
+    ratio = pca.explained_variance_ratio_
+    setters = (ax.set_xlabel, ax.set_ylabel, getattr(ax, "set_zlabel", None))
+    for k, (setter, share) in enumerate(zip(setters, ratio, strict=False)):
+        setter(f"PC{k + 1} ({100 * share:.0f} % var.)")
+    ax.legend(loc="best", frameon=False)
+    return ax
+
+
+def plot_eigenvalue_spectra(
+    points: xr.Dataset, *, stable_only: bool = True, ax: plt.Axes | None = None
+) -> plt.Axes:
+    """The eigenvalues of ∂F/∂s at each fixed point in the complex plane, against the unit
+    circle (|λ| < 1: the mode decays). ``stable_only``: the stable points alone."""
+    lam = _check_var(points, "eigenvalues", ("point", "mode"))
+    if stable_only:
+        lam = lam.sel(point=points["stable"].values.astype(bool))
+    ax = _axes(ax)
+    angle = np.linspace(0, 2 * np.pi, 256)
+    ax.plot(np.cos(angle), np.sin(angle), color="grey", linestyle="--", linewidth=0.8)
+    colours = sns.color_palette("husl", max(lam.sizes["point"], 1))
+    for colour, point in zip(colours, lam.point.values, strict=False):
+        values = lam.sel(point=point).values
+        ax.scatter(values.real, values.imag, s=12, color=colour, alpha=0.8,
+                   label=f"point {point}")
+    ax.set_aspect("equal")
+    ax.set_xlabel("Re λ")
+    ax.set_ylabel("Im λ")
+    kind = "stable fixed points" if stable_only else "fixed points"
+    ax.set_title(f"∂F/∂s at {lam.sizes['point']} {kind}")
+    return ax
+
+
+def plot_time_constants(
+    linearised: xr.Dataset, *, modes: int = 3, ax: plt.Axes | None = None
+) -> plt.Axes:
+    """The time constants τ = −1/log|λ| of the leading modes against t: median over
+    episodes with the inter-quartile band (robust to τ = ∞), on a log axis."""
+    from matplotlib import ticker
+
+    tau = _check_var(linearised, "timescale", ("episode", "t", "mode"))
+    ax = _axes(ax)
+    colours = sns.color_palette("viridis", modes)
+    for k, colour in zip(range(min(modes, tau.sizes["mode"])), colours, strict=False):
+        values = tau.isel(mode=k).values
+        low, mid, high = np.nanquantile(values, [0.25, 0.5, 0.75], axis=0)
+        t = tau.t.values
+        ax.plot(t, mid, color=colour, label=f"mode {k + 1}")
+        ax.fill_between(t, low, high, color=colour, alpha=0.2)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    ax.set_xlabel(STEP_LABEL)
+    ax.set_ylabel("time constant τ (steps)")
+    ax.legend(frameon=False)
+    return ax
