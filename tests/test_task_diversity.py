@@ -186,3 +186,49 @@ def test_measure_runs_on_garg_transformer_model_and_gives_q_for_every_direction(
     q = w_hat / episodes.params["W"][:, 0].double()
     torch.testing.assert_close(torch.as_tensor(ds["q"].sel(t=t).values).double(), q, rtol=1e-3,
                                atol=1e-4)
+
+
+# -- the recipes ------------------------------------------------------------------------
+
+
+def test_garg_paper_preset_is_their_task_sizes_and_curriculum():
+    from trajprobe.apps import recipes
+
+    recipe = recipes.get("garg-linear-regression-20d/transformer", "paper")
+    task = recipe.task
+    assert (task.task.dim, task.task.y_dim, task.task.noise_std) == (20, 1, 0.0)
+    cfg = recipe.training
+    assert (cfg.n_steps, cfg.batch_size, cfg.optimiser.lr) == (41, 64, 1e-4)
+    assert cfg.n_episodes // cfg.batch_size == 500_000
+    # 5 → 20 dimensions and 11 → 41 examples, one stage per 2,000 steps
+    assert cfg.curriculum == tuple((2_000 / 500_000, 2 * k + 1) for k in range(5, 20))
+    assert [cfg.length_at(s, 500_000) for s in (0, 1_999, 2_000, 29_999, 30_000)] == [
+        11, 11, 13, 39, 41]
+    ep = task.sample(3, 11, seed=0)  # the first stage: five dimensions
+    assert bool((ep.inputs[..., 5:20] == 0).all()) and bool((ep.inputs[..., :5] != 0).all())
+    assert bool((task.sample(3, 41, seed=0).inputs[..., :20] != 0).all())
+    model = recipe.model
+    assert (model.size, model.layers, model.heads, model.interleaved) == (256, 12, 8, True)
+    five = recipes.get("garg-linear-regression-5d/transformer", "paper").training
+    assert five.curriculum == ()  # their toy.yaml: d = 5 and 11 examples throughout
+
+
+def test_task_diversity_paper_preset_is_raventos_configuration():
+    from trajprobe.apps import recipes
+    from trajprobe.apps.recipes.in_context import TASK_DIVERSITY_LADDER, task_diversity_name
+
+    assert TASK_DIVERSITY_LADDER["paper"][:-1] == tuple(2**k for k in range(1, 21))
+    recipe = recipes.get(task_diversity_name(2**10), "paper")
+    pool = recipe.task
+    assert (pool.size, pool.task.dim, pool.task.y_dim, pool.task.noise_std) == (1024, 8, 1, 0.5)
+    cfg = recipe.training
+    assert (cfg.n_steps, cfg.batch_size, cfg.n_episodes // cfg.batch_size) == (16, 256, 500_000)
+    opt = cfg.optimiser
+    assert (opt.name, opt.lr, opt.schedule, opt.warmup) == ("adam", 1e-3, "linear", 0.5)
+    # the triangle: up to 1e-3 at 250k steps, back to 0 at 500k
+    assert opt.lr_at(124_999, 500_000) == pytest.approx(5e-4)
+    assert opt.lr_at(250_000, 500_000) == pytest.approx(1e-3)
+    assert opt.lr_at(375_000, 500_000) == pytest.approx(5e-4)
+    model = recipe.model
+    assert (model.size, model.layers, model.heads, model.interleaved) == (128, 8, 2, True)
+    assert recipes.get(task_diversity_name(None), "quick").task.size is None

@@ -338,7 +338,7 @@ def test_garg_recipes_build_their_gpt2_with_interleaved_tokens():
     assert paper.training.batch_size == 64 and paper.training.optimiser.lr == 1e-4
     assert paper.training.n_episodes == 500_000 * 64
     smoke = recipes.get("garg-linear-regression-5d/transformer", "smoke").build_model(0)
-    inputs = torch.randn(2, 11, 10)
+    inputs = torch.randn(2, 11, 6)  # [x_t, y_{t-1}]: d = 5 and their scalar y
     with torch.no_grad():  # a y token per example: stepping equals the interleaved unroll
         assert torch.allclose(trajprobe.rollout(smoke, inputs).outputs, smoke.unroll(inputs)[0],
                               atol=TOL)

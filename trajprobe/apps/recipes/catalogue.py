@@ -20,6 +20,7 @@ from trajprobe.apps.recipes.config import (
 )
 from trajprobe.apps.recipes.curricula import CONFUSED
 from trajprobe.apps.recipes.flipflop import FLIPFLOP_RECIPES
+from trajprobe.apps.recipes.in_context import RECIPES as IN_CONTEXT_RECIPES
 from trajprobe.apps.training import OptimiserConfig, PolicyGradientConfig, SupervisedConfig
 from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression, band_pass
 from trajprobe.tasks.fixed import FixedTask
@@ -117,34 +118,6 @@ def _linear_transformer(dim: int) -> Callable[[str], MetaLearnerRecipe]:
             name="", preset=preset, paper="Garg et al. 2022 (architecture), our scale",
             task=task, model=ModelConfig("gpt", width, layers=2, max_len=20),
             training=_supervised(preset, paper=paper, quick=quick),
-        )
-    return make
-
-
-def _garg(dim: int) -> Callable[[str], MetaLearnerRecipe]:
-    """Garg et al. 2022's set-up (github.com/dtsip/in-context-learning, conf/base.yaml,
-    linear_regression.yaml, models/standard.yaml): a GPT-2-style decoder, 12 layers, 8
-    heads, d_model 256, x and y as separate interleaved tokens, 2d + 1 examples per
-    prompt, Adam 1e-4, batch 64, 500k steps. Differences: W is d × d (d outputs, each an
-    independent copy of their scalar task on the same x) with σ = 0.01 (theirs is
-    noiseless), so the Bayes reference is proper; their curriculum (d from 5, prompts
-    from 11 examples, growing every 2,000 steps) is not expressed — training runs at the
-    final size from the start; our GPT has no dropout. Quick and smoke: 2 layers,
-    d_model 64, 4 heads, not tuned against Bayes."""
-
-    def make(preset: str) -> MetaLearnerRecipe:
-        task = LinearRegression(dim, noise_std=0.01)
-        n_steps = 2 * dim + 1
-        paper = SupervisedConfig(32_000_000, n_steps, 64, optimiser=OptimiserConfig("adam", 1e-4))
-        quick = SupervisedConfig(400_000, n_steps, 64,
-                                 optimiser=OptimiserConfig("adam", 1e-3, "cosine", warmup=0.05),
-                                 max_grad_norm=1.0, save_every=500, log_every=50)
-        model = (ModelConfig("gpt", 256, layers=12, heads=8, max_len=n_steps, interleaved=True)
-                 if preset == "paper" else
-                 ModelConfig("gpt", 64, layers=2, heads=4, max_len=n_steps, interleaved=True))
-        return MetaLearnerRecipe(
-            name="", preset=preset, paper="Garg et al. 2022 §3 (their conf/, see docstring)",
-            task=task, model=model, training=_supervised(preset, paper=paper, quick=quick),
         )
     return make
 
@@ -331,11 +304,6 @@ RECIPES: dict[str, tuple[str, Callable[[str], Recipe]]] = {
                                          _linear_transformer(5)),
     "linear-regression-2d/ssm": ("gated SSM (2 layers, 64 channels) across W ~ MN(0, I, I), Adam",
                                  _linear_ssm(2)),
-    "garg-linear-regression-5d/transformer": ("Garg et al. 2022: GPT-2 (paper: 12 × 256, 8 "
-                                              "heads), interleaved x, y tokens, d = 5",
-                                              _garg(5)),
-    "garg-linear-regression-10d/transformer": ("as above, d = 10", _garg(10)),
-    "garg-linear-regression-20d/transformer": ("as above, d = 20", _garg(20)),
     "linear-regression-2d/learner-lstm": ("LSTM(64) trained on one fixed W (Fig. A4)",
                                           _linear_meta(2, fixed=True)),
     "nonlinear-regression/learner": ("6-layer ReLU MLP, Adam, one g per Learner (Fig. 8)",
@@ -357,3 +325,4 @@ RECIPES: dict[str, tuple[str, Callable[[str], Recipe]]] = {
 }
 """Name → (one-line description, preset → recipe). Mikulik's entries are added lazily."""
 RECIPES.update(FLIPFLOP_RECIPES)  # the 3-bit flip-flop, for fixed points (issue 28)
+RECIPES.update(IN_CONTEXT_RECIPES)  # Garg et al. 2022 and Raventós et al. 2023 (issue 29)
