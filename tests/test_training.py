@@ -497,3 +497,22 @@ def test_resume_accepts_a_run_saved_before_a_defaulted_field_existed(tmp_path):
     with pytest.raises(ValueError, match="config: differs from the run being resumed"):
         _check_same_config({"kind": "supervised", "config": saved}, "supervised", cosine,
                            tmp_path / "latest.pt")
+
+
+def test_the_training_package_imports_nothing_from_measurement_or_dynamics():
+    """Research-specific stages (the bandit recipe's "confused" one) are passed in by the
+    recipes (trajprobe.apps.recipes.curricula); the engine measures nothing itself."""
+    import ast
+    from pathlib import Path
+
+    import trajprobe.apps.training as package
+
+    forbidden = ("trajprobe.measurement", "trajprobe.dynamics", "trajprobe.apps.recipes")
+    found = []
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [(path.name, n) for n in names if n.startswith(forbidden)]
+    assert len(list(Path(package.__file__).parent.glob("*.py"))) >= 8
+    assert not found
