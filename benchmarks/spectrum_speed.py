@@ -66,7 +66,7 @@ def main() -> None:
 
     t_fit = best_of(fit, args.repeats)
     t_total = best_of(
-        lambda: trajprobe.effective_spectra(machine, task, e, t, n_probes=n, seed=0,
+        lambda: trajprobe.effective_spectra(machine, task, e, t, probes=n, seed=0,
                                             progress=False),
         args.repeats,
     )

@@ -45,7 +45,7 @@ def main() -> None:
 
     for name, machine in (("linen LSTMCell", linen_machine), ("NNX GRUCell", nnx_machine)):
         spectra = trajprobe.effective_spectra(machine, task,
-                                              n_episodes=10 if args.smoke else 100,
+                                              episodes=10 if args.smoke else 100,
                                               spectrum=[2.0, 0.2], seed=1)
         q = spectra["q"].mean("episode")
         print(f"{name}: q_k(t), mean over episodes (rows: t = 1..20; columns: s = 2.0, 0.2)")

@@ -62,7 +62,7 @@ def main() -> None:
 
     machine = haiku_core(make_core, params, readout=lambda h: hk.Linear(task.output_size)(h),
                          input_shape=task.input_size)
-    spectra = trajprobe.effective_spectra(machine, task, n_episodes=20 if args.smoke else 200,
+    spectra = trajprobe.effective_spectra(machine, task, episodes=20 if args.smoke else 200,
                                           spectrum=[2.0, 0.2], seed=1)
     q = spectra["q"].mean("episode")
     print("q_k(t), mean over episodes (rows: t = 1..20; columns: s = 2.0, 0.2)")

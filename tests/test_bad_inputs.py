@@ -123,8 +123,8 @@ def test_rollout_runs_in_eval_mode_and_restores_the_modes(module):
 def test_measure_is_deterministic_with_dropout_and_restores_modes():
     machine = _gru(num_layers=2, dropout=0.3)
     machine.train()
-    a = trajprobe.effective_spectra(machine, LinearRegression(2), 3, 4, n_probes=5, seed=1)
-    b = trajprobe.effective_spectra(machine, LinearRegression(2), 3, 4, n_probes=5, seed=1)
+    a = trajprobe.effective_spectra(machine, LinearRegression(2), 3, 4, probes=5, seed=1)
+    b = trajprobe.effective_spectra(machine, LinearRegression(2), 3, 4, probes=5, seed=1)
     np.testing.assert_array_equal(a["q"].values, b["q"].values)
     assert machine.training
 

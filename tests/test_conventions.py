@@ -9,10 +9,12 @@ import pytest
 import torch
 import xarray as xr
 
+import trajprobe
 from trajprobe import histories, interact, rollout
 from trajprobe.dynamics import mean_sem
-from trajprobe.tasks import ContextualBandit, Episodes, LinearRegression
+from trajprobe.tasks import ContextualBandit, Episodes, FourierRegression, LinearRegression
 from trajprobe.tasks.base import is_environment, output_size
+from trajprobe.traces import Interaction
 
 # --- mean_sem: one meaning for one value, NaN and inf -----------------------------------------
 
@@ -113,3 +115,58 @@ def test_is_environment_and_output_size():
     assert not is_environment(LinearRegression(2)) and is_environment(ContextualBandit())
     assert output_size(ContextualBandit(n_actions=4)) == 4
     assert output_size(LinearRegression(2, 3)) == LinearRegression(2, 3).output_size
+
+
+# --- one calling convention: the old names warn and give identical results -------------------
+
+
+def _same(a: xr.Dataset, b: xr.Dataset) -> None:
+    xr.testing.assert_identical(a, b)
+
+
+def _messages(caught) -> set[str]:
+    return {str(w.message) for w in caught}
+
+
+def test_effective_spectra_old_names_warn_and_agree():
+    task = LinearRegression(2)
+    machine = _lstm(task.input_size, task.output_size)
+    new = trajprobe.effective_spectra(machine, task, episodes=4, steps=3, probes=8, seed=2)
+    with pytest.warns(DeprecationWarning) as caught:
+        old = trajprobe.effective_spectra(machine, task, n_episodes=4, n_steps=3, n_probes=8,
+                                          seed=2)
+    _same(new, old)
+    assert _messages(caught) == {f"effective_spectra: n_{n}= is deprecated and will be removed "
+                                 f"in the next release; use {n}= instead"
+                                 for n in ("episodes", "steps", "probes")}
+    with pytest.raises(TypeError, match=r"got both n_steps= \(deprecated\) and steps="):
+        trajprobe.effective_spectra(machine, task, steps=3, n_steps=3)
+
+
+def test_fourier_spectra_old_names_warn_and_agree():
+    task = FourierRegression()
+    machine = _lstm(task.input_size, task.output_size)
+    new = trajprobe.fourier_spectra(machine, task, episodes=3, steps=4, seed=1)
+    with pytest.warns(DeprecationWarning) as caught:
+        old = trajprobe.fourier_spectra(machine, task, n_episodes=3, n_steps=4, seed=1)
+    _same(new, old)
+    assert {m.split(" is")[0] for m in _messages(caught)} == {
+        "fourier_spectra: n_episodes=", "fourier_spectra: n_steps="}
+
+
+def test_interact_and_context_dynamics_old_names_warn_and_agree():
+    task = ContextualBandit(n_contexts=2, n_actions=3)
+    machine = _lstm(task.input_size, task.n_actions)
+    new = interact(machine, task, episodes=3, steps=5)  # seed defaults to 0
+    with pytest.warns(DeprecationWarning) as caught:
+        old = interact(machine, task, n_episodes=3, n_steps=5, seed=0)
+    assert {m.split(" is")[0] for m in _messages(caught)} == {"interact: n_episodes=",
+                                                              "interact: n_steps="}
+    assert torch.equal(new.actions, old.actions) and torch.equal(new.outputs, old.outputs)
+    with pytest.warns(DeprecationWarning, match="Interaction: n_steps= is deprecated"):
+        Interaction(machine, task, 3, n_steps=5)
+    replayed = trajprobe.context_dynamics(machine, task, episodes=new)
+    with pytest.warns(DeprecationWarning, match="context_dynamics: trace= is deprecated.*"
+                      "use episodes= instead"):
+        _same(replayed, trajprobe.context_dynamics(machine, task, trace=new))
+    assert replayed.attrs["replayed"] == 1

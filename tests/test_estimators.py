@@ -59,7 +59,7 @@ def test_effective_spectra_recovers_planted_modes_exactly():
     rates = torch.tensor([0.2, 0.5, 0.9], dtype=F64)
     off = torch.tensor([[0.0, 0.3, -0.2], [0.1, 0.0, 0.4], [0.5, -0.6, 0.0]], dtype=F64)
     machine = PlantedLinear(episodes.params, rates, off)
-    ds = trajprobe.effective_spectra(machine, task, episodes=episodes, n_probes=20, seed=1)
+    ds = trajprobe.effective_spectra(machine, task, episodes=episodes, probes=20, seed=1)
     t = np.arange(1, 6)
     expected_q = 1 - rates.numpy()[None, :] ** (t[:, None] - 1)
     assert ds.q.dims == ("episode", "t", "mode")
@@ -77,12 +77,12 @@ def test_effective_spectra_without_intercept_leaks_the_bias_but_not_with_it():
     episodes = task.sample(2, 3, seed=0, dtype=F64)
     machine = PlantedLinear(episodes.params, torch.tensor([0.5, 0.5], dtype=F64),
                             torch.zeros(2, 2, dtype=F64), bias=1.0)
-    exact = trajprobe.effective_spectra(machine, task, episodes=episodes, n_probes=10)
-    biased = trajprobe.effective_spectra(machine, task, episodes=episodes, n_probes=10,
+    exact = trajprobe.effective_spectra(machine, task, episodes=episodes, probes=10)
+    biased = trajprobe.effective_spectra(machine, task, episodes=episodes, probes=10,
                                          fit_intercept=False)
     assert float(abs(exact.q - biased.q).max()) > 1e-3
     machine.bias = 0.0
-    unbiased = trajprobe.effective_spectra(machine, task, episodes=episodes, n_probes=10,
+    unbiased = trajprobe.effective_spectra(machine, task, episodes=episodes, probes=10,
                                            fit_intercept=False)
     np.testing.assert_allclose(unbiased.q.values, exact.q.values, atol=1e-10)
 
@@ -262,20 +262,20 @@ def test_front_doors_reject_mismatched_machines_and_tasks():
     with pytest.raises(TypeError, match="task: expected a LinearRegression"):
         trajprobe.effective_spectra(lstm, FourierRegression(), 2, 2)
     with pytest.raises(ValueError, match="cannot determine a fit"):
-        trajprobe.effective_spectra(lstm, LinearRegression(2), 2, 2, n_probes=2)
+        trajprobe.effective_spectra(lstm, LinearRegression(2), 2, 2, probes=2)
     with pytest.raises(TypeError, match="machine: expected a StateMachine"):
         trajprobe.fourier_spectra(nn.Linear(2, 1), FourierRegression(), 2, 2)
     with pytest.raises(ValueError, match=r"a Trace to replay must come from trajprobe\.interact"):
         bandit = wrap(nn.LSTM(11, 8), readout=nn.Linear(8, 5))
         trajprobe.context_dynamics(bandit, ContextualBandit(),
-                                   trace=trajprobe.rollout(bandit, torch.zeros(2, 3, 11)))
+                                   episodes=trajprobe.rollout(bandit, torch.zeros(2, 3, 11)))
 
 
 def test_lstm_front_doors_are_seeded_and_well_formed(tmp_path):
     torch.manual_seed(0)
     lstm = wrap(nn.LSTM(4, 16, batch_first=True), readout=nn.Linear(16, 2))
-    a = trajprobe.effective_spectra(lstm, LinearRegression(2), 3, 4, n_probes=8, seed=5)
-    b = trajprobe.effective_spectra(lstm, LinearRegression(2), 3, 4, n_probes=8, seed=5)
+    a = trajprobe.effective_spectra(lstm, LinearRegression(2), 3, 4, probes=8, seed=5)
+    b = trajprobe.effective_spectra(lstm, LinearRegression(2), 3, 4, probes=8, seed=5)
     xr.testing.assert_identical(a, b)
     assert set(a.dims) == {"episode", "t", "mode", "row", "col"}
     path = tmp_path / "spectra.nc"
@@ -300,7 +300,7 @@ def test_context_dynamics_replays_another_machines_history():
     closed = trajprobe.interact(lstm, task, 3, 7, seed=4)
     rates = torch.tensor([0.8, 0.2, 0.95, 0.5], dtype=F64)
     planted = PlantedBandit(closed.params["correct"], rates, 3)
-    ds = trajprobe.context_dynamics(planted, task, trace=closed)
+    ds = trajprobe.context_dynamics(planted, task, episodes=closed)
     # the planted policy depends only on the step count, so q is known on any history
     expected_q = 1 - (2 / 3) * rates.numpy()[None, :] ** np.arange(7)[:, None]
     np.testing.assert_allclose(ds.q.values, np.broadcast_to(expected_q, (3, 7, 4)), atol=1e-12)

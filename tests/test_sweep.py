@@ -44,7 +44,7 @@ def _measured(ds: xr.Dataset) -> xr.Dataset:
 
 def test_evaluate_bayes_against_itself_is_zero_kl() -> None:
     recipe = recipes.get(BERNOULLI, "smoke")
-    ds = evaluate(recipe, catalogue.get("bernoulli_beta_1_1").bayes(), n_episodes=30)
+    ds = evaluate(recipe, catalogue.get("bernoulli_beta_1_1").bayes(), episodes=30)
     assert dict(ds.sizes) == {"episode": 30, "t": 20}
     np.testing.assert_allclose(ds["kl"], 0.0, atol=1e-12)
     np.testing.assert_allclose(ds["log_loss"], ds["bayes_log_loss"], rtol=0, atol=1e-12)
@@ -55,7 +55,7 @@ def test_evaluate_bayes_against_itself_is_zero_kl() -> None:
 def test_evaluate_bayes_linear_regression_recovers_the_spectrum() -> None:
     recipe = recipes.get("linear-regression-2d/meta-learner", "smoke")
     bayes = BayesianLinearRegression.from_task(recipe.task)
-    ds = evaluate(recipe, bayes, n_episodes=20, seed=3)
+    ds = evaluate(recipe, bayes, episodes=20, seed=3)
     assert ds.attrs["recipe"] == recipe.name and set(ds.dims) == {"episode", "t", "mode"}
     # a few noise-level (σ = 0.01) observations of a 2-D W pin the posterior mean to W
     late = ds["s_hat"].isel(t=slice(5, None))
@@ -73,7 +73,7 @@ def test_evaluate_rejects_a_learner_recipe() -> None:
 
 def test_sweep_merges_seeds_and_checkpoints(tmp_path: Path) -> None:
     recipe = _small(40)
-    ds = sweep(recipe, seeds=[2, 0], out_dir=tmp_path, scheduler=None, threads=1, n_episodes=8,
+    ds = sweep(recipe, seeds=[2, 0], out_dir=tmp_path, scheduler=None, threads=1, episodes=8,
                progress=False)
     assert list(ds["seed"].values) == [0, 2]
     assert list(ds["checkpoint"].values) == [0, 1, 6, 40]  # checkpoint_schedule(40, 3)
@@ -96,16 +96,16 @@ def test_sweep_merges_seeds_and_checkpoints(tmp_path: Path) -> None:
 
 def test_rerun_does_no_work_and_partial_sweeps_resume(tmp_path: Path, monkeypatch) -> None:
     recipe = _small(20)
-    first = sweep(recipe, seeds=2, out_dir=tmp_path, scheduler=None, threads=1, n_episodes=4,
+    first = sweep(recipe, seeds=2, out_dir=tmp_path, scheduler=None, threads=1, episodes=4,
                   progress=False)
     ran: list[int] = []
     real = sweep_module.run_job
     monkeypatch.setattr(sweep_module, "run_job", lambda job: ran.append(job.seed) or real(job))
     again = sweep(recipe, seeds=2, out_dir=tmp_path, scheduler="no cluster needed",
-                  threads=1, n_episodes=4, progress=False)
+                  threads=1, episodes=4, progress=False)
     assert ran == []
     xr.testing.assert_identical(again, first)
-    more = sweep(recipe, seeds=3, out_dir=tmp_path, scheduler=None, threads=1, n_episodes=4,
+    more = sweep(recipe, seeds=3, out_dir=tmp_path, scheduler=None, threads=1, episodes=4,
                  progress=False)
     assert ran == [2] and list(more["seed"].values) == [0, 1, 2]
     xr.testing.assert_identical(more.sel(seed=[0, 1]), first)
@@ -125,11 +125,11 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, monkeypa
         sweep(recipe, seeds=1, out_dir=tmp_path, scheduler=None, threads=1, progress=False)
     monkeypatch.setattr(io, "save_checkpoint", real_save)
     assert not (tmp_path / "results").exists()
-    resumed = sweep(recipe, seeds=1, out_dir=tmp_path, scheduler=None, threads=1, n_episodes=4,
+    resumed = sweep(recipe, seeds=1, out_dir=tmp_path, scheduler=None, threads=1, episodes=4,
                     progress=False)
     assert resumed["resumed_from_step"].item() == 20
     fresh = sweep(recipe, seeds=1, out_dir=tmp_path / "fresh", scheduler=None, threads=1,
-                  n_episodes=4, progress=False)
+                  episodes=4, progress=False)
     xr.testing.assert_identical(_measured(resumed), _measured(fresh))
 
 
@@ -142,7 +142,7 @@ def test_failed_seeds_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
         def train(self, *args, **kwargs):
             raise ValueError("no data today")
 
-    jobs = [Job(good, 0, tmp_path / "r0", tmp_path / "seed0.nc", threads=1, n_episodes=2),
+    jobs = [Job(good, 0, tmp_path / "r0", tmp_path / "seed0.nc", threads=1, episodes=2),
             Job(Broken(), 1, tmp_path / "r1", tmp_path / "seed1.nc")]
     with pytest.raises(RuntimeError, match=r"(?s)1 of 2 job\(s\) failed.*broken/recipe seed 1: "
                                            r"ValueError: no data today"):
@@ -152,7 +152,7 @@ def test_failed_seeds_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
 
 def test_bad_arguments_say_what_is_valid(tmp_path: Path, monkeypatch) -> None:
     recipe = _small(10)
-    sweep(recipe, seeds=1, out_dir=tmp_path, scheduler=None, threads=1, n_episodes=2,
+    sweep(recipe, seeds=1, out_dir=tmp_path, scheduler=None, threads=1, episodes=2,
           progress=False)
     other = replace(recipe, training=replace(recipe.training, batch_size=10))
     with pytest.raises(ValueError, match="holds a sweep of 'bayes-optimal/bernoulli_beta_1_1'"):
@@ -203,7 +203,7 @@ def test_localcluster_sweep_survives_a_killed_worker(tmp_path: Path) -> None:
         killer.start()
         try:
             ds = sweep(recipe, seeds=4, out_dir=tmp_path / "sweep", scheduler=client,
-                       threads=1, n_episodes=6, checkpoints=False, progress=False)
+                       threads=1, episodes=6, checkpoints=False, progress=False)
         finally:
             stop.set()
             killer.join()
@@ -211,5 +211,5 @@ def test_localcluster_sweep_survives_a_killed_worker(tmp_path: Path) -> None:
     assert list(ds["seed"].values) == [0, 1, 2, 3]
     assert int(ds["resumed_from_step"].sel(seed=killed["seed"])) >= 20  # from its checkpoint
     one_by_one = sweep(recipe, seeds=4, out_dir=tmp_path / "serial", scheduler=None, threads=1,
-                       n_episodes=6, checkpoints=False, progress=False)
+                       episodes=6, checkpoints=False, progress=False)
     xr.testing.assert_identical(_measured(ds), _measured(one_by_one))

@@ -33,7 +33,7 @@ from trajprobe.randomness import Seed, make_generator
 from trajprobe.tasks import checks
 from trajprobe.tasks.base import Episodes, Measured, Probed, output_size
 from trajprobe.traces import Trace, histories
-from trajprobe.validation import check_positive_int
+from trajprobe.validation import check_positive_int, renamed_arguments
 
 # Probed lives in trajprobe.tasks.base (beside the task protocol); importable from here too.
 __all__ = ["Probed", "context_dynamics", "effective_spectra", "fourier_spectra", "measure"]
@@ -113,15 +113,15 @@ def measure(
     return ds
 
 
+@renamed_arguments(n_episodes="episodes", n_steps="steps", n_probes="probes")
 def effective_spectra(
     machine: sm.StateMachine,
     task: Any,
-    n_episodes: int = 100,
-    n_steps: int = 20,
+    episodes: int | Episodes = 100,
+    steps: int = 20,
     *,
-    n_probes: int = 100,
+    probes: int = 100,
     spectrum: torch.Tensor | np.ndarray | list[float] | None = None,
-    episodes: Episodes | None = None,
     seed: Seed = 0,
     fit_intercept: bool = True,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -132,7 +132,9 @@ def effective_spectra(
     :func:`measure` on a :class:`~trajprobe.tasks.LinearRegression` (see its ``summarise``
     for the variables), with W drawn with the given ``spectrum`` (singular values
     ``[dim]`` or ``[E, dim]``, Haar-random singular vectors, §3.2.3) and
-    ``fit_intercept`` set on the task.
+    ``fit_intercept`` set on the task. ``episodes``: E to draw, or given
+    :class:`~trajprobe.tasks.Episodes`; ``steps``: T; ``probes``: N probe points per step.
+    The old names ``n_episodes``, ``n_steps``, ``n_probes`` still work (deprecated).
     """
     from trajprobe.tasks.regression import LinearRegression
 
@@ -145,59 +147,65 @@ def effective_spectra(
                          f"in {np.asarray(spectrum).tolist()}; give every mode a positive s_k")
     device, dtype = _check_machine(machine, task)
     gen = make_generator(seed, device)
-    if episodes is None:
-        episodes = task.sample(n_episodes, n_steps, seed=gen, device=device, dtype=dtype,
+    if not isinstance(episodes, Episodes):
+        check_positive_int(episodes, "episodes")
+        check_positive_int(steps, "steps")
+        episodes = task.sample(episodes, steps, seed=gen, device=device, dtype=dtype,
                                spectrum=spectrum)
-    ds = measure(machine, task, episodes=episodes, probes=n_probes, seed=gen,
+    ds = measure(machine, task, episodes=episodes, probes=probes, seed=gen,
                  memory_budget=memory_budget, progress=progress)
     ds.attrs.update(seed=_attr_value(seed), spectrum=_attr_value(spectrum))
     return ds
 
 
+@renamed_arguments(n_episodes="episodes", n_steps="steps")
 def fourier_spectra(
     machine: sm.StateMachine,
     task: Any,
-    n_episodes: int = 100,
-    n_steps: int = 40,
+    episodes: int | Episodes = 100,
+    steps: int = 40,
     *,
-    episodes: Episodes | None = None,
+    probes: int | None = None,
     seed: Seed = 0,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool | None = None,
 ) -> xr.Dataset:
     """Fourier projections q_k(t) on nonlinear regression (eq. 10): :func:`measure` on a
-    :class:`~trajprobe.tasks.FourierRegression` (paper: T = 40)."""
+    :class:`~trajprobe.tasks.FourierRegression` (paper: T = 40). ``episodes``: E to draw,
+    or given :class:`~trajprobe.tasks.Episodes`; ``probes``: N grid points (None: the
+    task's). The old names ``n_episodes``, ``n_steps`` still work (deprecated)."""
     from trajprobe.tasks.fourier import FourierRegression
 
     if not isinstance(task, FourierRegression):
         raise TypeError(f"task: expected a FourierRegression, got {type(task).__name__}")
-    return measure(machine, task, episodes=n_episodes if episodes is None else episodes,
-                   steps=n_steps, seed=seed, memory_budget=memory_budget, progress=progress)
+    return measure(machine, task, episodes=episodes, steps=steps, probes=probes, seed=seed,
+                   memory_budget=memory_budget, progress=progress)
 
 
+@renamed_arguments(n_episodes="episodes", n_steps="steps", trace="episodes")
 def context_dynamics(
     machine: sm.StateMachine,
     task: Any,
-    n_episodes: int = 100,
-    n_steps: int = 100,
+    episodes: int | Trace = 100,
+    steps: int = 100,
     *,
-    trace: Trace | None = None,
     seed: Seed = 0,
     policy: Policy | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool | None = None,
 ) -> xr.Dataset:
     """Per-context policies q_c(t) = π_t(a*(c)|c) and their ranking (§5.2.2, eqs. 12–14):
-    :func:`measure` on a :class:`~trajprobe.tasks.ContextualBandit`, closed loop or
-    replaying a recorded ``trace``."""
+    :func:`measure` on a :class:`~trajprobe.tasks.ContextualBandit`, closed loop
+    (``episodes`` = E) or replaying a recorded :class:`~trajprobe.Trace` (``episodes`` =
+    the trace). The old names ``n_episodes``, ``n_steps`` and ``trace`` still work
+    (deprecated)."""
     from trajprobe.tasks.bandits import ContextualBandit
 
     if not isinstance(task, ContextualBandit):
         raise TypeError(f"task: expected a ContextualBandit, got {type(task).__name__}")
-    ds = measure(machine, task, episodes=n_episodes if trace is None else trace,
-                 steps=n_steps, seed=seed, policy=policy, memory_budget=memory_budget,
-                 progress=progress)
-    ds.attrs["replayed"] = int(trace is not None)
+    ds = measure(machine, task, episodes=episodes, steps=steps, seed=seed, policy=policy,
+                 memory_budget=memory_budget, progress=progress)
+    ds.attrs["replayed"] = int(isinstance(episodes, Trace))
     return ds
 
 

@@ -23,6 +23,7 @@ from trajprobe.validation import (
     check_finite_tensor,
     check_ndim_at_least,
     check_positive_int,
+    renamed_arguments,
 )
 
 __all__ = ["Interaction", "Step", "Trace", "histories", "interact", "rollout"]
@@ -224,9 +225,11 @@ class Interaction:
         machine: any :class:`~trajprobe.StateMachine`; ``feedback`` defaults to its
             ``feedback`` attribute, else ``"next"``.
         task: an :class:`~trajprobe.tasks.Environment`.
-        n_episodes, n_steps: E and T.
+        episodes, steps: E and T (the old names ``n_episodes``, ``n_steps`` still work,
+            deprecated).
         seed: one generator, on the machine's device, draws the parameters (unless given),
-            the contexts, then per step the actions and the rewards.
+            the contexts, then per step the actions and the rewards (default 0; None:
+            fresh randomness).
         policy: outputs ``[..., A]`` → a categorical distribution or probabilities;
             default :func:`default_policy`.
         params: the environment's parameters (``E`` leading) instead of a draw.
@@ -234,14 +237,15 @@ class Interaction:
         feedback: ``"next"`` or ``"same"`` (see above).
     """
 
+    @renamed_arguments(n_episodes="episodes", n_steps="steps")
     def __init__(
         self,
         machine: sm.StateMachine,
         task: Environment,
-        n_episodes: int,
-        n_steps: int,
+        episodes: int,
+        steps: int,
         *,
-        seed: Seed = None,
+        seed: Seed = 0,
         policy: Policy | None = None,
         params: dict[str, torch.Tensor] | None = None,
         n_samples: int | None = None,
@@ -254,8 +258,8 @@ class Interaction:
                 "task: expected an Environment (sample_params, contexts, reward, encode, "
                 f"expected_reward), got {type(task).__name__}"
             )
-        check_positive_int(n_episodes, "n_episodes")
-        check_positive_int(n_steps, "n_steps")
+        n_episodes = check_positive_int(episodes, "episodes")
+        n_steps = check_positive_int(steps, "steps")
         if n_samples is not None:
             check_positive_int(n_samples, "n_samples")
         self.feedback = feedback or getattr(machine, "feedback", "next")
@@ -343,13 +347,14 @@ class Interaction:
         return torch.multinomial(flat, 1, generator=self.generator)[:, 0].reshape(self._shape())
 
 
+@renamed_arguments(n_episodes="episodes", n_steps="steps")
 def interact(
     machine: sm.StateMachine,
     task: Environment,
-    n_episodes: int,
-    n_steps: int,
+    episodes: int,
+    steps: int,
     *,
-    seed: Seed = None,
+    seed: Seed = 0,
     policy: Policy | None = None,
     params: dict[str, torch.Tensor] | None = None,
     n_samples: int | None = None,
@@ -367,7 +372,7 @@ def interact(
         ``[E, T+1, ...]``, ``actions [E, T, (M)]``, ``rewards [E, T, (M)]``,
         ``contexts [E, T, (M)]`` (None without contexts) and ``params``.
     """
-    run = Interaction(machine, task, n_episodes, n_steps, seed=seed, policy=policy,
+    run = Interaction(machine, task, episodes, steps, seed=seed, policy=policy,
                       params=params, n_samples=n_samples, feedback=feedback)
     steps = list(run)
     states = sm.stack([run.initial_state] + [s.next_state for s in steps], dim=1)

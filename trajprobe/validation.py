@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Sequence
-from typing import Any
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -17,7 +19,10 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "did_you_mean",
+    "renamed_arguments",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def as_tensor(
@@ -113,3 +118,32 @@ def did_you_mean(given: Any, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(str(given), list(choices), n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
+
+def renamed_arguments(**renames: str) -> Callable[[F], F]:
+    """Keep old keyword names working for one release: ``@renamed_arguments(n_steps="steps")``.
+
+    A call with an old name (``f(n_steps=20)``) runs as ``f(steps=20)`` and warns with a
+    ``DeprecationWarning`` that names the new one; giving both is a ``TypeError``. Only
+    keywords are renamed (positional calls are unaffected), and unknown keywords still
+    fail as usual.
+    """
+
+    def decorate(fn: F) -> F:
+        name = fn.__qualname__.removesuffix(".__init__")
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renames.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(f"{name}: got both {old}= (deprecated) and {new}=; "
+                                    f"pass {new}= only")
+                warnings.warn(f"{name}: {old}= is deprecated and will be removed in the next "
+                              f"release; use {new}= instead", DeprecationWarning, stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

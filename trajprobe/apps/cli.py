@@ -474,7 +474,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         ds = sweep(args.recipe, preset=args.preset, seeds=args.seeds, out_dir=out,
                    scheduler=_scheduler(args.scheduler), n_workers=args.workers,
-                   device=args.device, threads=args.threads, n_episodes=args.episodes,
+                   device=args.device, threads=args.threads, episodes=args.episodes,
                    checkpoints=not args.final_only,
                    progress=False if args.no_progress else None)
     except SweepError as err:

@@ -47,7 +47,7 @@ from trajprobe.apps.recipes.config import default_out_dir
 from trajprobe.devices import resolve_device
 from trajprobe.dynamics import mean_sem
 from trajprobe.progress import bar_options
-from trajprobe.validation import check_positive_int
+from trajprobe.validation import check_positive_int, renamed_arguments
 
 __all__ = ["Job", "SweepError", "headlines", "load_sweep", "plot_sweep",
            "run_job", "run_jobs", "summary", "sweep"]
@@ -83,7 +83,8 @@ class Job:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None: the CPU (resolved on the worker
             by :func:`trajprobe.devices.resolve_device`: a device it lacks is an error).
         threads: torch CPU threads inside the task (None: the worker's setting).
-        n_episodes: evaluation episodes (None: the measurement's default).
+        episodes: evaluation episodes (None: the measurement's default; the old name
+            ``n_episodes`` still works, deprecated).
         checkpoints: measure every kept checkpoint (True) or only the final model.
     """
 
@@ -93,13 +94,16 @@ class Job:
     result_path: Path | None = None
     device: str | None = None
     threads: int | None = None
-    n_episodes: int | None = None
+    episodes: int | None = None
     checkpoints: bool = True
 
     @property
     def label(self) -> str:
         """``"<recipe> seed <k>"``, for messages."""
         return f"{self.recipe.name} seed {self.seed}"
+
+
+Job.__init__ = renamed_arguments(n_episodes="episodes")(Job.__init__)  # type: ignore[method-assign]
 
 
 def run_job(job: Job) -> str:
@@ -135,12 +139,12 @@ def _run_job(job: Job) -> str:
         measured = []
         for step, path in kept:
             model = load_model(path, job.recipe.build_model(job.seed), map_location=device)
-            measured.append(evaluate(job.recipe, model, n_episodes=job.n_episodes,
+            measured.append(evaluate(job.recipe, model, episodes=job.episodes,
                                      device=device).expand_dims(checkpoint=[step]))
         ds = xr.concat(measured, "checkpoint", combine_attrs="override")
     else:
         final = int(trained.metrics["step"].values[-1]) if trained.metrics.sizes["step"] else 0
-        ds = evaluate(job.recipe, trained.model, n_episodes=job.n_episodes,
+        ds = evaluate(job.recipe, trained.model, episodes=job.episodes,
                       device=device).expand_dims(checkpoint=[final])
     last = trained.metrics.isel(step=-1)
     ds = ds.expand_dims(seed=[job.seed])
@@ -290,6 +294,7 @@ def _error(future: Any) -> str:
 # ------------------------------------------------------------------------------ sweeps
 
 
+@renamed_arguments(n_episodes="episodes")
 def sweep(
     recipe: str | Any,
     *,
@@ -300,7 +305,7 @@ def sweep(
     n_workers: int | None = None,
     device: str | None = None,
     threads: int | None = None,
-    n_episodes: int | None = None,
+    episodes: int | None = None,
     checkpoints: bool = True,
     progress: bool | None = None,
 ) -> xr.Dataset:
@@ -322,7 +327,8 @@ def sweep(
         device: each worker's device (None: the CPU; a device a worker lacks is an error).
         threads: torch threads per task (None: the worker's default; a LocalCluster's
             workers run one thread each).
-        n_episodes: evaluation episodes per checkpoint.
+        episodes: evaluation episodes per checkpoint (the old name ``n_episodes`` still
+            works, deprecated).
         checkpoints: measure every kept checkpoint (the outer-loop view) or only the end.
 
     Returns:
@@ -340,7 +346,7 @@ def sweep(
            else default_out_dir(chosen.name, chosen.preset, SWEEPS_ROOT))
     _claim(out, chosen)
     jobs = [Job(chosen, s, out / "runs" / f"seed{s}", out / "results" / f"seed{s}.nc",
-                device=device, threads=threads, n_episodes=n_episodes,
+                device=device, threads=threads, episodes=episodes,
                 checkpoints=checkpoints) for s in seed_list]
     todo = [job for job in jobs if not job.result_path.is_file()]
     if todo:

@@ -9,7 +9,7 @@ with it is added: KL(Bayes ‖ agent) per step and both log-losses (Mikulik eq. 
 agents' rewards (eq. 3). The evaluation episodes come from ``seed`` alone, so every
 training seed of a sweep is measured on the same episodes.
 
->>> ds = evaluate(recipe, model, n_episodes=50)           # doctest: +SKIP
+>>> ds = evaluate(recipe, model, episodes=50)             # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,19 +23,20 @@ from trajprobe.apps.recipes.config import MetaLearnerRecipe
 from trajprobe.machine import logits_policy
 from trajprobe.measurement import measure
 from trajprobe.tasks.base import is_environment
-from trajprobe.validation import check_positive_int
+from trajprobe.validation import check_positive_int, renamed_arguments
 
 __all__ = ["DEFAULT_EPISODES", "evaluate"]
 
 DEFAULT_EPISODES = 100
-"""Evaluation episodes when ``n_episodes`` is not given."""
+"""Evaluation episodes when ``episodes`` is not given."""
 
 
+@renamed_arguments(n_episodes="episodes")
 def evaluate(
     recipe: MetaLearnerRecipe,
     model: torch.nn.Module,
     *,
-    n_episodes: int | None = None,
+    episodes: int | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> xr.Dataset:
@@ -44,7 +45,8 @@ def evaluate(
     Args:
         recipe: the Meta-Learner recipe the model was trained by.
         model: the trained network (e.g. ``recipe.train(...).model``).
-        n_episodes: evaluation episodes E (default :data:`DEFAULT_EPISODES`).
+        episodes: evaluation episodes E (default :data:`DEFAULT_EPISODES`; the old name
+            ``n_episodes`` still works, deprecated).
         seed: seed of the evaluation episodes and probe points.
         device: where to evaluate (default: the model's device).
 
@@ -54,8 +56,7 @@ def evaluate(
     """
     if not isinstance(recipe, MetaLearnerRecipe):
         raise TypeError(f"recipe: expected a MetaLearnerRecipe, got {type(recipe).__name__}")
-    n = DEFAULT_EPISODES if n_episodes is None else n_episodes
-    check_positive_int(n, "n_episodes")
+    n = check_positive_int(DEFAULT_EPISODES if episodes is None else episodes, "episodes")
     if device is not None and isinstance(model, torch.nn.Module):
         model = model.to(device)
     task, n_steps = recipe.task, recipe.training.n_steps
@@ -63,15 +64,15 @@ def evaluate(
     if bayes is not None and isinstance(model, torch.nn.Module):
         model = model.cpu()  # the Bayes machines run on the CPU
     # with a Bayes reference, both machines see the same open-loop episodes
-    episodes = (task.sample(n, n_steps, seed=seed)
-                if bayes is not None and not is_environment(task) else n)
+    shared = (task.sample(n, n_steps, seed=seed)
+              if bayes is not None and not is_environment(task) else n)
     with torch.no_grad():
-        ds = measure(model, task, episodes=episodes, steps=n_steps, seed=seed,
+        ds = measure(model, task, episodes=shared, steps=n_steps, seed=seed,
                      policy=logits_policy, progress=False)
         if "W_hat" in ds:
             ds = ds.drop_vars(["W_hat", "W"])
         if bayes is not None:
-            ds = _against_bayes(ds, bayes, model, task, episodes, n_steps, seed)
+            ds = _against_bayes(ds, bayes, model, task, shared, n_steps, seed)
     ds.attrs.update(recipe=recipe.name, preset=recipe.preset, eval_seed=seed)
     return ds
 

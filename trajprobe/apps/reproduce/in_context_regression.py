@@ -139,7 +139,7 @@ def _train_and_measure(context: RunContext, task: LinearRegression, episodes: Ep
             trained = recipe.train(_run_dir(context, name, seed), seed=seed,
                                    device=context.device, progress=context.progress)
             model = trained.model.eval()
-            per_seed.append(effective_spectra(model, task, episodes=episodes, n_probes=N_PROBES,
+            per_seed.append(effective_spectra(model, task, episodes=episodes, probes=N_PROBES,
                                               seed=seed, progress=context.progress))
             machine = CacheSummary(model) if agent == "Transformer" else model
             sims[agent].append(_simulation_summary(
@@ -161,7 +161,7 @@ def run(context: RunContext) -> TargetResult:
                                 "Rabinowitz 2019, Mikulik et al. 2020)")
     spectra, sims = _train_and_measure(context, task, episodes, result)
     for agent, machine in _references(task, context.device).items():
-        spectra[agent] = effective_spectra(machine, task, episodes=episodes, n_probes=N_PROBES,
+        spectra[agent] = effective_spectra(machine, task, episodes=episodes, probes=N_PROBES,
                                            seed=0, progress=context.progress)
     learner = learner_spectra(context)
     simulations = xr.concat(

@@ -133,18 +133,18 @@ def run(context: RunContext) -> TargetResult:
         trained = meta_recipe.train(run_dir, seed=seed, device=context.device,
                                     progress=context.progress)
         metas.append(effective_spectra(trained.model, task, episodes=episodes,
-                                       n_probes=N_PROBES, seed=seed, progress=context.progress))
+                                       probes=N_PROBES, seed=seed, progress=context.progress))
         outer.append(outer_loop_spectra(
             lambda s=seed: meta_recipe.build_model(s), list_checkpoints(run_dir),
             lambda m: effective_spectra(m, task, episodes=_headline_episodes(episodes),
-                                        n_probes=N_PROBES, seed=0, progress=False),
+                                        probes=N_PROBES, seed=0, progress=False),
             CUTOFF, device=context.device))
         final_loss = float(trained.metrics["loss"].isel(step=-1))
         result.notes.append(f"Meta-Learner seed {seed}: final training loss {final_loss:.4g} "
                             f"after {int(trained.metrics['episodes'].isel(step=-1)):,} episodes.")
     meta = xr.concat(metas, dim="seed")
     bayes_machine = BayesianLinearRegression.from_task(task, device=context.device)
-    bayes = effective_spectra(bayes_machine, task, episodes=episodes, n_probes=N_PROBES, seed=0,
+    bayes = effective_spectra(bayes_machine, task, episodes=episodes, probes=N_PROBES, seed=0,
                               progress=context.progress)
     outer_ds = xr.concat(outer, dim="seed")
 
