@@ -52,6 +52,7 @@ __all__ = [
     "ReinforceLoss",
     "bandit_learner",
     "linear_regression_learner",
+    "make_optimiser",
     "mlp_learner",
 ]
 
@@ -134,6 +135,23 @@ class Adam:
 Optimiser = SGD | Adam
 
 
+def make_optimiser(optimiser: str | Optimiser, lr: float | None = None, *,
+                   default_lr: float = 1e-3) -> Optimiser:
+    """A Learner's optimiser by name, in the library's one vocabulary: ``"sgd"`` or
+    ``"adam"`` (as in ``OptimiserConfig`` and ``LearnerConfig``) at ``lr`` (None:
+    ``default_lr``). An :class:`SGD` or :class:`Adam` object is returned as is (then
+    ``lr`` must be None: its learning rate is its own)."""
+    if isinstance(optimiser, SGD | Adam):
+        if lr is not None:
+            raise ValueError(f"lr: give it with an optimiser's name ('sgd' or 'adam'), not "
+                             f"with {optimiser!r}, which has its own")
+        return optimiser
+    if optimiser not in ("sgd", "adam"):
+        raise ValueError(f"optimiser: expected 'sgd' or 'adam', got {optimiser!r}")
+    rate = default_lr if lr is None else lr
+    return SGD(rate) if optimiser == "sgd" else Adam(rate)
+
+
 # --------------------------------------------------------------------------- losses
 
 
@@ -194,7 +212,8 @@ class Learner:
 
     Args:
         module: the network; called as ``module(x)`` on ``x`` ``[M, input_size]``.
-        optimiser: :class:`SGD` or :class:`Adam`.
+        optimiser: :class:`SGD` or :class:`Adam` (``make_optimiser("adam", lr)`` makes one
+            from its name).
         loss: a :class:`LearnerLoss` (e.g. :class:`MSELoss`, :class:`ReinforceLoss`).
         input_size: the network's input features, the leading columns of a minibatch row.
         init: ``init(module, generator)`` re-initialises a module's parameters in place;
@@ -376,7 +395,8 @@ def linear_regression_learner(
     n_y: int = 2,
     *,
     hidden: int = 10,
-    optimiser: Optimiser | None = None,
+    optimiser: str | Optimiser = "sgd",
+    lr: float | None = None,
     init_std: float = 0.1,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
@@ -385,12 +405,13 @@ def linear_regression_learner(
     """Rabinowitz A.1: 2-layer linear MLP ŷ = W₂W₁x (no biases, eq. 1), SGD lr 1e-3.
 
     Minibatch row ``[x (n_x), y (n_y)]``; truncated-normal initialisation (σ = 0.1).
-    Pass ``optimiser=Adam(1e-3)`` for the Adam Learner of §3.3. Gradients in closed form
-    (:class:`LinearChainLearner`).
+    Pass ``optimiser="adam"`` for the Adam Learner of §3.3 (lr None: 1e-3; see
+    :func:`make_optimiser`). Gradients in closed form (:class:`LinearChainLearner`).
     """
     net = nn.Sequential(nn.Linear(n_x, hidden, bias=False), nn.Linear(hidden, n_y, bias=False))
     net = net.to(device=device, dtype=dtype)
-    return LinearChainLearner(net, optimiser or SGD(1e-3), MSELoss(n_x, n_y), input_size=n_x,
+    return LinearChainLearner(net, make_optimiser(optimiser or "sgd", lr), MSELoss(n_x, n_y),
+                              input_size=n_x,
                               init=partial(truncated_normal_init, std=init_std), seed=seed)
 
 
@@ -398,7 +419,8 @@ def mlp_learner(
     *,
     n_layers: int = 6,
     hidden: int = 256,
-    optimiser: Optimiser | None = None,
+    optimiser: str | Optimiser = "adam",
+    lr: float | None = None,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
@@ -417,7 +439,8 @@ def mlp_learner(
         if i < n_layers - 1:
             layers.append(nn.ReLU())
     net = nn.Sequential(*layers).to(device=device, dtype=dtype)
-    return Learner(net, optimiser or Adam(1e-4), MSELoss(1, 1), input_size=1,
+    return Learner(net, make_optimiser(optimiser or "adam", lr, default_lr=1e-4), MSELoss(1, 1),
+                   input_size=1,
                    init=torch_default_init, seed=seed)
 
 
@@ -445,7 +468,8 @@ def bandit_learner(
     n_actions: int = 5,
     *,
     coupled: bool = True,
-    optimiser: Optimiser | None = None,
+    optimiser: str | Optimiser = "adam",
+    lr: float | None = None,
     init_std: float | None = None,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
@@ -464,5 +488,6 @@ def bandit_learner(
                       else DecoupledLinearPolicy(n_contexts, n_actions))
     net = net.to(device=device, dtype=dtype)
     std = init_std if init_std is not None else 1 / math.sqrt(n_contexts)
-    return Learner(net, optimiser or Adam(1e-4), ReinforceLoss(n_contexts, n_actions),
+    return Learner(net, make_optimiser(optimiser or "adam", lr, default_lr=1e-4),
+                   ReinforceLoss(n_contexts, n_actions),
                    input_size=n_contexts, init=partial(truncated_normal_init, std=std), seed=seed)

@@ -75,3 +75,30 @@ def test_training_train_runs_a_recipe(tmp_path):
     assert (tmp_path / "latest.pt").is_file() and (tmp_path / "recipe.json").is_file()
     with pytest.raises(TypeError, match="recipe: expected a Meta-Learner recipe"):
         train(recipes.get("linear-regression-2d/learner", "smoke").learner, tmp_path)
+
+
+def test_one_optimiser_vocabulary_in_configs_and_learner_factories():
+    from trajprobe.adapters.torch_learner import (
+        SGD,
+        Adam,
+        bandit_learner,
+        linear_regression_learner,
+        make_optimiser,
+    )
+    from trajprobe.apps.training import OPTIMISERS, OptimiserConfig
+
+    assert OPTIMISERS == ("sgd", "adam")
+    with pytest.raises(ValueError, match="optimiser: expected 'sgd' or 'adam', got 'rmsprop'"):
+        recipes.LearnerConfig("linear-mlp", "rmsprop", 1e-3, 10, 100, 10, 2)
+    with pytest.raises(ValueError, match="name: expected 'sgd' or 'adam', got 'rmsprop'"):
+        OptimiserConfig("rmsprop")
+    # a Learner recipe's (name, lr) and the factories' names give the same optimiser
+    learner = recipes.get("linear-regression-2d/learner-adam", "paper").learner
+    assert make_optimiser(learner.optimiser, learner.lr) == Adam(1e-3)
+    assert linear_regression_learner(optimiser="adam", lr=0.01).optimiser == Adam(0.01)
+    assert linear_regression_learner().optimiser == SGD(1e-3)  # the paper's defaults
+    assert bandit_learner(3, 3, optimiser="sgd", lr=0.5).optimiser == SGD(0.5)
+    assert bandit_learner(3, 3).optimiser == Adam(1e-4)
+    assert linear_regression_learner(optimiser=Adam(0.01)).optimiser == Adam(0.01)  # as before
+    with pytest.raises(ValueError, match="lr: give it with an optimiser's name"):
+        make_optimiser(SGD(0.1), 0.2)

@@ -14,6 +14,7 @@ from trajprobe.adapters.torch_transformer import Interleaved
 from trajprobe.apps.models import GPT, GatedSSM, MikulikNet, RabinowitzLSTM
 from trajprobe.apps.recipes.curricula import STAGES
 from trajprobe.apps.training import (
+    OPTIMISERS,
     PolicyGradientConfig,
     SupervisedConfig,
     TrainingResult,
@@ -251,6 +252,12 @@ class LearnerConfig:
     n_steps: int
     n_learners: int
     stop_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimiser not in OPTIMISERS:  # the vocabulary of OptimiserConfig too
+            raise ValueError(f"optimiser: expected 'sgd' or 'adam', got {self.optimiser!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr: expected a finite positive learning rate, got {self.lr!r}")
 
 
 @dataclass(frozen=True)
