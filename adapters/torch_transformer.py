@@ -36,6 +36,15 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from trajprobe.adapters.torch_transformer_checks import (
+    check_input,
+    check_position_table,
+    check_state,
+    check_unroll,
+)
+from trajprobe.adapters.transformer_attention import attend_cached
+from trajprobe.adapters.transformer_layouts import Interleaved, OneToken
+
 __all__ = [
     "CacheSummary",
     "CachedBlock",
@@ -178,67 +187,6 @@ class GPT2BlockAdapter(nn.Module):
         return h + self.block.mlp(self.block.ln_2(h))
 
 
-class OneToken:
-    """Layout: each machine input ``x [..., D_in]`` is one token; the output reads it."""
-
-    tokens_per_step = 1
-    output_token = 0
-
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., D_in]`` → ``[..., 1, D_in]``."""
-        return x.unsqueeze(-2)
-
-    def present(self, step: torch.Tensor) -> torch.Tensor:
-        """Which of a step's tokens exist, per row: ``step [B]`` (1-based) → ``[B, 1]`` bool."""
-        return torch.ones(step.shape[0], 1, dtype=torch.bool, device=step.device)
-
-    def input_size(self, token_size: int) -> int:
-        """Machine input width for tokens of ``token_size`` features."""
-        return token_size
-
-
-class Interleaved:
-    """Garg et al. 2022's layout: one x token, then one y token, per example.
-
-    The machine input at step t is ``[x_t, y_{t-1}]`` (``x_size + y_size``; trajprobe's
-    regression encoding); it appends two tokens, y_{t-1} then x_t, and the output is read
-    at the x_t token. The y token is ``[y, 0, …, 0]`` padded to the token width
-    (``x_size``), as in Garg et al.'s ``_combine``; at t = 1 there is no y_0, so that
-    token is absent (masked out and not counted in the positions). The token sequence is
-    therefore x_1, y_1, x_2, y_2, … with positions 0, 1, 2, …, exactly theirs.
-    """
-
-    tokens_per_step = 2
-    output_token = 1
-
-    def __init__(self, x_size: int, y_size: int = 1):
-        if y_size < 1 or x_size < y_size:
-            raise ValueError(
-                f"x_size, y_size: expected 1 <= y_size <= x_size (a y token is y padded "
-                f"to x_size), got {x_size}, {y_size}"
-            )
-        self.x_size, self.y_size = x_size, y_size
-
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., x_size + y_size]`` → ``[..., 2, x_size]``: (padded y_{t-1}, x_t)."""
-        if x.shape[-1] != self.x_size + self.y_size:
-            raise ValueError(
-                f"x: expected {self.x_size + self.y_size} features [x_t, y_{{t-1}}], "
-                f"got shape {tuple(x.shape)}"
-            )
-        x_token, y = x.split([self.x_size, self.y_size], dim=-1)
-        y_token = nn.functional.pad(y, (0, self.x_size - self.y_size))
-        return torch.stack([y_token, x_token], dim=-2)
-
-    def present(self, step: torch.Tensor) -> torch.Tensor:
-        """The y token exists from step 2 on; the x token always."""
-        return torch.stack([step > 1, torch.ones_like(step, dtype=torch.bool)], dim=-1)
-
-    def input_size(self, token_size: int) -> int:
-        """``x_size + y_size``."""
-        return self.x_size + self.y_size
-
-
 class CausalTransformer(nn.Module):
     """A decoder-only transformer as a machine; state: :class:`KVState`, the KV cache.
 
@@ -305,6 +253,7 @@ class CausalTransformer(nn.Module):
         self.embed_dropout = embed_dropout
         self.layout = layout if layout is not None else OneToken()
         self.max_len = max_len
+        check_position_table(position, max_len, self.layout.tokens_per_step)
         self._shape = self._cache_shape()
 
     # -- geometry -------------------------------------------------------------------
@@ -376,21 +325,13 @@ class CausalTransformer(nn.Module):
         return self._forward(x, state)[0]
 
     def _check_input(self, x: torch.Tensor, ndim: int) -> None:
-        if x.dim() != ndim or x.shape[-1] != self.input_size:
-            axes = "batch, " if ndim == 2 else "batch, N, "
-            raise ValueError(
-                f"x: expected shape [{axes}{self.input_size}], got {tuple(x.shape)}"
-            )
+        check_input(x, self.input_size, ndim)
 
     def _forward(self, x: torch.Tensor, state: KVState):
         """x ``[B, N, D_in]`` from states ``[B]`` → (y ``[B, N, ...]``, keys, values
         ``[B, N, L, P, H, d_head]``, present ``[B, P]``)."""
         per_step = self.layout.tokens_per_step
-        if bool((state.length + per_step > self._shape[2]).any()):
-            raise ValueError(
-                f"state: the cache holds {self.max_len} steps (max_len) and is full; "
-                "build the machine with a larger max_len"
-            )
+        check_state(state, x, self._shape[:4], self.max_len, per_step)
         step = state.length // per_step + 1  # [B], 1-based
         present = self.layout.present(step)  # [B, P]
         before = state.valid.sum(-1, keepdim=True)  # [B, 1] real tokens in the cache
@@ -408,7 +349,7 @@ class CausalTransformer(nn.Module):
         keys, values = [], []
         for layer, block in enumerate(self.blocks):
             q, k, v = block.qkv(h)  # [B, N, P, H, dh]
-            attended = _attend_cached(
+            attended = attend_cached(
                 q, k, v, cache_k[layer], cache_v[layer], state.valid, new_mask, block.scale,
             )
             h = block.finish(h, attended)
@@ -439,16 +380,8 @@ class CausalTransformer(nn.Module):
         returned state holds the cache after step T. Starting from a non-empty ``state``
         is stepped instead.
         """
-        if inputs.dim() != 3 or inputs.shape[2] != self.input_size:
-            raise ValueError(
-                f"inputs: expected shape [episode, t, {self.input_size}], got "
-                f"{tuple(inputs.shape)}"
-            )
+        check_unroll(inputs, self.input_size, self.max_len)
         n_episodes, n_steps = inputs.shape[:2]
-        if n_steps > self.max_len:
-            raise ValueError(
-                f"inputs: {n_steps} steps exceed max_len={self.max_len} of this transformer"
-            )
         if state is not None and bool((state.length > 0).any()):
             outputs = []
             for t in range(n_steps):
@@ -557,54 +490,6 @@ class CacheSummary:
         return state._replace(length=torch.full_like(state.length, -1))
 
 
-def _attend_cached(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    cache_k: torch.Tensor,
-    cache_v: torch.Tensor,
-    valid: torch.Tensor,
-    new_mask: torch.Tensor,
-    scale: float,
-) -> torch.Tensor:
-    """Softmax attention of new tokens to a shared cache and to each other.
-
-    Args:
-        q, k, v: ``[B, N, P, H, dh]``, N inputs per state, P new tokens each.
-        cache_k, cache_v: ``[B, H, S, dh]``, one cache per state (shared by its N inputs).
-        valid: ``[B, S]`` which cache slots attend.
-        new_mask: ``[B, P, P]`` which new tokens (key) each new token (query) sees.
-
-    Returns:
-        ``[B, N, P, H · dh]``.
-    """
-    batch, n, p, heads, d_head = q.shape
-    slots = cache_k.shape[2]
-
-    def by_head(x: torch.Tensor) -> torch.Tensor:  # [B, N, P, H, dh] → [B·H, N·P, dh]
-        return x.permute(0, 3, 1, 2, 4).reshape(batch * heads, n * p, d_head)
-
-    q_h, k_h, v_h = by_head(q), by_head(k), by_head(v)
-    # Cache part: all N·P queries of a state against its one cache, masked by validity.
-    bias = torch.zeros(batch, 1, 1, slots, dtype=q.dtype, device=q.device)
-    bias = bias.masked_fill_(~valid[:, None, None, :], float("-inf"))
-    bias = bias.expand(batch, heads, 1, slots).reshape(batch * heads, 1, slots)
-    cached = torch.baddbmm(bias, q_h, cache_k.reshape(batch * heads, slots, d_head).mT,
-                           alpha=scale)  # [B·H, N·P, S]
-    # New part: each input's P tokens against each other ([P, P] per input).
-    new = torch.matmul(q_h.view(batch * heads, n, p, d_head),
-                       k_h.view(batch * heads, n, p, d_head).mT).mul_(scale)
-    new_bias = torch.zeros(batch, 1, 1, p, p, dtype=q.dtype, device=q.device)
-    new_bias = new_bias.masked_fill_(~new_mask[:, None, None], float("-inf"))
-    new = new.view(batch, heads, n, p, p).add_(new_bias).view(batch * heads, n * p, p)
-    probs = torch.cat([cached, new], dim=-1).softmax(-1)  # [B·H, N·P, S + P]
-    out = torch.bmm(probs[..., :slots], cache_v.reshape(batch * heads, slots, d_head))
-    from_new = torch.matmul(probs[..., slots:].reshape(batch * heads, n, p, p),
-                            v_h.view(batch * heads, n, p, d_head))
-    out = out.add_(from_new.view(batch * heads, n * p, d_head))
-    return out.view(batch, heads, n, p, d_head).permute(0, 2, 3, 1, 4).flatten(-2)
-
-
 def wrap_transformer(
     layers: nn.TransformerEncoder | Sequence[nn.Module],
     *,
@@ -684,12 +569,7 @@ def wrap_gpt2(
             f"{type(model).__name__} without {', '.join(missing)}"
         )
     layout = layout if layout is not None else OneToken()
-    n_positions = backbone.wpe.num_embeddings
-    if max_len * layout.tokens_per_step > n_positions:
-        raise ValueError(
-            f"max_len: {max_len} steps × {layout.tokens_per_step} tokens exceed the model's "
-            f"{n_positions} positions (n_positions)"
-        )
+    check_position_table(backbone.wpe, max_len, layout.tokens_per_step)
     blocks = [GPT2BlockAdapter(block) for block in backbone.h]
     return CausalTransformer(
         blocks, read_in=read_in, read_out=read_out, max_len=max_len,
