@@ -23,7 +23,7 @@ from trajprobe.adapters.jax.bridge import (
 )
 from trajprobe.validation import check_positive_int
 
-__all__ = ["JaxMachine", "as_input_shape", "check_params"]
+__all__ = ["JaxMachine", "as_input_shape", "check_params", "not_jittable"]
 
 JaxState = Any
 """A JAX pytree of arrays (tuples, lists, dicts, named tuples, dataclasses, ...)."""
@@ -260,7 +260,10 @@ class JaxMachine:
             size = _padded(rows) if self.pad_batches else rows
             if size != rows:
                 xs, ls = _pad(xs, size), [_pad(leaf, size) for leaf in ls]
-            result = fn(self.params, to_jax(xs, dev), [to_jax(leaf, dev) for leaf in ls])
+            try:
+                result = fn(self.params, to_jax(xs, dev), [to_jax(leaf, dev) for leaf in ls])
+            except _TRACER_ERRORS as err:
+                raise not_jittable(err, self._step_fn) from err
             y, new = result if with_state else (result, [])
             ys.append(_rows(to_torch(y, self.device), rows))
             states.append([_rows(to_torch(leaf, self.device), rows) for leaf in new])
@@ -315,6 +318,36 @@ class JaxMachine:
                 f"step: expected the output y with the batch leading, [B, ...] for x of shape "
                 f"[B, {', '.join(map(str, x.shape[1:]))}], got shape {y.shape}"
             )
+
+
+_HINTS = {
+    "TracerBoolConversionError": "a Python if/while/and/or/bool() on an array; use "
+                                 "jnp.where(cond, a, b), jax.lax.cond or jax.lax.while_loop",
+    "TracerIntegerConversionError": "int() of an array, or a Python list indexed by one; use "
+                                    "jnp.take or a static size",
+    "TracerArrayConversionError": "np.asarray, .item() or float() of an array; use jnp "
+                                  "functions throughout",
+    "NonConcreteBooleanIndexError": "x[mask] with a mask from the data (a data-dependent "
+                                    "shape); use jnp.where(mask, x, 0)",
+    "UnexpectedTracerError": "the step keeps traced values outside its result (on self or a "
+                             "global, e.g. a cache or a counter); return all it changes in "
+                             "its state",
+}
+
+_TRACER_ERRORS = (jax.errors.ConcretizationTypeError, jax.errors.NonConcreteBooleanIndexError,
+                  jax.errors.TracerArrayConversionError, jax.errors.TracerIntegerConversionError,
+                  jax.errors.UnexpectedTracerError)
+
+
+def not_jittable(err: Exception, step: Any) -> TypeError:
+    """A TypeError saying that ``step`` must be jittable and pure, with the fix for ``err``
+    (a JAX tracer error raised while ``jax.jit`` traced it)."""
+    kind = type(err).__name__
+    hint = _HINTS.get(kind, "a value that must be known when compiling (a shape, a loop "
+                            "length) depends on the data; make it static")
+    name = getattr(step, "__qualname__", type(step).__name__)
+    return TypeError(f"step: {name} is not jittable ({kind}): {hint}. JaxMachine runs the step "
+                     "under jax.jit, so it must be a pure function of (params, x, state)")
 
 
 _MAX_PIECE = 8192
