@@ -198,3 +198,17 @@ def test_describe_task_records_a_library_class_by_its_module():
     path = "trajprobe.tasks.regression.LinearRegression"
     assert describe_task(LinearRegression(2))["class"] == path
     assert describe_task(torch.nn.Identity()) is None  # not a dataclass: unknown identity
+
+
+def test_a_sweep_directory_names_the_other_setting_with_both_values(tmp_path):
+    from dataclasses import replace
+
+    from trajprobe.apps import recipes, sweep
+
+    recipe = recipes.get("linear-regression-2d/meta-learner", "smoke")
+    sweep._claim(tmp_path, recipe)
+    sweep._claim(tmp_path, recipe)  # the same sweep: no refusal
+    other = replace(recipe, training=replace(recipe.training, batch_size=25))
+    with pytest.raises(ValueError, match=r"with other settings \(training\.batch_size: run 50, "
+                                         r"given 25\)"):
+        sweep._claim(tmp_path, other)

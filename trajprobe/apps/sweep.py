@@ -377,7 +377,7 @@ def _claim(out: Path, recipe: Any) -> None:
                                   "training": dataclasses.asdict(recipe.training)}, default=str))
     path = out / SWEEP_FILE
     if path.is_file():
-        from trajprobe.apps.training import with_defaults
+        from trajprobe.apps.training import differences, with_defaults
 
         before = json.loads(path.read_text())
         if isinstance(before.get("training"), dict):
@@ -386,7 +386,8 @@ def _claim(out: Path, recipe: Any) -> None:
         if before != info:
             raise ValueError(
                 f"out_dir: {str(out)!r} holds a sweep of {before.get('recipe')!r} "
-                f"({before.get('preset')}) with other settings; use another directory")
+                f"({before.get('preset')}) with other settings "
+                f"({'; '.join(differences(before, info))}); use another directory")
         return
     with io.atomic_write(path, "w") as handle:
         json.dump(info, handle, indent=1)
