@@ -40,6 +40,7 @@ from trajprobe import plots
 from trajprobe.apps import recipes
 from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.apps.training import TrainingResult, list_checkpoints, load_model
+from trajprobe.compare import DIRECTIONS as COMPARE_DIRECTIONS
 from trajprobe.compare import (
     AlignedTraces,
     SimulationConfig,
@@ -73,8 +74,12 @@ __all__ = [
 
 AGENTS = ("untrained", "trained")
 """The Meta-Learner before training (checkpoint 0) and after it."""
-DIRECTIONS = ("RNN→Bayes", "Bayes→RNN")
-"""``RNN→Bayes``: φ maps RNN states into the Bayes agent's (Bayes simulates the RNN)."""
+_ROLES = {"a": "Bayes", "b": "RNN"}  # simulation(bayes, rnn): compare's a is Bayes, b the RNN
+_SIM = {"→".join(_ROLES[m] for m in d.split("→")): d for d in reversed(COMPARE_DIRECTIONS)}
+"""Display label → :data:`trajprobe.compare.DIRECTIONS` label: ``RNN→Bayes`` is ``b→a``."""
+DIRECTIONS = tuple(_SIM)
+"""Display labels of compare's directions, a and b named: ``RNN→Bayes`` (first) means φ maps
+RNN states into the Bayes agent's (Bayes simulates the RNN)."""
 CONVERGENCE_TASKS = ("bernoulli_beta_1_1", "bandit_bernoulli_beta_1_1")
 """Tasks whose runs × checkpoints give the Fig. 2 MDS view (the paper's Fig. 2 a and b)."""
 FIG3_TASKS = ("bernoulli_beta_1_1", "bandit_bernoulli_beta_1_1")
@@ -84,8 +89,6 @@ EXCESS_TARGET = 0.02
 
 _EVAL_SEED = 12345
 _CONVERGENCE_SEED = 54321
-_SIM = {"RNN→Bayes": "b→a", "Bayes→RNN": "a→b"}
-"""Our direction labels → :func:`~trajprobe.compare.simulation`'s (a = Bayes, b = RNN)."""
 
 
 @dataclass(frozen=True)
