@@ -1,8 +1,12 @@
 """The papers' set-ups as typed configurations at three presets: smoke, quick, paper.
 
->>> from trajprobe import recipes
+>>> from trajprobe.apps import recipes
 >>> recipe = recipes.get("linear-regression-2d/meta-learner", "quick")
->>> result = recipe.train("runs/lr2d", seed=0)       # or trajprobe.apps.training.train(recipe, ...)
+>>> result = recipe.train("runs/lr2d", seed=0)  # or trajprobe.apps.training.train(recipe, ...)
+
+Research-specific curriculum stages (the bandit recipe's ``"confused"`` stage) live in
+:mod:`trajprobe.apps.recipes.curricula`; the recipes pass them to the training loop.
+Each quick preset's tuning is a study in ``docs/studies/``.
 """
 
 from __future__ import annotations
