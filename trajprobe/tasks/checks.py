@@ -151,7 +151,8 @@ def probe_inputs(task: Any, value: Any, n_episodes: int, n_steps: int,
     if value is None:
         return None
     size = getattr(task, "input_size", None)
-    expected = f"[{n_episodes}, {n_steps}, N, {size}] (episodes, steps, probes, input_size)"
+    expected = (f"[{n_episodes}, {n_steps}, {probes or 'N'}, {size}] (episodes, steps, "
+                "probes, input_size)")
     value = _tensor(task, "probe_inputs", value, expected)
     _shape(task, "probe_inputs", value, (n_episodes, n_steps, probes, size), expected,
            "build one probe set per (episode, step) in the machine's input encoding"
