@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -71,3 +73,129 @@ def test_load_dataset_rejects_a_broken_file(tmp_path):
     (tmp_path / "bad.nc").write_bytes(b"not netcdf at all")
     with pytest.raises(ValueError, match="not a readable netCDF file"):
         io.load_dataset(tmp_path / "bad.nc")
+
+
+# --------------------------------------------------------------- checksums (issue 27)
+
+def _tensor_data_offset(path, name_end: str = "data/0") -> int:
+    """Byte offset of a stored tensor's raw data inside a torch zip archive."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(name_end))
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset + 26)
+        name_len, extra_len = struct.unpack("<HH", handle.read(4))
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def _flip(path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def test_bytes_flipped_inside_a_tensor_are_detected_and_an_intact_sibling_offered(tmp_path):
+    weights = torch.randn(64, 64)
+    older = io.save_checkpoint({"model": {"w": weights}, "step": 1}, tmp_path / "checkpoint_1.pt")
+    os.utime(older, (1, 1))  # older than latest
+    latest = io.save_checkpoint({"model": {"w": weights * 2}, "step": 2}, tmp_path / "latest.pt")
+    _flip(latest, _tensor_data_offset(latest) + 1000)
+    assert isinstance(torch.load(latest, weights_only=True), dict)  # torch does not notice
+    with pytest.raises(ValueError) as err:
+        io.load_checkpoint(latest)
+    message = str(err.value)
+    assert "latest.pt" in message
+    assert "is damaged: its content does not match the checksum" in message
+    assert f"the newest intact checkpoint beside it is {str(older)!r}" in message
+    assert "\x1b" not in message
+    assert torch.equal(io.load_checkpoint(older)["model"]["w"], weights)
+
+
+def test_the_checksum_covers_every_entry_and_ignores_the_device_and_key_order(tmp_path):
+    a = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "step": 3, "extra": [1, (2.5, "x")]}
+    b = {"extra": [1, (2.5, "x")], "step": 3, "model": {"w": torch.arange(6.0).reshape(2, 3)}}
+    assert io.checkpoint_digest(a) == io.checkpoint_digest(b)
+    assert io.checkpoint_digest(a) != io.checkpoint_digest({**a, "step": 4})
+    changed = {**a, "model": {"w": torch.arange(6.0).reshape(3, 2)}}  # same bytes, new shape
+    assert io.checkpoint_digest(a) != io.checkpoint_digest(changed)
+    saved = io.load_checkpoint(io.save_checkpoint(a, tmp_path / "c.pt"))
+    assert saved["checksum"] == io.checkpoint_digest(saved)
+
+
+def test_a_checkpoint_without_a_checksum_still_loads(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"format": io.CHECKPOINT_FORMAT, "model": {"w": torch.ones(2)}}, path)
+    assert torch.equal(io.load_checkpoint(path, required=("model",))["model"]["w"], torch.ones(2))
+
+
+def test_a_crafted_pickle_is_named_as_such_without_running_it(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "c.pt"
+    torch.save({"format": io.CHECKPOINT_FORMAT, "x": Evil()}, path)
+    with pytest.raises(ValueError, match=r"holds objects a checkpoint may not .*GLOBAL") as err:
+        io.load_checkpoint(path)
+    assert "\x1b" not in str(err.value) and not (tmp_path / "pwned").exists()
+
+
+# ------------------------------------------------------------ run records (issue 27)
+
+def test_load_json_names_the_file_and_the_field(tmp_path):
+    path = tmp_path / "recipe.json"
+    path.write_text('{"name": "x", "seed": "0"}')
+    with pytest.raises(ValueError, match=r"recipe.json' lacks the field 'preset'"):
+        io.load_json(path, {"name": str, "preset": str})
+    with pytest.raises(ValueError, match=r"recipe.json' field 'seed' is '0', expected a int"):
+        io.load_json(path, {"name": str, "seed": int})
+    path.write_text('{"seed": true}')
+    with pytest.raises(ValueError, match=r"field 'seed' is True, expected a int"):
+        io.load_json(path, {"seed": int})
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"holds a JSON list, expected an object"):
+        io.load_json(path, {})
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=r"is not readable JSON"):
+        io.load_json(path, {})
+    path.write_text('{"name": "x", "seed": 1}')
+    assert io.load_json(path, {"name": str, "seed": int}) == {"name": "x", "seed": 1}
+
+
+def test_check_recorded_compares_as_json_and_names_the_fields(tmp_path):
+    io.check_recorded("r.json", "task", {"a": [1, 2]}, {"a": (1, 2)}, "x")  # tuple == list
+    io.check_recorded("r.json", "task", None, {"a": 1}, "x")  # written before the field
+    with pytest.raises(ValueError, match=r"'r.json' field 'task' disagrees with recipe 'b' "
+                                         r"\(alpha: 1.0 here, 5.0 there\)"):
+        io.check_recorded("r.json", "task", {"alpha": 1.0, "c": 1}, {"alpha": 5.0, "c": 1},
+                          "recipe 'b'")
+
+
+# ---------------------------------------------------------------- full disks (issue 27)
+
+def test_a_write_that_runs_out_of_space_is_one_clear_error_and_leaves_nothing(tmp_path):
+    import errno
+
+    target = tmp_path / "metrics.nc"
+    target.write_text("old")
+    with pytest.raises(io.DiskFullError) as err, io.atomic_write(target, size_hint=5_000_000):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    message = str(err.value)
+    assert err.value.errno == errno.ENOSPC and "\n" not in message
+    assert message.startswith(f"no space left on the device to write {str(target)!r}: it "
+                              "needs about 5.0 MB")
+    assert "run the same command again to resume" in message
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "metrics.nc"]
+
+
+def test_other_write_errors_pass_through_unchanged(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"), io.atomic_write(tmp_path / "x"):
+        raise RuntimeError("boom")
+
+
+def test_format_bytes():
+    assert [io.format_bytes(n) for n in (512, 1500, 2.5e9, 7.2e12)] == [
+        "512 B", "1.5 kB", "2.5 GB", "7.2 TB"]
