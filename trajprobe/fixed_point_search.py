@@ -35,7 +35,12 @@ import xarray as xr
 from trajprobe import machine as sm
 from trajprobe._version import __version__
 from trajprobe.guard import eval_mode
-from trajprobe.linearised import _sorted_eigenvalues, jacobians, vector_step
+from trajprobe.linearised import (
+    _not_differentiable,
+    _sorted_eigenvalues,
+    jacobians,
+    vector_step,
+)
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.traces import Trace
 from trajprobe.validation import as_tensor, check_positive, check_positive_int
@@ -271,8 +276,6 @@ class _AdamState:
             leaf = s.detach().clone().requires_grad_(True)
             q = 0.5 * (vector_step(machine, x, leaf)[1] - leaf).pow(2).sum()
             if not q.requires_grad:
-                from trajprobe.linearised import _not_differentiable
-
                 raise _not_differentiable(machine, "its new state carries no gradient")
             (grad,) = torch.autograd.grad(q, leaf)
         b1, b2 = 0.9, 0.999
