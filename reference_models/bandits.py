@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from trajprobe.devices import resolve_device
 from trajprobe.reference_models.gittins import bernoulli_gittins_index, gaussian_gittins_index
 from trajprobe.tasks.armed_bandits import BernoulliBandit, GaussianBandit
 from trajprobe.validation import check_positive, check_positive_int
@@ -138,7 +139,7 @@ class GittinsAgent(_UpdateThenAct):
         self.task = task
         self.discount = float(discount)
         self.n_arms = task.n_arms
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
         if isinstance(task, BernoulliBandit):
             self._prior = (float(task.alpha), float(task.beta))
         else:
@@ -248,7 +249,7 @@ class FiniteHorizonBernoulliAgent(_UpdateThenAct):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.horizon = int(horizon)
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
         self.q_table, self.value = self._solve()
 
     def _solve(self) -> tuple[np.ndarray, float]:
@@ -397,7 +398,7 @@ class ContextualBanditPosterior:
         self.config = _ContextualConfig(
             int(n_contexts), int(n_actions), float(p_correct), float(p_incorrect), policy
         )
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
 
     @property
     def n_contexts(self) -> int:

@@ -35,6 +35,7 @@ import math
 import torch
 from torch import distributions as D
 
+from trajprobe.devices import resolve_device
 from trajprobe.heads import lomax
 from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
@@ -70,7 +71,7 @@ class ConjugatePredictor:
         if not dtype.is_floating_point:
             raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
         self.dtype = dtype
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
 
     # -- protocol ----------------------------------------------------------------------
     @property

@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 import torch
 
+from trajprobe.devices import resolve_device
 from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
 __all__ = ["FourierGridPosterior", "FourierGridState", "fourier_features"]
@@ -109,7 +110,7 @@ class FourierGridPosterior:
         self.n_bins = n_bins
         self.memory_budget = memory_budget
         self.dtype = dtype
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
         k2 = 2 * self.n_freqs
         rows, cols = torch.triu_indices(k2, k2, device=self.device)
         self._pairs = (rows, cols)

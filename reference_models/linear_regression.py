@@ -36,6 +36,7 @@ from typing import NamedTuple
 import torch
 from torch import distributions as D
 
+from trajprobe.devices import resolve_device
 from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
 __all__ = ["BayesianLinearRegression", "RegressionState"]
@@ -93,7 +94,7 @@ class BayesianLinearRegression:
         self.x_dim, self.y_dim = x_dim, y_dim
         self.prior_scale, self.noise_std = float(prior_scale), float(noise_std)
         self.dtype = dtype
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
 
     @classmethod
     def from_task(cls, task, **kwargs) -> BayesianLinearRegression:
