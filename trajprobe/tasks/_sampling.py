@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from trajprobe.devices import resolve_device
+
 __all__ = ["rand", "randn"]
 
 
 def _device(device: torch.device | str | None, generator: torch.Generator) -> torch.device:
-    return torch.device(device) if device is not None else generator.device
+    return resolve_device(device) if device is not None else generator.device
 
 
 def randn(
