@@ -1,24 +1,17 @@
 """Measure your own task: Poisson-rate prediction, its Bayes reference, an LSTM over seeds.
 
-    python examples/measure_your_own_task.py            # ~2 minutes on a laptop CPU
-    python examples/measure_your_own_task.py --smoke    # ~15 seconds
+    python examples/measure_your_own_task.py    # about half a minute on a laptop CPU
 
-Counts n_t ~ Poisson(λ) arrive one per step, with a new rate λ ~ Gamma(a, b) every
-episode; after each count the learner predicts λ. The measurement asks *how fast* a
-learner updates: at step t its state (t-1 counts seen) is shown counterfactual counts
-k = 0..K-1 and the slope of its prediction against k is its effective gain g(t). The
-Bayes-optimal learner predicts the posterior mean (a + Σn)/(b + t), whose gain is exactly
-1/(b + t); q(t) = g(t) · (b + t) is the fraction of the Bayes gain a learner has.
-
-Everything task-specific is in the class `PoissonRate` below, written against the public
-task protocol only (`sample`, `probe_inputs`, `summarise`): `trajprobe.measure`, the
-sweep over seeds and the figure need nothing else.
+The code of docs/tutorials/measure-your-own-task.md, block after block (tests/test_docs.py
+keeps the two equal). Counts n_t ~ Poisson(λ) arrive one per step, with a new rate
+λ ~ Gamma(a, b) every episode; after each count the learner predicts λ. At step t a
+learner's state (t-1 counts seen) is shown counterfactual counts k = 0..K-1 and the slope
+of its prediction against k is its effective gain g(t); the Bayes-optimal learner's gain
+is exactly 1/(b + t), and q(t) = g(t) · (b + t) is the fraction of it a learner has.
+Everything task-specific is in the class `PoissonRate`, written against the public task
+protocol only (`sample`, `probe_inputs`, `summarise`).
 """
 
-from __future__ import annotations
-
-import argparse
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +69,6 @@ class PoissonRate:
             "squared_error": (("episode", "t"), error.square().cpu().numpy()),
         }, attrs={"measure": "effective gain"})
 
-
 class GammaPoissonBayes:
     """The Bayes-optimal learner as a machine: state (α, β) ``[B, 2]``, output α/β."""
 
@@ -92,35 +84,23 @@ class GammaPoissonBayes:
         return posterior[:, :1] / posterior[:, 1:], posterior
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a few seconds, not converged")
-    parser.add_argument("--out", type=Path, default=None, help="where the sweep and figure go")
-    args = parser.parse_args()
-    task = PoissonRate()
+task = PoissonRate()
+bayes = trajprobe.measure(GammaPoissonBayes(task), task, episodes=200, steps=20)
+print(f"Bayes: q = {float(bayes['q'].mean()):.3f} at every step (exactly 1)")
 
-    bayes = trajprobe.measure(GammaPoissonBayes(task), task, episodes=200, steps=20)
-    print(f"Bayes: q = {float(bayes['q'].mean()):.3f} at every step (exactly 1)")
+recipe = MetaLearnerRecipe(
+    name="poisson-rate/meta-learner", preset="quick", paper="tutorial", task=task,
+    model=ModelConfig(size=16),
+    training=SupervisedConfig(4_000, n_steps=20, batch_size=100,
+                              optimiser=OptimiserConfig("adam", 1e-2)))
+out = Path("poisson-sweep")
+ds = sweep(recipe, seeds=2, out_dir=out, scheduler=None, checkpoints=False, progress=False)
+last = ds.isel(checkpoint=-1)
+q = last["q"].mean("episode")
+print("LSTM q(t) at t = 1, 5, 9, 13, 17, mean over seeds:", np.round(q.mean("seed").values[::4], 2))
+print(f"squared error of λ̂: LSTM {float(last['squared_error'].mean()):.3f}, "
+      f"Bayes {float(bayes['squared_error'].mean()):.3f}")
 
-    # an LSTM meta-trained on the task, over seeds, through the library's own sweep
-    recipe = MetaLearnerRecipe(
-        name="poisson-rate/meta-learner", preset="smoke" if args.smoke else "quick",
-        paper="tutorial", task=task, model=ModelConfig(size=16 if args.smoke else 32),
-        training=SupervisedConfig(n_episodes=2_000 if args.smoke else 60_000, n_steps=20,
-                                  batch_size=100, optimiser=OptimiserConfig("adam", 1e-2)))
-    out = args.out or Path(tempfile.mkdtemp()) / "poisson-sweep"
-    ds = sweep(recipe, seeds=2 if args.smoke else 3, out_dir=out, scheduler=None,
-               checkpoints=False, n_episodes=200, progress=False)
-    last = ds.isel(checkpoint=-1)
-    q = last["q"].mean("episode")
-    print("LSTM q(t), mean over seeds:", np.round(q.mean("seed").values[::4], 2))
-    print(f"squared error of λ̂: LSTM {float(last['squared_error'].mean()):.3f}, "
-          f"Bayes {float(bayes['squared_error'].mean()):.3f}")
-
-    fig = plot_measurement(last.isel(seed=0))
-    fig.savefig(out / "gain.png", dpi=120, bbox_inches="tight")
-    print(f"wrote {out / 'gain.png'} and {out / 'sweep.nc'}")
-
-
-if __name__ == "__main__":
-    main()
+fig = plot_measurement(last.isel(seed=0))
+fig.savefig(out / "gain.png", dpi=120, bbox_inches="tight")
+print(f"wrote {out / 'gain.png'} and {out / 'sweep.nc'}")

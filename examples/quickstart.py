@@ -1,6 +1,8 @@
-"""Wrap an RNN, run it over episodes, and probe it with counterfactual inputs.
+"""Wrap an RNN, run it over episodes, probe it with counterfactual inputs, and measure it.
 
     python examples/quickstart.py
+
+The README's Python block, as it is (tests/test_docs.py keeps the two equal).
 """
 
 import torch
@@ -8,16 +10,11 @@ from torch import nn
 
 import trajprobe
 from trajprobe.adapters import wrap
+from trajprobe.tasks import LinearRegression
 
 torch.manual_seed(0)
-machine = wrap(nn.LSTM(4, 64, batch_first=True), readout=nn.Linear(64, 2))
-
-inputs = torch.randn(200, 20, 4)  # [episode, t, input]: e.g. [x_t, y_{t-1}] for 2-D regression
-trace = trajprobe.rollout(machine, inputs)
-print(trace.to_dataset(machine))
-
-# What would the LSTM predict at every step t, from its state after t-1 observations,
-# for 100 probe inputs? One batched, chunked sweep over 200 x 20 x 100 forked states.
-probes = torch.randn(100, 4)
-outputs = trajprobe.probe(machine, trace, probes, labelled=True)
-print(outputs.sizes)
+machine = wrap(nn.LSTM(4, 64, batch_first=True), readout=nn.Linear(64, 2))  # or TorchCore(...)
+trace = trajprobe.rollout(machine, torch.randn(200, 20, 4))  # inputs [episode, t, input]
+ys = trajprobe.probe(machine, trace, torch.randn(100, 4))  # [episode, t, probe, output]
+ds = trajprobe.measure(machine, LinearRegression(dim=2), episodes=200, steps=20)
+print(ds["q"].mean("episode"))  # q_k(t), Rabinowitz eq. 3/5 (an untrained LSTM: near 0)

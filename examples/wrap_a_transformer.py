@@ -48,12 +48,12 @@ model = Decoder(4, 2, max_len=T)
 machine = wrap_transformer(model.encoder, read_in=model.read_in, read_out=model.read_out,
                            position=model.pos, max_len=T)
 
-EPISODES = 1_000  # 50_000 to learn the task (several minutes on a laptop CPU)
+EPISODES = 500  # 50_000 to learn the task (several minutes on a laptop CPU)
 task = LinearRegression(dim=2)  # inputs [x_t, y_{t-1}], targets y_t
 train_supervised(machine, task, SupervisedConfig(EPISODES, batch_size=100,
                  optimiser=OptimiserConfig("adam", 1e-3, "cosine")), progress=False)
 model.eval()
-spectra = trajprobe.effective_spectra(machine, task, spectrum=[2.0, 0.2], seed=1)
+spectra = trajprobe.effective_spectra(machine, task, episodes=20, spectrum=[2.0, 0.2], seed=1)
 print("your transformer: q_k(t), mean over episodes (rows: t; columns: s = 2.0, 0.2)")
 print(spectra["q"].mean("episode").round(2).to_pandas().to_string())
 
