@@ -544,7 +544,7 @@ def test_progress_is_printed_as_lines_when_stderr_is_a_file(capsys):
 
     from trajprobe.progress import bar_options
 
-    options = {**bar_options(None), "mininterval": 0, "maxinterval": 0}
+    options = {**bar_options(None), "delay": 0, "mininterval": 0, "maxinterval": 0}
     for _ in tqdm(range(3), desc="work", **options):
         pass
     err = capsys.readouterr().err
@@ -569,8 +569,9 @@ def test_learner_cost_estimate_counts_steps():
     bandit = recipes.get("contextual-bandits/learner-coupled", "paper")
     # trained until the stopping rule, not to the cap of 1,000,000 steps
     assert bandit.expected_steps() == config.BANDIT_LEARNER_STOP_STEPS < bandit.learner.n_steps
-    assert bandit.estimated_seconds() == pytest.approx(
-        config.BANDIT_LEARNER_STOP_STEPS * config.BANDIT_LEARNER_STEP_SECONDS)
+    examples = bandit.learner.n_learners * bandit.learner.minibatch
+    assert bandit.estimated_seconds() == pytest.approx(config.BANDIT_LEARNER_STOP_STEPS * (
+        config.BANDIT_LEARNER_STEP_SECONDS + examples * config.BANDIT_LEARNER_SAMPLE_SECONDS))
 
 
 def test_meta_learner_cost_estimate_uses_a_curriculum_s_mean_episode_length():
@@ -586,8 +587,8 @@ def test_meta_learner_cost_estimate_uses_a_curriculum_s_mean_episode_length():
         staged = replace(recipe, training=replace(cfg, curriculum=(stage,)))
         length = 0.5 * stage[1] + 0.5 * cfg.n_steps
         per_step = recipe.model.flops_per_step(recipe.task.input_size, recipe.output_size)
-        fixed = (config.UPDATE_SECONDS if name.startswith("linear")
-                 else length * config.CLOSED_LOOP_STEP_SECONDS)
+        fixed = (config.UPDATE_SECONDS + length * config.RECURRENT_STEP_SECONDS
+                 if name.startswith("linear") else length * config.CLOSED_LOOP_STEP_SECONDS)
         updates = -(-cfg.n_episodes // cfg.batch_size)
         assert staged.estimated_seconds() == pytest.approx(
             updates * (fixed + cfg.batch_size * length * per_step / config.CPU_FLOPS))

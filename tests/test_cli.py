@@ -229,3 +229,21 @@ def test_progress_in_a_log_prints_nothing_stuck_at_zero(monkeypatch):
     lines = log.getvalue().splitlines()
     assert lines and all(line.startswith("slow:") and " 0%" not in line for line in lines)
     assert lines[-1].startswith("slow: 100%") and "\r" not in log.getvalue()
+
+
+def test_cost_estimates_grow_with_the_preset():
+    """smoke < quick < paper for every recipe, except where the quick preset does more work
+    than the paper's: the 2-D linear Learner's quick preset runs 5x the paper's steps
+    (lr x 10, so its slow mode finishes), 20,000 steps x 48 learners against 4,000 x 100."""
+    from trajprobe.apps import recipes
+
+    more_work_at_quick = []
+    for name in recipes.names():
+        costs = [recipes.get(name, p).estimated_seconds() for p in recipes.PRESETS]
+        if not costs[0] < costs[1] < costs[2]:
+            more_work_at_quick.append(name)
+    assert more_work_at_quick == ["linear-regression-2d/learner",
+                                  "linear-regression-2d/learner-adam"]
+    quick, paper = (recipes.get("linear-regression-2d/learner", p).learner
+                    for p in ("quick", "paper"))
+    assert quick.n_steps * quick.n_learners > paper.n_steps * paper.n_learners

@@ -61,26 +61,35 @@ CPU_FLOPS = 2e10
 (``benchmarks/training_throughput.py`` measured ~11,000 episodes/s of T = 20, i.e.
 ~2.3e10 FLOP/s); used only for cost estimates."""
 
-# Fixed costs that FLOPs do not see, calibrated with benchmarks/cost_model.py (measured
-# seconds per update against these estimates, one thread) on this project's 2-core CPU. At
-# load ~2 the measured/estimated ratios were 0.9-2.5 for supervised Meta-Learners (a quiet
-# machine runs ~2x faster than that load), 0.7-0.9 closed loop, 1.0 for the bandit
-# Learner; read the estimates as the right order of magnitude, not to the minute.
-UPDATE_SECONDS = 2e-3
+# Fixed costs that FLOPs do not see, calibrated with benchmarks/cost_model.py (whole runs,
+# measured against estimated, one thread) on this project's 2-core CPU, in CPU seconds:
+# what a quiet machine's wall clock shows (at load 15 the wall clock was 3-6x longer).
+# Every smoke recipe and the quick ones timed came within 0.5-2x; read the estimates as
+# the right order of magnitude, not to the minute.
+UPDATE_SECONDS = 1e-3
 """Per supervised outer update: sampling the batch, the optimiser step, bookkeeping."""
+RECURRENT_STEP_SECONDS = 2e-4
+"""Per time step of a supervised update of a recurrent model (every architecture but
+``gpt``): the unrolled forward and backward kernels, whatever their arithmetic (FlipFlop
+GRU(16), T = 64: 17.5 ms per update measured against 2.3 ms of arithmetic)."""
 CLOSED_LOOP_STEP_SECONDS = 4e-4
 """Per time step of a closed-loop (policy-gradient) update: one machine step, an action
 drawn and a reward, in Python between the steps."""
 LEARNER_STEP_SECONDS = 2.5e-3
 """Per vmapped Learner step (``torch.func`` dispatch), whatever its arithmetic."""
-LINEAR_CHAIN_STEP_SECONDS = 7e-4
+LINEAR_CHAIN_STEP_SECONDS = 5e-5
 """Per step of the closed-form linear-MLP Learner (adapters/torch_learner.py:
-``LinearChainLearner``, no vmap), whatever its arithmetic: ``benchmarks/linear_learner.py``
-measured 0.54 ms (load 0.8) and 1.13 ms (load 2) per step of 48 learners, 3.3-4.2x
-faster than the vmapped step beside it."""
-BANDIT_LEARNER_STEP_SECONDS = 1e-3
-"""Per step of the closed-form bandit Learner (adapters/bandit_learner.py): sampling
-the count tables dominates."""
+``LinearChainLearner``, no vmap), plus :data:`LINEAR_CHAIN_SAMPLE_SECONDS` per example of
+every learner's minibatch: 0.50 ms per step of 48 learners × 100 examples and 0.99 ms of
+100 × 100 (CPU seconds, benchmarks/cost_model.py)."""
+LINEAR_CHAIN_SAMPLE_SECONDS = 9.5e-8
+"""Per example (learners × minibatch) of a linear-MLP Learner step."""
+BANDIT_LEARNER_STEP_SECONDS = 4.5e-4
+"""Per step of the closed-form bandit Learner (adapters/bandit_learner.py), plus
+:data:`BANDIT_LEARNER_SAMPLE_SECONDS` per example of every learner's minibatch: 0.30 ms
+per step of 4 × 20, 0.63 ms of 20 × 200, 0.75 ms of 50 × 200 (CPU seconds)."""
+BANDIT_LEARNER_SAMPLE_SECONDS = 3e-8
+"""Per example (learners × minibatch) of a bandit Learner step."""
 BANDIT_LEARNER_STOP_STEPS = 60_000
 """Steps until every learner of the paper's set-up meets the stopping rule (measured with
 ``benchmarks/bandit_learners.py``: median ~35,000 coupled, slowest ~60,000)."""
@@ -209,7 +218,8 @@ class MetaLearnerRecipe:
         """Projected training time on this CPU: outer updates × (fixed + arithmetic) cost.
 
         The arithmetic is the model's FLOPs at ``flops`` FLOP/s; the fixed part is
-        :data:`UPDATE_SECONDS` per supervised update, or :data:`CLOSED_LOOP_STEP_SECONDS`
+        :data:`UPDATE_SECONDS` per supervised update plus, for a recurrent model,
+        :data:`RECURRENT_STEP_SECONDS` per time step, or :data:`CLOSED_LOOP_STEP_SECONDS`
         per time step of a closed-loop update.
         """
         cfg = self.training
@@ -220,8 +230,11 @@ class MetaLearnerRecipe:
                   + (1 - sum(stage[0] for stage in stages)) * cfg.n_steps)
         arithmetic = (cfg.batch_size * length
                       * self.model.flops_per_step(self.task.input_size, self.output_size) / flops)
-        fixed = (length * CLOSED_LOOP_STEP_SECONDS
-                 if isinstance(cfg, PolicyGradientConfig) else UPDATE_SECONDS)
+        if isinstance(cfg, PolicyGradientConfig):
+            fixed = length * CLOSED_LOOP_STEP_SECONDS
+        else:
+            recurrent = self.model.architecture != "gpt"
+            fixed = UPDATE_SECONDS + recurrent * length * RECURRENT_STEP_SECONDS
         return updates * (fixed + arithmetic)
 
 
@@ -283,12 +296,13 @@ class LearnerRecipe:
         """Projected time on this CPU: expected steps × (fixed + arithmetic) cost per step."""
         cfg = self.learner
         steps = self.expected_steps()
+        examples = cfg.minibatch * cfg.n_learners
         if cfg.network.startswith("bandit"):
-            return steps * BANDIT_LEARNER_STEP_SECONDS
-        width = {"relu-mlp": 5 * cfg.hidden**2, "linear-mlp": 4 * cfg.hidden}[cfg.network]
-        arithmetic = 6.0 * width * cfg.minibatch * cfg.n_learners / flops
-        fixed = LINEAR_CHAIN_STEP_SECONDS if cfg.network == "linear-mlp" else LEARNER_STEP_SECONDS
-        return steps * (fixed + arithmetic)
+            return steps * (BANDIT_LEARNER_STEP_SECONDS + examples * BANDIT_LEARNER_SAMPLE_SECONDS)
+        if cfg.network == "linear-mlp":  # measured per example: the FLOPs are negligible
+            return steps * (LINEAR_CHAIN_STEP_SECONDS + examples * LINEAR_CHAIN_SAMPLE_SECONDS)
+        arithmetic = 6.0 * 5 * cfg.hidden**2 * examples / flops
+        return steps * (LEARNER_STEP_SECONDS + arithmetic)
 
 
 def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
