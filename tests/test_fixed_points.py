@@ -293,3 +293,15 @@ def test_plots_mark_points_by_stability_and_spectra_against_the_unit_circle():
     assert len(ax.lines) == 2
     with pytest.raises(ValueError, match="trajectories"):
         plot_fixed_points(ds, np.zeros((2, 3, 5)), components=2, ax=fig.add_subplot(2, 2, 4))
+
+
+def test_chunked_jacobians_and_newton_steps_give_the_same_answers(monkeypatch):
+    import trajprobe.linearised as lin
+
+    machine = Cubic()
+    whole = fixed_points(machine, torch.zeros(2, dtype=torch.float64), _starts(40))
+    monkeypatch.setattr(lin, "_CHUNK_ELEMENTS", 3 * 4)  # three states per chunk
+    assert lin.rows_per_chunk(2) == 3
+    chunked = fixed_points(machine, torch.zeros(2, dtype=torch.float64), _starts(40))
+    np.testing.assert_array_equal(chunked.state.values, whole.state.values)
+    np.testing.assert_array_equal(chunked.jacobian.values, whole.jacobian.values)

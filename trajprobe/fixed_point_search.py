@@ -39,6 +39,7 @@ from trajprobe.linearised import (
     _not_differentiable,
     _sorted_eigenvalues,
     jacobians,
+    rows_per_chunk,
     vector_step,
 )
 from trajprobe.randomness import Seed, make_generator
@@ -246,6 +247,11 @@ class _NewtonState:
         self.mu = torch.full((len(s),), 1e-3, dtype=torch.float64, device=s.device)
 
     def propose(self, machine, x, s, rows) -> torch.Tensor:
+        chunk = rows_per_chunk(s.shape[1])
+        return torch.cat([self._step(machine, x[i:i + chunk], s[i:i + chunk], rows[i:i + chunk])
+                          for i in range(0, len(s), chunk)])
+
+    def _step(self, machine, x, s, rows) -> torch.Tensor:
         new, jac, _ = jacobians(machine, x, s, output=False)
         eye = torch.eye(s.shape[1], dtype=torch.float64, device=s.device)
         a = jac.double() - eye

@@ -33,8 +33,13 @@ from trajprobe.validation import check_positive_int
 
 __all__ = ["jacobians", "linearise", "time_constants"]
 
-_CHUNK = 2048
-"""Rows (states) whose Jacobians are computed in one batched backward pass."""
+_CHUNK_ELEMENTS = 2**24
+"""Jacobian entries (N · S · S) computed in one batched backward pass: 64 MB in float32."""
+
+
+def rows_per_chunk(size: int) -> int:
+    """How many states of ``size`` units get their Jacobians in one batched pass."""
+    return max(1, min(4096, _CHUNK_ELEMENTS // max(size * size, 1)))
 
 
 def _not_differentiable(machine: Any, what: str) -> TypeError:
@@ -100,13 +105,19 @@ def jacobians(
     Raises:
         TypeError: the step is not differentiable in the state (e.g. a JAX machine).
     """
+    parts = []
+    step = rows_per_chunk(vectors.shape[1])
     with eval_mode(machine), torch.enable_grad():
-        s = vectors.detach().clone().requires_grad_(True)
-        y, new = vector_step(machine, x, s)
-        jac = _rows_jacobian(machine, new, s)
-        jac_y = (_rows_jacobian(machine, y.reshape(y.shape[0], -1), s)
-                 if output else None)
-    return new.detach(), jac.detach(), None if jac_y is None else jac_y.detach()
+        for start in range(0, max(len(vectors), 1), step):
+            s = vectors[start:start + step].detach().clone().requires_grad_(True)
+            y, new = vector_step(machine, x[start:start + step], s)
+            jac = _rows_jacobian(machine, new, s)
+            jac_y = (_rows_jacobian(machine, y.reshape(y.shape[0], -1), s) if output else None)
+            parts.append((new.detach(), jac.detach(), None if jac_y is None else jac_y.detach()))
+    if len(parts) == 1:
+        return parts[0]
+    new, jac, jac_y = zip(*parts, strict=True)
+    return torch.cat(new), torch.cat(jac), torch.cat(jac_y) if output else None
 
 
 def time_constants(eigenvalues: torch.Tensor | np.ndarray | xr.DataArray
@@ -169,8 +180,9 @@ def linearise(
     vectors = sm.state_vector(machine, before)
     inputs = trace.inputs.flatten(0, 1).to(vectors.device)
     lams, gains, jacs, jac_ys = [], [], [], []
-    for start in range(0, e * t, _CHUNK):
-        rows = slice(start, start + _CHUNK)
+    step = rows_per_chunk(vectors.shape[1])
+    for start in range(0, e * t, step):
+        rows = slice(start, start + step)
         _, jac, jac_y = jacobians(machine, inputs[rows], vectors[rows])
         lams.append(_sorted_eigenvalues(jac, modes))
         gains.append(torch.linalg.matrix_norm(jac_y.double(), ord=2))
