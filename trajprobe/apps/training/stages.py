@@ -12,7 +12,26 @@ A stage ``(share, T, K)`` of :attr:`PolicyGradientConfig.curriculum
   stage lives in :mod:`trajprobe.apps.recipes.curricula`.
 
 A stage's state (what it chose) is saved in every checkpoint (``extra[stage.key]``), so a
-run resumed inside the stage plays the same task, bit for bit.
+run resumed inside the stage plays the same task, bit for bit. A stage of one's own::
+
+    class FirstTwo:                     # shows contexts 0 and 1; chooses nothing
+        key = "first_two"
+
+        def check(self, task):          # before training: can the task do it?
+            if not hasattr(task, "only"):
+                raise ValueError("curriculum: 'first_two' needs task.only(contexts)")
+
+        def task(self, model, task, start):
+            return task.only((0, 1))
+
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state_dict):
+            pass
+
+    config = PolicyGradientConfig(..., curriculum=((0.2, 50, "first_two"),))
+    train_policy_gradient(model, task, config, stages={"first_two": FirstTwo})
 """
 
 from __future__ import annotations
