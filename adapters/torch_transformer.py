@@ -44,6 +44,7 @@ from trajprobe.adapters.torch_transformer_checks import (
 )
 from trajprobe.adapters.transformer_attention import attend_cached
 from trajprobe.adapters.transformer_layouts import Interleaved, OneToken
+from trajprobe.validation import check_positive_int
 
 __all__ = [
     "CacheSummary",
@@ -240,8 +241,7 @@ class CausalTransformer(nn.Module):
                     f"blocks[{i}]: expected an nn.Module with n_heads, scale, qkv(h) and "
                     f"finish(h, attended) (CachedBlock), got {type(block).__name__}"
                 )
-        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-            raise ValueError(f"max_len: expected a positive number of steps, got {max_len!r}")
+        check_positive_int(max_len, "max_len")
         for name, module in (("read_in", read_in), ("read_out", read_out)):
             if not isinstance(module, nn.Module):
                 raise TypeError(f"{name}: expected an nn.Module, got {type(module).__name__}")
