@@ -1,10 +1,11 @@
 """One front door to every measurement: :func:`measure` (Rabinowitz 2019 §3–5).
 
-``measure(machine, task)`` samples episodes from the task (or runs the machine in the
-task's environment with :func:`~trajprobe.interact`), rolls the machine out
-(:func:`~trajprobe.rollout`), builds the task's counterfactual probe inputs, probes every
-state s_{t-1} with them (:func:`~trajprobe.probe`) and lets the task summarise the probe
-outputs into its labelled measurement (:class:`~trajprobe.tasks.Measured`). The result is
+``measure(machine, task)`` takes the machine's history from :func:`~trajprobe.histories`
+(episodes sampled from the task and rolled out, or the machine run in the task's
+environment with :func:`~trajprobe.interact`), builds the task's counterfactual probe
+inputs, probes every state s_{t-1} with them (:func:`~trajprobe.probe`) and lets the task
+summarise the probe outputs into its labelled measurement
+(:class:`~trajprobe.tasks.Measured`). The result is
 an ``xarray.Dataset`` with dims ``episode, t`` (+ the task's own, e.g. ``mode`` or
 ``context``), with the configuration and ``trajprobe_version`` in ``attrs``.
 
@@ -65,7 +66,7 @@ def measure(
         probes: N probe inputs per (episode, step); None: the task's default.
         seed: one generator draws the episodes (or runs the environment), then the probes.
         policy: closed loop only: outputs → action distribution (default
-            :func:`~trajprobe.traces.default_policy`).
+            :func:`~trajprobe.machine.default_policy`).
         memory_budget, progress: passed to :func:`~trajprobe.probe`.
 
     Returns:
