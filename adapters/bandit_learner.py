@@ -44,7 +44,7 @@ from trajprobe.adapters.torch_learner import SGD, Adam, Optimiser
 from trajprobe.devices import resolve_device
 from trajprobe.dynamics import eval_schedule
 from trajprobe.estimators.policy import expected_context_reward
-from trajprobe.labelled import describe
+from trajprobe.labelled import Label, describe
 from trajprobe.progress import bar_options
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.validation import check_positive_int
@@ -406,7 +406,15 @@ def _dataset(task: Any, learner: BanditLearner, run: _Run, steps: np.ndarray,
                                                             task.p_incorrect)
     ds["expected_reward"] = ds["expected_reward_context"].mean("context")
     return describe(ds, {
-        "q": "probability of the correct action in context c, π_{t-1}(a*(c)|c)",
-        "return_score": "R_c (eq. 14) over the learner's own training steps",
-        "steps_trained": "REINFORCE steps until the learner met the stopping rule",
+        "q": Label("P(correct action | context) q_c", "1",
+                   "probability of the correct action in context c, π_{t-1}(a*(c)|c)"),
+        "return_score": Label("return score R_c", "1",
+                              "R_c (eq. 14) over the learner's own training steps"),
+        "steps_trained": Label("training steps until the stopping rule", "steps",
+                               "REINFORCE steps until the learner met the stopping rule"),
+        "expected_reward_context": Label("expected reward in context c", "1", "eq. 12"),
+        "expected_reward": Label("expected reward", "1", "eq. 13"),
+        "t": Label("training step t (after t − 1 updates)", "1"),
+        "correct": Label("correct action a*(c)", "1"),
+        "context": Label("context c", "1"),
     })
