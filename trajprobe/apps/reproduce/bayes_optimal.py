@@ -587,8 +587,9 @@ def _plot_convergence(ds: xr.Dataset) -> plt.Figure:
     curve = ds["training_curve"]
     for seed in curve["seed"].values:
         axes[2].plot(curve["step"], curve.sel(seed=seed), label=f"seed {seed}", lw=1)
-    axes[2].set_xscale("symlog", linthresh=max(float(curve["step"].min()), 1.0))
-    axes[2].set_xlabel("training episodes")
+    linthresh = max(float(curve["step"].min()), 1.0)
+    axes[2].set_xscale("symlog", linthresh=linthresh)
+    axes[2].set_xlabel(f"training episodes (symlog: linear below {linthresh:g})")
     axes[2].set_ylabel("training log-loss" if kind == "prediction" else "mean reward per step")
     axes[2].set_title("training curves", fontsize=9)
     axes[2].legend(fontsize=8)

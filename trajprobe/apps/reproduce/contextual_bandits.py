@@ -315,9 +315,8 @@ def _row(axes, ds: xr.Dataset, title: str, time_label: str) -> None:
         ds = ds.isel(seed=0)
     plot_ordered_contexts(ds, ax=axes[0])
     axes[0].set_title(f"{title}: q_k(t)")
-    axes[0].set_xlabel(time_label)
-    axes[0].set_ylim(0, 1.02)
-    axes[0].legend(title="k-th learned", fontsize="small")
+    axes[0].set_xlabel(f"{time_label}, log scale")
+    axes[0].set_ylim(0, 1.05)  # the legend (plot_ordered_contexts) says what the band is
     _plot_steps(ds, axes[1], time_label)
     axes[1].set_title(f"{title}: steps to threshold")
 
