@@ -35,6 +35,7 @@ TARGETS: dict[str, str] = {
     "contextual-bandits": "trajprobe.apps.reproduce.contextual_bandits",
     "bayes-optimal": "trajprobe.apps.reproduce.bayes_optimal",
     "in-context-regression": "trajprobe.apps.reproduce.in_context_regression",
+    "task-diversity": "trajprobe.apps.reproduce.task_diversity",
 }
 """Target name → module with ``run(context) -> TargetResult``."""
 
@@ -59,7 +60,8 @@ def reproduce(
     ``scheduler`` says where the Meta-Learners train, with the machinery of
     :func:`trajprobe.apps.sweep.run_jobs`: ``"local"`` (a LocalCluster), a Dask scheduler
     address, or None (one after another in this process). ``"auto"`` uses a LocalCluster
-    when ``seeds > 1`` and Dask is installed, else this process. Probing and the report
+    when ``seeds > 1`` (or the target trains a ladder of runs: its ``SWEEPS``) and Dask
+    is installed, else this process. Probing and the report
     always run here, on the finished runs.
 
     Returns:
@@ -76,7 +78,8 @@ def reproduce(
     context = RunContext(preset=preset, seeds=seeds, device=dev, out_dir=out, progress=progress)
     module = importlib.import_module(TARGETS[target])
     if scheduler == "auto":
-        scheduler = "local" if seeds > 1 and importlib.util.find_spec("distributed") else None
+        many = seeds > 1 or getattr(module, "SWEEPS", False)  # e.g. a ladder of pool sizes
+        scheduler = "local" if many and importlib.util.find_spec("distributed") else None
     if scheduler is not None:
         _train_on_cluster(module.training_runs(context), context, scheduler)
     result = module.run(context)

@@ -1,0 +1,303 @@
+"""Task diversity: which Bayes machine a transformer implements as its pretraining pool grows.
+
+Raventós et al. (2023) pretrain a transformer on in-context linear regression (y = wᵀx + ε,
+16 examples) whose tasks come from a finite pool of M targets drawn once from N(0, I)
+(:class:`~trajprobe.tasks.TaskPool`), and compare it with the two Bayes machines: the
+discrete MMSE for the pool (:class:`~trajprobe.reference_models.DiscreteMMSE`, Bayes for
+T_Pretrain) and ridge regression (:class:`~trajprobe.reference_models.BayesianLinearRegression`,
+Bayes for the Gaussian prior T_True). Below a threshold M* the transformer behaves like
+dMMSE and fails on unseen tasks; above it, like ridge, and solves them.
+
+This target trains one transformer per pool size of the preset's ladder
+(:data:`~trajprobe.apps.recipes.in_context.TASK_DIVERSITY_LADDER`, recipes
+``task-diversity/transformer-m<M>``, swept on Dask like the seeds of other targets) and
+evaluates each with the two Bayes machines, on tasks from its pool and on fresh tasks:
+
+* errors (their Figs. 1–2): the mean squared error against the noise-free target wᵀx,
+  divided by d and averaged over the 16 positions (their "MSE / D"), per machine, pool
+  size and task set; and per position t;
+* output distances: the transformer's squared distance to dMMSE and to ridge (/ d), per M;
+* the threshold M*: the smallest M of the ladder from which the transformer is closer to
+  ridge than to dMMSE on fresh tasks;
+* effective spectra (Rabinowitz eq. 3, 5, along the input directions of the scalar task):
+  the episode median of q_k(t) = ŵ_k(t) / w_k of the transformer at the smallest and the
+  largest M, beside dMMSE's and ridge's.
+
+At M = ∞ dMMSE is ridge (its limit; :class:`DiscreteMMSE` has no infinite pool).
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import xarray as xr
+
+from trajprobe import plots
+from trajprobe.apps import recipes
+from trajprobe.apps.recipes.in_context import TASK_DIVERSITY_LADDER, task_diversity_name
+from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.dynamics import mean_sem
+from trajprobe.measurement import measure
+from trajprobe.reference_models import BayesianLinearRegression, DiscreteMMSE
+from trajprobe.tasks import Episodes, TaskPool
+from trajprobe.traces import rollout
+
+__all__ = ["MACHINES", "SWEEPS", "run", "threshold", "training_runs"]
+
+SWEEPS = True
+"""Train the ladder's runs on a Dask LocalCluster even with one seed (``scheduler="auto"``)."""
+
+MACHINES = ("Transformer", "dMMSE", "Ridge")
+"""The machines compared at every pool size."""
+
+N_EVAL = {"smoke": 16, "quick": 1_000, "paper": 4_096}
+"""Evaluation episodes per task set."""
+N_SPECTRA = {"smoke": 6, "quick": 200, "paper": 400}
+"""Episodes of the effective-spectrum measurement."""
+N_PROBES = 20
+PAPER_THRESHOLD = 2.0**14
+"""Raventós et al.'s threshold for d = 8 as we read their Fig. 2 (the transformer leaves
+dMMSE and meets ridge on unseen tasks between 2¹³ and 2¹⁵); they find it grows about
+linearly with d."""
+_LABEL = {None: "∞"}
+_CHUNK = 2**22
+"""dMMSE rollouts are chunked to at most this many (episode × pool member) entries."""
+
+
+def training_runs(context: RunContext) -> list[tuple[str, int]]:
+    """One (recipe, seed) per pool size of the ladder and seed."""
+    return [(task_diversity_name(m), seed) for m in TASK_DIVERSITY_LADDER[context.preset]
+            for seed in range(context.seeds)]
+
+
+def _label(size: int | None) -> str:
+    return _LABEL.get(size, str(size))
+
+
+def _chunked(machine, inputs: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Outputs ``[E, T, ...]`` of ``machine`` rolled out ``chunk`` episodes at a time."""
+    with torch.no_grad():
+        return torch.cat([rollout(machine, inputs[i:i + chunk]).outputs.double().cpu()
+                          for i in range(0, inputs.shape[0], chunk)])
+
+
+def _outputs(model, pool: TaskPool, episodes: Episodes, device) -> dict[str, torch.Tensor]:
+    """Every machine's predictions ``[E, T]`` on ``episodes``."""
+    ridge = BayesianLinearRegression.from_task(pool.task, device=device)
+    outs = {"Transformer": _chunked(model, episodes.inputs, 4_096)[..., 0],
+            "Ridge": _chunked(ridge, episodes.inputs, 4_096)[..., 0]}
+    if pool.finite:
+        dmmse = DiscreteMMSE.from_task(pool, device=device)
+        chunk = max(1, _CHUNK // pool.size)
+        outs["dMMSE"] = _chunked(dmmse, episodes.inputs, chunk)[..., 0]
+    else:
+        outs["dMMSE"] = outs["Ridge"]
+    return {name: outs[name] for name in MACHINES}
+
+
+def _evaluate(model, pool: TaskPool, sets: dict[str, Episodes], device) -> xr.Dataset:
+    """Errors ``(machine, tasks, t)`` and distances ``(reference, tasks, t)``, both / d."""
+    dim = pool.task.dim
+    errors, distances = [], []
+    for episodes in sets.values():
+        outs = _outputs(model, pool, episodes, device)
+        clean = torch.einsum("ex,etx->et", episodes.params["W"][:, 0].double().cpu(),
+                             episodes.inputs[..., :dim].double().cpu())
+        errors.append(torch.stack([(outs[m] - clean).square().mean(0) / dim for m in MACHINES]))
+        distances.append(torch.stack([(outs["Transformer"] - outs[m]).square().mean(0) / dim
+                                      for m in ("dMMSE", "Ridge")]))
+    t = np.arange(1, errors[0].shape[-1] + 1)
+    coords = {"tasks": list(sets), "t": t}
+    return xr.Dataset({
+        "error": xr.DataArray(torch.stack(errors, 1).numpy(), dims=("machine", "tasks", "t"),
+                              coords={"machine": list(MACHINES), **coords}),
+        "distance": xr.DataArray(torch.stack(distances, 1).numpy(),
+                                 dims=("reference", "tasks", "t"),
+                                 coords={"reference": ["dMMSE", "Ridge"], **coords}),
+    })
+
+
+def _spectra(model, pool: TaskPool, episodes: Episodes, device) -> xr.DataArray:
+    """Episode-median q_k(t) ``(machine, t, mode)`` of the three machines."""
+    machines = {"Transformer": model,
+                "Ridge": BayesianLinearRegression.from_task(pool.task, device=device)}
+    machines["dMMSE"] = (DiscreteMMSE.from_task(pool, device=device) if pool.finite
+                         else machines["Ridge"])
+    qs = [measure(machines[m], pool.task, episodes=episodes, probes=N_PROBES, seed=0)["q"]
+          .median("episode") for m in MACHINES]
+    return xr.concat(qs, dim="machine").assign_coords(machine=list(MACHINES))
+
+
+def threshold(distance: xr.DataArray, sizes: list[int | None]) -> float:
+    """M*: the smallest finite pool size from which the transformer stays closer to ridge
+    than to dMMSE (``distance`` ``(M, reference)``, averaged over positions; at M = ∞ the
+    two coincide); inf if no finite M of the ladder is."""
+    closer = (distance.sel(reference="Ridge") < distance.sel(reference="dMMSE")).values
+    closer = closer | np.array([m is None for m in sizes])  # at M = ∞ dMMSE is ridge
+    for k in range(len(sizes)):
+        if sizes[k] is None:
+            break
+        if closer[k:].all():
+            return math.inf if sizes[k] is None else float(sizes[k])
+    return math.inf
+
+
+def _train(context: RunContext, size: int | None, result: TargetResult) -> list:
+    models = []
+    for seed in range(context.seeds):
+        name = task_diversity_name(size)
+        trained = recipes.get(name, context.preset).train(
+            context.run_dir(name, seed), seed=seed, device=context.device,
+            progress=context.progress)
+        models.append(trained.model.eval())
+        result.notes.append(
+            f"M = {_label(size)}, seed {seed}: final training loss "
+            f"{float(trained.metrics['loss'].isel(step=-1)):.4g} after "
+            f"{int(trained.metrics['episodes'].isel(step=-1)):,} episodes.")
+    return models
+
+
+def run(context: RunContext) -> TargetResult:
+    """Train (or reuse) the ladder, evaluate every transformer beside dMMSE and ridge."""
+    sizes = list(TASK_DIVERSITY_LADDER[context.preset])
+    result = TargetResult(title="Task diversity: from dMMSE to ridge as the pretraining pool "
+                                "grows (Raventós et al. 2023)")
+    n_eval, dev = N_EVAL[context.preset], context.device
+    per_size, spectra = [], {}
+    for size in sizes:
+        pool: TaskPool = recipes.get(task_diversity_name(size), context.preset).task
+        points = recipes.get(task_diversity_name(size), context.preset).training.n_steps
+        fresh = pool.task.sample(n_eval, points, seed=12_345, device=dev)
+        sets = {"pool": pool.sample(n_eval, points, seed=54_321, device=dev), "fresh": fresh}
+        models = _train(context, size, result)
+        per_seed = [_evaluate(model, pool, sets, dev) for model in models]
+        per_size.append(xr.concat(per_seed, dim="seed"))
+        if size in (sizes[0], sizes[-1]):
+            episodes = pool.task.sample(N_SPECTRA[context.preset], points, seed=999, device=dev)
+            spectra[_label(size)] = _spectra(models[0], pool, episodes, dev)
+    ds = xr.concat(per_size, dim="M").assign_coords(M=[_label(m) for m in sizes])
+    ds.attrs.update(dim=pool.task.dim, noise_std=pool.task.noise_std, points=points)
+    q = xr.concat(list(spectra.values()), dim="M").assign_coords(M=list(spectra))
+    result.datasets = {"errors": ds, "spectra": xr.Dataset({"q": q})}
+    result.rows = _rows(ds, sizes, context)
+    result.figures = _figures(ds, q)
+    result.notes.append(_summary_note(ds, sizes, context, n_eval))
+    return result
+
+
+def _summary_note(ds: xr.Dataset, sizes: list[int | None], context: RunContext,
+                  n_eval: int) -> str:
+    m_star = threshold(ds["distance"].mean(["seed", "t"]).sel(tasks="fresh"), sizes)
+    found = "never within the ladder" if math.isinf(m_star) else f"M* = {m_star:.0f}"
+    return (
+        f"Preset {context.preset}: d = {ds.attrs['dim']}, {ds.attrs['points']} examples, "
+        f"noise {ds.attrs['noise_std']}; pool sizes {', '.join(_label(m) for m in sizes)}; "
+        f"{context.seeds} seed(s) each; {n_eval} evaluation episodes per task set (pool: "
+        "tasks from the transformer's own pool; fresh: new tasks from N(0, I)). Errors are "
+        "against the noise-free wᵀx, divided by d (Raventós et al.'s MSE / D). Threshold: "
+        f"{found} (the smallest M from which the transformer is closer to ridge than to "
+        f"dMMSE on fresh tasks); Raventós et al. find ~2^14 at d = 8 with 500k steps of "
+        "batch 256 and a threshold growing about linearly in d: a smaller d and a shorter "
+        "training both move it down, so compare the transition's shape, not its place. At "
+        "M = ∞ dMMSE is ridge.")
+
+
+def _rows(ds: xr.Dataset, sizes: list[int | None], context: RunContext) -> list[SummaryRow]:
+    """Per M: the transformer's MSE / d on pool and fresh tasks (the Bayes machines' in the
+    note) and its distances to both; then M*."""
+    rows = []
+    mean_t = ds.mean("t")
+    for m in mean_t["M"].values:
+        one = mean_t.sel(M=m)
+        for tasks in ("pool", "fresh"):
+            err = one["error"].sel(tasks=tasks)
+            ours, sem = mean_sem(err.sel(machine="Transformer").values)
+            dmmse, ridge = (float(err.sel(machine=k).mean()) for k in ("dMMSE", "Ridge"))
+            rows.append(SummaryRow(
+                f"MSE / d, {tasks} tasks, M = {m}", "Transformer", ours, None,
+                f"dMMSE {dmmse:.3g}, ridge {ridge:.3g} ({ours / ridge - 1:+.0%} over ridge)",
+                sem=sem if context.seeds > 1 else None))
+        for reference in ("dMMSE", "Ridge"):
+            ours, sem = mean_sem(one["distance"].sel(reference=reference, tasks="fresh").values)
+            rows.append(SummaryRow(f"distance to {reference} / d, fresh tasks, M = {m}",
+                                   "Transformer", ours, None, "",
+                                   sem=sem if context.seeds > 1 else None))
+    m_star = threshold(mean_t["distance"].mean("seed").sel(tasks="fresh"), sizes)
+    rows.append(SummaryRow("threshold M* (closer to ridge than to dMMSE on fresh tasks)",
+                           "Transformer", m_star, PAPER_THRESHOLD,
+                           f"d = {ds.attrs['dim']} (paper: d = 8, 500k steps)"))
+    return rows
+
+
+def _figures(ds: xr.Dataset, q: xr.DataArray) -> dict[str, plt.Figure]:
+    return {"mse_vs_pool_size": _plot_vs_m(ds), "mse_vs_position": _plot_positions(ds),
+            "spectra": _plot_spectra(q)}
+
+
+def _plot_vs_m(ds: xr.Dataset) -> plt.Figure:
+    """Raventós Fig. 2: MSE / d against M on pool and fresh tasks; distances beside."""
+    mean = ds.mean(["seed", "t"])
+    x = np.arange(mean.sizes["M"])
+    fig, axes = plots.subplots(1, 3, figsize=(15, 4))
+    for ax, tasks in zip(axes[:2], ("pool", "fresh"), strict=True):
+        for machine in MACHINES:
+            ax.plot(x, mean["error"].sel(machine=machine, tasks=tasks), marker="o",
+                    label=machine, ls="--" if machine != "Transformer" else "-")
+        ax.set_title(f"{tasks} tasks")
+        ax.set_ylabel("MSE / d")
+    for reference in ("dMMSE", "Ridge"):
+        axes[2].plot(x, mean["distance"].sel(reference=reference, tasks="fresh"), marker="o",
+                     label=f"Transformer ↔ {reference}")
+    axes[2].set_title("output distance, fresh tasks")
+    axes[2].set_ylabel("mean squared distance / d")
+    for ax in axes:
+        ax.set_xticks(x, [str(m) for m in mean["M"].values])
+        ax.set_xlabel("pool size M")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _plot_positions(ds: xr.Dataset) -> plt.Figure:
+    """Raventós Fig. 1: MSE / d against the position, smallest and largest M."""
+    mean = ds.mean("seed")
+    ends = [mean["M"].values[0], mean["M"].values[-1]]
+    fig, axes = plots.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for row, m in enumerate(ends):
+        for col, tasks in enumerate(("pool", "fresh")):
+            ax = axes[row, col]
+            for machine in MACHINES:
+                ax.plot(mean["t"], mean["error"].sel(M=m, machine=machine, tasks=tasks),
+                        label=machine, ls="--" if machine != "Transformer" else "-")
+            ax.set_title(f"M = {m}, {tasks} tasks")
+            ax.set_yscale("log")
+            ax.set_ylabel("MSE / d")
+            ax.legend(fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("position t (t - 1 examples)")
+    fig.tight_layout()
+    return fig
+
+
+def _plot_spectra(q: xr.DataArray) -> plt.Figure:
+    """Median q_k(t) of every machine at the smallest and largest M."""
+    fig, axes = plots.subplots(len(q["M"]), len(MACHINES), figsize=(13, 3.3 * len(q["M"])),
+                               sharex=True, sharey=True, squeeze=False)
+    for row, m in enumerate(q["M"].values):
+        for col, machine in enumerate(MACHINES):
+            ax = axes[row, col]
+            one = q.sel(M=m, machine=machine)
+            for k in one["mode"].values:
+                ax.plot(one["t"], one.sel(mode=k), label=f"direction {k}")
+            ax.axhline(1.0, color="0.6", lw=0.8)
+            ax.set_title(f"{machine}, M = {m}")
+            ax.set_ylabel("median q_k(t) = ŵ_k / w_k")
+    axes[0, 0].legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("position t")
+    fig.tight_layout()
+    return fig
