@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 from pathlib import Path
 from unittest import SkipTest
 
@@ -85,6 +86,8 @@ def test_page_runs_as_written(page: Path, tmp_path: Path, monkeypatch: pytest.Mo
             skipped.append(f"line {example.line}: {reason}")
         else:
             ran += 1
+    if skipped and os.environ.get("TRAJPROBE_DOCS_EXTRAS"):  # .ci/run, extras installed
+        pytest.fail(f"{_relative(page)}: skipped with the extras installed: {skipped}")
     if skipped:
         pytest.skip(f"{_relative(page)}: ran {ran} regions, skipped {len(skipped)} "
                     f"({'; '.join(skipped)})")
