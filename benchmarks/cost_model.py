@@ -99,6 +99,7 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'recipe':<44} {'estimated':>9} {'wall':>8} {'CPU':>8} {'est/wall':>8} "
           f"{'est/CPU':>8}")
+    meta_seconds(recipes.get("bayes-optimal/bernoulli_beta_1_1", "smoke"))  # warm-up, untimed
     outside = 0
     for name in args.names or recipes.names():
         recipe = recipes.get(name, args.preset)

@@ -68,10 +68,11 @@ CPU_FLOPS = 2e10
 # the right order of magnitude, not to the minute.
 UPDATE_SECONDS = 1e-3
 """Per supervised outer update: sampling the batch, the optimiser step, bookkeeping."""
-RECURRENT_STEP_SECONDS = 2e-4
+RECURRENT_STEP_SECONDS = 1e-4
 """Per time step of a supervised update of a recurrent model (every architecture but
 ``gpt``): the unrolled forward and backward kernels, whatever their arithmetic (FlipFlop
-GRU(16), T = 64: 17.5 ms per update measured against 2.3 ms of arithmetic)."""
+GRU(16), T = 64: 17.5 ms per update measured at load 15 against 2.3 ms of arithmetic;
+1e-4 keeps the smoke Fourier Meta-Learners within 2x as well)."""
 CLOSED_LOOP_STEP_SECONDS = 4e-4
 """Per time step of a closed-loop (policy-gradient) update: one machine step, an action
 drawn and a reward, in Python between the steps."""
