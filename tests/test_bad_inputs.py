@@ -629,3 +629,218 @@ def test_a_signal_during_cli_train_resumes_bit_identically(tmp_path, sig):
     b = io.load_checkpoint(whole / "latest.pt")["model"]
     for key in b:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+# ------------------------------------------------- issue 27: the edges added since issue 14
+# (a user's own task and environment: tests/test_task_checks.py; full disks on a real
+# tmpfs: tests/test_disk_full.py; checksums in detail: tests/test_io.py)
+
+def _run_copy(bernoulli_run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(bernoulli_run, run)
+    return run
+
+
+def _edit_recipe_json(run: Path, **changes) -> None:
+    import json
+
+    path = run / "recipe.json"
+    record = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            del record[key]
+        elif isinstance(value, dict):
+            record[key] = {**record[key], **value}
+        else:
+            record[key] = value
+    path.write_text(json.dumps(record))
+
+
+def test_cli_measure_of_a_checkpoint_with_flipped_bytes_names_it_and_offers_another(
+        bernoulli_run, capsys, tmp_path):
+    import zipfile
+
+    run = _run_copy(bernoulli_run, tmp_path)
+    latest = run / "latest.pt"
+    with zipfile.ZipFile(latest) as archive:
+        info = max(archive.infolist(), key=lambda i: i.file_size)  # the largest tensor
+    data = bytearray(latest.read_bytes())
+    data[info.header_offset + 200] ^= 0xFF  # inside that tensor's bytes (past its header)
+    latest.write_bytes(bytes(data))
+    err = _cli(["measure", run, "--episodes", "2", "--out", tmp_path / "m"], capsys)
+    assert len(err.strip().splitlines()) == 1 and "\x1b" not in err
+    assert f"{str(latest)!r}" in err and "is damaged" in err and "it is refused" in err
+    assert "the newest intact checkpoint beside it is" in err and "checkpoint_" in err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"seed": None}, r"recipe.json' lacks the field 'seed'"),
+    ({"preset": 3}, r"recipe.json' field 'preset' is 3, expected a str"),
+    ({"name": "bayes-optimal/bernoulli_beta_5_2"},
+     r"recipe.json' field 'task' disagrees with recipe 'bayes-optimal/bernoulli_beta_5_2' "
+     r"\(alpha: 1.0 here, 5.0 there, beta: 1.0 here, 2.0 there\)"),
+    ({"name": "bayes-optimal/bernoulli_beta_5_2", "task": {"alpha": 5.0, "beta": 2.0}},
+     r"recipe.json' field 'name' disagrees with the task recorded in the checkpoint "
+     r"'.*latest.pt'"),
+], ids=["missing key", "mistyped", "name vs recorded task", "name vs checkpoint"])
+def test_cli_a_hand_edited_recipe_json_names_the_file_and_the_field(
+        bernoulli_run, capsys, tmp_path, changes, match):
+    import re
+
+    run = _run_copy(bernoulli_run, tmp_path)
+    _edit_recipe_json(run, **changes)
+    err = _cli(["measure", run, "--episodes", "2", "--out", tmp_path / "m"], capsys)
+    assert re.search(match, err), err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", BERNOULLI, "--out", ""], r"argument --out: out: got an empty path '' \(an unset "
+                                        r"shell variable\?\)"),
+    (["train", BERNOULLI, "--out", "   "], r"out: got an empty path '   '"),
+    (["train", BERNOULLI, "--out", "/"], r"out: refusing to write into '/'"),
+    (["train", BERNOULLI, "--out", "/etc"], r"out: refusing to write into '/etc'"),
+    (["train", BERNOULLI, "--out", "~"], r"out: refusing to write into '.*' \(the file system's "
+                                         r"root, a system directory or your home directory\)"),
+    (["train", BERNOULLI, "--out", "run\0x"], r"out: the path 'run\\x00x' holds a NUL byte"),
+    (["reproduce", "linear-regression", "--out", ""], r"out: got an empty path"),
+    (["measure", ""], r"argument MODEL: path: got an empty path"),
+    (["compare", "", "bayes", "--task", "bernoulli_beta_1_1"], r"argument A: path: got an empty"),
+], ids=["train empty", "blank", "root", "etc", "home", "NUL", "reproduce empty", "measure empty",
+        "compare empty"])
+def test_cli_unusable_or_dangerous_paths_are_refused_before_any_work(argv, match, capsys,
+                                                                     tmp_path, monkeypatch):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    err = _cli(argv, capsys)
+    assert re.search(match, err), err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["reproduce", "bayes-optimal", "--seeds", "100000"],
+     r"reproduce bayes-optimal --preset quick --seeds 100,000: refused before any work: .*"
+     r"it is estimated to take \d+ days on this machine, 100,000x the preset's .*; use fewer "
+     r"--seeds \(or another --preset\), or add --force to run it anyway"),
+    (["sweep", BERNOULLI, "--seeds", "1000000000", "--scheduler", "none"],
+     r"sweep .* --seeds 1,000,000,000: refused before any work: it writes about .* TB"),
+], ids=["reproduce --seeds 100000", "sweep --seeds 1e9"])
+def test_cli_jobs_far_beyond_the_preset_are_refused_up_front(argv, match, capsys, tmp_path):
+    import re
+
+    out = tmp_path / "out"
+    err = _cli([*argv, "--out", out], capsys)
+    assert re.search(match, err), err
+    assert not out.exists()
+
+
+def test_measure_beyond_memory_is_refused_with_the_numbers(bernoulli_run, capsys, tmp_path):
+    err = _cli(["measure", bernoulli_run, "--episodes", "1000000000", "--out", tmp_path / "m"],
+               capsys)
+    assert ("measure: episodes=1,000,000,000 × steps=20: refused before any work: it needs "
+            "about") in err
+    assert "of memory and this machine has" in err and "use fewer episodes" in err
+
+
+def test_cli_a_full_disk_during_train_is_one_line(capsys, tmp_path, monkeypatch):
+    """Simulated here (torch's own message, a disk with no space left); on a real tmpfs in
+    tests/test_disk_full.py."""
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64")
+
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(io, "_LOW_SPACE", 1 << 62)  # every disk looks full
+    out = tmp_path / "run"
+    err = _cli(["train", BERNOULLI, "--preset", "smoke", "--out", out, "--no-progress"], capsys)
+    assert err.startswith(f"trajprobe train: error: no space left on the device to write "
+                          f"'{out / 'checkpoint_00000000.pt'}': it needs about ")
+    assert len(err.strip().splitlines()) == 1
+    assert not [p for p in out.iterdir() if p.suffix in (".pt", ".tmp")]
+
+
+def _tiny_transformer(max_len: int, positions: int = 16):
+    from trajprobe.adapters import wrap_transformer
+
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    return wrap_transformer(nn.TransformerEncoder(layer, 1), read_in=nn.Linear(3, 8),
+                            read_out=nn.Linear(8, 2), position=nn.Embedding(positions, 8),
+                            max_len=max_len)
+
+
+TRANSFORMER_CASES = {
+    "position table shorter than max_len": (
+        lambda: _tiny_transformer(max_len=6, positions=4), ValueError,
+        r"max_len: 6 steps × 1 tokens need 6 positions, but the position table \(Embedding\) "
+        r"has 4 \(n_positions\); build the machine with max_len <= 4"),
+    "batch against the cache": (
+        lambda: _tiny_transformer(4).step(torch.zeros(3, 3), _tiny_transformer(4)
+                                          .initial_state(2)), ValueError,
+        r"x: a batch of 3 rows for a state \(cache\) of 2"),
+    "a cache of another transformer": (
+        lambda: _tiny_transformer(4).step(torch.zeros(2, 3), _tiny_transformer(5)
+                                          .initial_state(2)), ValueError,
+        r"state: a cache of shape \[2, 1, 2, 5, 4\] does not fit this transformer's "
+        r"\[batch, 1, 2, 4, 4\]"),
+    "more steps than the cache": (
+        lambda: trajprobe.rollout(_tiny_transformer(2), torch.zeros(1, 3, 3)), ValueError,
+        r"step failed at t=3 .*the cache holds 2 steps \(max_len\) and is full after step 2; "
+        r"run at most 2 steps"),
+    "unroll longer than max_len": (
+        lambda: _tiny_transformer(2).unroll(torch.zeros(1, 3, 3)), ValueError,
+        r"inputs: 3 steps exceed max_len=2 of this transformer"),
+    "not a tensor": (lambda: _tiny_transformer(2).step([[0.0] * 3], None), TypeError,
+                     r"x: expected a tensor \[batch, 3\], got list"),
+}
+
+
+@pytest.mark.parametrize("case", list(TRANSFORMER_CASES))
+def test_transformer_machines_check_lengths_and_batches(case):
+    build, kind, match = TRANSFORMER_CASES[case]
+    with pytest.raises(kind, match=match):
+        build()
+
+
+@pytest.mark.parametrize("construct, hint", [
+    ("if", r"\(TracerBoolConversionError\): a Python if/while/and/or/bool\(\) on an array; "
+           r"use jnp.where"),
+    ("int", r"\((TracerInteger|Concretization)\w*Error\): int\(\) of an array"),
+    ("numpy", r"\(TracerArrayConversionError\): np.asarray, .item\(\) or float\(\) of an array"),
+])
+def test_a_jax_step_that_is_not_jittable_says_so_with_the_fix(construct, hint):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    from trajprobe.adapters.jax import JaxMachine
+
+    def step(params, x, h):
+        if construct == "if" and (x > 0).any():
+            h = h + 1
+        if construct == "int":
+            h = h * int(x.sum())
+        if construct == "numpy":
+            h = h + np.asarray(x).sum()
+        return h @ params["v"], h
+
+    machine = JaxMachine(step, {"v": jnp.ones((3, 2))}, lambda params, b: jnp.zeros((b, 3)))
+    with pytest.raises(TypeError, match=r"JaxMachine.step failed at t=1 .*step: .*step is not "
+                                        r"jittable " + hint + r".*must be a pure function"):
+        trajprobe.rollout(machine, torch.ones(2, 3, 3))
+
+
+def test_measure_of_a_user_environment_with_inf_rewards_fails_loudly():
+    from trajprobe.tasks import BernoulliBandit
+
+    class Broken(BernoulliBandit):
+        def reward(self, params, context, action, *, generator):
+            return super().reward(params, context, action, generator=generator) / 0
+
+    task = Broken()
+    torch.manual_seed(0)
+    machine = wrap(nn.GRU(task.input_size, 4, batch_first=True), readout=nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"task: Broken.reward returned non-finite rewards "
+                                         r"\((NaN and )?inf"):
+        trajprobe.measure(machine, task, episodes=2, steps=3)

@@ -343,11 +343,11 @@ def not_jittable(err: Exception, step: Any) -> TypeError:
     """A TypeError saying that ``step`` must be jittable and pure, with the fix for ``err``
     (a JAX tracer error raised while ``jax.jit`` traced it)."""
     kind = type(err).__name__
-    hint = _HINTS.get(kind, "a value that must be known when compiling (a shape, a loop "
-                            "length) depends on the data; make it static")
-    name = getattr(step, "__qualname__", type(step).__name__)
-    return TypeError(f"step: {name} is not jittable ({kind}): {hint}. JaxMachine runs the step "
-                     "under jax.jit, so it must be a pure function of (params, x, state)")
+    hint = _HINTS.get(kind, "int() of an array, or a shape or loop length from the data; "
+                            "make it static or use jnp/jax.lax functions")
+    name = getattr(step, "__name__", type(step).__name__)
+    return TypeError(f"step: {name} is not jittable ({kind}): {hint}; JaxMachine runs it under "
+                     "jax.jit, so it must be a pure function of (params, x, state)")
 
 
 _MAX_PIECE = 8192
