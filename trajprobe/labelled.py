@@ -16,7 +16,7 @@ import torch
 import xarray as xr
 
 __all__ = ["STEP_LABEL", "Label", "axis_label", "describe", "feature_dims", "label_steps",
-           "to_numpy"]
+           "summary_table", "to_numpy"]
 
 Labelled = TypeVar("Labelled", xr.Dataset, xr.DataArray)
 
@@ -81,3 +81,39 @@ def feature_dims(prefix: str, n: int) -> tuple[str, ...]:
     if n == 1:
         return (prefix,)
     return tuple(f"{prefix}_{i}" for i in range(n))
+
+
+def summary_table(ds: xr.Dataset, *, max_entries: int = 10) -> str:
+    """A short text table of a measurement: every ``(episode, t)`` variable (and every
+    entry of one extra dim such as ``mode``, for up to ``max_entries`` entries) at the
+    first, middle and last step, as mean ± s.e. over episodes; rows named by ``long_name``.
+    Larger variables (a policy's contexts × actions, probed functions) are left out."""
+    n = ds.sizes["t"]
+    steps = sorted({1, (n + 1) // 2, n})
+    rows = []
+    for name in ds.data_vars:
+        da = ds[name]
+        extra = [d for d in da.dims if d not in ("episode", "t")]
+        if ({"episode", "t"} - set(da.dims) or len(extra) > 1
+                or (extra and da.sizes[extra[0]] > max_entries)):
+            continue
+        label = str(da.attrs.get("long_name", name))
+        entries = [(label, da)] if not extra else [
+            (f"{label}, {extra[0]} {value}", da.isel({extra[0]: i}))
+            for i, value in enumerate(ds[extra[0]].values)]
+        rows += [(text, *(_mean_sem_text(one.isel(t=t - 1).values) for t in steps))
+                 for text, one in entries]
+    header = ("quantity", *(f"t = {t}" for t in steps))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+                     for r in [header, *rows])
+
+
+def _mean_sem_text(values: np.ndarray) -> str:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return "n/a"
+    sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else 0.0
+    return f"{values.mean():.3g} ± {sem:.2g}"

@@ -10,62 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import trajprobe
+from trajprobe.apps.cli_help import EPILOGS, HelpFormatter
 
 __all__ = ["build_parser", "main"]
-
-_EPILOG_REPRODUCE = """examples:
-  trajprobe reproduce linear-regression                 # quick preset, ./trajprobe-runs/...
-  trajprobe reproduce contextual-bandits --preset smoke --out /tmp/cb
-  trajprobe reproduce bayes-optimal --seeds 3 --device cuda
-An interrupted run picks up where it stopped: run the same command again."""
-
-_EPILOG_SWEEP = """examples:
-  trajprobe sweep linear-regression-2d/meta-learner --seeds 4           # LocalCluster here
-  trajprobe sweep bayes-optimal/bernoulli_beta_1_1 --preset paper --seeds 10 \\
-      --scheduler tcp://10.0.0.5:8786 --out /shared/sweeps/bern      # an existing cluster
-Each seed is one Dask task: train (resuming from its last checkpoint), then measure every
-checkpoint. Results merge into OUT/sweep.nc as seeds finish; run the same command again
-to resume an interrupted sweep (finished seeds are not redone). Needs
-  pip install "trajprobe[distributed]"   (or --scheduler none: one seed after another)."""
-
-_EPILOG_TRAIN = """examples:
-  trajprobe recipes                                     # what there is, with estimated cost
-  trajprobe train linear-regression-2d/meta-learner --preset quick --out runs/lr2d
-  trajprobe train bayes-optimal/bernoulli_beta_1_1 --seed 1 --out runs/bern1"""
-
-_EPILOG_COMPARE = """examples:
-  trajprobe compare runs/bern1 bayes --task bernoulli_beta_1_1
-  trajprobe compare runs/bern1 runs/bern2 --task bernoulli_beta_1_1 --out bern.nc
-MODEL is a training run directory (from `trajprobe train` or `reproduce`), a checkpoint
-file inside one, or `bayes` for the task's Bayes-optimal machine."""
-
-_EPILOG_MEASURE = """examples:
-  trajprobe measure runs/lr2d --out lr2d-measure          # effective spectra (eqs. 3, 5)
-  trajprobe measure runs/fourier --episodes 50            # Fourier projections (eq. 10)
-The measurement is the one of the task the run was trained on (its recipe): effective
-spectra, Fourier projections, per-context policies, log-loss or rewards."""
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Epilogs as written, and every option's default in its help: "(default: X)" is
-    appended unless the help already names the default (options whose default is None say
-    in words what happens)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if ("default" in text or not action.option_strings or action.default is None
-                or action.default is False or action.default is argparse.SUPPRESS):
-            return text
-        return f"{text} (default: %(default)s)"
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``trajprobe`` command."""
     parser = argparse.ArgumentParser(
-        prog="trajprobe", formatter_class=_HelpFormatter,
+        prog="trajprobe", formatter_class=HelpFormatter,
         description="Measure how recurrent learners learn (Rabinowitz 2019; Mikulik et al. 2020).",
     )
     parser.add_argument("--version", action="version", version=f"trajprobe {trajprobe.__version__}")
@@ -78,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _command(sub: Any, name: str, help: str, epilog: str | None = None,
              **kwargs: Any) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help, description=help, epilog=epilog,
-                          formatter_class=_HelpFormatter, **kwargs)
+                          formatter_class=HelpFormatter, **kwargs)
 
 
 def _preset_option(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +64,7 @@ def _add_reproduce(sub: Any) -> None:
     from trajprobe.apps.reproduce import TARGETS
 
     p = _command(sub, "reproduce", "train, probe and report one of the papers' experiments",
-                 _EPILOG_REPRODUCE)
+                 EPILOGS["reproduce"])
     p.add_argument("target", metavar="TARGET",  # checked by reproduce(), with did-you-mean
                    help="one of: " + ", ".join(TARGETS))
     _preset_option(p)
@@ -130,7 +83,7 @@ def _add_reproduce(sub: Any) -> None:
 
 def _add_sweep(sub: Any) -> None:
     p = _command(sub, "sweep", "train and measure one recipe over many seeds on Dask",
-                 _EPILOG_SWEEP)
+                 EPILOGS["sweep"])
     p.add_argument("recipe", metavar="RECIPE",
                    help="a Meta-Learner recipe from `trajprobe recipes`")
     _preset_option(p)
@@ -163,7 +116,7 @@ def _add_recipes(sub: Any) -> None:
 
 def _add_train(sub: Any) -> None:
     p = _command(sub, "train", "train one recipe (resumes if --out holds a partial run)",
-                 _EPILOG_TRAIN)
+                 EPILOGS["train"])
     p.add_argument("recipe", metavar="RECIPE", help="a name from `trajprobe recipes`")
     _preset_option(p)
     _seed_option(p, "the initial weights and the training episodes")
@@ -176,7 +129,7 @@ def _add_train(sub: Any) -> None:
 
 def _add_compare(sub: Any) -> None:
     p = _command(sub, "compare", "behavioural dissimilarity and D_s/D_o of two agents",
-                 _EPILOG_COMPARE)
+                 EPILOGS["compare"])
     p.add_argument("a", metavar="A", type=_in_path, help="a training run, a checkpoint, or `bayes`")
     p.add_argument("b", metavar="B", type=_in_path, help="a training run, a checkpoint, or `bayes`")
     p.add_argument("--task", required=True,
@@ -192,7 +145,7 @@ def _add_compare(sub: Any) -> None:
 
 def _add_measure(sub: Any) -> None:
     p = _command(sub, "measure", "the task's measurement of a trained model (spectra, "
-                 "Fourier, ...)", _EPILOG_MEASURE, aliases=["spectra"])
+                 "Fourier, ...)", EPILOGS["measure"], aliases=["spectra"])
     p.add_argument("model", metavar="MODEL", type=_in_path,
                    help="a training run directory or checkpoint")
     p.add_argument("--episodes", type=_positive_int, default=200, help="episodes measured")
@@ -584,6 +537,7 @@ def _measure(args: argparse.Namespace) -> int:
     from trajprobe import plots
     from trajprobe.apps import recipes
     from trajprobe.io import save_dataset
+    from trajprobe.labelled import summary_table
     from trajprobe.measurement import measure
 
     recipe, model = recipes.load_trained(args.model, device=args.device)
@@ -608,43 +562,6 @@ def measure_dir(model: str | Path) -> Path:
     if path.is_file():
         return path.parent.parent / f"{path.parent.name}-{path.stem}-measure"
     return path.parent / f"{path.name}-measure"
-
-
-_SUMMARY_MAX_ENTRIES = 10
-"""Variables with more entries than this along their extra dim (e.g. a policy's actions ×
-contexts) are left out of the printed summary; they are all in measure.nc."""
-
-
-def summary_table(ds: Any) -> str:
-    """A short text table of a measurement: every ``(episode, t)`` variable (and every
-    entry of one extra dim such as ``mode``, up to :data:`_SUMMARY_MAX_ENTRIES`) at the
-    first, middle and last step, as mean ± s.e. over episodes."""
-    n = ds.sizes["t"]
-    steps = sorted({1, (n + 1) // 2, n})
-    rows = []
-    for name in ds.data_vars:
-        da = ds[name]
-        extra = [d for d in da.dims if d not in ("episode", "t")]
-        if ({"episode", "t"} - set(da.dims) or len(extra) > 1
-                or (extra and da.sizes[extra[0]] > _SUMMARY_MAX_ENTRIES)):
-            continue
-        label = str(da.attrs.get("long_name", name))
-        entries = [(label, da)] if not extra else [
-            (f"{label}, {extra[0]} {value}", da.isel({extra[0]: i}))
-            for i, value in enumerate(ds[extra[0]].values)]
-        for text, one in entries:
-            cells = []
-            for t in steps:
-                values = one.isel(t=t - 1).values.astype(float)
-                values = values[np.isfinite(values)]
-                sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else 0.0
-                cells.append(f"{values.mean():.3g} ± {sem:.2g}" if values.size else "n/a")
-            rows.append((text, *cells))
-    header = ("quantity", *(f"t = {t}" for t in steps))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-                     for r in [header, *rows])
 
 
 if __name__ == "__main__":
