@@ -28,6 +28,7 @@ from trajprobe.compare.convergence import (
     prediction_convergence,
     regret_convergence,
 )
+from trajprobe.compare.coordinates import Coordinates
 from trajprobe.compare.dsa import dsa_distance
 from trajprobe.compare.simulation import DIRECTIONS, INVARIANCES, SimulationConfig, simulation
 from trajprobe.compare.simulation_map import SimulationMap, Whitening
@@ -36,6 +37,7 @@ __all__ = [
     "DIRECTIONS",
     "INVARIANCES",
     "AlignedTraces",
+    "Coordinates",
     "SimulationConfig",
     "SimulationMap",
     "Whitening",

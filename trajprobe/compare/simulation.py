@@ -9,9 +9,10 @@ trace of N onto a trace of M on which the outputs agree. Relaxed to continuous s
    path (from least squares, exact for identity and any invertible affine change of
    coordinates, to the constant map) in raw and in log coordinates (for positive
    posterior parameters, declared by the machine's ``positive`` mask or detected),
-   plus constant maps to training states. On validation episodes, the map with the
-   lowest D_s among those whose D_o is no worse than the best constant map's is kept;
-   then an MLP on its residual, kept only if it lowers D_s within that bound. The
+   plus constant maps to training states. On validation episodes, φ is the candidate
+   with the lowest D_s (then an MLP on its residual, kept only if it lowers D_s), and
+   φ_o, the map D_o is measured with, the most regularised candidate whose D_o is within
+   one standard error of the lowest — never worse than the best constant map. The
    target's reported
    components (the embedding dimension k) are the fewest explaining
    ``explained_variance`` of its variance.
@@ -25,7 +26,8 @@ trace of N onto a trace of M on which the outputs agree. Relaxed to continuous s
      whitened units in its natural coordinates: 0 is a perfect embedding, 1 is no better
      than M's mean state.
    * D_o compares N's outputs y_t^N = f_N(x_t, s_{t−1}^N) with M's output function at
-     the embedded state, f_M(x_t, φ(s_{t−1}^N)), where φ gives a *full* state of M.
+     the embedded state, f_M(x_t, φ_o(s_{t−1}^N)), where φ_o gives a *full* state of M
+     (φ_o = φ unless φ's outputs are worse than another candidate's on validation).
      With ``output_measure``: ``"kl"`` (both machines have ``distribution(y)``): eq. 2,
      (1/K) Σ_k Σ_t KL(π_t^N ‖ π_t^M at φ(s)), in nats; ``"error"``:
      (1/(K T)) Σ_{k,t} ‖g(y^N) − g(ŷ^M)‖² / Var(g(y^N)), a normalised error (1 = always
@@ -256,7 +258,8 @@ def simulation(
           nulls; ``reliable_shuffled``/``_untrained`` and their notes: each null alone;
           ``invalid_output_fraction``;
         - the maps: ``n_components``, ``best_epoch (direction, fold)`` (0: no MLP residual),
-          ``ridge_strength (direction, fold)`` (inf: a constant map was best),
+          ``ridge_strength (direction, fold)`` of φ and ``output_ridge_strength`` of φ_o
+          (the map D_o is measured with; inf: a constant map),
           ``map_coordinates (direction, fold)``; ``rank_a``, ``rank_b``,
           ``explained_variance_ratio_a (pc_a)``, ``_b``;
         - ``linear_cka ()``, ``procrustes_distance ()`` on the raw state vectors, and

@@ -12,6 +12,7 @@ out.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,9 +58,38 @@ class DirectionResult:
     outputs: np.ndarray | None = None  # [E, T, O_dst] dst's outputs at φ_o's states
     best_epoch: list[int] = field(default_factory=list)
     strength: list[float] = field(default_factory=list)
+    output_strength: list[float] = field(default_factory=list)
     coordinates: list[str] = field(default_factory=list)
     n_components: list[int] = field(default_factory=list)
     n_train_states: list[int] = field(default_factory=list)
+
+
+def _cached_loss(scorer: OutputScorer, episodes: np.ndarray, states: np.ndarray,
+                 cache: dict) -> np.ndarray:
+    """The selection loss of each candidate ``[C, V]`` (:func:`_selection`), evaluating only the
+    candidates not seen before in this fold (the shuffled null tries the same constants
+    on the same validation episodes as the map)."""
+    # float32 keys: the null's whitening sums the same states in another order, so its
+    # constant candidates agree with the map's to round-off only.
+    keys = [hash((episodes.tobytes(), states[c].astype(np.float32).tobytes()))
+            for c in range(states.shape[0])]
+    new = [c for c, key in enumerate(keys) if key not in cache]
+    if new:
+        values = scorer.items(episodes, states[new]).reshape(len(new), -1)
+        cache.update({keys[c]: v for c, v in zip(new, values, strict=True)})
+    return _selection(np.stack([cache[key] for key in keys]), states.shape[2])
+
+
+def _selection(per: np.ndarray, n_steps: int) -> np.ndarray:
+    """Per-episode mean D_o ``[C, V]`` from items ``[C, V·T]``; a candidate with invalid
+    (NaN) items is inf unless every candidate has some (then its valid items count)."""
+    bad = np.isnan(per).any(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(per.reshape(per.shape[0], -1, n_steps), axis=2)
+    if (~bad).any():
+        mean[bad] = np.inf
+    return mean
 
 
 def run_direction(src_vec: np.ndarray, dst_vec: np.ndarray, positive, folds, config,
@@ -70,13 +100,15 @@ def run_direction(src_vec: np.ndarray, dst_vec: np.ndarray, positive, folds, con
     res = DirectionResult(sq_step=np.full((n_ep, n_t), np.nan),
                           out_item=np.full((len(KINDS), n_ep, n_t), np.nan),
                           embedded=np.zeros((n_ep, n_t, dst_vec.shape[2])))
-    by_outputs = not scorer.reasons
+    by_outputs = scorer.measure == "kl" or scorer.variance > 0  # else D_o is undefined
     for test in folds:
         train = np.setdiff1d(np.arange(n_ep), test)
         seeds = [int(s) for s in torch.randint(0, 2**62, (2,), generator=generator)]
 
-        def loss(val, states, train=train):
-            return scorer.selection_loss(train[val], states)
+        cache: dict = {}
+
+        def loss(val, states, train=train, cache=cache):
+            return _cached_loss(scorer, train[val], states, cache)
 
         fit = {"source_positive": positive[0], "target_positive": positive[1],
                "validation_loss": loss if by_outputs else None}
@@ -104,6 +136,7 @@ def run_direction(src_vec: np.ndarray, dst_vec: np.ndarray, positive, folds, con
         res.outputs[test] = y_np
         res.best_epoch.append(phi.best_epoch_)
         res.strength.append(phi.strength_)
+        res.output_strength.append(phi.output_strength_)
         res.coordinates.append(" → ".join(phi.coordinates_))
         res.n_components.append(phi.n_components_)
         res.n_train_states.append(phi.n_train_states_)

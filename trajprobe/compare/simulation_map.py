@@ -25,7 +25,10 @@ as validation *episodes*):
    :func:`~.simulation`: the output dissimilarity D_o). φ, the state map
    (:meth:`~SimulationMap.transform`, reported by D_s), is the candidate with the lowest
    validation D_s; φ_o (:meth:`~SimulationMap.transform_for_outputs`, reported by D_o)
-   is the one with the lowest validation loss. Both come from the same family, and the
+   is chosen by the one-standard-error rule: the most regularised candidate (a constant
+   first, then larger ridge strengths) whose validation loss is within one standard
+   error, over validation episodes, of the lowest — heavy-tailed losses are noisy, and
+   noise must not pick an extrapolating map. Both come from the same family, and the
    constant maps are in it: on validation, D_s is never worse than the target's mean
    state and D_o never worse than the best constant map (:meth:`transform_constant`).
    φ_o differs from φ only where φ's outputs do worse than another candidate's (e.g. the
@@ -33,8 +36,8 @@ as validation *episodes*):
    shrunk or constant map agrees better); without ``validation_loss``, φ_o = φ.
 5. **An MLP residual** (ReLU, last layer initialised at zero) on φ's whitened target
    components, early-stopped on the validation episodes' squared error, kept only when
-   it lowers the validation D_s (and used for φ_o too when it also gives the lowest
-   validation loss). It is not tried when the closed form is exact (validation
+   it lowers the validation D_s (and used for φ_o too when it beats φ_o's validation
+   loss by more than one standard error). It is not tried when the closed form is exact (validation
    D_s ≤ :data:`EXACT`).
 
 φ(s_N) is then a full target state (inverse whitening, null directions at their mean,
@@ -80,7 +83,8 @@ EXACT = 1e-12
 """A validation loss at or below this is exact: no MLP residual is tried."""
 
 ValidationLoss = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""(validation episodes ``[V]``, candidate target states ``[C, V, T, S_M]``) → ``[C]``."""
+"""(validation episodes ``[V]``, candidate target states ``[C, V, T, S_M]``) → per-episode
+losses ``[C, V]`` (or ``[C]``, then without the one-standard-error rule)."""
 
 
 @dataclass
@@ -222,7 +226,8 @@ class SimulationMap:
                 (:data:`ValidationLoss`; lower is better; NaN/inf = invalid): selects φ_o
                 (module docstring, 4); None: D_s (φ_o = φ).
 
-        Fitted attributes: ``candidate_losses_``/``candidate_state_losses_`` ``[C]``,
+        Fitted attributes: ``candidate_losses_``/``candidate_state_losses_`` ``[C]``
+        (``candidate_constant_`` ``[C]`` marks the constant maps),
         ``validation_state_loss_`` of φ, ``validation_loss_`` of φ_o,
         ``constant_validation_loss_``, ``constant_state_`` ``[S_M]``, ``strength_``,
         ``coordinates_``, ``mlp_`` (None if not kept), ``best_epoch_``, ``history_``
@@ -242,17 +247,20 @@ class SimulationMap:
         candidates = self._candidates(src[train], tgt[train], generator)
         zs_val = [side.whiten(src[val]) for side in self.source_options_]
         states = np.stack([self._unwhiten(c, zs_val[c.source]) for c in candidates])
-        d_s = _finite(state_loss(val, states))
-        d_o = d_s if validation_loss is None else _finite(validation_loss(val, states))
+        per_s = _per_episode(state_loss(val, states), len(candidates))
+        per_o = per_s if validation_loss is None else _per_episode(
+            validation_loss(val, states), len(candidates))
+        d_s, d_o = per_s.mean(1), per_o.mean(1)
         constant = [i for i, c in enumerate(candidates) if not math.isfinite(c.strength)]
         best_constant = constant[int(np.argmin(d_o[constant]))]
         self.constant_validation_loss_ = float(d_o[best_constant])
         self.constant_state_ = self._constant_state(candidates[best_constant])
         self.candidate_losses_, self.candidate_state_losses_ = d_o, d_s
-        best, best_out = int(np.argmin(d_s)), int(np.argmin(d_o))
+        self.candidate_constant_ = np.isin(np.arange(len(candidates)), constant)
+        best, best_out = int(np.argmin(d_s)), _one_standard_error(per_o, candidates)
         self.candidate_, self.output_candidate_ = candidates[best], candidates[best_out]
         self.validation_state_loss_ = float(d_s[best])
-        self.validation_loss_ = float(d_o[best_out])
+        self.validation_loss_, self._output_per_episode = float(d_o[best_out]), per_o[best_out]
         self.n_train_states_ = int(len(train) * src.shape[1])
         self._fit_residual(src, tgt, train, val, state_loss, validation_loss, generator)
         return self
@@ -305,7 +313,7 @@ class SimulationMap:
         per_axis = [n // axes + (i < n % axes) for i in range(axes)]
         rows = []
         for axis, count in enumerate(per_axis):
-            order = np.lexsort((*flat.T[::-1], flat[:, axis]))  # ties broken by the state
+            order = np.argsort(flat[:, axis], kind="stable")  # ties: identical states
             ranks = np.linspace(0, flat.shape[0] - 1, count + 2)[1:-1].round().astype(int)
             rows.append(flat[order[ranks]])
         return np.concatenate(rows)
@@ -328,7 +336,7 @@ class SimulationMap:
 
         def loss(_val: np.ndarray, states: np.ndarray) -> np.ndarray:
             z = self.report_.whiten(states)[..., :k]
-            return ((z - z_true) ** 2).mean(axis=(1, 2, 3))
+            return ((z - z_true) ** 2).mean(axis=(2, 3))
         return loss
 
     def _fit_residual(self, src, tgt, train, val, state_loss, loss, generator) -> None:
@@ -348,14 +356,15 @@ class SimulationMap:
         if self.mlp_ is None:
             return
         states = self._unwhiten(c, zs["val"], self._mlp_residual(zs["val"]))[None]
-        d_s = float(_finite(state_loss(val, states))[0])
-        if d_s >= self.validation_state_loss_:
+        per_s = _per_episode(state_loss(val, states), 1)[0]
+        if per_s.mean() >= self.validation_state_loss_:
             self.mlp_, self.best_epoch_ = None, 0
             return
-        self.validation_state_loss_ = d_s
-        d_o = d_s if loss is None else float(_finite(loss(val, states))[0])
-        if d_o < self.validation_loss_:  # the MLP map also gives the best outputs
-            self.output_candidate_, self.validation_loss_ = None, d_o
+        self.validation_state_loss_ = float(per_s.mean())
+        per_o = per_s if loss is None else _per_episode(loss(val, states), 1)[0]
+        # The MLP map serves the outputs too only if it beats φ_o by more than 1 s.e.
+        if per_o.mean() + _sem(per_o - self._output_per_episode) < self.validation_loss_:
+            self.output_candidate_, self.validation_loss_ = None, float(per_o.mean())
 
     @staticmethod
     def _affine(c: _Candidate, zs: np.ndarray) -> np.ndarray:
@@ -420,6 +429,12 @@ class SimulationMap:
     def strength_(self) -> float:
         """The chosen relative ridge strength (inf: a constant map)."""
         return self.candidate_.strength
+
+    @property
+    def output_strength_(self) -> float:
+        """φ_o's relative ridge strength (inf: a constant map; φ's when φ_o is φ + MLP)."""
+        c = self.output_candidate_
+        return self.candidate_.strength if c is None else c.strength
 
     @property
     def coordinates_(self) -> tuple[str, str]:
@@ -490,10 +505,34 @@ class SimulationMap:
         return float(self.squared_error(source, target).mean())
 
 
-def _finite(values) -> np.ndarray:
-    """Losses as float64 with NaN and -inf/+inf mapped to +inf (invalid)."""
-    out = np.asarray(values, dtype=np.float64).reshape(-1)
+def _per_episode(values, n_candidates: int) -> np.ndarray:
+    """Losses ``[C, V]`` (``[C]`` read as one column), NaN and ±inf mapped to +inf."""
+    out = np.asarray(values, dtype=np.float64).reshape(n_candidates, -1)
     return np.where(np.isfinite(out), out, np.inf)
+
+
+def _sem(values: np.ndarray) -> float:
+    """Standard error of the mean of ``values`` ``[V]`` (0 for one value; inf if any is)."""
+    if values.size < 2:
+        return 0.0
+    if not np.isfinite(values).all():
+        return math.inf
+    return float(values.std(ddof=1) / math.sqrt(values.size))
+
+
+def _one_standard_error(per: np.ndarray, candidates: list[_Candidate]) -> int:
+    """The most regularised candidate whose mean loss is within one standard error (over
+    validation episodes, paired with the best) of the lowest: a constant map before any
+    finite ridge, larger strengths before smaller; ties by loss. With heavy-tailed
+    losses the noise is large and the choice falls back towards the constant map. An
+    exact best (loss ≤ :data:`EXACT`) is kept as is."""
+    mean = per.mean(1)
+    best = int(np.argmin(mean))
+    if not np.isfinite(mean[best]) or mean[best] <= EXACT:  # exact: no noise to guard
+        return best
+    within = [c for c in range(len(candidates)) if np.isfinite(mean[c])
+              and mean[c] <= mean[best] + _sem(per[c] - per[best])]
+    return max(within, key=lambda c: (candidates[c].strength, -mean[c]))
 
 
 def _check_int(value: int, name: str, minimum: int) -> int:

@@ -203,15 +203,3 @@ class OutputScorer:
         err = ((g_src - g_emb) ** 2).sum(1) / self.variance
         err[~np.isfinite(err)] = np.nan
         return err
-
-    def selection_loss(self, episodes: np.ndarray, states: np.ndarray) -> np.ndarray:
-        """Mean per-item D_o of each candidate ``[C]``; a candidate with invalid items is
-        inf unless every candidate has some (then the mean over valid items)."""
-        per = self.items(episodes, states).reshape(states.shape[0], -1)
-        bad = np.isnan(per).any(1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(per, axis=1)
-        if (~bad).any():
-            mean[bad] = np.inf
-        return mean

@@ -124,6 +124,8 @@ def build_dataset(results: dict, flags: dict, display: dict, vec: dict, outputs:
             results, n_folds, lambda r: r.best_epoch, 0).astype(int)),
         "ridge_strength": (("direction", "fold"), _per_fold(
             results, n_folds, lambda r: r.strength, math.nan)),
+        "output_ridge_strength": (("direction", "fold"), _per_fold(
+            results, n_folds, lambda r: r.output_strength, math.nan)),
         "map_coordinates": (("direction", "fold"), _per_fold(
             results, n_folds, lambda r: np.array(r.coordinates, dtype=object), "")),
         "rank_a": ((), display["a"].rank_),
