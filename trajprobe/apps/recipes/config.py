@@ -26,6 +26,7 @@ from trajprobe.apps.training import (
     train_supervised,
 )
 from trajprobe.io import atomic_write
+from trajprobe.paths import check_path
 from trajprobe.tasks.base import output_size
 
 __all__ = [
@@ -198,6 +199,7 @@ class MetaLearnerRecipe:
         model = self.build_model(seed)
         config = _with_seed(self.training, seed)
         if out_dir is not None:
+            out_dir = check_path(out_dir, "out_dir")  # not '' (= here), / or ~
             info = self.run_info(seed)
             check_run_info(out_dir, info)  # before anything is written
             kind = "policy_gradient" if isinstance(config, PolicyGradientConfig) else "supervised"

@@ -17,6 +17,7 @@ from trajprobe.apps.recipes.config import default_out_dir
 from trajprobe.apps.reproduce.base import PRESETS, RunContext, SummaryRow, TargetResult
 from trajprobe.apps.reproduce.report import read_results, write_report
 from trajprobe.devices import resolve_device
+from trajprobe.paths import check_path
 from trajprobe.validation import check_positive_int, did_you_mean
 
 __all__ = [
@@ -74,7 +75,8 @@ def reproduce(
         raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
     seeds = check_positive_int(seeds, "seeds")
     dev = resolve_device(device)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(target, preset)
+    out = check_path(out_dir, "out_dir") if out_dir is not None else default_out_dir(target,
+                                                                                 preset)
     context = RunContext(preset=preset, seeds=seeds, device=dev, out_dir=out, progress=progress)
     module = importlib.import_module(TARGETS[target])
     if scheduler == "auto":
