@@ -118,7 +118,7 @@ def load_trained(path: str | Path, *, device: torch.device | str | None = None
 def _check_record(info_path: Path, info: dict, recipe: MetaLearnerRecipe, checkpoint: Path
                   ) -> None:
     """``recipe.json`` as a whole against the recipe it names and the checkpoint's record:
-    the task it records, and the task and training kind the checkpoint records."""
+    the task it records, and the task the checkpoint records."""
     from trajprobe.apps.training import describe_task
 
     task = describe_task(recipe.task)
