@@ -360,8 +360,15 @@ def _first_checkpoint(outer: xr.Dataset) -> np.ndarray:
 def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass: xr.Dataset,
              outer: xr.Dataset) -> dict[str, plt.Figure]:
     agents = (("Learner", learner), ("Meta-Learner", meta), ("Bayes", bayes))
-    figures = {}
+    return {"fig8ab_learning_curves": _fig8ab(agents),
+            "fig8c_steps_to_threshold": _fig8c(agents),
+            "figA5_normalised": _figA5(agents),
+            "fig10_q_vs_progress": _fig10(agents),
+            "figA7_bandpass": _figA7(meta, bandpass),
+            "fig15_outer_loop": plot_outer_loop(outer, CUTOFF, label="k =")}
 
+
+def _fig8ab(agents) -> plt.Figure:
     fig, axes = plots.subplots(2, 3, figsize=(14, 7.5))
     for col, (name, ds) in enumerate(agents):
         ax = axes[0, col]
@@ -374,8 +381,10 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
     axes[0, 0].set_xlabel("training step t")
     axes[1, 0].set_title("Learner: q_k at selected training steps (Fig. 8a)")
     fig.tight_layout()
-    figures["fig8ab_learning_curves"] = fig
+    return fig
 
+
+def _fig8c(agents) -> plt.Figure:
     fig, axes = plots.subplots(1, 3, figsize=(14, 3.8))
     for ax, (name, ds) in zip(axes, agents, strict=True):
         with warnings.catch_warnings():  # seaborn warns when no curve crosses (smoke runs)
@@ -397,8 +406,10 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
         ax.set_ylabel("episode steps until q_k > c")
         ax.set_ylim(0, N_STEPS + 1)
     fig.tight_layout()
-    figures["fig8c_steps_to_threshold"] = fig
+    return fig
 
+
+def _figA5(agents) -> plt.Figure:
     fig, axes = plots.subplots(1, 3, figsize=(14, 3.8))
     for ax, (name, ds) in zip(axes, agents, strict=True):
         mean = ds["q"].mean("episode")
@@ -417,8 +428,10 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
         ax.legend(fontsize="small")
     axes[0].set_xscale("log")
     fig.tight_layout()
-    figures["figA5_normalised"] = fig
+    return fig
 
+
+def _fig10(agents) -> plt.Figure:
     fig, axes = plots.subplots(1, 3, figsize=(14, 3.8))
     for ax, (name, ds) in zip(axes, agents, strict=True):
         plot_progress(ds, "q", "probe_loss", ax=ax)
@@ -427,8 +440,10 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
         ax.set_ylabel("q_k")
         ax.get_legend().set_title("frequency k")
     fig.tight_layout()
-    figures["fig10_q_vs_progress"] = fig
+    return fig
 
+
+def _figA7(meta: xr.Dataset, bandpass: xr.Dataset) -> plt.Figure:
     fig, axes = plots.subplots(1, 2, figsize=(11, 3.8))
     plot_learning_curves(bandpass, "q", ax=axes[0])
     axes[0].set_title("Band-pass Meta-Learner on low-pass g (Fig. A7)")
@@ -449,10 +464,7 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset, bandpass:
     axes[1].set_title("Same low-pass episodes, both Meta-Learners")
     axes[1].legend(fontsize="small", loc="upper right")
     fig.tight_layout()
-    figures["figA7_bandpass"] = fig
-
-    figures["fig15_outer_loop"] = plot_outer_loop(outer, CUTOFF, label="k =")
-    return figures
+    return fig
 
 
 def _q_by_frequency(ds: xr.Dataset, ax: plt.Axes, name: str) -> None:
