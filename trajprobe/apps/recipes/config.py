@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -213,9 +213,15 @@ class MetaLearnerRecipe:
                                 progress=progress)
 
     def run_info(self, seed: int) -> dict[str, Any]:
-        """What a run directory's ``recipe.json`` records: recipe, preset, seed and task."""
+        """What a run directory's ``recipe.json`` records: recipe, preset, seed and task, and
+        the rest of the recipe, so that :func:`trajprobe.apps.load_run` can rebuild it."""
+        kind = "policy_gradient" if isinstance(self.training, PolicyGradientConfig) else (
+            "supervised")
         return {"name": self.name, "preset": self.preset, "seed": seed,
-                "task": describe_task(self.task)}
+                "task": describe_task(self.task), "paper": self.paper,
+                "description": self.description, "agent": self.agent,
+                "model": asdict(self.model), "training_kind": kind,
+                "training": asdict(self.training)}
 
     def estimated_seconds(self, flops: float = CPU_FLOPS) -> float:
         """Projected training time on this CPU: outer updates × (fixed + arithmetic) cost.

@@ -1,0 +1,202 @@
+"""Reload a training run: its recipe, its task and its trained machine, from its directory.
+
+A run directory is what :meth:`~trajprobe.apps.recipes.MetaLearnerRecipe.train`,
+``trajprobe train``, ``trajprobe reproduce`` and :func:`~trajprobe.apps.sweep.sweep` (one per
+seed, under ``runs/``) write: ``recipe.json`` (the recipe's name, preset and seed, its task
+by importable class path and fields, and, since this module, its model and training
+configuration) beside the checkpoints (``latest.pt``, ``checkpoint_*.pt``).
+
+>>> from trajprobe.apps import load_run
+>>> recipe, task, machine, seed = load_run("runs/bern")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import sys
+import typing
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from trajprobe.apps import recipes as catalogue
+from trajprobe.apps.recipes.config import RECIPE_FILE, MetaLearnerRecipe, ModelConfig
+from trajprobe.apps.training import (
+    LATEST,
+    OptimiserConfig,
+    PolicyGradientConfig,
+    SupervisedConfig,
+    load_model,
+)
+from trajprobe.apps.training.run_dirs import describe_task, task_differences
+from trajprobe.io import load_json
+
+__all__ = ["Run", "load_run"]
+
+TRAINING_KINDS = {"supervised": SupervisedConfig, "policy_gradient": PolicyGradientConfig}
+
+
+class Run(NamedTuple):
+    """A reloaded training run (unpacks as ``recipe, task, machine, seed``).
+
+    Attributes:
+        recipe: the :class:`~trajprobe.apps.recipes.MetaLearnerRecipe` that trained it.
+        task: the recipe's task (``recipe.task``), the same object.
+        machine: the trained model, a state machine (``initial_state`` + ``step``), in
+            eval mode on the device asked for.
+        seed: the training seed.
+    """
+
+    recipe: MetaLearnerRecipe
+    task: Any
+    machine: torch.nn.Module
+    seed: int
+
+
+def load_run(path: str | Path, *, device: torch.device | str | None = None) -> Run:
+    """The recipe, the task and the trained machine of a run directory (or checkpoint file).
+
+    A bundled recipe's run is rebuilt from the catalogue (``trajprobe recipes``); a run of
+    one's own :class:`~trajprobe.apps.recipes.MetaLearnerRecipe` is rebuilt from its
+    ``recipe.json``: the task class is imported by the module path it was recorded under
+    (e.g. ``my_tasks.PoissonRate``) and given the recorded fields, and the model and training
+    configurations are read back. A directory loads ``latest.pt``; a checkpoint file loads
+    that checkpoint.
+
+    Args:
+        path: a run directory or one of its checkpoint files.
+        device: where the machine goes (None: the CPU).
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ValueError: ``path`` is not a run (no ``recipe.json``); its task class cannot be
+            imported (the message says how to make it importable); the rebuilt task differs
+            from the recorded one (every differing field, both values); the run predates
+            recorded model configurations and is not a bundled recipe's.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"path: no training run or checkpoint at {str(path)!r}")
+    run_dir = path if path.is_dir() else path.parent
+    info_path = run_dir / RECIPE_FILE
+    if not info_path.is_file():
+        raise ValueError(f"path: {str(path)!r} is not a trajprobe training run (no "
+                         f"{RECIPE_FILE} in {str(run_dir)!r}); train one with "
+                         "recipe.train(DIR) or `trajprobe train RECIPE --out DIR`")
+    info = load_json(info_path, {"name": str, "preset": str, "seed": int})
+    bundled = _bundled(info)
+    if bundled is not None:
+        recipe, model = catalogue.load_trained(path, device=device)
+        return Run(recipe, recipe.task, model.eval(), int(info["seed"]))
+    recipe = _own_recipe(info, info_path)
+    checkpoint = path if path.is_file() else run_dir / LATEST
+    model = load_model(checkpoint, recipe.build_model(int(info["seed"])),
+                       map_location=str(device or "cpu"))
+    return Run(recipe, recipe.task, model.to(device or "cpu").eval(), int(info["seed"]))
+
+
+def _bundled(info: dict[str, Any]) -> MetaLearnerRecipe | None:
+    """The catalogue's recipe that ``info`` records (same name and task), or None."""
+    if info["name"] not in catalogue.names():
+        return None
+    recipe = catalogue.get(info["name"], info["preset"])
+    recorded = info.get("task")
+    if recorded is not None and task_differences(recorded, describe_task(recipe.task)):
+        return None  # one's own recipe under a bundled name
+    return recipe if isinstance(recipe, MetaLearnerRecipe) else None
+
+
+def _own_recipe(info: dict[str, Any], info_path: Path) -> MetaLearnerRecipe:
+    """A user's MetaLearnerRecipe, rebuilt from its ``recipe.json``."""
+    if "model" not in info or "training" not in info:
+        raise ValueError(
+            f"path: {str(info_path)!r} records recipe {info['name']!r}, which is not a bundled "
+            "recipe, and no model or training configuration (a run trained before "
+            "load_run existed): train it again with recipe.train(DIR), or rebuild it with "
+            "recipe.build_model(seed) and trajprobe.apps.training.load_model")
+    task = _task(info.get("task"), info_path)
+    kind = info.get("training_kind", "supervised")
+    return MetaLearnerRecipe(
+        name=info["name"], preset=info["preset"], paper=info.get("paper", ""), task=task,
+        model=_dataclass(ModelConfig, info["model"]),
+        training=_dataclass(TRAINING_KINDS[kind], info["training"]),
+        description=info.get("description", ""), agent=info.get("agent", "meta-learner"))
+
+
+def _task(recorded: dict[str, Any] | None, info_path: Path) -> Any:
+    """The task ``recorded`` describes: its class imported by path, its fields given."""
+    if not recorded or "class" not in recorded:
+        raise ValueError(f"path: {str(info_path)!r} records no task class (a task that is "
+                         "not a dataclass cannot be rebuilt); pass it to your recipe again")
+    cls = _import_class(recorded["class"], info_path)
+    hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        if field.name in recorded and field.init:
+            kwargs[field.name] = _field_value(recorded[field.name], hints.get(field.name))
+    task = cls(**kwargs)
+    changed = task_differences(recorded, describe_task(task))
+    if changed:
+        raise ValueError(f"path: {str(info_path)!r} records a task that {recorded['class']} "
+                         f"does not rebuild ({'; '.join(changed)})")
+    return task
+
+
+def _import_class(class_path: str, info_path: Path) -> type:
+    """The class named ``module.QualName`` (the longest importable module prefix)."""
+    parts = class_path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        try:
+            for name in parts[cut:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            break
+        return obj
+    where = ("a notebook, python -c or stdin" if parts[0] == "__main__"
+             else f"module {'.'.join(parts[:-1])!r}, not importable from here")
+    raise ValueError(
+        f"path: {str(info_path)!r} was trained on task class {class_path!r}, defined in "
+        f"{where}; make it importable (a .py file on sys.path, e.g. run from the folder of "
+        f"the script that trained it, or move the class into a module and import it there "
+        f"before training), then load again (sys.path starts {sys.path[:2]})")
+
+
+def _field_value(value: Any, hint: Any) -> Any:
+    """A recorded field value as the field wants it (``describe_task`` keeps non-plain
+    values as their ``repr``; tuples come back from JSON as lists)."""
+    if isinstance(value, str) and hint is not str:
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    return _tuples(value)
+
+
+def _dataclass(cls: type, data: dict[str, Any]) -> Any:
+    """``cls(**data)`` with nested dataclass fields rebuilt and JSON lists made tuples."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in data or not field.init:
+            continue
+        value = data[field.name]
+        nested = hints.get(field.name)
+        if dataclasses.is_dataclass(nested) and isinstance(value, dict):
+            kwargs[field.name] = _dataclass(nested, value)
+        elif nested is OptimiserConfig or (isinstance(value, dict) and field.name == "optimiser"):
+            kwargs[field.name] = _dataclass(OptimiserConfig, value)
+        else:
+            kwargs[field.name] = _tuples(value)
+    return cls(**kwargs)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
