@@ -6,6 +6,8 @@
 * :func:`simulation` — D_s and D_o in both directions ("a→b": b simulates a), cross-validated
   over episodes, with null baselines and reliability flags; built on
   :class:`SimulationMap` (a fitted estimator: fit / transform / score) and :class:`Whitening`.
+* :func:`pairwise_simulation` — a list of machines compared pairwise (on Dask when a
+  client is given): D_s/D_o matrices over ``agent`` × ``other_agent`` and their MDS.
 * :func:`linear_cka`, :func:`procrustes_distance` — baselines reported beside it;
   :func:`dsa_distance` (optional ``dsa-metric``) compares the state dynamics.
 * :func:`prediction_convergence`, :func:`regret_convergence` — pairwise distances across
@@ -30,6 +32,7 @@ from trajprobe.compare.convergence import (
 )
 from trajprobe.compare.coordinates import Coordinates
 from trajprobe.compare.dsa import dsa_distance
+from trajprobe.compare.pairwise import pairwise_simulation
 from trajprobe.compare.simulation import DIRECTIONS, INVARIANCES, SimulationConfig, simulation
 from trajprobe.compare.simulation_map import SimulationMap, Whitening
 
@@ -50,6 +53,7 @@ __all__ = [
     "kl_quadrature",
     "linear_cka",
     "mds_embedding",
+    "pairwise_simulation",
     "prediction_convergence",
     "procrustes_distance",
     "regret_convergence",

@@ -14,7 +14,7 @@ import seaborn as sns
 import xarray as xr
 from matplotlib.figure import Figure
 
-__all__ = ["plot_bar_summary", "plot_mds_trajectories", "plot_simulation"]
+__all__ = ["plot_agents_mds", "plot_bar_summary", "plot_mds_trajectories", "plot_simulation"]
 
 
 def _colour(values: np.ndarray, output_index: int) -> np.ndarray:
@@ -113,6 +113,33 @@ def plot_mds_trajectories(result: xr.Dataset, *, reference_name: str = "Bayes") 
     ax.set_ylabel("MDS 2")
     ax.legend(frameon=False)
     ax.set_title("runs over checkpoints (light → dark)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_agents_mds(result: xr.Dataset) -> Figure:
+    """Agents as points in the 2-D MDS embedding of their symmetrised D_s, and the D_s
+    matrix beside it (rows: source agent; columns: the agent that simulates it).
+
+    Args:
+        result: from :func:`trajprobe.compare.pairwise_simulation`.
+    """
+    emb = result["embedding"]
+    names = [str(n) for n in result["agent"].values]
+    fig = Figure(figsize=(10, 4.5))
+    ax, heat = fig.subplots(1, 2)
+    xy = emb.values
+    ax.scatter(xy[:, 0], xy[:, 1], s=40, color="crimson", zorder=2)
+    for name, (x, y) in zip(names, xy, strict=True):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("MDS 1")
+    ax.set_ylabel("MDS 2")
+    ax.set_title("agents by ½(D_s(i→j) + D_s(j→i))", fontsize=9)
+    sns.heatmap(result["state_dissimilarity"].values, ax=heat, annot=len(names) <= 8,
+                fmt=".2g", xticklabels=names, yticklabels=names, cmap="crest")
+    heat.set_xlabel("simulated by (target)")
+    heat.set_ylabel("agent (source)")
+    heat.set_title("D_s (agent → other_agent)", fontsize=9)
     fig.tight_layout()
     return fig
 
