@@ -157,7 +157,7 @@ def measure_bytes(episodes: int, steps: int, probes: int, input_size: int, outpu
 
 
 def check_measure(machine: Any, task: Any, episodes: int, steps: int,
-                  probes: int | None) -> None:
+                  probes: int | None, what: str = "measure") -> None:
     """Refuse a measurement whose trace and probes cannot fit in memory (:func:`measure_bytes`,
     with N = ``probes``, or 1 when the task chooses: a lower bound).
 
@@ -170,9 +170,9 @@ def check_measure(machine: Any, task: Any, episodes: int, steps: int,
     itemsize = max((leaf.element_size() for leaf in leaves if leaf.is_floating_point()),
                    default=4)
     output_size = getattr(task, "output_size", None) or getattr(task, "n_actions", 1)
-    needed = measure_bytes(episodes, steps, probes or 1, task.input_size, output_size,
-                           state_size, itemsize)
-    check_estimate(Estimate(f"measure: episodes={episodes:,} × steps={steps:,}"
+    needed = measure_bytes(episodes, steps, probes or 1, getattr(task, "input_size", 1),
+                           output_size, state_size, itemsize)
+    check_estimate(Estimate(f"{what}: episodes={episodes:,} × steps={steps:,}"
                             + (f" × probes={probes:,}" if probes else ""), memory=needed),
                    fix="use fewer episodes (or measure several smaller batches and "
                        "concatenate them along episode)")

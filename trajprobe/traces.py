@@ -12,6 +12,7 @@ import torch
 import xarray as xr
 
 from trajprobe import machine as sm
+from trajprobe import resources
 from trajprobe.guard import check_outputs, checked_step, eval_mode
 from trajprobe.labelled import feature_dims
 from trajprobe.machine import Policy, default_policy
@@ -448,6 +449,7 @@ def histories(
         return replace(episodes, inputs=trace.inputs), trace
     check_positive_int(episodes, "episodes")
     check_positive_int(steps, "steps")
+    resources.check_measure(machine, task, episodes, steps, None, "the history")  # memory
     if is_environment(task):
         trace = interact(machine, task, episodes, steps, seed=seed, policy=policy)
         return Episodes(trace.inputs, None, trace.params or {}), trace
