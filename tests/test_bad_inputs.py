@@ -844,3 +844,35 @@ def test_measure_of_a_user_environment_with_inf_rewards_fails_loudly():
     with pytest.raises(ValueError, match=r"task: Broken.reward returned non-finite rewards "
                                          r"\((NaN and )?inf"):
         trajprobe.measure(machine, task, episodes=2, steps=3)
+
+
+def test_check_estimate_refuses_with_the_numbers_and_the_override(tmp_path, monkeypatch):
+    from trajprobe import resources
+
+    day = resources.TIME_LIMIT_FLOOR
+    resources.check_estimate(resources.Estimate("job", seconds=day, reference_seconds=1.0))
+    with pytest.raises(resources.ResourceError, match=r"job: refused before any work: it is "
+                       r"estimated to take 21 days on this machine, 1,814,400x the preset's "
+                       r"1 s; make the job smaller, or add --yes to run it anyway"):
+        resources.check_estimate(resources.Estimate("job", seconds=21 * day,
+                                                    reference_seconds=1.0), override="--yes")
+    monkeypatch.setattr(resources, "available_memory", lambda: 1_000_000)
+    with pytest.raises(ValueError, match=r"it needs about 2.0 MB of memory and this machine "
+                                         r"has 1.0 MB available; fewer$"):
+        resources.check_estimate(resources.Estimate("job", memory=2_000_000), fix="fewer")
+    free = resources.free_disk(tmp_path / "not" / "yet")  # the nearest existing parent
+    with pytest.raises(ValueError, match=r"it writes about .* and '.*not/yet' has .* free"):
+        resources.check_estimate(resources.Estimate("job", disk=free + 10**12),
+                                 out=tmp_path / "not" / "yet")
+    assert resources.format_duration(4 * 365.25 * 86400) == "4 years"
+
+
+def test_check_path_accepts_ordinary_paths_and_expands_home(tmp_path):
+    from trajprobe.paths import check_path
+
+    assert check_path(tmp_path / "run") == tmp_path / "run"
+    assert check_path("runs/x") == Path("runs/x")
+    assert check_path("~/runs/x") == Path.home() / "runs" / "x"
+    assert check_path("/", output=False) == Path("/")  # reading from / is fine
+    with pytest.raises(TypeError, match="out: expected a path, got int"):
+        check_path(3)
