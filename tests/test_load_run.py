@@ -48,6 +48,9 @@ RECIPE = MetaLearnerRecipe(
 
 if __name__ == "__main__":
     result = RECIPE.train("run", seed=3, progress=False)
+    from trajprobe.apps import load_run
+
+    print("same script:", type(load_run("run").task).__module__)  # not re-imported
     x = torch.linspace(-1, 1, 4 * 6).reshape(6, 4)
     y, _ = result.model.step(x, result.model.initial_state(6))
     print(repr(y.flatten().tolist()))
@@ -79,6 +82,7 @@ def test_a_run_trained_in_a_scripts_main_reloads_from_another_script(tmp_path: P
     assert trained.returncode == 0, trained.stderr[-2000:]
     recorded = json.loads((tmp_path / "run" / "recipe.json").read_text())
     assert recorded["task"]["class"] == "train.DriftingRegression"
+    assert "same script: __main__" in trained.stdout
     loaded = _python(tmp_path, "load.py")
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     described, outputs = loaded.stdout.strip().splitlines()[-2:]

@@ -31,7 +31,11 @@ from trajprobe.apps.training import (
     SupervisedConfig,
     load_model,
 )
-from trajprobe.apps.training.run_dirs import describe_task, task_differences
+from trajprobe.apps.training.run_dirs import (
+    describe_task,
+    task_class_path,
+    task_differences,
+)
 from trajprobe.io import load_json
 
 __all__ = ["Run", "load_run"]
@@ -146,8 +150,12 @@ def _task(recorded: dict[str, Any] | None, info_path: Path) -> Any:
 
 
 def _import_class(class_path: str, info_path: Path) -> type:
-    """The class named ``module.QualName`` (the longest importable module prefix)."""
+    """The class named ``module.QualName`` (the longest importable module prefix); a class
+    of the running script is taken from ``__main__`` (importing the script would run it)."""
     parts = class_path.split(".")
+    in_main = _attribute(sys.modules.get("__main__"), parts[-1:])
+    if isinstance(in_main, type) and task_class_path(in_main) == class_path:
+        return in_main
     for cut in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:cut])
         try:
@@ -167,6 +175,12 @@ def _import_class(class_path: str, info_path: Path) -> type:
         f"{where}; make it importable (a .py file on sys.path, e.g. run from the folder of "
         f"the script that trained it, or move the class into a module and import it there "
         f"before training), then load again (sys.path starts {sys.path[:2]})")
+
+
+def _attribute(obj: Any, names: list[str]) -> Any:
+    for name in names:
+        obj = getattr(obj, name, None)
+    return obj
 
 
 def _field_value(value: Any, hint: Any) -> Any:
