@@ -451,8 +451,10 @@ def _recipes(args: argparse.Namespace) -> int:
     print(f"{'recipe':<{widths[0]}}  {'preset':<{widths[1]}}  {'est. time':>9}  description")
     for name, preset, cost, description in rows:
         print(f"{name:<{widths[0]}}  {preset:<{widths[1]}}  {cost:>9}  {description}")
-    print(f"\nestimated for this project's 2-core CPU ({recipes.CPU_FLOPS / 1e9:.0f} GFLOP/s "
-          "sustained); a GPU is typically 10-100x faster for the paper presets.")
+    print(f"\nestimated for this project's 2-core CPU when it is otherwise idle "
+          f"({recipes.CPU_FLOPS / 1e9:.0f} GFLOP/s sustained; benchmarks/cost_model.py sets "
+          "them beside measured runs); a busy machine takes longer, a GPU is typically "
+          "10-100x faster for the paper presets.")
     return 0
 
 
