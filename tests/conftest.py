@@ -8,8 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 PINS = Path(__file__).parent / "data" / "reproduce_smoke_pins.json"
+PINS_TORCH = "2.13."
+"""The torch the pins were recorded with (.ci/run's pin). Other torch releases sum in
+another order in some kernels: on torch 2.2-2.6 the coupled bandit Meta-Learner's expected
+reward moves by 2e-4 (relative), so there the pins hold to 1e-3."""
 """Headline rows of every reproduce target at the smoke preset, recorded before the task
 protocol redesign (issue 12): quantity, agent, ours."""
 
@@ -21,6 +26,8 @@ def assert_pinned() -> Callable[[Path, str], None]:
 
     def check(out_dir: Path, target: str, rtol: float = 1e-6) -> None:
         pinned = json.loads(PINS.read_text())[target]
+        if not torch.__version__.startswith(PINS_TORCH):
+            rtol = max(rtol, 1e-3)
         rows = json.loads((Path(out_dir) / "summary.json").read_text())
         assert [(r["quantity"], r["agent"]) for r in rows] == [(q, a) for q, a, _ in pinned]
         for row, (quantity, agent, value) in zip(rows, pinned, strict=True):
