@@ -135,7 +135,9 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--task", required=True,
                    help="a task of `trajprobe.reference_models.catalogue` (required)")
     p.add_argument("--episodes", type=_positive_int, default=500,
-                   help="evaluation episodes (half fit the simulation map, half score it)")
+                   help="evaluation episodes (5 folds: each scored by maps fitted on the rest)")
+    p.add_argument("--untrained", action="store_true",
+                   help="also compare A with B's untrained network (B's recipe and seed)")
     _seed_option(p, "the evaluation episodes and the simulation map")
     _device_option(p)
     p.add_argument("--out", type=_out_path, default=None,
@@ -515,24 +517,46 @@ def _compare(args: argparse.Namespace) -> int:
     # by the normalised error of the action probabilities.
     config = compare.SimulationConfig(
         output_measure="error" if is_environment(task) else "auto")
+    untrained = _untrained_agent(args.b, args.device) if args.untrained else None
     with torch.no_grad():
-        sim = compare.simulation(a, b, inputs, config=config, seed=args.seed)
-    print(f"task {args.task}: {label} = {behaviour:.4g}")
-    print(f"  D_o: {sim.attrs['output_measure']}")
-    for direction in sim["direction"].values:
-        row = sim.sel(direction=direction)
-        flag = "" if bool(row["reliable"]) else f"  [unreliable: {row['reliability_note'].item()}]"
-        print(f"  {direction}: D_s = {float(row['state_dissimilarity']):.4g} "
-              f"± {float(row['state_dissimilarity_sem']):.2g} "
-              f"(shuffled null {float(row['state_dissimilarity_shuffled']):.4g}), "
-              f"D_o = {float(row['output_dissimilarity']):.4g} "
-              f"± {float(row['output_dissimilarity_sem']):.2g} "
-              f"(shuffled null {float(row['output_dissimilarity_shuffled']):.4g}){flag}")
+        sim = compare.simulation(a, b, inputs, config=config, untrained=untrained,
+                                 seed=args.seed)
+    print(f"task {args.task}: {label} = {behaviour:.4g}   (A = {args.a}, B = {args.b})")
+    print(compare.simulation_summary(sim, names=("A", "B")))
     if args.out is not None:
-        sim.attrs["behavioural_dissimilarity"] = behaviour
+        sim.attrs.update({"behavioural_dissimilarity": behaviour, "task": args.task,
+                          "a_path": str(args.a), "b_path": str(args.b),
+                          "a_recipe": _recipe_of(args.a), "b_recipe": _recipe_of(args.b)})
         save_dataset(sim.drop_vars([v for v in sim.data_vars if sim[v].ndim > 2]), args.out)
         print(f"wrote {args.out}")
     return 0
+
+
+def _recipe_of(spec) -> str:
+    """'name (preset, seed N)' of a run or checkpoint, or the Bayes agent."""
+    from trajprobe.apps.recipes import RECIPE_FILE
+    from trajprobe.io import load_json
+
+    if str(spec) == "bayes":
+        return "Bayes-optimal agent of the task"
+    run = Path(spec) if Path(spec).is_dir() else Path(spec).parent
+    info = load_json(run / RECIPE_FILE, {"name": str, "preset": str, "seed": int})
+    return f"{info['name']} ({info['preset']}, seed {info['seed']})"
+
+
+def _untrained_agent(spec, device: str):
+    """B's network before training: its recipe's model for its seed (checkpoint 0)."""
+    from trajprobe.apps import recipes
+    from trajprobe.apps.recipes import RECIPE_FILE
+    from trajprobe.io import load_json
+
+    if str(spec) == "bayes":
+        raise ValueError("--untrained: B is the Bayes agent, which has no untrained network; "
+                         "put the trained agent as B")
+    run = Path(spec) if Path(spec).is_dir() else Path(spec).parent
+    recipe, _ = recipes.load_trained(spec, device=device)
+    seed = load_json(run / RECIPE_FILE, {"name": str, "preset": str, "seed": int})["seed"]
+    return recipe.build_model(seed=seed).to(device)
 
 
 def _measure(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@
 * :func:`simulation` — D_s and D_o in both directions ("a→b": b simulates a), cross-validated
   over episodes, with null baselines and reliability flags; built on
   :class:`SimulationMap` (a fitted estimator: fit / transform / score) and :class:`Whitening`.
+* :func:`simulation_summary` — a result as text, each direction spelled out.
 * :func:`pairwise_simulation` — a list of machines compared pairwise (on Dask when a
   client is given): D_s/D_o matrices over ``agent`` × ``other_agent`` and their MDS.
 * :func:`linear_cka`, :func:`procrustes_distance` — baselines reported beside it;
@@ -35,6 +36,7 @@ from trajprobe.compare.dsa import dsa_distance
 from trajprobe.compare.pairwise import pairwise_simulation
 from trajprobe.compare.simulation import DIRECTIONS, INVARIANCES, SimulationConfig, simulation
 from trajprobe.compare.simulation_map import SimulationMap, Whitening
+from trajprobe.compare.summary import simulation_summary
 
 __all__ = [
     "DIRECTIONS",
@@ -60,4 +62,5 @@ __all__ = [
     "replay",
     "reward_gap",
     "simulation",
+    "simulation_summary",
 ]

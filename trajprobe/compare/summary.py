@@ -1,0 +1,51 @@
+"""A plain-text report of a :func:`~.simulation` result, for a terminal or a notebook.
+
+Each direction is spelled out ("A → B: does B simulate A? φ maps A's states into B's",
+then its label in the Dataset, "a→b"), with
+D_s and D_o ± their standard errors, the best constant map's D_o (the bound), the
+time-shuffled null and, when present, the untrained baseline, and the reliability note
+in words.
+"""
+
+from __future__ import annotations
+
+import math
+
+import xarray as xr
+
+__all__ = ["simulation_summary"]
+
+
+def _value(row: xr.Dataset, name: str) -> str:
+    if name not in row:
+        return "—"
+    value = float(row[name])
+    sem = float(row[f"{name}_sem"]) if f"{name}_sem" in row else math.nan
+    text = f"{value:.4g}"
+    return text + (f" ± {sem:.2g}" if math.isfinite(sem) else "")
+
+
+def simulation_summary(result: xr.Dataset, names: tuple[str, str] = ("A", "B")) -> str:
+    """The result of :func:`~.simulation` as lines of text, one block per direction.
+
+    Args:
+        result: from :func:`~trajprobe.compare.simulation` (machine a is ``names[0]``).
+        names: display names of machines a and b.
+    """
+    lines = [f"D_o: {result.attrs.get('output_measure', '?')}",
+             "D_s: 0 = exact embedding, 1 = no better than the target's mean state"]
+    for direction in result["direction"].values:
+        src, dst = (names["ab".index(k)] for k in str(direction).split("→"))
+        row = result.sel(direction=direction)
+        lines.append(f"{src} → {dst}: does {dst} simulate {src}? "
+                     f"(φ maps {src}'s states into {dst}'s)")
+        lines.append(f"  {direction}: D_s {_value(row, 'state_dissimilarity')}   "
+                     f"shuffled null {_value(row, 'state_dissimilarity_shuffled')}   "
+                     f"untrained {_value(row, 'state_dissimilarity_untrained')}")
+        lines.append(f"        D_o {_value(row, 'output_dissimilarity')}   "
+                     f"constant-map bound {_value(row, 'output_dissimilarity_constant')}   "
+                     f"shuffled null {_value(row, 'output_dissimilarity_shuffled')}   "
+                     f"untrained {_value(row, 'output_dissimilarity_untrained')}")
+        note = str(row["reliability_note"].item()) if "reliability_note" in row else ""
+        lines.append("        reliable" if bool(row["reliable"]) else f"        UNRELIABLE: {note}")
+    return "\n".join(lines)
