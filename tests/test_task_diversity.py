@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -232,3 +233,45 @@ def test_task_diversity_paper_preset_is_raventos_configuration():
     model = recipe.model
     assert (model.size, model.layers, model.heads, model.interleaved) == (128, 8, 2, True)
     assert recipes.get(task_diversity_name(None), "quick").task.size is None
+
+
+# -- trajprobe reproduce task-diversity, smoke preset -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smoke_dir(tmp_path_factory):
+    from trajprobe.apps.reproduce import reproduce
+
+    out = tmp_path_factory.mktemp("task-diversity") / "task-diversity-smoke"
+    reproduce("task-diversity", preset="smoke", out_dir=out, scheduler=None, progress=False)
+    return out
+
+
+@pytest.mark.slow
+def test_task_diversity_smoke_results_have_the_bayes_machines_known_answers(smoke_dir):
+    from trajprobe.apps.reproduce import read_results
+
+    results = read_results(smoke_dir / "results.nc")
+    err = results["errors"]["error"]
+    assert err.dims == ("M", "seed", "machine", "tasks", "t")
+    assert list(err["M"].values) == ["1", "16", "∞"]
+    # dMMSE on its one-task pool knows w from t = 1: zero error against wᵀx
+    assert float(err.sel(M="1", machine="dMMSE", tasks="pool").max()) < 1e-12
+    # at M = ∞ dMMSE is ridge; with no example ridge predicts 0: E(wᵀx)² / d = 1
+    assert np.array_equal(err.sel(M="∞", machine="dMMSE").values,
+                          err.sel(M="∞", machine="Ridge").values)
+    assert float(err.sel(machine="Ridge", tasks="fresh").isel(t=0).mean()) == pytest.approx(
+        1.0, rel=0.5)
+    q = results["spectra"]["q"]
+    assert q.dims == ("M", "machine", "t", "mode") and list(q["M"].values) == ["1", "∞"]
+    # ridge learns every direction of fresh tasks from 16 examples of d = 4
+    assert float(q.sel(M="∞", machine="Ridge").isel(t=-1).min()) > 0.5
+
+
+@pytest.mark.slow
+def test_task_diversity_smoke_report_and_pins(smoke_dir, assert_pinned):
+    report = (smoke_dir / "report.md").read_text()
+    assert "threshold M*" in report and "dMMSE" in report
+    for stem in ("mse_vs_pool_size", "mse_vs_position", "spectra"):
+        assert (smoke_dir / "figures" / f"{stem}.png").is_file()
+    assert_pinned(smoke_dir, "task-diversity")
