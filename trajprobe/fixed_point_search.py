@@ -106,7 +106,7 @@ def fixed_points(
         max_iters: at most this many steps.
         learning_rate: Adam's initial learning rate (per state); ignored by ``"newton"``.
         adaptive: adapt the learning rate per state (×1.05 after a step that lowers q,
-            ×0.5 after one that raises it); ``"newton"`` always adapts its damping.
+            ×0.9 after one that raises it); ``"newton"`` always adapts its damping.
         max_q: keep only points whose q is at most this (slow points included); None keeps
             every point, as FixedPointFinder does.
         tol_unique: two points are one if they differ by less than this in every unit
@@ -295,7 +295,7 @@ class _AdamState:
 
     def adapt(self, rows, better) -> None:
         if self.adaptive:
-            self.lr[rows] *= torch.where(better, 1.05, 0.5).to(self.lr)
+            self.lr[rows] *= torch.where(better, 1.05, 0.9).to(self.lr)
 
     def stalled(self, rows, better, improved, options) -> torch.Tensor:
         return improved.abs() < options.tol_dq * self.lr[rows].double()
