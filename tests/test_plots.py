@@ -166,3 +166,13 @@ def test_report_html_renders_the_markdown(tmp_path):
     assert "&lt;b&gt;raw&lt;/b&gt;" in page and "`" not in page  # raw HTML escaped, no backticks
     assert page.count('src="data:image/png;base64,') == 1
     assert "<code>results.nc</code>" in page
+
+
+def test_plot_measurement_of_contexts_draws_them_in_learning_order():
+    from trajprobe.plots import plot_measurement
+
+    ds = spectra_dataset().rename({"mode": "context"}).drop_vars("s")
+    ds["q_ordered"] = ds["q"].rename({"context": "rank"})
+    (ax,) = plot_measurement(ds).axes
+    assert ax.get_xscale() == "log" and ax.get_ylabel() == "P(correct action)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:3] == ["1", "2", "3"]

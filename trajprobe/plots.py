@@ -275,9 +275,12 @@ def _as_dataset(ds: xr.Dataset | Mapping[str, xr.Dataset]) -> xr.Dataset:
 def _panels(ds: xr.Dataset, variables: Sequence[str] | None) -> list[tuple[str, str | None]]:
     """``(variable, extra dim)`` to draw: the q curves when present, else every variable
     with dims ``episode, t`` (and agent/seed) only."""
-    if variables is None:
-        for name in ("q", "q_ordered"):
-            if name in ds and "episode" in ds[name].dims and "t" in ds[name].dims:
+    if variables is None:  # per-mode q, else contexts in learning order (Fig. 12), else q
+        candidates = [n for n in ("q", "q_ordered") if n in ds]
+        if "q" in ds and "mode" not in ds["q"].dims and "q_ordered" in ds:
+            candidates = ["q_ordered"]
+        for name in candidates:
+            if "episode" in ds[name].dims and "t" in ds[name].dims:
                 variables = [name]
                 break
         else:
