@@ -2,8 +2,10 @@
 
 LSTM of 32 units (untrained; state [h, c] = 64 dims) against the Beta–Bernoulli
 conjugate machine (2 dims), both directions, default :class:`SimulationConfig`: 5-fold
-cross-validation over episodes, each fold fitting the map and the time-shuffled null map.
-Target: ≤ 30 s on 2 CPU cores. Prints a table of timings and results.
+cross-validation over episodes, each fold choosing the map on validation episodes (ridge
+path in raw and log coordinates, constant maps, MLP residual) and fitting the
+time-shuffled null. Target: ≤ 30 s on 2 CPU cores. Prints D_s, D_o, the constant-map
+bound and the nulls. Prints a table of timings and results.
 
     python benchmarks/simulation.py [--threads N]
 """
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 from trajprobe.adapters import wrap
-from trajprobe.compare import SimulationConfig, simulation
+from trajprobe.compare import SimulationConfig, simulation, simulation_summary
 from trajprobe.reference_models.conjugate import BetaBernoulli
 from trajprobe.tasks.prediction import BernoulliPrediction
 
@@ -64,16 +66,7 @@ def main() -> None:
     print(f"simulation: {args.episodes} episodes x {args.steps} steps, Bayes (a, 2-d) vs "
           f"LSTM-32 (b, 64-d), n_components (k)={ds.n_components.values.tolist()}, "
           f"threads={args.threads}")
-    print(f"{'direction':<10}{'D_s':>18}{'D_o':>18}{'D_s shuffled':>14}{'D_o shuffled':>14}"
-          f"{'k':>4}  reliable")
-    for d in ds["direction"].values:
-        row = ds.sel(direction=d)
-        sem_s, sem_o = float(row.state_dissimilarity_sem), float(row.output_dissimilarity_sem)
-        print(f"{d:<10}{float(row.state_dissimilarity):>10.4f} ± {sem_s:.4f}"
-              f"{float(row.output_dissimilarity):>10.4f} ± {sem_o:.4f}"
-              f"{float(row.state_dissimilarity_shuffled):>14.4f}"
-              f"{float(row.output_dissimilarity_shuffled):>14.4f}{int(row.n_components):>4d}  "
-              f"{bool(row.reliable)} {row.reliability_note.values!s}")
+    print(simulation_summary(ds, names=("Bayes", "LSTM")))
     print(f"linear CKA {float(ds.linear_cka):.4f}   Procrustes {float(ds.procrustes_distance):.4f}")
     print(f"wall time {elapsed:.1f} s (target <= 30 s)")
 

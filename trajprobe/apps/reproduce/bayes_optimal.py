@@ -247,6 +247,7 @@ def compare_task(task_name: str, models: dict[str, torch.nn.Module], settings: E
         for ours, theirs in _SIM.items():
             out[f"D_s {ours}"] = float(sim["state_dissimilarity"].sel(direction=theirs))
             out[f"D_o {ours}"] = float(sim["output_dissimilarity"].sel(direction=theirs))
+            out[f"bound {ours}"] = float(sim["output_dissimilarity_constant"].sel(direction=theirs))
         scalars[agent] = out
         sims[agent] = sim
     return scalars, sims
@@ -259,7 +260,7 @@ def _comparison_dataset(results: dict[str, list[dict[str, dict[str, float]]]],
     shape = (len(tasks), len(AGENTS), len(seeds))
     behaviour = np.full(shape, np.nan)
     d_s = np.full((*shape, len(DIRECTIONS)), np.nan)
-    d_o = np.full((*shape, len(DIRECTIONS)), np.nan)
+    d_o = np.full((*shape, len(DIRECTIONS), 2), np.nan)  # D_o and its constant-map bound
     perf = np.full(shape, np.nan)
     bayes_perf = np.full(len(tasks), np.nan)
     for i, task in enumerate(tasks):
@@ -270,7 +271,7 @@ def _comparison_dataset(results: dict[str, list[dict[str, dict[str, float]]]],
                 perf[i, a, s] = values.get("log_loss", values.get("regret", np.nan))
                 for d, direction in enumerate(DIRECTIONS):
                     d_s[i, a, s, d] = values[f"D_s {direction}"]
-                    d_o[i, a, s, d] = values[f"D_o {direction}"]
+                    d_o[i, a, s, d] = values[f"D_o {direction}"], values[f"bound {direction}"]
             bayes = scalars["bayes"]
             bayes_perf[i] = bayes.get("log_loss", bayes.get("regret", np.nan))
     kinds = [catalogue.get(t).kind for t in tasks]
@@ -283,10 +284,11 @@ def _comparison_dataset(results: dict[str, list[dict[str, dict[str, float]]]],
             "state_dissimilarity": ((*dims, "direction"), d_s, {
                 "description": "D_s: MSE of the embedding in the target's whitened PCA units "
                                "(cross-validated over episodes; 1 = the target's mean state)"}),
-            "output_dissimilarity": ((*dims, "direction"), d_o, {
+            "output_dissimilarity": ((*dims, "direction"), d_o[..., 0], {
                 "description": "D_o: prediction: sum_t KL(source || target at embedded state); "
                                "bandit: normalised squared error of action probabilities "
                                "(1 = predicting the mean policy)"}),
+            "output_dissimilarity_constant": ((*dims, "direction"), d_o[..., 1]),  # the bound
             "performance": (dims, perf, {
                 "description": "prediction: log-loss per step; bandit: mean cumulative regret"}),
             "bayes_performance": (("task",), bayes_perf, {
@@ -509,7 +511,7 @@ def _figures(ds: xr.Dataset, conv: dict[str, xr.Dataset],
 
 def _as_probabilities(sim: xr.Dataset) -> xr.Dataset:
     """For a figure: a one-logit RNN output (Bernoulli prediction) as its probability."""
-    if sim.sizes["output_b"] != 1:
+    if sim.sizes["feature_b"] != 1:
         return sim
     return sim.assign(output_b=1 / (1 + np.exp(-sim["output_b"])),
                       output_b_from_a=1 / (1 + np.exp(-sim["output_b_from_a"])))
