@@ -261,7 +261,7 @@ def _figures(spectra: dict[str, xr.Dataset], learner: xr.Dataset,
         ax.set_title(f"{agent}: spectrum (2.5, 0.05)")
         ax.set_ylabel("q_k(t) = ŝ_k / s_k")
     axes.flat[-1].set_xscale("log")
-    axes.flat[-1].set_xlabel("SGD training step t")
+    axes.flat[-1].set_xlabel("SGD training step t (after t − 1 updates), log scale")
     fig.tight_layout()
     figures["spectra"] = fig
     figures["simulation"] = _plot_simulation(sims)
@@ -278,9 +278,10 @@ def _plot_curves(spectra: dict[str, xr.Dataset], learner: xr.Dataset) -> plt.Fig
         left.plot(x, mean, marker="o", ms=3, label=str(agent))
         left.fill_between(x, mean - sem, mean + sem, alpha=0.2)
     left.set_yscale("log")
-    left.set_xlabel("in-context examples (t - 1)")
-    left.set_ylabel("squared error of the prediction of y_t")
-    left.set_title("Meta-Learners and reference regressions")
+    left.set_xlabel("in-context examples (t − 1)")
+    left.set_ylabel("squared error of the prediction of y_t, log scale")
+    left.set_title("Meta-Learners and reference regressions\n(band: ± s.e. over episodes "
+                   "and seeds)", fontsize=10)
     left.legend(fontsize=8)
     loss = learner["loss"]
     right.plot(learner["t"].values, loss.mean("episode"), color="0.3",
@@ -290,7 +291,8 @@ def _plot_curves(spectra: dict[str, xr.Dataset], learner: xr.Dataset) -> plt.Fig
                   color="C0", label=f"Bayes after {examples} examples")
     right.set_xscale("log")  # t >= 1: the probe of step t sees t - 1 updates
     right.set_yscale("log")
-    right.set_xlabel("SGD training step t")
+    right.set_xlabel("SGD training step t (after t − 1 updates), log scale")
+    right.set_ylabel("squared error on the probe points, log scale")
     right.set_title("SGD Learner")
     right.legend(fontsize=8)
     fig.tight_layout()
