@@ -246,10 +246,11 @@ class SimulationMap:
         state_loss = self._state_loss(tgt[val])
         candidates = self._candidates(src[train], tgt[train], generator)
         zs_val = [side.whiten(src[val]) for side in self.source_options_]
-        states = np.stack([self._unwhiten(c, zs_val[c.source]) for c in candidates])
-        per_s = _per_episode(state_loss(val, states), len(candidates))
-        per_o = per_s if validation_loss is None else _per_episode(
-            validation_loss(val, states), len(candidates))
+        z_val = [self._affine(c, zs_val[c.source]) for c in candidates]
+        per_s = self._report_losses(candidates, z_val, tgt[val])
+        per_o = per_s if validation_loss is None else _per_episode(validation_loss(
+            val, np.stack([self.target_options_[c.target].unwhiten(z)
+                           for c, z in zip(candidates, z_val, strict=True)])), len(candidates))
         d_s, d_o = per_s.mean(1), per_o.mean(1)
         constant = [i for i, c in enumerate(candidates) if not math.isfinite(c.strength)]
         best_constant = constant[int(np.argmin(d_o[constant]))]
@@ -280,25 +281,22 @@ class SimulationMap:
     def _candidates(self, src: np.ndarray, tgt: np.ndarray, generator: torch.Generator
                     ) -> list[_Candidate]:
         """The ridge paths of every coordinate pair and the constant training states."""
-        out = []
+        out, n = [], src.shape[0] * src.shape[1]
+        zt = [t.whiten(tgt).reshape(n, t.whitening.rank_) for t in self.target_options_]
         for i, s_side in enumerate(self.source_options_):
-            n = src.shape[0] * src.shape[1]
             zs = s_side.whiten(src).reshape(n, s_side.whitening.rank_)
-            for j, t_side in enumerate(self.target_options_):
-                zt = t_side.whiten(tgt).reshape(n, t_side.whitening.rank_)
-                coef, intercept = _ridge_path(zs, zt, s_side.whitening.variance_,
+            for j in range(len(self.target_options_)):
+                coef, intercept = _ridge_path(zs, zt[j], s_side.whitening.variance_,
                                               self.ridge_path)
                 out += [_Candidate(i, j, coef[k], intercept[k], s)
                         for k, s in enumerate(self.ridge_path)]
         r_s = self.source_options_[0].whitening.rank_
         if not any(math.isinf(s) for s in self.ridge_path):  # the means are always tried
-            out += [_Candidate(0, j, np.zeros((r_s, t.whitening.rank_)),
-                               t.whiten(tgt).reshape(-1, t.whitening.rank_).mean(0), math.inf)
-                    for j, t in enumerate(self.target_options_)]
+            out += [_Candidate(0, j, np.zeros((r_s, t.whitening.rank_)), zt[j].mean(0),
+                               math.inf) for j, t in enumerate(self.target_options_)]
         last = len(self.target_options_) - 1
-        side = self.target_options_[last]
-        out += [_Candidate(0, last, np.zeros((r_s, side.whitening.rank_)), z, math.inf)
-                for z in self._constant_points(side.whiten(tgt))]
+        out += [_Candidate(0, last, np.zeros((r_s, zt[last].shape[1])), z, math.inf)
+                for z in self._constant_points(zt[last])]
         return out
 
     def _constant_points(self, z: np.ndarray) -> np.ndarray:
@@ -338,6 +336,21 @@ class SimulationMap:
             z = self.report_.whiten(states)[..., :k]
             return ((z - z_true) ** 2).mean(axis=(2, 3))
         return loss
+
+    def _report_losses(self, candidates: list[_Candidate], z_val: list[np.ndarray],
+                       truth: np.ndarray) -> np.ndarray:
+        """Validation D_s per candidate and episode ``[C, V]``, from each candidate's
+        whitened predictions ``[V, T, r]`` (no round trip when they are in the report's
+        coordinates)."""
+        k = self.report_.whitening.n_components_
+        z_true = self.report_.whiten(truth)[..., :k]
+        report = len(self.target_options_) - 1
+        out = np.empty((len(candidates), truth.shape[0]))
+        for i, (c, z) in enumerate(zip(candidates, z_val, strict=True)):
+            if c.target != report:
+                z = self.report_.whiten(self.target_options_[c.target].unwhiten(z))
+            out[i] = ((z[..., :k] - z_true) ** 2).mean(axis=(1, 2))
+        return np.where(np.isfinite(out), out, np.inf)
 
     def _fit_residual(self, src, tgt, train, val, state_loss, loss, generator) -> None:
         """The MLP on the chosen map's residual, kept only if it lowers the validation D_s
