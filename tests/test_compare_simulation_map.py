@@ -81,3 +81,9 @@ def test_errors_name_the_argument():
         SimulationMap().fit(walk * np.nan, image)
     with pytest.raises(ValueError, match="explained_variance"):
         SimulationMap(explained_variance=1.5)
+    with pytest.raises(TypeError, match=r"hidden_width: expected a positive int, got 2\.0"):
+        SimulationMap(hidden_width=2.0)
+    with pytest.raises(TypeError, match="max_epochs"):
+        SimulationMap(max_epochs=1.5)
+    with pytest.raises(ValueError, match="ridge_path"):
+        SimulationMap(ridge_path=(-1.0,))
