@@ -248,11 +248,10 @@ class SimulationMap:
         zs_val = [side.whiten(src[val]) for side in self.source_options_]
         z_val = [self._affine(c, zs_val[c.source]) for c in candidates]
         per_s = self._report_losses(candidates, z_val, tgt[val])
-        per_o = per_s if validation_loss is None else _per_episode(validation_loss(
-            val, np.stack([self.target_options_[c.target].unwhiten(z)
-                           for c, z in zip(candidates, z_val, strict=True)])), len(candidates))
-        d_s, d_o = per_s.mean(1), per_o.mean(1)
         constant = [i for i, c in enumerate(candidates) if not math.isfinite(c.strength)]
+        per_o = per_s if validation_loss is None else self._output_losses(
+            candidates, z_val, val, validation_loss, per_s, constant)
+        d_s, d_o = per_s.mean(1), per_o.mean(1)
         best_constant = constant[int(np.argmin(d_o[constant]))]
         self.constant_validation_loss_ = float(d_o[best_constant])
         self.constant_state_ = self._constant_state(candidates[best_constant])
@@ -336,6 +335,19 @@ class SimulationMap:
             z = self.report_.whiten(states)[..., :k]
             return ((z - z_true) ** 2).mean(axis=(2, 3))
         return loss
+
+    def _output_losses(self, candidates, z_val, val, loss, per_s, constant) -> np.ndarray:
+        """Validation loss ``[C, V]`` of the candidates' outputs. When the best state map is
+        exact (validation D_s ≤ :data:`EXACT`), only it and the constants are scored (an
+        exact state gives the target's own outputs; the rest are inf)."""
+        best = int(np.argmin(per_s.mean(1)))
+        scored = (sorted({best, *constant}) if per_s[best].mean() <= EXACT
+                  else list(range(len(candidates))))
+        states = np.stack([self.target_options_[candidates[i].target].unwhiten(z_val[i])
+                           for i in scored])
+        out = np.full((len(candidates), per_s.shape[1]), np.inf)
+        out[scored] = _per_episode(loss(val, states), len(scored))
+        return out
 
     def _report_losses(self, candidates: list[_Candidate], z_val: list[np.ndarray],
                        truth: np.ndarray) -> np.ndarray:
