@@ -42,9 +42,11 @@ def gru(seed: int):
 
 
 def _timed(fn):
-    start = time.perf_counter()
+    """(result, (wall seconds, CPU seconds of this process)): on a busy shared machine the
+    CPU time is what the work costs, the wall time what the other jobs let it have."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return out, time.perf_counter() - start
+    return out, (time.perf_counter() - start, time.process_time() - cpu)
 
 
 def main() -> None:
@@ -68,8 +70,8 @@ def main() -> None:
             ds, seconds = _timed(lambda c=config: simulation(a, b, inputs, config=c, seed=0))
         rows.append((label, seconds, ds))
     dsa, dsa_seconds = _timed(lambda: dsa_distance(*states))
-    print(f"{'method':<28}{'s/pair':>8}  result")
-    for label, seconds, ds in rows:
+    print(f"{'method':<28}{'wall s':>8}{'CPU s':>8}  result")
+    for label, (seconds, cpu), ds in rows:
         parts = []
         for d in ds["direction"].values:
             r = ds.sel(direction=d)
@@ -78,8 +80,11 @@ def main() -> None:
                          f"(constant {float(r.output_dissimilarity_constant):.4f}, "
                          f"shuffled {float(r.output_dissimilarity_shuffled):.4f}) "
                          f"reliable={bool(r.reliable)}")
-        print(f"{label:<28}{seconds:>8.2f}  " + "; ".join(parts))
-    print(f"{'DSA (wasserstein)':<28}{dsa_seconds:>8.2f}  distance {dsa:.4f}")
+        print(f"{label:<28}{seconds:>8.2f}{cpu:>8.2f}  " + "; ".join(parts))
+    print(f"{'DSA (wasserstein)':<28}{dsa_seconds[0]:>8.2f}{dsa_seconds[1]:>8.2f}  "
+          f"distance {dsa:.4f}")
+    print(f"load average over the last minute: {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+          "cores")
 
 
 if __name__ == "__main__":
