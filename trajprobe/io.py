@@ -282,6 +282,9 @@ def _problem(target: Path, map_location: torch.device | str) -> dict[str, Any] |
         if "Weights only load failed" in str(err):
             detail = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln),
                           lines[-1] if lines else "")
+            # torch < 2.4 puts it all on one line, the object's name at its end
+            if "GLOBAL" not in detail and "Unsupported" in detail:
+                detail = detail[detail.index("Unsupported"):]
             return ("holds objects a checkpoint may not (it was not written by trajprobe, "
                     f"and is not unpickled: {detail[:200]})")
         reason = (lines or [type(err).__name__])[0][:200]
