@@ -128,7 +128,7 @@ def test_plot_measurement_shares_limits_across_variables_with_the_same_units():
 
     ds = spectra_dataset()
     ds["loss"].attrs.update(long_name="loss", units="1")
-    ds["loss10"] = ds["loss"] * 10
+    ds["loss10"] = (ds["loss"] * 10).assign_attrs(ds["loss"].attrs)  # older xarray drops attrs
     fig = plot_measurement(ds, variables=["loss", "loss10"])
     low, high = fig.axes[0].get_ylim()
     assert fig.axes[1].get_ylim() == (low, high)
