@@ -184,7 +184,7 @@ def test_interact_samples_actions_from_the_policy():
 def test_interact_errors():
     with pytest.raises(TypeError, match="task: expected an Environment"):
         interact(bandit_lstm(), LinearRegression(2), 2, 2, seed=0)
-    with pytest.raises(ValueError, match="n_steps"):
+    with pytest.raises(ValueError, match="steps: expected a positive int, got 0"):
         interact(bandit_lstm(), ContextualBandit(), 2, 0, seed=0)
     with pytest.raises(ValueError, match=r"policy: expected a categorical distribution"):
         interact(bandit_lstm_sized(5, 4, 0), ContextualBandit(5, 4), 2, 2, seed=0,
