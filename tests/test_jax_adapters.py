@@ -538,7 +538,7 @@ def test_torch_and_jax_lstms_with_the_same_weights_have_the_same_spectra():
 
     lstm, readout = _torch_lstm(4, 16, 2, seed=0)
     task = LinearRegression(dim=2)
-    kwargs = {"n_episodes": 6, "n_steps": 8, "n_probes": 20, "spectrum": [2.0, 0.5], "seed": 0}
+    kwargs = {"episodes": 6, "steps": 8, "probes": 20, "spectrum": [2.0, 0.5], "seed": 0}
     torch_machine = wrap(lstm, readout)
     reference = trajprobe.effective_spectra(torch_machine, task, **kwargs)
     measured = trajprobe.measure(torch_machine, task, episodes=6, steps=8, probes=20, seed=0)
