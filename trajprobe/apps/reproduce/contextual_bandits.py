@@ -234,6 +234,20 @@ def run(context: RunContext) -> TargetResult:
         seed=EVAL_SEED, progress=context.progress))
     data["outer_loop"] = _by_seed(outer)
 
+    result.rows.extend(_summary_rows(data, confusion, context.seeds, n_steps))
+    data["confusion"] = xr.Dataset({_CONFUSION_KEYS[agent]: _by_seed(matrices)
+                                    for agent, matrices in confusion.items()})
+    result.datasets = data
+    result.figures = _figures(data)
+    result.notes.append(_preset_note(context.preset, data, n_eval, n_steps, task))
+    return result
+
+
+def _summary_rows(data: dict[str, xr.Dataset], confusion: dict[str, list[xr.DataArray]],
+                  seeds: int, n_steps: int) -> list[SummaryRow]:
+    """The report's rows: time ratios (5th vs 1st learned context), mean expected reward
+    per step (eq. 13) and the most confused pair of contexts, per agent."""
+    rows: list[SummaryRow] = []
     ratios = {
         "Learner (coupled)": (headline_ratio(data["learner_coupled"]["q_ordered"]), None),
         "Learner (decoupled)": (headline_ratio(data["learner_decoupled"]["q_ordered"]), None),
@@ -246,32 +260,34 @@ def run(context: RunContext) -> TargetResult:
     ratios["Bayes (decoupled)"] = (headline_ratio(data["bayes_decoupled"]["q_ordered"]), None)
     for agent, (ours, sem) in ratios.items():
         note = "training steps" if agent.startswith("Learner") else "episode steps"
-        if agent.startswith("Meta") and context.seeds > 1:
-            note += f", mean ± s.e. over {context.seeds} seeds"
+        if agent.startswith("Meta") and seeds > 1:
+            note += f", mean ± s.e. over {seeds} seeds"
         if agent.startswith("Bayes"):
             note += ", Thompson policy"
-        result.rows.append(SummaryRow(f"time to q > {CUTOFF}: 5th vs 1st learned context",
-                                      agent, ours, PAPER.get(agent), note, sem=sem))
+        rows.append(SummaryRow(f"time to q > {CUTOFF}: 5th vs 1st learned context",
+                               agent, ours, PAPER.get(agent), note, sem=sem))
     for key, label in (("meta_learner_coupled", "Meta-Learner (coupled)"),
                        ("meta_learner_decoupled", "Meta-Learner (decoupled)"),
                        ("bayes_coupled", "Bayes (coupled)")):
-        result.rows.append(SummaryRow("mean expected reward per step (eq. 13)", label,
-                                      float(data[key]["expected_reward"].mean()), None,
-                                      f"{n_steps}-step episodes"))
+        rows.append(SummaryRow("mean expected reward per step (eq. 13)", label,
+                               float(data[key]["expected_reward"].mean()), None,
+                               f"{n_steps}-step episodes"))
     for agent, matrices in confusion.items():
         share, sem = mean_sem([most_confused_pair(m)[2] for m in matrices])
-        result.rows.append(SummaryRow(
+        rows.append(SummaryRow(
             "the most confused pair of contexts: ½(M[c, c'] + M[c', c]) at t = T", agent,
             share, None, "how often one context's policy plays the other's correct action",
             sem=sem))
-    data["confusion"] = xr.Dataset({_CONFUSION_KEYS[agent]: _by_seed(matrices)
-                                    for agent, matrices in confusion.items()})
-    result.datasets = data
-    result.figures = _figures(data)
+    return rows
+
+
+def _preset_note(preset: str, data: dict[str, xr.Dataset], n_eval: int, n_steps: int,
+                 task: ContextualBandit) -> str:
+    """What was run at this preset, in one paragraph of the report."""
     learner = data["learner_coupled"].attrs
     trained = {c: np.median(data[f"learner_{c}"]["steps_trained"]) for c in _LEARNERS}
-    result.notes.append(
-        f"Preset {context.preset}: {data['learner_coupled'].sizes['episode']} Learners per "
+    return (
+        f"Preset {preset}: {data['learner_coupled'].sizes['episode']} Learners per "
         f"condition ({learner['optimiser']}, lr {learner['lr']}, minibatch "
         f"{learner['minibatch']}, REINFORCE without baseline) on a conflicting 5×5 bandit, "
         f"each until its normalised expected reward reached {learner['stop_at']} (cap "
@@ -281,7 +297,6 @@ def run(context: RunContext) -> TargetResult:
         f"{task.n_contexts} contexts, contexts ranked per run by R_c (eq. 14); time ratios "
         f"from the run-mean curve of each rank. Bayes uses the Thompson policy "
         f"(q = posterior probability of the correct action).")
-    return result
 
 
 def _steps_by_rank(ds: xr.Dataset) -> xr.DataArray:
