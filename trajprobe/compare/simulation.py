@@ -347,9 +347,10 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
             r = run_direction(vec[src], vec[dst], (positive[src], positive[dst]), folds,
                               config, scorer, generator, config.shuffled_null)
             results[direction] = r
-            reasons += row_reasons(r, "map", dst, config.bound_tolerance)
+            defined = scorer.measure == "kl" or scorer.variance > 0
+            reasons += row_reasons(r, "map", dst, config.bound_tolerance, defined)
             if config.shuffled_null:
-                null_reasons = row_reasons(r, "shuffled", dst, config.bound_tolerance)
+                null_reasons = row_reasons(r, "shuffled", dst, config.bound_tolerance, defined)
             needed = config.min_states_per_dimension * (display[src].rank_ + 1)
             if min(r.n_train_states) < needed:
                 reasons.append(

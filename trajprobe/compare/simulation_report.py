@@ -38,12 +38,17 @@ def finite_mean_sem(values: list[float]) -> tuple[float, float]:
     return mean, math.nan if sem is None else sem
 
 
-def row_reasons(r: DirectionResult, kind: str, dst: str, tolerance: float) -> list[str]:
-    """Why a row (``kind`` of :data:`KINDS` but the constant) is unreliable, in words."""
+def row_reasons(r: DirectionResult, kind: str, dst: str, tolerance: float,
+                defined: bool = True) -> list[str]:
+    """Why a row (``kind`` of :data:`KINDS` but the constant) is unreliable, in words;
+    ``defined=False``: D_o is undefined for a reason already given (no output checks)."""
     reasons = []
     items = r.out_item[KINDS.index(kind)]
-    bad = float(np.isnan(items).mean())
-    if 0 < bad < 1:
+    bad = float(np.isnan(items).mean()) if defined else 0.0
+    if bad == 1:
+        reasons.append(f"every embedded state gave invalid or non-finite outputs of machine "
+                       f"{dst}: D_o is undefined")
+    elif bad > 0:
         reasons.append(f"{bad:.1%} of the embedded states gave invalid or non-finite "
                        f"outputs of machine {dst} (left out of D_o)")
     d_o = finite_mean_sem(r.d_o[kind])[0]
