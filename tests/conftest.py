@@ -16,8 +16,9 @@ PINS_TORCH = "2.13."
 another order in some kernels (on torch 2.2 the coupled bandit Meta-Learner's expected
 reward moves by 2e-4, relative), so there the pins are checked to 1e-3. (On torch 2.2 the
 bandit target's closed-loop Bayes reward differs more: .ci/run's floor stage deselects it.)"""
-"""Headline rows of every reproduce target at the smoke preset, recorded before the task
-protocol redesign (issue 12): quantity, agent, ours."""
+# PINS: the headline rows of every reproduce target at the smoke preset (quantity, agent,
+# ours), recorded before the task protocol redesign (issue 12); the simulation rows were
+# re-recorded when issue 25 bounded the simulation map.
 
 
 @pytest.fixture
