@@ -170,3 +170,13 @@ def test_interact_and_context_dynamics_old_names_warn_and_agree():
                       "use episodes= instead"):
         _same(replayed, trajprobe.context_dynamics(machine, task, trace=new))
     assert replayed.attrs["replayed"] == 1
+
+
+def test_mean_sem_skipna_drops_non_finite_values_position_by_position():
+    da = xr.DataArray([[1.0, 3.0, np.nan], [np.inf, 2.0, 2.0], [np.nan, np.nan, np.nan]],
+                      dims=("t", "episode"))
+    mean, sem = mean_sem(da, "episode", skipna=True)
+    np.testing.assert_allclose(mean.values, [2.0, 2.0, np.nan])
+    np.testing.assert_allclose(sem.values, [1.0, 0.0, np.nan])  # s.d. / sqrt(2); n = 2; n = 0
+    assert mean_sem([np.nan, 4.0, np.inf, 2.0], skipna=True) == (3.0, 1.0)
+    assert all(np.isnan(v) for v in mean_sem([np.nan, np.inf], skipna=True))

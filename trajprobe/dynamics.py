@@ -263,7 +263,8 @@ def summarise(da: xr.DataArray, dim: str = "episode") -> xr.Dataset:
 
 
 def mean_sem(
-    values: Sequence[float] | np.ndarray | xr.DataArray, dim: str | Sequence[str] | None = None
+    values: Sequence[float] | np.ndarray | xr.DataArray, dim: str | Sequence[str] | None = None,
+    *, skipna: bool = False,
 ) -> tuple[Any, Any]:
     """Mean and standard error of the mean, s.e. = s.d. (ddof = 1) / sqrt(n): "mean ± s.e."
 
@@ -277,9 +278,14 @@ def mean_sem(
     * **±inf** (e.g. a mode that never crossed a threshold): the mean is ±inf (NaN if
       both signs occur) and the s.e. is NaN.
 
+    With ``skipna=True`` non-finite values (NaN, ±inf) are dropped first, position by
+    position, and n counts what is left (a figure's band over episodes where some are
+    undefined); no values left gives NaN for both.
+
     Args:
         values: numbers (a sequence or an array, all reduced), or a DataArray.
         dim: DataArray only: the dim(s) to reduce (None: all of them).
+        skipna: drop non-finite values before reducing (default: they propagate).
 
     Returns:
         ``(mean, sem)``: floats for numbers; DataArrays without ``dim`` for a DataArray.
@@ -295,6 +301,12 @@ def mean_sem(
         n = int(np.prod([values.sizes[d] for d in dims]))
         if n == 0:
             raise ValueError(f"values: expected at least one value along {dims}, got none")
+        if skipna:
+            finite = values.where(np.isfinite(values))
+            count = finite.count(dims)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return (finite.mean(dims),
+                        (finite.std(dims, ddof=1) / np.sqrt(count)).where(count > 1))
         with np.errstate(invalid="ignore"):  # inf - inf in the s.d.: masked just below
             mean = values.mean(dims, skipna=False)
             sem = (values.std(dims, ddof=1, skipna=False) / math.sqrt(n) if n > 1
@@ -305,6 +317,10 @@ def mean_sem(
     array = np.asarray(values, dtype=float).ravel()
     if array.size == 0:
         raise ValueError("values: expected at least one value, got none")
+    if skipna:
+        array = array[np.isfinite(array)]
+        if array.size == 0:
+            return math.nan, math.nan
     if array.size < 2 or not np.isfinite(array).all():
         return float(array.mean()), math.nan
     return float(array.mean()), float(array.std(ddof=1) / math.sqrt(array.size))

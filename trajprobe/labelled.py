@@ -111,9 +111,9 @@ def summary_table(ds: xr.Dataset, *, max_entries: int = 10) -> str:
 
 
 def _mean_sem_text(values: np.ndarray) -> str:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if not values.size:
+    from trajprobe.dynamics import mean_sem
+
+    mean, sem = mean_sem(np.asarray(values, dtype=float), skipna=True)
+    if not np.isfinite(mean):
         return "n/a"
-    sem = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else 0.0
-    return f"{values.mean():.3g} ± {sem:.2g}"
+    return f"{mean:.3g} ± {sem:.2g}" if np.isfinite(sem) else f"{mean:.3g}"

@@ -33,7 +33,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from trajprobe.dynamics import steps_to_threshold
+from trajprobe.dynamics import mean_sem, steps_to_threshold
 from trajprobe.labelled import STEP_LABEL, axis_label
 
 __all__ = [
@@ -86,14 +86,10 @@ def _mean_band(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, str]:
     over = "seed" if "seed" in da.dims else "episode"
     if over == "seed" and "episode" in da.dims:
         da = da.mean("episode")
-    da = da.transpose("t", over)
-    values = np.asarray(da.values, dtype=float)
-    n = np.isfinite(values).sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(np.where(np.isfinite(values), values, np.nan), -1)
-        sem = np.nanstd(values, -1, ddof=1) / np.sqrt(n) if values.shape[-1] > 1 else 0 * mean
-    n_over = values.shape[-1]
-    return mean, np.nan_to_num(sem), f"± s.e. over {n_over} {over}{'s' if n_over != 1 else ''}"
+    mean, sem = mean_sem(da.transpose("t", over), over, skipna=True)
+    n_over = da.sizes[over]
+    band = f"± s.e. over {n_over} {over}{'s' if n_over != 1 else ''}"
+    return mean.values.astype(float), np.nan_to_num(sem.values.astype(float)), band
 
 
 def _curve(ax: plt.Axes, da: xr.DataArray, colour: Any, label: str, *, name_band: bool = False,
