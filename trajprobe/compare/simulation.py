@@ -247,28 +247,28 @@ def simulation(
         ``xarray.Dataset`` over ``direction`` (and ``fold``, ``t``, ``episode``):
 
         - ``state_dissimilarity``, ``output_dissimilarity`` ``(direction)``: D_s and D_o,
-          means over folds; ``*_sem`` their standard errors; ``*_fold (direction, fold)``;
+            means over folds; ``*_sem`` their standard errors; ``*_fold (direction, fold)``;
         - ``state_dissimilarity_per_step``, ``output_dissimilarity_per_step``
-          ``(direction, t)`` over all held-out episodes (for KL these sum over t to D_o);
+            ``(direction, t)`` over all held-out episodes (for KL these sum over t to D_o);
         - the bound: ``output_dissimilarity_constant`` (+ ``_sem``, ``_fold``) and
-          ``state_dissimilarity_constant``: the best constant map on the same episodes;
+            ``state_dissimilarity_constant``: the best constant map on the same episodes;
         - nulls: ``*_shuffled`` (+ ``_sem``) and, with ``untrained``, ``*_untrained``
-          (+ ``_sem``) and ``output_dissimilarity_untrained_constant``;
+            (+ ``_sem``) and ``output_dissimilarity_untrained_constant``;
         - flags: ``reliable`` and ``reliability_note`` (direction): the map and all its
-          nulls; ``reliable_shuffled``/``_untrained`` and their notes: each null alone;
-          ``invalid_output_fraction``;
+            nulls; ``reliable_shuffled``/``_untrained`` and their notes: each null alone;
+            ``invalid_output_fraction``;
         - the maps: ``n_components``, ``best_epoch (direction, fold)`` (0: no MLP residual),
-          ``ridge_strength (direction, fold)`` of φ and ``output_ridge_strength`` of φ_o
-          (the map D_o is measured with; inf: a constant map),
-          ``map_coordinates (direction, fold)``; ``rank_a``, ``rank_b``,
-          ``explained_variance_ratio_a (pc_a)``, ``_b``;
+            ``ridge_strength (direction, fold)`` of φ and ``output_ridge_strength`` of φ_o
+            (the map D_o is measured with; inf: a constant map),
+            ``map_coordinates (direction, fold)``; ``rank_a``, ``rank_b``,
+            ``explained_variance_ratio_a (pc_a)``, ``_b``;
         - ``linear_cka ()``, ``procrustes_distance ()`` on the raw state vectors, and
-          ``dsa_distance ()`` with ``config.dsa``;
+            ``dsa_distance ()`` with ``config.dsa``;
         - figure data in a whitening fitted on all episodes (descriptive only):
-          ``whitened_a (episode, t, component_a)``, ``whitened_b``,
-          ``embedded_b_from_a (episode, t, component_b)`` = φ(s_a) in b's coordinates,
-          ``embedded_a_from_b``; ``output_a (episode, t, feature_a)``, ``output_b``,
-          ``output_b_from_a`` (b's output function at φ(s_a)), ``output_a_from_b``.
+            ``whitened_a (episode, t, component_a)``, ``whitened_b``,
+            ``embedded_b_from_a (episode, t, component_b)`` = φ(s_a) in b's coordinates,
+            ``embedded_a_from_b``; ``output_a (episode, t, feature_a)``, ``output_b``,
+            ``output_b_from_a`` (b's output function at φ(s_a)), ``output_a_from_b``.
 
         ``t`` runs 1..T. ``attrs``: the output measure and why, the direction and time
         conventions, the map selection, the invariances, the configuration, the seed (if
