@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # measure_your_own_task) are their pages' code, run by tests/test_docs.py and kept equal to
 # the pages there; the scripts without a page of the same code run here.
 @pytest.mark.parametrize("script, args, expected", [
-    ("compare_two_agents.py", ["--smoke"], "b→a: D_s ="),
+    ("compare_two_agents.py", ["--smoke"], "b→a: D_s "),
     ("reproduce_figure.py", ["--smoke"], "| Meta-Learner |"),
 ])
 def test_example_runs(script, args, expected, tmp_path):
