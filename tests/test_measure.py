@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +23,17 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "measure_your_own_t
 
 @functools.cache
 def _example():
+    """The tutorial's script, run as a module in an empty folder (it writes its sweep)."""
     spec = importlib.util.spec_from_file_location("measure_your_own_task", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclass resolves annotations through it
-    spec.loader.exec_module(module)
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            os.chdir(here)
     return module
 
 
