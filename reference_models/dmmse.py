@@ -33,6 +33,8 @@ from typing import NamedTuple
 import torch
 from torch import distributions as D
 
+from trajprobe.devices import resolve_device
+from trajprobe.reference_models.linear_regression import split_regression_input
 from trajprobe.validation import as_tensor, check_finite_tensor, check_positive, check_positive_int
 
 __all__ = ["DiscreteMMSE", "PoolState"]
@@ -71,7 +73,7 @@ class DiscreteMMSE:
     ) -> None:
         if not dtype.is_floating_point:
             raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
         self.dtype = dtype
         targets = as_tensor(targets, "targets", dtype=dtype, device=self.device)
         if targets.dim() != 3:
@@ -191,13 +193,7 @@ class DiscreteMMSE:
         return D.MixtureSameFamily(D.Categorical(logits=logits), components)
 
     def _split_input(self, x: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 2 or x.shape != (batch, self.input_size):
-            raise ValueError(f"x: expected shape [{batch}, {self.input_size}] ([x_t, y_(t-1)]), "
-                             f"got {tuple(x.shape)}")
-        x = x.to(device=self.device, dtype=self.dtype)
-        return x[:, : self.x_dim], x[:, self.x_dim:]
+        return split_regression_input(self, x, batch)
 
     def _check_state(self, state: PoolState) -> PoolState:
         if not isinstance(state, tuple) or len(state) != 3:

@@ -31,7 +31,7 @@ comparisons (:mod:`trajprobe.compare`) use.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import distributions as D
@@ -245,13 +245,7 @@ class BayesianLinearRegression:
         return (x_t.unsqueeze(1) @ self._solve(state)).squeeze(1)
 
     def _split_input(self, x: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 2 or x.shape != (batch, self.input_size):
-            raise ValueError(f"x: expected shape [{batch}, {self.input_size}] ([x_t, y_(t-1)]), "
-                             f"got {tuple(x.shape)}")
-        x = x.to(device=self.device, dtype=self.dtype)
-        return x[:, : self.x_dim], x[:, self.x_dim:]
+        return split_regression_input(self, x, batch)
 
     def _check_state(self, state: RegressionState) -> RegressionState:
         if not isinstance(state, tuple) or len(state) != 4:
@@ -266,3 +260,17 @@ class BayesianLinearRegression:
                 raise ValueError(f"state.{name}: expected shape {list(shape)}, "
                                  f"got {tuple(leaf.shape)}")
         return state
+
+
+def split_regression_input(machine: Any, x: torch.Tensor, batch: int
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x [batch, x_dim + y_dim]`` = ``[x_t, y_(t-1)]`` checked and split into ``x_t [batch,
+    x_dim]`` and ``y_(t-1) [batch, y_dim]`` on ``machine``'s device and dtype (the regression
+    machines' shared input: :class:`BayesianLinearRegression`, ``DiscreteMMSE``)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 2 or x.shape != (batch, machine.input_size):
+        raise ValueError(f"x: expected shape [{batch}, {machine.input_size}] ([x_t, y_(t-1)]), "
+                         f"got {tuple(x.shape)}")
+    x = x.to(device=machine.device, dtype=machine.dtype)
+    return x[:, : machine.x_dim], x[:, machine.x_dim:]
