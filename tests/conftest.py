@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,3 +40,23 @@ def assert_pinned() -> Callable[[Path, str], None]:
                 ours, value, rel_tol=rtol, abs_tol=1e-8), (quantity, agent, ours, value)
 
     return check
+
+
+_CAN_BUILD = (
+    "import importlib.util, sys, setuptools;"
+    "v = tuple(int(p) for p in setuptools.__version__.split('.')[:2]);"
+    "sys.exit(0 if v >= (70, 1) or (v >= (68, 0) and importlib.util.find_spec('wheel')) else 1)"
+)
+
+
+@pytest.fixture(scope="session")
+def builder_python() -> str:
+    """An interpreter that can build the wheel without build isolation (no network): this
+    one, or, in a fresh virtualenv whose setuptools is too old for pyproject's
+    build-system (>= 68 with wheel), the base interpreter it was made from."""
+    for python in dict.fromkeys([sys.executable, getattr(sys, "_base_executable", "")]):
+        if python and subprocess.run([python, "-c", _CAN_BUILD],
+                                     capture_output=True).returncode == 0:
+            return python
+    pytest.skip("no interpreter here has setuptools >= 70.1 (or >= 68 and wheel) to build "
+                "the wheel offline")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,12 @@ def test_the_core_contract_names_every_core_module():
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
+def installed(tmp_path_factory, builder_python) -> Path:
     """The package laid out as a wheel installs it (adapters/ inside trajprobe/)."""
     if shutil.which("lint-imports") is None:
         pytest.skip("needs import-linter: pip install -e '.[dev]'")
     target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+    subprocess.run([builder_python, "-m", "pip", "install", "-q", "--no-deps",
                     "--no-build-isolation", "--target", str(target), str(ROOT)],
                    check=True, capture_output=True)
     return target

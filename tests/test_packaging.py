@@ -16,30 +16,11 @@ SOURCE_DIRS = {"trajprobe": "trajprobe", "adapters": "trajprobe/adapters",
                "reference_models": "trajprobe/reference_models"}
 
 
-_CAN_BUILD = (
-    "import importlib.util, sys, setuptools;"
-    "v = tuple(int(p) for p in setuptools.__version__.split('.')[:2]);"
-    "sys.exit(0 if v >= (70, 1) or (v >= (68, 0) and importlib.util.find_spec('wheel')) else 1)"
-)
-
-
-def _builder() -> str:
-    """An interpreter that can build the wheel without build isolation (no network): this
-    one, or, in a fresh virtualenv whose setuptools is too old for pyproject's
-    build-system (>= 68 with wheel), the base interpreter it was made from."""
-    for python in dict.fromkeys([sys.executable, getattr(sys, "_base_executable", "")]):
-        if python and subprocess.run([python, "-c", _CAN_BUILD],
-                                     capture_output=True).returncode == 0:
-            return python
-    pytest.skip("no interpreter here has setuptools >= 70.1 (or >= 68 and wheel) to build "
-                "the wheel offline")
-
-
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
+def wheel(tmp_path_factory, builder_python) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [_builder(), "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+        [builder_python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(out), str(ROOT)],
         check=True, capture_output=True,
     )
