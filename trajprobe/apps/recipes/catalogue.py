@@ -17,6 +17,7 @@ from trajprobe.apps.recipes.config import (
     LearnerRecipe,
     MetaLearnerRecipe,
     ModelConfig,
+    scaled_training,
 )
 from trajprobe.apps.recipes.curricula import CONFUSED
 from trajprobe.apps.recipes.flipflop import FLIPFLOP_RECIPES
@@ -31,16 +32,6 @@ Recipe = MetaLearnerRecipe | LearnerRecipe
 
 _R = "Rabinowitz 2019"
 _M = "Mikulik et al. 2020"
-
-
-def _supervised(preset: str, *, paper: SupervisedConfig, quick: SupervisedConfig
-                ) -> SupervisedConfig:
-    if preset == "paper":
-        return paper
-    if preset == "quick":
-        return quick
-    return replace(quick, n_episodes=min(quick.n_episodes, 2_000), batch_size=50,
-                   n_checkpoints=3, save_every=10, log_every=5)
 
 
 def _policy(preset: str, *, paper: PolicyGradientConfig, quick: PolicyGradientConfig
@@ -90,7 +81,7 @@ def _linear_meta(dim: int, *, optimiser: str = "sgd", prior_scale: float = 1.0,
             name="", preset=preset, paper=f"{_R} §3.2, A.2",
             task=FixedTask(task) if fixed else task,
             model=ModelConfig("rabinowitz-lstm", 64),
-            training=_supervised(preset, paper=paper, quick=quick),
+            training=scaled_training(preset, paper=paper, quick=quick),
         )
     return make
 
@@ -117,7 +108,7 @@ def _linear_transformer(dim: int) -> Callable[[str], MetaLearnerRecipe]:
         return MetaLearnerRecipe(
             name="", preset=preset, paper="Garg et al. 2022 (architecture), our scale",
             task=task, model=ModelConfig("gpt", width, layers=2, max_len=20),
-            training=_supervised(preset, paper=paper, quick=quick),
+            training=scaled_training(preset, paper=paper, quick=quick),
         )
     return make
 
@@ -138,7 +129,7 @@ def _linear_ssm(dim: int) -> Callable[[str], MetaLearnerRecipe]:
         return MetaLearnerRecipe(
             name="", preset=preset, paper="Gu & Dao 2023 (architecture), our scale",
             task=task, model=ModelConfig("gated-ssm", 64, layers=2),
-            training=_supervised(preset, paper=paper, quick=quick),
+            training=scaled_training(preset, paper=paper, quick=quick),
         )
     return make
 
@@ -176,7 +167,7 @@ def _fourier_meta(amplitudes, *, fixed: bool = False,
             name="", preset=preset, paper=f"{_R} §4.2, A.4",
             task=FixedTask(task) if fixed else task,
             model=ModelConfig("rabinowitz-lstm", 64),
-            training=_supervised(preset, paper=paper, quick=quick),
+            training=scaled_training(preset, paper=paper, quick=quick),
         )
     return make
 
@@ -271,7 +262,7 @@ def _mikulik(entry_name: str) -> Callable[[str], MetaLearnerRecipe]:
             quick = SupervisedConfig(160_000, 20, 200, loss="log_loss",
                                      optimiser=OptimiserConfig("adam", 3e-3),
                                      max_grad_norm=10.0, save_every=200, log_every=20)
-            training = _supervised(preset, paper=paper, quick=quick)
+            training = scaled_training(preset, paper=paper, quick=quick)
             model = ModelConfig("mikulik-net", 32)
         return MetaLearnerRecipe(name="", preset=preset, paper=f"{_M} §3.1 (our training scale)",
                                  task=task, model=model, training=training)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -363,3 +363,15 @@ def format_seconds(seconds: float) -> str:
     if seconds < 3 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+def scaled_training(preset: str, *, paper: SupervisedConfig, quick: SupervisedConfig
+                    ) -> SupervisedConfig:
+    """A recipe's training at ``preset``: ``paper`` or ``quick`` as given, and ``smoke`` a
+    few-second cut of ``quick`` (at most 2,000 episodes, batch 50, 3 checkpoints)."""
+    if preset == "paper":
+        return paper
+    if preset == "quick":
+        return quick
+    return replace(quick, n_episodes=min(quick.n_episodes, 2_000), batch_size=50,
+                   n_checkpoints=3, save_every=10, log_every=5)

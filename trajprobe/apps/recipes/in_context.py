@@ -23,12 +23,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
-from trajprobe.apps.recipes.config import MetaLearnerRecipe, ModelConfig
+from trajprobe.apps.recipes.config import MetaLearnerRecipe, ModelConfig, scaled_training
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
 from trajprobe.tasks import Episodes, LinearRegression, Seed, TaskPool
 from trajprobe.validation import check_positive_int
@@ -152,19 +152,9 @@ def _garg(dim: int) -> Callable[[str], MetaLearnerRecipe]:
                  ModelConfig("gpt", 64, layers=2, heads=4, max_len=n_steps, interleaved=True))
         return MetaLearnerRecipe(
             name="", preset=preset, paper=f"{_G} §3 (their conf/, see the module docstring)",
-            task=task, model=model, training=_scaled(preset, paper=paper, quick=quick),
+            task=task, model=model, training=scaled_training(preset, paper=paper, quick=quick),
         )
     return make
-
-
-def _scaled(preset: str, *, paper: SupervisedConfig, quick: SupervisedConfig
-            ) -> SupervisedConfig:
-    if preset == "paper":
-        return paper
-    if preset == "quick":
-        return quick
-    return replace(quick, n_episodes=min(quick.n_episodes, 2_000), batch_size=50,
-                   n_checkpoints=3, save_every=10, log_every=5)
 
 
 def task_diversity_name(size: int | None) -> str:
@@ -202,7 +192,7 @@ def _task_diversity(size: int | None) -> Callable[[str], MetaLearnerRecipe]:
             task=task_diversity_task(preset, size),
             model=ModelConfig("gpt", width, layers=layers, heads=2, max_len=points,
                               interleaved=True),
-            training=_scaled(preset, paper=paper, quick=quick),
+            training=scaled_training(preset, paper=paper, quick=quick),
         )
     return make
 
