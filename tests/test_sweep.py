@@ -100,7 +100,8 @@ def test_rerun_does_no_work_and_partial_sweeps_resume(tmp_path: Path, monkeypatc
                   progress=False)
     ran: list[int] = []
     real = sweep_module.run_job
-    monkeypatch.setattr(sweep_module, "run_job", lambda job: ran.append(job.seed) or real(job))
+    monkeypatch.setattr(sweep_module, "run_job",
+                        lambda job, **kw: ran.append(job.seed) or real(job, **kw))
     again = sweep(recipe, seeds=2, out_dir=tmp_path, scheduler="no cluster needed",
                   threads=1, episodes=4, progress=False)
     assert ran == []
@@ -213,3 +214,33 @@ def test_localcluster_sweep_survives_a_killed_worker(tmp_path: Path) -> None:
     one_by_one = sweep(recipe, seeds=4, out_dir=tmp_path / "serial", scheduler=None, threads=1,
                        episodes=6, checkpoints=False, progress=False)
     xr.testing.assert_identical(_measured(ds), _measured(one_by_one))
+
+
+def test_a_logged_sweep_on_dask_reports_the_workers_training_steps(tmp_path: Path,
+                                                                   monkeypatch, capsys) -> None:
+    """Workers train without a bar; the sweep's own bar follows their saved outer steps, so
+    a log file shows the training advance before any job ends."""
+    distributed = pytest.importorskip("distributed")
+    import trajprobe.progress
+
+    monkeypatch.setattr(trajprobe.progress, "LOG_INTERVAL", 0.0)  # a line at every change
+    monkeypatch.setattr(sweep_module, "POLL_SECONDS", 0.05)
+    recipe = _small(400)
+    jobs = [Job(recipe, 0, tmp_path / "run", threads=1)]
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
+                            dashboard_address=":0") as client:
+        run_jobs(jobs, scheduler=client, progress=None)  # stderr is captured: not a terminal
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep")]
+    counts = [int(line.split("|")[2].split("/")[0]) for line in lines]
+    assert counts[-1] == 400 and "1/1 jobs" in lines[-1] and "update" in lines[-1]
+    assert any(0 < n < 400 for n in counts), lines  # seen mid-training, from latest.pt
+
+
+def test_sweep_progress_reads_a_changed_latest_checkpoint_only(tmp_path: Path) -> None:
+    assert sweep_module._saved_step_cached(tmp_path, (0.0, 0)) == (0.0, 0)  # no run yet
+    recipe = _small(20)
+    recipe.train(tmp_path, seed=0, progress=False)
+    mtime, step = sweep_module._saved_step_cached(tmp_path, (0.0, 0))
+    assert step == 20 and mtime > 0
+    assert sweep_module._saved_step_cached(tmp_path, (mtime, 7)) == (mtime, 7)  # unchanged
+    assert sweep_module._total_steps(Job(recipe, 0, tmp_path)) == 20

@@ -5,8 +5,7 @@ for 8M-2B episodes. A sweep trains and measures every seed as one Dask task, on 
 embedded :class:`distributed.LocalCluster` by default or on any running Dask cluster by
 address (for example one started by dask-jobqueue on SLURM or PBS)::
 
-    >>> from trajprobe import plots
-from trajprobe.apps.sweep import sweep
+    >>> from trajprobe.apps.sweep import sweep
     >>> ds = sweep("linear-regression-2d/meta-learner", preset="quick", seeds=4)  # doctest: +SKIP
 
 Layout of the sweep's directory (which must be on a file system the workers share)::
@@ -28,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import numbers
 import os
 import textwrap
@@ -106,8 +106,11 @@ class Job:
 Job.__init__ = renamed_arguments(n_episodes="episodes")(Job.__init__)  # type: ignore[method-assign]
 
 
-def run_job(job: Job) -> str:
+def run_job(job: Job, *, progress: bool | None = False) -> str:
     """Do ``job`` (in a worker or in this process); returns the path it produced.
+
+    ``progress``: the training's progress bar (off by default: a worker's output is not
+    seen; :func:`run_jobs` follows the runs' saved steps instead).
 
     Idempotent: an existing result file is returned untouched, and training resumes from
     (or reuses) ``job.run_dir``. The result holds, per seed, ``final_training_loss``,
@@ -120,15 +123,15 @@ def run_job(job: Job) -> str:
     if job.threads is not None:
         torch.set_num_threads(job.threads)
     try:
-        return _run_job(job)
+        return _run_job(job, progress)
     finally:
         torch.set_num_threads(before)
 
 
-def _run_job(job: Job) -> str:
+def _run_job(job: Job, progress: bool | None) -> str:
     device = str(resolve_device(job.device))
     resumed_from = _saved_step(job.run_dir)
-    trained = job.recipe.train(job.run_dir, seed=job.seed, device=device, progress=False)
+    trained = job.recipe.train(job.run_dir, seed=job.seed, device=device, progress=progress)
     if job.result_path is None:
         return str(job.run_dir)
     from trajprobe.apps.recipes.evaluate import evaluate
@@ -193,41 +196,95 @@ def run_jobs(
     """
     paths: dict[int, str] = {}
     failures: list[str] = []
-    bar = tqdm(total=len(jobs), unit="seed", desc="sweep", dynamic_ncols=True,
+    totals = [_total_steps(job) for job in jobs]
+    bar = tqdm(total=sum(totals), unit="update", desc="sweep", dynamic_ncols=True,
                **bar_options(progress))
+    bar.set_postfix_str(f"0/{len(jobs)} jobs", refresh=False)
 
     def finish(index: int, path: str) -> None:
         paths[index] = path
         if on_done is not None:
             on_done(jobs[index], path)
-        bar.update()
+        bar.set_postfix_str(f"{len(paths)}/{len(jobs)} jobs", refresh=False)
+
+    saved: dict[int, tuple[float, int]] = {}  # job → (mtime of its latest.pt, its step)
+
+    def show(unfinished: Iterable[int]) -> None:
+        """The bar at the outer steps saved so far (finished jobs count whole)."""
+        open_ = set(unfinished)
+        for i in open_:
+            saved[i] = _saved_step_cached(jobs[i].run_dir, saved.get(i, (0.0, 0)))
+        done = sum(min(saved[i][1], totals[i]) if i in open_ else totals[i]
+                   for i in range(len(jobs)))
+        bar.update(done - bar.n)
 
     try:
         if scheduler is None:
             for index, job in enumerate(jobs):
                 try:
-                    path = run_job(job)
+                    path = run_job(job, progress=progress)
                 except Exception as err:
                     failures.append(f"{job.label}: {type(err).__name__}: {err}")
                     continue
                 finish(index, path)
+                show(range(index + 1, len(jobs)))
         elif jobs:
             distributed = _import_distributed()
             with _client(scheduler, n_workers or min(len(jobs), os.cpu_count() or 1)) as client:
                 futures = {client.submit(run_job, job, key=_key(job), pure=False): index
                            for index, job in enumerate(jobs)}
-                for future in distributed.as_completed(futures):
-                    index = futures[future]
-                    if future.status == "finished":
-                        finish(index, future.result())
-                    else:
-                        failures.append(f"{jobs[index].label}: {_error(future)}")
+                _gather(distributed, futures, jobs, finish, failures, show)
     finally:
         bar.close()
     if failures:
         raise SweepError(f"{len(failures)} of {len(jobs)} job(s) failed (run again to "
                            "retry them; finished ones are kept):\n  " + "\n  ".join(failures))
     return [paths[i] for i in range(len(jobs))]
+
+
+POLL_SECONDS = 5.0
+"""How often a sweep on Dask reads its runs' saved outer steps for the progress bar."""
+
+
+def _gather(distributed: Any, futures: dict, jobs: Sequence[Job],
+            finish: Callable[[int, str], None], failures: list[str],
+            show: Callable[[Iterable[int]], None]) -> None:
+    """Wait for every future, handing each to ``finish`` or ``failures`` as it ends, and
+    update the bar from the runs' ``latest.pt`` every :data:`POLL_SECONDS` meanwhile (the
+    workers train with ``progress=False``)."""
+    remaining = dict(futures)
+    while remaining:
+        try:
+            ended, _ = distributed.wait(list(remaining), timeout=POLL_SECONDS,
+                                        return_when="FIRST_COMPLETED")
+        except distributed.TimeoutError:
+            ended = set()
+        for future in ended:
+            index = remaining.pop(future)
+            if future.status == "finished":
+                finish(index, future.result())
+            else:
+                failures.append(f"{jobs[index].label}: {_error(future)}")
+        show(remaining.values())
+
+
+def _saved_step_cached(run_dir: Path, before: tuple[float, int]) -> tuple[float, int]:
+    """``(mtime, step)`` of ``run_dir/latest.pt``, read again only if it changed; ``before``
+    if it is absent or cannot be read (being replaced on a shared file system)."""
+    from trajprobe.apps.training import LATEST
+
+    try:
+        mtime = (Path(run_dir) / LATEST).stat().st_mtime
+        return before if mtime == before[0] else (mtime, _saved_step(run_dir))
+    except Exception:  # progress is best effort: never fail a sweep over it
+        return before
+
+
+def _total_steps(job: Job) -> int:
+    """The outer steps of ``job``'s training (1 if its recipe does not say)."""
+    training = getattr(job.recipe, "training", None)
+    episodes, batch = (getattr(training, name, None) for name in ("n_episodes", "batch_size"))
+    return math.ceil(episodes / batch) if episodes and batch else 1
 
 
 def _import_distributed() -> Any:
