@@ -69,6 +69,22 @@ def test_dataset_round_trip_keeps_values_coords_and_structured_attrs(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.nc"]
 
 
+def test_complex_variables_round_trip(tmp_path):
+    """netCDF has no complex type: eigenvalues are stored as two real parts, joined on load."""
+    eig = np.array([[0.9 + 0.2j, 0.9 - 0.2j], [0.5 + 0j, -0.1 + 0j]])
+    ds = xr.Dataset({"eigenvalues": (("point", "mode"), eig, {"units": "per step"}),
+                     "speed": (("point",), np.array([1e-9, 2e-7]))})
+    io.save_dataset(ds, tmp_path / "fp.nc")
+    back = io.load_dataset(tmp_path / "fp.nc")
+    xr.testing.assert_identical(back, ds)
+    assert back["eigenvalues"].dtype == np.complex128
+    from trajprobe.apps.reproduce import read_results
+    from trajprobe.io import save_datasets
+
+    save_datasets({"fixed_points": ds}, tmp_path / "results.nc")
+    xr.testing.assert_identical(read_results(tmp_path / "results.nc")["fixed_points"], ds)
+
+
 def test_load_dataset_rejects_a_broken_file(tmp_path):
     (tmp_path / "bad.nc").write_bytes(b"not netcdf at all")
     with pytest.raises(ValueError, match="not a readable netCDF file"):

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import torch
 import xarray as xr
 
@@ -37,6 +38,7 @@ __all__ = [
     "atomic_write",
     "check_recorded",
     "checkpoint_digest",
+    "decoded",
     "format_bytes",
     "load_checkpoint",
     "load_dataset",
@@ -399,6 +401,8 @@ def save_dataset(dataset: xr.Dataset | xr.DataArray, path: str | os.PathLike) ->
 
     Attributes that netCDF cannot hold (dicts, lists, bools, None) are stored as JSON
     strings and restored by :func:`load_dataset`, on the dataset and on every variable.
+    A complex variable (eigenvalues, Fourier coefficients) is stored as its real part plus
+    a ``<name>__imag`` variable, and put back together by :func:`load_dataset`.
     """
     if isinstance(dataset, xr.DataArray):
         dataset = dataset.to_dataset(name=dataset.name or "data")
@@ -423,13 +427,39 @@ def save_datasets(datasets: dict[str, xr.Dataset], path: str | os.PathLike) -> P
     return Path(path)
 
 
+_IMAG = "trajprobe_imaginary_part"
+"""Attribute of a complex variable's stored real part: the variable holding its imaginary part."""
+
+
 def _encoded(dataset: xr.Dataset) -> xr.Dataset:
-    """A copy whose attributes (dataset and variables) netCDF can hold."""
+    """A copy netCDF can hold: attributes JSON-encoded (dataset and variables), complex
+    variables split into real and imaginary parts."""
     encoded = dataset.copy()
     encoded.attrs = _encode_attrs(dataset.attrs)
-    for name in encoded.variables:
+    for name in list(encoded.variables):
         encoded[name].attrs = _encode_attrs(dataset[name].attrs)
+        if np.iscomplexobj(encoded[name].values) and name not in encoded.dims:
+            imag = f"{name}__imag"
+            encoded[imag] = np.imag(encoded[name])
+            encoded[name] = np.real(encoded[name]).assign_attrs(encoded[name].attrs)
+            encoded[name].attrs[_IMAG] = imag
     return encoded
+
+
+def decoded(dataset: xr.Dataset) -> xr.Dataset:
+    """Undo :func:`save_dataset`'s encoding on a Dataset read with xarray (for example
+    one group of a :func:`save_datasets` file): JSON attributes, complex variables."""
+    dataset.attrs = _decode_attrs(dataset.attrs)
+    for name in list(dataset.variables):
+        if name not in dataset.variables:
+            continue  # an imaginary part already joined to its real part
+        attrs = _decode_attrs(dataset[name].attrs)
+        imag = attrs.pop(_IMAG, None)
+        if imag is not None and imag in dataset.variables:
+            dataset[name] = dataset[name] + 1j * dataset[imag]
+            dataset = dataset.drop_vars(imag)
+        dataset[name].attrs = attrs
+    return dataset
 
 
 def load_dataset(path: str | os.PathLike) -> xr.Dataset:
@@ -445,7 +475,4 @@ def load_dataset(path: str | os.PathLike) -> xr.Dataset:
         raise ValueError(
             f"path: {str(target)!r} is not a readable netCDF file ({type(err).__name__}: {err})"
         ) from err
-    dataset.attrs = _decode_attrs(dataset.attrs)
-    for name in dataset.variables:
-        dataset[name].attrs = _decode_attrs(dataset[name].attrs)
-    return dataset
+    return decoded(dataset)

@@ -17,7 +17,7 @@ import xarray as xr
 
 import trajprobe
 from trajprobe.apps.reproduce.base import RunContext, TargetResult
-from trajprobe.io import _umask, atomic_write, save_datasets
+from trajprobe.io import _umask, atomic_write, decoded, save_datasets
 
 __all__ = ["read_results", "write_report"]
 
@@ -123,7 +123,8 @@ def read_results(path: str | Path) -> dict[str, xr.Dataset]:
     try:
         with netCDF4.Dataset(target, "r") as handle:
             groups = list(handle.groups)
-        return {name: xr.load_dataset(target, group=name, engine="netcdf4") for name in groups}
+        return {name: decoded(xr.load_dataset(target, group=name, engine="netcdf4"))
+                for name in groups}
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         raise ValueError(
             f"path: {str(target)!r} ({target.stat().st_size} bytes) is not a readable "
