@@ -387,8 +387,11 @@ class SimulationMap:
             return
         self.validation_state_loss_ = float(per_s.mean())
         per_o = per_s if loss is None else _per_episode(loss(val, states), 1)[0]
-        # The MLP map serves the outputs too only if it beats φ_o by more than 1 s.e.
-        if per_o.mean() + _sem(per_o - self._output_per_episode) < self.validation_loss_:
+        # The MLP map serves the outputs too only if it beats φ_o by more than 1 s.e.; an
+        # invalid (inf) loss on either side makes the margin inf: φ_o stays
+        with np.errstate(invalid="ignore"):
+            margin = _sem(per_o - self._output_per_episode)
+        if per_o.mean() + margin < self.validation_loss_:
             self.output_candidate_, self.validation_loss_ = None, float(per_o.mean())
 
     @staticmethod
