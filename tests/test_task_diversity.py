@@ -266,12 +266,28 @@ def test_task_diversity_smoke_results_have_the_bayes_machines_known_answers(smok
     assert q.dims == ("M", "machine", "t", "mode") and list(q["M"].values) == ["1", "∞"]
     # ridge learns every direction of fresh tasks from 16 examples of d = 4
     assert float(q.sel(M="∞", machine="Ridge").isel(t=-1).min()) > 0.5
+    sim = results["simulation"]
+    d_o = sim["output_dissimilarity"]
+    assert d_o.dims == ("M", "seed", "reference", "direction")
+    assert list(sim["reference"].values) == ["dMMSE", "Ridge"]
+    # at M = ∞ dMMSE is ridge: one comparison, reported for both
+    assert np.array_equal(d_o.sel(M="∞", reference="dMMSE").values,
+                          d_o.sel(M="∞", reference="Ridge").values, equal_nan=True)
+    # dMMSE on a one-task pool predicts w x whatever its state: every map gives the
+    # constant map's D_o
+    into = sim.sel(direction="a→b")
+    assert into["output_dissimilarity"].sel(M="1", reference="dMMSE").values == pytest.approx(
+        into["output_dissimilarity_constant"].sel(M="1", reference="dMMSE").values, rel=1e-9)
+    # D_o into the transformer's summary is undefined; D_s in both directions is finite
+    assert bool(d_o.sel(direction="b→a").isnull().all())
+    assert bool(np.isfinite(sim["state_dissimilarity"]).all())
 
 
 @pytest.mark.slow
 def test_task_diversity_smoke_report_and_pins(smoke_dir, assert_pinned):
     report = (smoke_dir / "report.md").read_text()
     assert "threshold M*" in report and "dMMSE" in report
-    for stem in ("mse_vs_pool_size", "mse_vs_position", "spectra"):
+    assert "D_o Transformer → dMMSE" in report
+    for stem in ("mse_vs_pool_size", "mse_vs_position", "spectra", "simulation_vs_pool_size"):
         assert (smoke_dir / "figures" / f"{stem}.png").is_file()
     assert_pinned(smoke_dir, "task-diversity")

@@ -54,7 +54,14 @@ from trajprobe.plots import plot_learning_curves
 from trajprobe.reference_models import BayesianLinearRegression
 from trajprobe.tasks import Episodes, LinearRegression
 
-__all__ = ["META_LEARNERS", "REFERENCES", "run", "simulation_config", "training_runs"]
+__all__ = [
+    "META_LEARNERS",
+    "REFERENCES",
+    "run",
+    "simulation_config",
+    "simulation_summary",
+    "training_runs",
+]
 
 META_LEARNERS: dict[str, str] = {
     "Transformer": "linear-regression-2d/transformer",
@@ -116,7 +123,7 @@ def _references(task: LinearRegression, device: torch.device
     return machines
 
 
-def _simulation_summary(ds: xr.Dataset) -> xr.Dataset:
+def simulation_summary(ds: xr.Dataset) -> xr.Dataset:
     """The scalars and per-step curves of one simulation result (dims direction, t)."""
     keep = [name for name in ds.data_vars
             if set(ds[name].dims) <= {"direction", "t"} and name != "reliability_note"]
@@ -142,7 +149,7 @@ def _train_and_measure(context: RunContext, task: LinearRegression, episodes: Ep
             per_seed.append(effective_spectra(model, task, episodes=episodes, probes=N_PROBES,
                                               seed=seed, progress=context.progress))
             machine = CacheSummary(model) if agent == "Transformer" else model
-            sims[agent].append(_simulation_summary(
+            sims[agent].append(simulation_summary(
                 simulation(machine, bayes, episodes.inputs, config=config, seed=seed)))
             result.notes.append(
                 f"{agent} seed {seed}: final training loss "

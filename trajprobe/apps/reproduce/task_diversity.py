@@ -17,8 +17,12 @@ evaluates each with the two Bayes machines, on tasks from its pool and on fresh 
   divided by d and averaged over the 16 positions (their "MSE / D"), per machine, pool
   size and task set; and per position t;
 * output distances: the transformer's squared distance to dMMSE and to ridge (/ d), per M;
+* D_s and D_o against both Bayes machines (Mikulik et al. §3.4,
+  :func:`~trajprobe.compare.simulation`) on fresh tasks, per M: how well dMMSE and ridge
+  each simulate the transformer (its state summarised by
+  :class:`~trajprobe.adapters.CacheSummary`, as in the in-context-regression target);
 * the threshold M*: the smallest M of the ladder from which the transformer is closer to
-  ridge than to dMMSE on fresh tasks;
+  ridge than to dMMSE on fresh tasks, by output distance (behaviour) and by D_s (structure);
 * effective spectra (Rabinowitz eq. 3, 5, along the input directions of the scalar task):
   the episode median of q_k(t) = ŵ_k(t) / w_k of the transformer at the smallest and the
   largest M, beside dMMSE's and ridge's.
@@ -36,16 +40,19 @@ import torch
 import xarray as xr
 
 from trajprobe import plots
+from trajprobe.adapters import CacheSummary
 from trajprobe.apps import recipes
 from trajprobe.apps.recipes.in_context import TASK_DIVERSITY_LADDER, task_diversity_name
 from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.in_context_regression import simulation_config, simulation_summary
+from trajprobe.compare import simulation
 from trajprobe.dynamics import mean_sem
 from trajprobe.measurement import measure
 from trajprobe.reference_models import BayesianLinearRegression, DiscreteMMSE
 from trajprobe.tasks import Episodes, TaskPool
 from trajprobe.traces import rollout
 
-__all__ = ["MACHINES", "SWEEPS", "run", "threshold", "training_runs"]
+__all__ = ["MACHINES", "REFERENCES", "SWEEPS", "run", "threshold", "training_runs"]
 
 SWEEPS = True
 """Train the ladder's runs on a Dask LocalCluster even with one seed (``scheduler="auto"``)."""
@@ -57,7 +64,11 @@ N_EVAL = {"smoke": 16, "quick": 1_000, "paper": 4_096}
 """Evaluation episodes per task set."""
 N_SPECTRA = {"smoke": 6, "quick": 200, "paper": 400}
 """Episodes of the effective-spectrum measurement."""
+N_SIMULATION = {"smoke": 12, "quick": 200, "paper": 400}
+"""Fresh episodes of the D_s/D_o comparison (cross-validated over episodes)."""
 N_PROBES = 20
+REFERENCES = ("dMMSE", "Ridge")
+"""The two Bayes machines: for the pool (T_Pretrain) and for the Gaussian prior (T_True)."""
 PAPER_THRESHOLD = 2.0**14
 """Raventós et al.'s threshold for d = 8 as we read their Fig. 2 (the transformer leaves
 dMMSE and meets ridge on unseen tasks between 2¹³ and 2¹⁵); they find it grows about
@@ -131,6 +142,26 @@ def _spectra(model, pool: TaskPool, episodes: Episodes, device) -> xr.DataArray:
     return xr.concat(qs, dim="machine").assign_coords(machine=list(MACHINES))
 
 
+def _simulations(models: list, pool: TaskPool, episodes: Episodes,
+                 context: RunContext) -> xr.Dataset:
+    """D_s and D_o of every seed's transformer against dMMSE and ridge on ``episodes``:
+    ``(seed, reference, direction[, t])``; direction ``"a→b"`` embeds the transformer's
+    summarised states into the Bayes machine's (the Bayes machine simulates it)."""
+    config = simulation_config(context.preset)
+    machines = {"Ridge": BayesianLinearRegression.from_task(pool.task, device=context.device)}
+    if pool.finite:
+        machines["dMMSE"] = DiscreteMMSE.from_task(pool, device=context.device)
+    per_seed = []
+    for seed, model in enumerate(models):
+        sims = {name: simulation_summary(simulation(CacheSummary(model), machine,
+                                                    episodes.inputs, config=config, seed=seed))
+                for name, machine in machines.items()}
+        sims.setdefault("dMMSE", sims["Ridge"])  # at M = ∞ dMMSE is ridge
+        per_seed.append(xr.concat([sims[r] for r in REFERENCES], dim="reference")
+                        .assign_coords(reference=list(REFERENCES)))
+    return xr.concat(per_seed, dim="seed")
+
+
 def threshold(distance: xr.DataArray, sizes: list[int | None]) -> float:
     """M*: the smallest finite pool size from which the transformer stays closer to ridge
     than to dMMSE (``distance`` ``(M, reference)``, averaged over positions; at M = ∞ the
@@ -141,7 +172,7 @@ def threshold(distance: xr.DataArray, sizes: list[int | None]) -> float:
         if sizes[k] is None:
             break
         if closer[k:].all():
-            return math.inf if sizes[k] is None else float(sizes[k])
+            return float(sizes[k])
     return math.inf
 
 
@@ -166,7 +197,7 @@ def run(context: RunContext) -> TargetResult:
     result = TargetResult(title="Task diversity: from dMMSE to ridge as the pretraining pool "
                                 "grows (Raventós et al. 2023)")
     n_eval, dev = N_EVAL[context.preset], context.device
-    per_size, spectra = [], {}
+    per_size, sims, spectra = [], [], {}
     for size in sizes:
         pool: TaskPool = recipes.get(task_diversity_name(size), context.preset).task
         points = recipes.get(task_diversity_name(size), context.preset).training.n_steps
@@ -175,15 +206,18 @@ def run(context: RunContext) -> TargetResult:
         models = _train(context, size, result)
         per_seed = [_evaluate(model, pool, sets, dev) for model in models]
         per_size.append(xr.concat(per_seed, dim="seed"))
+        compared = pool.task.sample(N_SIMULATION[context.preset], points, seed=2_024, device=dev)
+        sims.append(_simulations(models, pool, compared, context))
         if size in (sizes[0], sizes[-1]):
             episodes = pool.task.sample(N_SPECTRA[context.preset], points, seed=999, device=dev)
             spectra[_label(size)] = _spectra(models[0], pool, episodes, dev)
     ds = xr.concat(per_size, dim="M").assign_coords(M=[_label(m) for m in sizes])
     ds.attrs.update(dim=pool.task.dim, noise_std=pool.task.noise_std, points=points)
     q = xr.concat(list(spectra.values()), dim="M").assign_coords(M=list(spectra))
-    result.datasets = {"errors": ds, "spectra": xr.Dataset({"q": q})}
-    result.rows = _rows(ds, sizes, context)
-    result.figures = _figures(ds, q)
+    sim = xr.concat(sims, dim="M").assign_coords(M=ds["M"].values)
+    result.datasets = {"errors": ds, "spectra": xr.Dataset({"q": q}), "simulation": sim}
+    result.rows = _rows(ds, sizes, context) + _simulation_rows(sim, sizes)
+    result.figures = _figures(ds, q, sim)
     result.notes.append(_summary_note(ds, sizes, context, n_eval))
     return result
 
@@ -199,10 +233,11 @@ def _summary_note(ds: xr.Dataset, sizes: list[int | None], context: RunContext,
         "tasks from the transformer's own pool; fresh: new tasks from N(0, I)). Errors are "
         "against the noise-free wᵀx, divided by d (Raventós et al.'s MSE / D). Threshold: "
         f"{found} (the smallest M from which the transformer is closer to ridge than to "
-        f"dMMSE on fresh tasks); Raventós et al. find ~2^14 at d = 8 with 500k steps of "
-        "batch 256 and a threshold growing about linearly in d: a smaller d and a shorter "
-        "training both move it down, so compare the transition's shape, not its place. At "
-        "M = ∞ dMMSE is ridge.")
+        f"dMMSE on fresh tasks); Raventós et al. find ~2^14 at d = 8 (our reading of their "
+        "Fig. 2) with 500k steps of batch 256 and a threshold growing about linearly in d, "
+        f"which puts it near {PAPER_THRESHOLD * ds.attrs['dim'] / 8:.0f} at "
+        f"d = {ds.attrs['dim']}; a training far shorter than theirs also moves it, so "
+        "compare the transition's shape, not its place. At M = ∞ dMMSE is ridge.")
 
 
 def _rows(ds: xr.Dataset, sizes: list[int | None], context: RunContext) -> list[SummaryRow]:
@@ -232,9 +267,61 @@ def _rows(ds: xr.Dataset, sizes: list[int | None], context: RunContext) -> list[
     return rows
 
 
-def _figures(ds: xr.Dataset, q: xr.DataArray) -> dict[str, plt.Figure]:
+def _simulation_rows(sim: xr.Dataset, sizes: list[int | None]) -> list[SummaryRow]:
+    """Per M and Bayes machine: D_o of the transformer embedded into it, D_s in the note;
+    then M* by D_s."""
+    rows = []
+    for m in sim["M"].values:
+        for reference in REFERENCES:
+            one = sim.sel(M=m, reference=reference)
+            into, back = one.sel(direction="a→b"), one.sel(direction="b→a")
+            ours, sem = mean_sem(into["output_dissimilarity"].values)
+            bound = float(into["output_dissimilarity_constant"].mean())
+            flagged = "" if bool(into["reliable"].all()) else "; flagged (see results)"
+            rows.append(SummaryRow(
+                f"D_o Transformer → {reference}, fresh tasks, M = {m}", "Transformer", ours,
+                None, f"D_s → {float(into['state_dissimilarity'].mean()):.3g}, "
+                      f"← {float(back['state_dissimilarity'].mean()):.3g}; constant map "
+                      f"{bound:.3g}{flagged}", sem=sem if sim.sizes["seed"] > 1 else None))
+    d_s = sim["state_dissimilarity"].sel(direction="a→b").mean("seed")
+    rows.append(SummaryRow("threshold M* by D_s (the transformer's states embed better into "
+                           "ridge's than into dMMSE's)", "Transformer",
+                           threshold(d_s, sizes), PAPER_THRESHOLD, "held-out D_s, fresh tasks"))
+    return rows
+
+
+def _figures(ds: xr.Dataset, q: xr.DataArray, sim: xr.Dataset) -> dict[str, plt.Figure]:
     return {"mse_vs_pool_size": _plot_vs_m(ds), "mse_vs_position": _plot_positions(ds),
-            "spectra": _plot_spectra(q)}
+            "spectra": _plot_spectra(q), "simulation_vs_pool_size": _plot_simulation(sim)}
+
+
+def _plot_simulation(sim: xr.Dataset) -> plt.Figure:
+    """D_s (both directions) and D_o (into the Bayes machine) against M, per machine."""
+    x = np.arange(sim.sizes["M"])
+    fig, axes = plots.subplots(1, 3, figsize=(15, 4))
+    panels = (("state_dissimilarity", "a→b", "D_s: Transformer → Bayes machine"),
+              ("state_dissimilarity", "b→a", "D_s: Bayes machine → Transformer"),
+              ("output_dissimilarity", "a→b", "D_o: Transformer → Bayes machine"))
+    for ax, (var, direction, title) in zip(axes, panels, strict=True):
+        for reference in REFERENCES:
+            one = sim[var].sel(direction=direction, reference=reference)
+            mean = one.mean("seed")
+            sem = one.std("seed") / np.sqrt(one.sizes["seed"]) if one.sizes["seed"] > 1 \
+                else 0 * mean
+            line = ax.errorbar(x, mean, yerr=sem, marker="o", capsize=3, label=reference)
+            if var == "output_dissimilarity":
+                bound = sim["output_dissimilarity_constant"].sel(direction=direction,
+                                                                 reference=reference)
+                ax.plot(x, bound.mean("seed"), color=line.lines[0].get_color(), ls=":",
+                        label=f"{reference}: best constant map")
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x, [str(m) for m in sim["M"].values])
+        ax.set_xlabel("pool size M")
+        ax.set_ylabel("held out; 1 = mean state" if var == "state_dissimilarity"
+                      else "held out; 1 = mean output")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def _plot_vs_m(ds: xr.Dataset) -> plt.Figure:
