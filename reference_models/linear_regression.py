@@ -218,8 +218,13 @@ class BayesianLinearRegression:
         lam, mean_t, pending, steps = torch.split(vector, [dx * dx, dx * dy, dx, 1], dim=1)
         lam = lam.reshape(b, dx, dx)
         lam = 0.5 * (lam + lam.transpose(1, 2))
-        evals, evecs = torch.linalg.eigh(lam)
-        lam = (evecs * evals.clamp(min=self.ridge).unsqueeze(1)) @ evecs.transpose(1, 2)
+        with torch.no_grad():  # only rows outside the domain go through eigh, whose
+            # derivative is undefined at repeated eigenvalues (Λ = σ²/α² I before any data)
+            outside = torch.linalg.eigvalsh(lam).amin(-1) < self.ridge * (1 - 1e-9)
+        if bool(outside.any()):
+            evals, evecs = torch.linalg.eigh(lam[outside])
+            inside = (evecs * evals.clamp(min=self.ridge).unsqueeze(1)) @ evecs.transpose(1, 2)
+            lam = lam.index_put((outside,), inside)
         eye = torch.eye(dx, dtype=self.dtype, device=self.device)
         xy = lam @ mean_t.reshape(b, dx, dy)
         return RegressionState(lam - self.ridge * eye, xy, pending, steps[:, 0].clamp(min=0))

@@ -184,6 +184,39 @@ def test_linearise_gives_the_linear_map_eigenvalues_and_time_constants():
     assert top.sizes["mode"] == 1 and "jacobian" not in top
 
 
+class RootStep(Linear):
+    """s' = √|s| + x: the derivative is infinite at s = 0, the first step's state."""
+
+    def step(self, x, state):
+        return state @ self.c.T, state.abs().sqrt() + x
+
+
+def test_linearise_reports_undefined_derivatives_as_nan_with_a_warning():
+    trace = rollout(RootStep(), torch.ones(2, 4, 3, dtype=torch.float64))
+    with pytest.warns(RuntimeWarning, match="not finite at 2 of 8 steps"):
+        ds = linearise(RootStep(), trace)
+    assert bool(np.isnan(ds.magnitude.isel(t=0)).all())
+    assert bool(np.isnan(ds.output_gain.isel(t=0)).all())
+    # from t = 2 the state is 1, then 2, ...: J = diag(1 / (2 √s))
+    np.testing.assert_allclose(ds.magnitude.isel(t=1).values, 0.5)
+    np.testing.assert_allclose(ds.output_gain.isel(t=1).values, np.sqrt(5.0))
+
+
+def test_linearise_bayesian_regression_from_the_empty_state():
+    """Λ_t = Λ_{t-1} + x xᵀ: the precision block of ∂s_t/∂s_{t-1} is the identity on
+    symmetric Λ (the state vector is symmetrised: P = (I + swap) / 2), also at
+    s_0 = (σ²/α² I, 0), where Λ's eigenvalues coincide (eigh's derivative is undefined)."""
+    from trajprobe.reference_models import BayesianLinearRegression
+
+    bayes = BayesianLinearRegression(2, 2, prior_scale=1.0, noise_std=0.1)
+    inputs = torch.randn(3, 6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ds = linearise(bayes, rollout(bayes, inputs), keep_jacobians=True)
+    assert bool(np.isfinite(ds.magnitude).all())
+    swap = np.eye(4)[[0, 2, 1, 3]]  # Λ_ij ↔ Λ_ji in the row-major flattening
+    np.testing.assert_allclose(ds.jacobian.values[..., :4, :4],
+                               np.broadcast_to((np.eye(4) + swap) / 2, (3, 6, 4, 4)), atol=1e-9)
+
+
 def test_time_constants_of_special_magnitudes():
     tau = time_constants(np.array([1.0, 0.0, np.exp(-0.5), 2.0]))
     assert tau[0] == np.inf and tau[1] == 0 and np.isclose(tau[2], 2.0) and tau[3] < 0

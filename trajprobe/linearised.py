@@ -18,6 +18,7 @@ differentiable in its state (a :class:`~trajprobe.adapters.jax.JaxMachine`: wrap
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -142,6 +143,22 @@ def _sorted_eigenvalues(jac: torch.Tensor, modes: int | None) -> torch.Tensor:
     return lam if modes is None else lam[..., :modes]
 
 
+def _spectrum_where_finite(jac: torch.Tensor, jac_y: torch.Tensor, modes: int | None
+                           ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Eigenvalues ``[N, modes]`` of ``jac`` and output gains ``[N]`` of ``jac_y``; NaN on
+    the rows where either Jacobian has a non-finite entry (LAPACK fails on them); and
+    how many such rows there are."""
+    finite = torch.isfinite(jac).flatten(1).all(1) & torch.isfinite(jac_y).flatten(1).all(1)
+    size = jac.shape[-1] if modes is None else min(modes, jac.shape[-1])
+    lam = torch.full((jac.shape[0], size), complex(math.nan, math.nan),
+                     dtype=torch.complex128, device=jac.device)
+    gain = torch.full((jac.shape[0],), math.nan, dtype=torch.float64, device=jac.device)
+    if bool(finite.any()):
+        lam[finite] = _sorted_eigenvalues(jac[finite], modes)
+        gain[finite] = torch.linalg.matrix_norm(jac_y[finite].double(), ord=2)
+    return lam, gain, int((~finite).sum())
+
+
 def linearise(
     machine: sm.StateMachine,
     trace: Trace,
@@ -180,15 +197,21 @@ def linearise(
     vectors = sm.state_vector(machine, before)
     inputs = trace.inputs.flatten(0, 1).to(vectors.device)
     lams, gains, jacs, jac_ys = [], [], [], []
-    step = rows_per_chunk(vectors.shape[1])
+    step, undefined = rows_per_chunk(vectors.shape[1]), 0
     for start in range(0, e * t, step):
         rows = slice(start, start + step)
         _, jac, jac_y = jacobians(machine, inputs[rows], vectors[rows])
-        lams.append(_sorted_eigenvalues(jac, modes))
-        gains.append(torch.linalg.matrix_norm(jac_y.double(), ord=2))
+        lam, gain, bad = _spectrum_where_finite(jac, jac_y, modes)
+        lams.append(lam)
+        gains.append(gain)
+        undefined += bad
         if keep_jacobians:
             jacs.append(jac)
             jac_ys.append(jac_y)
+    if undefined:
+        warnings.warn(f"linearise: the Jacobian is not finite at {undefined} of {e * t} steps "
+                      "(the step's derivative is undefined there); their eigenvalues and "
+                      "output gain are NaN", RuntimeWarning, stacklevel=2)
     lam = torch.cat(lams).reshape(e, t, -1).cpu().numpy()
     return _linearised_dataset(lam, torch.cat(gains).reshape(e, t).cpu().numpy(),
                                torch.cat(jacs).reshape(e, t, *jacs[0].shape[1:]).cpu().numpy()
