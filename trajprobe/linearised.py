@@ -183,7 +183,9 @@ def linearise(
         ``magnitude`` |λ|, ``timescale`` τ = −1/log|λ| in steps (see
         :func:`time_constants`), ``output_gain (episode, t)`` the largest singular value
         of ∂y_t/∂s_{t-1}; with ``keep_jacobians``, ``jacobian (episode, t, unit, unit_from)``
-        and ``output_jacobian (episode, t, output, unit_from)``.
+        and ``output_jacobian (episode, t, output, unit_from)``. A step whose Jacobian
+        has a non-finite entry (the derivative is undefined there, e.g. √s at s = 0) gets
+        NaN eigenvalues and gain, with one RuntimeWarning that counts such steps.
 
     Raises:
         TypeError: the step is not differentiable in the state.
