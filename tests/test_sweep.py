@@ -234,6 +234,9 @@ def test_a_logged_sweep_on_dask_reports_the_workers_training_steps(tmp_path: Pat
     counts = [int(line.split("|")[2].split("/")[0]) for line in lines]
     assert counts[-1] == 400 and "1/1 jobs" in lines[-1] and "update" in lines[-1]
     assert any(0 < n < 400 for n in counts), lines  # seen mid-training, from latest.pt
+    run_jobs(jobs, scheduler=None, progress=None)  # finished: the bar starts full
+    again = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep")]
+    assert again and all("400/400" in line for line in again), again
 
 
 def test_sweep_progress_reads_a_changed_latest_checkpoint_only(tmp_path: Path) -> None:

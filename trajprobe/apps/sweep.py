@@ -197,8 +197,11 @@ def run_jobs(
     paths: dict[int, str] = {}
     failures: list[str] = []
     totals = [_total_steps(job) for job in jobs]
-    bar = tqdm(total=sum(totals), unit="update", desc="sweep", dynamic_ncols=True,
-               **bar_options(progress))
+    # job → (mtime of its latest.pt, its step); steps saved before this call are the bar's
+    # start, so its rate and time left are this call's
+    saved = {i: _saved_step_cached(job.run_dir, (0.0, 0)) for i, job in enumerate(jobs)}
+    bar = tqdm(total=sum(totals), initial=sum(min(saved[i][1], totals[i]) for i in saved),
+               unit="update", desc="sweep", dynamic_ncols=True, **bar_options(progress))
     bar.set_postfix_str(f"0/{len(jobs)} jobs", refresh=False)
 
     def finish(index: int, path: str) -> None:
@@ -207,13 +210,11 @@ def run_jobs(
             on_done(jobs[index], path)
         bar.set_postfix_str(f"{len(paths)}/{len(jobs)} jobs", refresh=False)
 
-    saved: dict[int, tuple[float, int]] = {}  # job → (mtime of its latest.pt, its step)
-
     def show(unfinished: Iterable[int]) -> None:
         """The bar at the outer steps saved so far (finished jobs count whole)."""
         open_ = set(unfinished)
         for i in open_:
-            saved[i] = _saved_step_cached(jobs[i].run_dir, saved.get(i, (0.0, 0)))
+            saved[i] = _saved_step_cached(jobs[i].run_dir, saved[i])
         done = sum(min(saved[i][1], totals[i]) if i in open_ else totals[i]
                    for i in range(len(jobs)))
         bar.update(done - bar.n)
