@@ -59,7 +59,7 @@ __all__ = [
     "REFERENCES",
     "run",
     "simulation_config",
-    "simulation_summary",
+    "simulation_scalars",
     "training_runs",
 ]
 
@@ -123,8 +123,11 @@ def _references(task: LinearRegression, device: torch.device
     return machines
 
 
-def simulation_summary(ds: xr.Dataset) -> xr.Dataset:
-    """The scalars and per-step curves of one simulation result (dims direction, t)."""
+def simulation_scalars(ds: xr.Dataset) -> xr.Dataset:
+    """One :func:`~trajprobe.compare.simulation` result without its per-fold, per-episode
+    and figure data: the scalars and per-step curves (dims ``direction``, ``t``), small
+    enough to stack over agents and seeds (its text report is
+    :func:`trajprobe.compare.simulation_summary`)."""
     keep = [name for name in ds.data_vars
             if set(ds[name].dims) <= {"direction", "t"} and name != "reliability_note"]
     out = ds[keep]
@@ -149,7 +152,7 @@ def _train_and_measure(context: RunContext, task: LinearRegression, episodes: Ep
             per_seed.append(effective_spectra(model, task, episodes=episodes, probes=N_PROBES,
                                               seed=seed, progress=context.progress))
             machine = CacheSummary(model) if agent == "Transformer" else model
-            sims[agent].append(simulation_summary(
+            sims[agent].append(simulation_scalars(
                 simulation(machine, bayes, episodes.inputs, config=config, seed=seed)))
             result.notes.append(
                 f"{agent} seed {seed}: final training loss "
