@@ -33,6 +33,7 @@ At M = ∞ dMMSE is ridge (its limit; :class:`DiscreteMMSE` has no infinite pool
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -44,7 +45,7 @@ from trajprobe.adapters import CacheSummary
 from trajprobe.apps import recipes
 from trajprobe.apps.recipes.in_context import TASK_DIVERSITY_LADDER, task_diversity_name
 from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.apps.reproduce.in_context_regression import simulation_config, simulation_summary
+from trajprobe.apps.reproduce.in_context_regression import simulation_config, simulation_scalars
 from trajprobe.compare import simulation
 from trajprobe.dynamics import mean_sem
 from trajprobe.measurement import measure
@@ -95,31 +96,35 @@ def _chunked(machine, inputs: torch.Tensor, chunk: int) -> torch.Tensor:
                           for i in range(0, inputs.shape[0], chunk)])
 
 
-def _outputs(model, pool: TaskPool, episodes: Episodes, device) -> dict[str, torch.Tensor]:
-    """Every machine's predictions ``[E, T]`` on ``episodes``."""
+def _bayes_machines(pool: TaskPool, device) -> dict[str, Any]:
+    """dMMSE and ridge for ``pool``, keyed as :data:`REFERENCES`; at M = ∞ dMMSE is ridge
+    (the same object)."""
     ridge = BayesianLinearRegression.from_task(pool.task, device=device)
-    outs = {"Transformer": _chunked(model, episodes.inputs, 4_096)[..., 0],
-            "Ridge": _chunked(ridge, episodes.inputs, 4_096)[..., 0]}
-    if pool.finite:
-        dmmse = DiscreteMMSE.from_task(pool, device=device)
-        chunk = max(1, _CHUNK // pool.size)
-        outs["dMMSE"] = _chunked(dmmse, episodes.inputs, chunk)[..., 0]
-    else:
-        outs["dMMSE"] = outs["Ridge"]
+    return {"dMMSE": DiscreteMMSE.from_task(pool, device=device) if pool.finite else ridge,
+            "Ridge": ridge}
+
+
+def _outputs(model, bayes: dict[str, Any], inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every machine's predictions ``[E, T]`` on ``inputs`` ``[E, T, d + 1]``."""
+    outs = {"Transformer": _chunked(model, inputs, 4_096)[..., 0],
+            "Ridge": _chunked(bayes["Ridge"], inputs, 4_096)[..., 0]}
+    dmmse = bayes["dMMSE"]
+    outs["dMMSE"] = (outs["Ridge"] if dmmse is bayes["Ridge"] else
+                     _chunked(dmmse, inputs, max(1, _CHUNK // dmmse.n_tasks))[..., 0])
     return {name: outs[name] for name in MACHINES}
 
 
-def _evaluate(model, pool: TaskPool, sets: dict[str, Episodes], device) -> xr.Dataset:
+def _evaluate(model, bayes: dict[str, Any], dim: int, sets: dict[str, Episodes]
+              ) -> xr.Dataset:
     """Errors ``(machine, tasks, t)`` and distances ``(reference, tasks, t)``, both / d."""
-    dim = pool.task.dim
     errors, distances = [], []
     for episodes in sets.values():
-        outs = _outputs(model, pool, episodes, device)
+        outs = _outputs(model, bayes, episodes.inputs)
         clean = torch.einsum("ex,etx->et", episodes.params["W"][:, 0].double().cpu(),
                              episodes.inputs[..., :dim].double().cpu())
         errors.append(torch.stack([(outs[m] - clean).square().mean(0) / dim for m in MACHINES]))
         distances.append(torch.stack([(outs["Transformer"] - outs[m]).square().mean(0) / dim
-                                      for m in ("dMMSE", "Ridge")]))
+                                      for m in REFERENCES]))
     t = np.arange(1, errors[0].shape[-1] + 1)
     coords = {"tasks": list(sets), "t": t}
     return xr.Dataset({
@@ -127,36 +132,33 @@ def _evaluate(model, pool: TaskPool, sets: dict[str, Episodes], device) -> xr.Da
                               coords={"machine": list(MACHINES), **coords}),
         "distance": xr.DataArray(torch.stack(distances, 1).numpy(),
                                  dims=("reference", "tasks", "t"),
-                                 coords={"reference": ["dMMSE", "Ridge"], **coords}),
+                                 coords={"reference": list(REFERENCES), **coords}),
     })
 
 
-def _spectra(model, pool: TaskPool, episodes: Episodes, device) -> xr.DataArray:
+def _spectra(model, bayes: dict[str, Any], task, episodes: Episodes) -> xr.DataArray:
     """Episode-median q_k(t) ``(machine, t, mode)`` of the three machines."""
-    machines = {"Transformer": model,
-                "Ridge": BayesianLinearRegression.from_task(pool.task, device=device)}
-    machines["dMMSE"] = (DiscreteMMSE.from_task(pool, device=device) if pool.finite
-                         else machines["Ridge"])
-    qs = [measure(machines[m], pool.task, episodes=episodes, probes=N_PROBES, seed=0)["q"]
+    machines = {"Transformer": model, **bayes}
+    qs = [measure(machines[m], task, episodes=episodes, probes=N_PROBES, seed=0)["q"]
           .median("episode") for m in MACHINES]
     return xr.concat(qs, dim="machine").assign_coords(machine=list(MACHINES))
 
 
-def _simulations(models: list, pool: TaskPool, episodes: Episodes,
-                 context: RunContext) -> xr.Dataset:
+def _simulations(models: list, bayes: dict[str, Any], episodes: Episodes, preset: str
+                 ) -> xr.Dataset:
     """D_s and D_o of every seed's transformer against dMMSE and ridge on ``episodes``:
     ``(seed, reference, direction[, t])``; direction ``"a→b"`` embeds the transformer's
     summarised states into the Bayes machine's (the Bayes machine simulates it)."""
-    config = simulation_config(context.preset)
-    machines = {"Ridge": BayesianLinearRegression.from_task(pool.task, device=context.device)}
-    if pool.finite:
-        machines["dMMSE"] = DiscreteMMSE.from_task(pool, device=context.device)
+    config = simulation_config(preset)
     per_seed = []
     for seed, model in enumerate(models):
-        sims = {name: simulation_summary(simulation(CacheSummary(model), machine,
-                                                    episodes.inputs, config=config, seed=seed))
-                for name, machine in machines.items()}
-        sims.setdefault("dMMSE", sims["Ridge"])  # at M = ∞ dMMSE is ridge
+        sims = {"Ridge": simulation_scalars(simulation(CacheSummary(model), bayes["Ridge"],
+                                                       episodes.inputs, config=config,
+                                                       seed=seed))}
+        sims["dMMSE"] = (sims["Ridge"] if bayes["dMMSE"] is bayes["Ridge"] else
+                         simulation_scalars(simulation(CacheSummary(model), bayes["dMMSE"],
+                                                       episodes.inputs, config=config,
+                                                       seed=seed)))
         per_seed.append(xr.concat([sims[r] for r in REFERENCES], dim="reference")
                         .assign_coords(reference=list(REFERENCES)))
     return xr.concat(per_seed, dim="seed")
@@ -199,18 +201,20 @@ def run(context: RunContext) -> TargetResult:
     n_eval, dev = N_EVAL[context.preset], context.device
     per_size, sims, spectra = [], [], {}
     for size in sizes:
-        pool: TaskPool = recipes.get(task_diversity_name(size), context.preset).task
-        points = recipes.get(task_diversity_name(size), context.preset).training.n_steps
+        recipe = recipes.get(task_diversity_name(size), context.preset)
+        pool: TaskPool = recipe.task
+        points = recipe.training.n_steps
+        bayes = _bayes_machines(pool, dev)
         fresh = pool.task.sample(n_eval, points, seed=12_345, device=dev)
         sets = {"pool": pool.sample(n_eval, points, seed=54_321, device=dev), "fresh": fresh}
         models = _train(context, size, result)
-        per_seed = [_evaluate(model, pool, sets, dev) for model in models]
+        per_seed = [_evaluate(model, bayes, pool.task.dim, sets) for model in models]
         per_size.append(xr.concat(per_seed, dim="seed"))
         compared = pool.task.sample(N_SIMULATION[context.preset], points, seed=2_024, device=dev)
-        sims.append(_simulations(models, pool, compared, context))
+        sims.append(_simulations(models, bayes, compared, context.preset))
         if size in (sizes[0], sizes[-1]):
             episodes = pool.task.sample(N_SPECTRA[context.preset], points, seed=999, device=dev)
-            spectra[_label(size)] = _spectra(models[0], pool, episodes, dev)
+            spectra[_label(size)] = _spectra(models[0], bayes, pool.task, episodes)
     ds = xr.concat(per_size, dim="M").assign_coords(M=[_label(m) for m in sizes])
     ds.attrs.update(dim=pool.task.dim, noise_std=pool.task.noise_std, points=points)
     q = xr.concat(list(spectra.values()), dim="M").assign_coords(M=list(spectra))
@@ -304,17 +308,18 @@ def _plot_simulation(sim: xr.Dataset) -> plt.Figure:
               ("output_dissimilarity", "a→b", "D_o: Transformer → Bayes machine"))
     for ax, (var, direction, title) in zip(axes, panels, strict=True):
         for reference in REFERENCES:
-            one = sim[var].sel(direction=direction, reference=reference)
-            mean = one.mean("seed")
-            sem = one.std("seed") / np.sqrt(one.sizes["seed"]) if one.sizes["seed"] > 1 \
-                else 0 * mean
-            line = ax.errorbar(x, mean, yerr=sem, marker="o", capsize=3, label=reference)
+            mean, sem = mean_sem(sim[var].sel(direction=direction, reference=reference),
+                                 "seed")
+            line = ax.errorbar(x, mean, yerr=np.nan_to_num(sem.values), marker="o",
+                               capsize=3, label=reference)
             if var == "output_dissimilarity":
                 bound = sim["output_dissimilarity_constant"].sel(direction=direction,
                                                                  reference=reference)
                 ax.plot(x, bound.mean("seed"), color=line.lines[0].get_color(), ls=":",
                         label=f"{reference}: best constant map")
-        ax.set_title(title, fontsize=10)
+        seeds = sim.sizes["seed"]
+        ax.set_title(title + (f" (± s.e. over {seeds} seeds)" if seeds > 1 else ""),
+                     fontsize=10)
         ax.set_xticks(x, [str(m) for m in sim["M"].values])
         ax.set_xlabel("pool size M")
         ax.set_ylabel("held out; 1 = mean state" if var == "state_dissimilarity"
