@@ -502,6 +502,7 @@ def _compare(args: argparse.Namespace) -> int:
     entry = catalogue.get(args.task)
     a = _load_agent(args.a, args.task, args.device)
     b = _load_agent(args.b, args.task, args.device)
+    untrained = _untrained_agent(args.b, args.device) if args.untrained else None
     task = entry.task
     sizes = {"episodes": args.episodes, "steps": entry.n_steps, "seed": args.seed}
     run, trace = histories(a, task, **sizes, device=args.device, dtype=torch.float32)
@@ -517,7 +518,6 @@ def _compare(args: argparse.Namespace) -> int:
     # by the normalised error of the action probabilities.
     config = compare.SimulationConfig(
         output_measure="error" if is_environment(task) else "auto")
-    untrained = _untrained_agent(args.b, args.device) if args.untrained else None
     with torch.no_grad():
         sim = compare.simulation(a, b, inputs, config=config, untrained=untrained,
                                  seed=args.seed)
@@ -532,31 +532,32 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recipe_of(spec) -> str:
-    """'name (preset, seed N)' of a run or checkpoint, or the Bayes agent."""
+def _run_record(spec) -> dict:
+    """The ``recipe.json`` of a run directory or checkpoint: name, preset and seed."""
     from trajprobe.apps.recipes import RECIPE_FILE
     from trajprobe.io import load_json
 
+    run = Path(spec) if Path(spec).is_dir() else Path(spec).parent
+    return load_json(run / RECIPE_FILE, {"name": str, "preset": str, "seed": int})
+
+
+def _recipe_of(spec) -> str:
+    """'name (preset, seed N)' of a run or checkpoint, or the Bayes agent."""
     if str(spec) == "bayes":
         return "Bayes-optimal agent of the task"
-    run = Path(spec) if Path(spec).is_dir() else Path(spec).parent
-    info = load_json(run / RECIPE_FILE, {"name": str, "preset": str, "seed": int})
+    info = _run_record(spec)
     return f"{info['name']} ({info['preset']}, seed {info['seed']})"
 
 
 def _untrained_agent(spec, device: str):
     """B's network before training: its recipe's model for its seed (checkpoint 0)."""
     from trajprobe.apps import recipes
-    from trajprobe.apps.recipes import RECIPE_FILE
-    from trajprobe.io import load_json
 
     if str(spec) == "bayes":
         raise ValueError("--untrained: B is the Bayes agent, which has no untrained network; "
                          "put the trained agent as B")
-    run = Path(spec) if Path(spec).is_dir() else Path(spec).parent
-    recipe, _ = recipes.load_trained(spec, device=device)
-    seed = load_json(run / RECIPE_FILE, {"name": str, "preset": str, "seed": int})["seed"]
-    return recipe.build_model(seed=seed).to(device)
+    info = _run_record(spec)
+    return recipes.get(info["name"], info["preset"]).build_model(seed=info["seed"]).to(device)
 
 
 def _measure(args: argparse.Namespace) -> int:
