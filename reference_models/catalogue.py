@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from trajprobe.reference_models import conjugate
+from trajprobe.task_protocol import is_environment
 from trajprobe.tasks import prediction
-from trajprobe.tasks.base import is_environment
 
 __all__ = [
     "BANDIT_DISCOUNT",

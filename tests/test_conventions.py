@@ -12,8 +12,8 @@ import xarray as xr
 import trajprobe
 from trajprobe import histories, interact, rollout
 from trajprobe.dynamics import mean_sem
+from trajprobe.task_protocol import is_environment, output_size
 from trajprobe.tasks import ContextualBandit, Episodes, FourierRegression, LinearRegression
-from trajprobe.tasks.base import is_environment, output_size
 from trajprobe.traces import Interaction
 
 # --- mean_sem: one meaning for one value, NaN and inf -----------------------------------------

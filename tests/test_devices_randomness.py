@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+import trajprobe.task_protocol
 import trajprobe.tasks
-import trajprobe.tasks.base
 from trajprobe.devices import available_devices, parameter_dtype, resolve_device
 from trajprobe.randomness import Seed, make_generator, step_seed
 
@@ -84,5 +84,5 @@ def test_step_seed_known_values():
 
 def test_tasks_still_export_the_seed_helpers():
     assert trajprobe.tasks.make_generator is make_generator
-    assert trajprobe.tasks.base.make_generator is make_generator
+    assert trajprobe.task_protocol.make_generator is make_generator
     assert trajprobe.tasks.Seed is Seed

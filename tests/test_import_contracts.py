@@ -44,7 +44,7 @@ def _lint(site: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(("module", "upward"), [
     ("measurement.py", "import trajprobe.apps.recipes"),
-    ("tasks/base.py", "import trajprobe.reference_models"),
+    ("task_protocol.py", "import trajprobe.reference_models"),
     ("adapters/torch_rnn.py", "import trajprobe.apps.training"),
     ("apps/models.py", "import trajprobe.apps.cli"),
 ])

@@ -38,7 +38,7 @@ TRAIN_B = textwrap.dedent('''
 
     import torch
 
-    from trajprobe.tasks.base import Episodes, make_generator
+    from trajprobe.task_protocol import Episodes, make_generator
 
 
     @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import trajprobe
+from trajprobe import task_checks as checks
 from trajprobe.adapters import wrap
-from trajprobe.tasks import BernoulliBandit, ContextualBandit, LinearRegression, checks
+from trajprobe.tasks import BernoulliBandit, ContextualBandit, LinearRegression
 
 TASK = LinearRegression(dim=2)
 ENV = BernoulliBandit()

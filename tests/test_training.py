@@ -35,7 +35,7 @@ F64 = torch.float64
 # Tiny tasks, defined as source so a subprocess can use the very same classes.
 TASKS = textwrap.dedent('''
     import torch
-    from trajprobe.tasks.base import Episodes, make_generator
+    from trajprobe.task_protocol import Episodes, make_generator
 
     class TinyRegression:
         """y = W x + noise, W ~ MN(0, I, I) (or one fixed W); input [x_t, y_{t-1}]."""

@@ -35,9 +35,9 @@ import torch
 from torch import nn
 
 from trajprobe import machine as sm
+from trajprobe import task_checks as checks
 from trajprobe.machine import LSTMState
-from trajprobe.tasks import checks
-from trajprobe.tasks.base import Environment
+from trajprobe.task_protocol import Environment
 
 __all__ = ["LSTMTape", "Played", "lstm_core", "play", "taped_lstm"]
 

@@ -25,18 +25,18 @@ import xarray as xr
 
 from trajprobe import machine as sm
 from trajprobe import resources
+from trajprobe import task_checks as checks
 from trajprobe._version import __version__
 from trajprobe.guard import eval_mode
 from trajprobe.labelled import label_steps
 from trajprobe.machine import Policy, default_policy
 from trajprobe.probing import DEFAULT_MEMORY_BUDGET, probe
 from trajprobe.randomness import Seed, make_generator
-from trajprobe.tasks import checks
-from trajprobe.tasks.base import Episodes, Measured, Probed, output_size
+from trajprobe.task_protocol import Episodes, Measured, Probed, output_size
 from trajprobe.traces import Trace, histories
 from trajprobe.validation import check_positive_int, renamed_arguments
 
-# Probed lives in trajprobe.tasks.base (beside the task protocol); importable from here too.
+# Probed lives in trajprobe.task_protocol (the task protocol); importable from here too.
 __all__ = ["Probed", "context_dynamics", "effective_spectra", "fourier_spectra", "measure"]
 
 

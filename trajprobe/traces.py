@@ -13,12 +13,12 @@ import xarray as xr
 
 from trajprobe import machine as sm
 from trajprobe import resources
+from trajprobe import task_checks as checks
 from trajprobe.guard import check_outputs, checked_step, eval_mode
 from trajprobe.labelled import feature_dims
 from trajprobe.machine import Policy, default_policy
 from trajprobe.randomness import Seed, make_generator
-from trajprobe.tasks import checks
-from trajprobe.tasks.base import Environment, Episodes, is_environment
+from trajprobe.task_protocol import Environment, Episodes, is_environment
 from trajprobe.validation import (
     as_tensor,
     check_finite_tensor,
@@ -121,7 +121,7 @@ def rollout(
 
     Runs without autograd (``torch.no_grad``; results are ordinary tensors) on the
     machine's device (that of its initial state): y_t = f(x_t, s_{t-1}),
-    s_t = g(x_t, s_{t-1}) (DESIGN.md §1; Mikulik et al. eq. 1).
+    s_t = g(x_t, s_{t-1}) (``docs/design.md``'s opening; Mikulik et al. eq. 1).
 
     Args:
         machine: any :class:`~trajprobe.StateMachine`.
@@ -366,7 +366,7 @@ def interact(
     The one closed-loop driver (see :class:`Interaction` for the equations and the
     arguments). The trace's ``inputs`` can be replayed open-loop,
     ``rollout(other, trace.inputs)``, so a second machine sees exactly the same history
-    (DESIGN.md §4).
+    (``docs/design.md``, "The engine").
 
     Returns:
         A :class:`Trace` with ``inputs [E, T, (M,) input_size]``, ``outputs``, states
@@ -407,7 +407,7 @@ def histories(
     machine rolled out over the episodes (:func:`rollout`); an
     :class:`~trajprobe.tasks.Environment` is run closed loop (:func:`interact`), its
     inputs depending on the machine's actions. Which one a task is, is the task's to say
-    (:func:`trajprobe.tasks.base.is_environment`).
+    (:func:`trajprobe.task_protocol.is_environment`).
 
     Args:
         machine: any :class:`~trajprobe.StateMachine`.

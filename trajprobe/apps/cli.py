@@ -496,7 +496,7 @@ def _compare(args: argparse.Namespace) -> int:
     from trajprobe import compare
     from trajprobe.io import save_dataset
     from trajprobe.reference_models import catalogue
-    from trajprobe.tasks.base import is_environment
+    from trajprobe.task_protocol import is_environment
     from trajprobe.traces import histories
 
     entry = catalogue.get(args.task)

@@ -1,18 +1,20 @@
 """Task distributions: each knows how to sample episodes (or be an environment), encode them
 for a machine, build probe inputs from a history and summarise the probe outputs
-(the protocol: :mod:`trajprobe.tasks.base`)."""
+(the protocol, which these names re-export: :mod:`trajprobe.task_protocol`)."""
 
-from trajprobe.tasks.armed_bandits import BernoulliBandit, GaussianBandit
-from trajprobe.tasks.bandits import ContextualBandit
-from trajprobe.tasks.base import (
+from trajprobe.task_protocol import (
     Environment,
     Episodes,
     Measured,
     Probed,
     Seed,
     Task,
+    is_environment,
     make_generator,
+    output_size,
 )
+from trajprobe.tasks.armed_bandits import BernoulliBandit, GaussianBandit
+from trajprobe.tasks.bandits import ContextualBandit
 from trajprobe.tasks.flipflop import FlipFlop
 from trajprobe.tasks.fourier import FourierRegression, band_pass
 from trajprobe.tasks.prediction import (
@@ -48,5 +50,7 @@ __all__ = [
     "TaskPool",
     "band_pass",
     "haar_orthogonal",
+    "is_environment",
     "make_generator",
+    "output_size",
 ]

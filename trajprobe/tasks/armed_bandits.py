@@ -1,7 +1,7 @@
 """Multi-armed (by default two-armed) bandits without contexts (Mikulik et al. 2020 §3.1).
 
 Each episode draws the arms' mean rewards from a prior; pulling arm a returns a reward
-drawn around its mean. Both tasks implement :class:`~trajprobe.tasks.base.Environment`.
+drawn around its mean. Both tasks implement :class:`~trajprobe.task_protocol.Environment`.
 
 Input encoding (shared by meta-learners and the Bayes agents of
 ``trajprobe.reference_models.bandits``): the input at step t is
@@ -9,7 +9,7 @@ Input encoding (shared by meta-learners and the Bayes agents of
     x_t = concat[ one_hot(a_{t-1}) (n_arms),  r_{t-1} (1) ]        [E, n_arms + 1]
 
 with zeros at t = 1 (no previous action or reward). There are no contexts in the
-encoding; to fit the :class:`~trajprobe.tasks.base.Environment` protocol, whose
+encoding; to fit the :class:`~trajprobe.task_protocol.Environment` protocol, whose
 ``encode(context, None, None)`` must return ``[E, input_size]`` at t = 1, ``contexts``
 returns a single constant context (zeros ``[E, T]``, long) that only carries E.
 ``encode`` also accepts ``context=None`` with ``batch_size=E``. Ground truth per
@@ -27,11 +27,11 @@ import torch
 import xarray as xr
 
 from trajprobe.labelled import Label, describe, to_numpy
-from trajprobe.tasks.base import Episodes, Seed, make_generator
+from trajprobe.task_protocol import Episodes, Seed, make_generator
 from trajprobe.validation import check_positive, check_positive_int
 
 if TYPE_CHECKING:
-    from trajprobe.tasks.base import Probed
+    from trajprobe.task_protocol import Probed
 
 __all__ = ["BernoulliBandit", "GaussianBandit", "encode_action_reward", "regret"]
 

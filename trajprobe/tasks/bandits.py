@@ -28,12 +28,12 @@ from trajprobe.estimators.policy import (
     policy_probabilities,
 )
 from trajprobe.labelled import Label, describe, to_numpy
+from trajprobe.task_protocol import Episodes, Seed
 from trajprobe.tasks._sampling import rand
-from trajprobe.tasks.base import Episodes, Seed
 from trajprobe.validation import as_tensor, check_positive_int
 
 if TYPE_CHECKING:
-    from trajprobe.tasks.base import Probed
+    from trajprobe.task_protocol import Probed
 
 __all__ = ["ContextualBandit"]
 

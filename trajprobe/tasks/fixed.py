@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from trajprobe.tasks.base import Episodes, Seed
+from trajprobe.task_protocol import Episodes, Seed
 
 if TYPE_CHECKING:
     import xarray as xr
 
-    from trajprobe.tasks.base import Probed
+    from trajprobe.task_protocol import Probed
 
 __all__ = ["FixedTask"]
 

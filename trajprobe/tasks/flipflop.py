@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from trajprobe.randomness import Seed, make_generator
-from trajprobe.tasks.base import Episodes
+from trajprobe.task_protocol import Episodes
 from trajprobe.validation import check_positive_int
 
 __all__ = ["FlipFlop"]

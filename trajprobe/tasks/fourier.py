@@ -23,12 +23,12 @@ from trajprobe.estimators.fourier import (
     spectral_energy_ratio,
 )
 from trajprobe.labelled import Label, describe, to_numpy
+from trajprobe.task_protocol import Episodes, Seed, make_generator
 from trajprobe.tasks._sampling import rand, randn
-from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import as_tensor, check_positive, check_positive_int
 
 if TYPE_CHECKING:
-    from trajprobe.tasks.base import Probed
+    from trajprobe.task_protocol import Probed
 
 __all__ = ["FourierRegression", "band_pass"]
 

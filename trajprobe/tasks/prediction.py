@@ -37,11 +37,11 @@ from torch import distributions as D
 
 from trajprobe.heads import HEADS
 from trajprobe.labelled import Label, describe, to_numpy
-from trajprobe.tasks.base import Episodes, Seed, make_generator
+from trajprobe.task_protocol import Episodes, Seed, make_generator
 from trajprobe.validation import check_positive, check_positive_int
 
 if TYPE_CHECKING:
-    from trajprobe.tasks.base import Probed
+    from trajprobe.task_protocol import Probed
 
 __all__ = [
     "BernoulliPrediction",

@@ -32,8 +32,8 @@ import xarray as xr
 
 from trajprobe.estimators.linear import effective_map, effective_spectrum, spectrum_ratio
 from trajprobe.labelled import Label, describe, to_numpy
+from trajprobe.task_protocol import Episodes, Seed, make_generator
 from trajprobe.tasks._sampling import randn
-from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.validation import (
     as_tensor,
     check_finite_tensor,
@@ -42,7 +42,7 @@ from trajprobe.validation import (
 )
 
 if TYPE_CHECKING:
-    from trajprobe.tasks.base import Probed
+    from trajprobe.task_protocol import Probed
 
 __all__ = ["LinearRegression", "haar_orthogonal"]
 

@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from trajprobe.task_protocol import Episodes, Seed, make_generator
 from trajprobe.tasks._sampling import rand, randn
-from trajprobe.tasks.base import Episodes, Seed, make_generator
 from trajprobe.tasks.regression import LinearRegression
 from trajprobe.validation import check_positive_int
 
 if TYPE_CHECKING:
     import xarray as xr
 
-    from trajprobe.tasks.base import Probed
+    from trajprobe.task_protocol import Probed
 
 __all__ = ["TaskPool"]
 

@@ -27,7 +27,7 @@ from trajprobe.apps.training import (
 )
 from trajprobe.io import atomic_write
 from trajprobe.paths import check_path
-from trajprobe.tasks.base import output_size
+from trajprobe.task_protocol import output_size
 
 __all__ = [
     "CPU_FLOPS",

@@ -32,7 +32,7 @@ from trajprobe.apps.training import StageFactory, StageStart
 from trajprobe.dynamics import context_confusion, most_confused_pair
 from trajprobe.machine import logits_policy
 from trajprobe.measurement import measure
-from trajprobe.tasks.base import Environment
+from trajprobe.task_protocol import Environment
 
 __all__ = ["CONFUSED", "CONFUSION_EPISODES", "STAGES", "ConfusedPair", "ShowsOnly",
            "most_confused"]

@@ -22,7 +22,7 @@ import xarray as xr
 from trajprobe.apps.recipes.config import MetaLearnerRecipe
 from trajprobe.machine import logits_policy
 from trajprobe.measurement import measure
-from trajprobe.tasks.base import is_environment
+from trajprobe.task_protocol import is_environment
 from trajprobe.validation import check_positive_int, renamed_arguments
 
 __all__ = ["DEFAULT_EPISODES", "evaluate"]

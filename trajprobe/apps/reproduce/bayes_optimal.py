@@ -54,9 +54,9 @@ from trajprobe.compare import (
 from trajprobe.compare.plots import plot_simulation
 from trajprobe.measurement import measure
 from trajprobe.reference_models import catalogue
+from trajprobe.task_protocol import is_environment
 from trajprobe.tasks import Episodes
 from trajprobe.tasks.armed_bandits import regret
-from trajprobe.tasks.base import is_environment
 from trajprobe.traces import Trace, histories
 
 __all__ = [

@@ -16,8 +16,8 @@ from trajprobe.apps.training.losses import discounted_returns, unroll
 from trajprobe.apps.training.stages import Curriculum, StageFactory
 from trajprobe.closed_loop import Played, lstm_core, play, taped_lstm
 from trajprobe.randomness import make_generator, step_seed
-from trajprobe.tasks.base import Environment
-from trajprobe.tasks.checks import ENVIRONMENT_METHODS, check_methods
+from trajprobe.task_checks import ENVIRONMENT_METHODS, check_methods
+from trajprobe.task_protocol import Environment
 
 __all__ = ["train_policy_gradient"]
 

@@ -44,7 +44,7 @@ from torch import nn
 
 from trajprobe.apps.training.config import PolicyGradientConfig
 from trajprobe.randomness import step_seed
-from trajprobe.tasks.base import Environment
+from trajprobe.task_protocol import Environment
 from trajprobe.validation import did_you_mean
 
 __all__ = ["ShowsContexts", "Stage", "StageFactory", "StageStart"]

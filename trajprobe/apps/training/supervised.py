@@ -12,7 +12,7 @@ from trajprobe.apps.training.config import SupervisedConfig
 from trajprobe.apps.training.engine import TrainingResult, prepare, run
 from trajprobe.apps.training.losses import log_loss, mse, unroll
 from trajprobe.randomness import step_seed
-from trajprobe.tasks.base import Task
+from trajprobe.task_protocol import Task
 
 __all__ = ["train_supervised"]
 
