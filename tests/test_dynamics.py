@@ -11,6 +11,7 @@ from trajprobe.adapters import wrap
 from trajprobe.dynamics import (
     asymptote,
     context_confusion,
+    mean_sem,
     most_confused_pair,
     normalise_to_asymptote,
     order_contexts,
@@ -44,6 +45,49 @@ def test_steps_to_threshold_first_crossing_and_never():
     assert steps_to_threshold(q.where(q.t != 2), 0.5).values[0] == 3.0
     with pytest.raises(ValueError, match="expected a dimension 'time'"):
         steps_to_threshold(q, 0.5, dim="time")
+
+
+def test_interpolated_crossing_of_a_planted_linear_ramp():
+    """q(t) = 0.1 t on t = 1..10 crosses c = 0.45 at t = 4.5 exactly; the integer rule says 5."""
+    t = np.arange(1, 11)
+    ramp = xr.DataArray(0.1 * t, dims="t", coords={"t": t})
+    assert float(steps_to_threshold(ramp, 0.45)) == 5.0
+    assert float(steps_to_threshold(ramp, 0.45, interpolate=True)) == pytest.approx(4.5)
+    # on the integer rule's curve: q(4) = 0.4 <= 0.45 < q(5) = 0.5, the same step pair
+    many = steps_to_threshold(ramp, [0.05, 0.45, 0.72, 2.0], interpolate=True)
+    np.testing.assert_allclose(many.values, [1.0, 4.5, 7.2, np.inf])
+    # a log-spaced schedule: linear in the coordinate values, 10 + (0.5 - 0.2) / 0.6 · 90
+    sparse = xr.DataArray([0.0, 0.2, 0.8], dims="t", coords={"t": [1, 10, 100]})
+    assert float(steps_to_threshold(sparse, 0.5, interpolate=True)) == pytest.approx(55.0)
+    # ratios of interpolated times: modes crossing within one step are not 1 or 4/3
+    two = xr.DataArray(np.stack([0.3 * t, 0.25 * t], -1), dims=("t", "mode"),
+                       coords={"t": t, "mode": [1, 2]})
+    assert float(steps_to_threshold(two, 0.8).pipe(time_ratio).isel(mode=1)) == 4 / 3
+    assert float(steps_to_threshold(two, 0.8, interpolate=True).pipe(time_ratio).isel(mode=1)
+                 ) == pytest.approx((0.8 / 0.25) / (0.8 / 0.3))
+
+
+def test_interpolated_crossing_edges_keep_their_meanings():
+    t = np.arange(1, 6)
+    q = xr.DataArray([[0.6, 0.7, 0.8, 0.9, 1.0],     # above already at t = 1: 1
+                      [0.0, 0.1, 0.2, 0.3, 0.4],     # never: inf (or ``never``)
+                      [0.0, np.nan, np.nan, 0.9, 1.0],  # NaNs skipped: 1 + 0.5 / 0.9 · 3
+                      [np.nan, 0.7, 0.8, 0.9, 1.0],  # first known sample above: 2
+                      [-np.inf, 0.0, 0.0, 0.9, 1.0],  # 0 -> 0.9 between t = 3 and 4
+                      [0.0, -np.inf, 0.9, 1.0, 1.0],  # -inf before the crossing: integer 3
+                      [0.5, 0.5, 0.5, 0.5, 0.5]],    # q = c exactly never exceeds it
+                     dims=("mode", "t"), coords={"t": t})
+    steps = steps_to_threshold(q, 0.5, interpolate=True)
+    np.testing.assert_allclose(steps.values,
+                               [1.0, np.inf, 1 + 0.5 / 0.9 * 3, 2.0, 3 + 0.5 / 0.9, 3.0, np.inf])
+    assert np.isnan(steps_to_threshold(q, 0.5, never=np.nan, interpolate=True).values[[1, 6]]
+                    ).all()
+    # the integer rule is unchanged and interpolation never moves a crossing later
+    integer = steps_to_threshold(q, 0.5)
+    np.testing.assert_array_equal(integer.values, [1, np.inf, 4, 2, 4, 3, np.inf])
+    assert (steps.values[np.isfinite(integer.values)]
+            <= integer.values[np.isfinite(integer.values)]).all()
+    assert "interpolated" in steps.attrs["long_name"]
 
 
 def test_time_ratio_handles_curves_that_never_cross():
@@ -117,6 +161,28 @@ def test_summarise_mean_and_standard_error():
     s = summarise(da)
     np.testing.assert_allclose(s["mean"].values, [3.0, 6.0])
     np.testing.assert_allclose(s["sem"].values, data.std(0, ddof=1) / np.sqrt(3))
+    np.testing.assert_array_equal(s["n"].values, [3, 3])
+
+
+def test_summarise_is_mean_sem_with_its_rules_for_nan_and_inf():
+    """Column 0 has a NaN, column 1 an inf, column 2 one finite value, column 3 none."""
+    data = np.array([[1.0, 1.0, np.nan, np.nan],
+                     [3.0, np.inf, 4.0, np.inf],
+                     [np.nan, 5.0, np.nan, -np.inf]])
+    da = xr.DataArray(data, dims=("episode", "mode"))
+    s = summarise(da)  # non-finite values dropped, n counts what is left
+    np.testing.assert_array_equal(s["n"].values, [2, 2, 1, 0])
+    np.testing.assert_allclose(s["mean"].values, [2.0, 3.0, 4.0, np.nan])
+    np.testing.assert_allclose(s["sem"].values, [1.0, 2.0, np.nan, np.nan])
+    kept = summarise(da, skipna=False)  # they propagate: NaN stays NaN, inf gives mean inf
+    np.testing.assert_array_equal(kept["n"].values, [3, 3, 3, 3])
+    np.testing.assert_array_equal(kept["mean"].values, [np.nan, np.inf, np.nan, np.nan])
+    assert np.isnan(kept["sem"].values).all()
+    for skipna in (True, False):  # the same numbers as mean_sem, by construction
+        mean, sem = mean_sem(da, "episode", skipna=skipna)
+        ours = summarise(da, skipna=skipna)
+        np.testing.assert_allclose(ours["mean"].values, mean.values)
+        np.testing.assert_allclose(ours["sem"].values, sem.values)
 
 
 # --- closed loop ---------------------------------------------------------------------------

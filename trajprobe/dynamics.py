@@ -57,37 +57,83 @@ def steps_to_threshold(
     dim: str = "t",
     *,
     never: float = np.inf,
+    interpolate: bool = False,
 ) -> xr.DataArray:
-    """The first step at which q > c (Fig. 1c): the ``dim`` coordinate of the first crossing.
+    """The time at which q first exceeds c: Rabinowitz 2019's argmin t s.t. q(t) > c.
+
+    The paper's crossing time (Fig. 1c, 8c, 12c; the caption of Fig. 14b reads "arg min t,
+    s.t. q_k(t) > 0.8") is a training or episode step. Two readings of it:
+
+    * the integer rule (``interpolate=False``): the ``dim`` coordinate t_j of the first
+      sample with q(t_j) > c;
+    * linear interpolation (``interpolate=True``): the fractional t at which the straight
+      line between the last sample before the crossing, (t_i, q_i) with q_i <= c, and the
+      first sample above, (t_j, q_j), reaches c:
+      t = t_i + (c - q_i) / (q_j - q_i) · (t_j - t_i), in [t_i, t_j). The same crossing
+      the integer rule finds, read between the two samples around it, so that two modes
+      crossing within one step no longer get a ratio of 1 or of (t + 1) / t by the luck
+      of the step. NaN samples are skipped (t_i is the last non-NaN sample before t_j);
+      a curve already above c at its first (non-NaN) sample gives that sample's t (no
+      sample below to interpolate from); where q_i or q_j is ±inf the integer t_j is kept.
 
     Args:
         q: learning curves with a ``dim`` axis (e.g. ``(episode, t, mode)``); average
             over episodes first to threshold the mean curve, as the paper does.
         c: one cut-off, or several (adds a ``threshold`` dim in the order given).
         dim: the time axis; its coordinate values are returned (t = 1..T in trajprobe
-            results; 0..T-1 if the axis has no coordinate).
+            results; 0..T-1 if the axis has no coordinate). Interpolation is linear in
+            these values (log-spaced schedules included).
         never: the value for curves that never exceed c (inf by default; NaN is also
             sensible). NaN entries of q never count as a crossing.
+        interpolate: read the crossing between samples (above); False: the integer rule.
+            The reproduce reports use True.
 
     Returns:
         Steps (float), ``q``'s dims without ``dim`` (plus ``threshold``).
     """
     _check_dim(q, dim, "q")
     if np.ndim(c) == 0:
-        cut = float(c)
+        cut = xr.DataArray(float(c))
     else:
         values = np.asarray(c, dtype=float)
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"c: expected a number or a non-empty list of numbers, got {c!r}")
         cut = xr.DataArray(values, dims="threshold", coords={"threshold": values})
-    crossed = q > cut
     coord = q[dim].values.astype(float) if dim in q.coords else np.arange(q.sizes[dim], dtype=float)
-    first = crossed.argmax(dim)
-    steps = xr.DataArray(coord, dims=dim)[first].drop_vars(dim, errors="ignore")
-    out = steps.where(crossed.any(dim), never)
+    out = xr.apply_ufunc(
+        _crossing, q.astype(float), cut, input_core_dims=[[dim], []],
+        kwargs={"t": coord, "never": float(never), "interpolate": bool(interpolate)},
+    )
+    if dim in out.coords:
+        out = out.drop_vars(dim)
     out.name = "steps_to_threshold"
-    out.attrs.update(long_name=f"steps until {q.name or 'q'} > c", units="steps")
+    how = ", interpolated between steps" if interpolate else ""
+    out.attrs.update(long_name=f"steps until {q.name or 'q'} > c{how}", units="steps")
     return out
+
+
+def _crossing(q: np.ndarray, cut: np.ndarray, *, t: np.ndarray, never: float,
+              interpolate: bool) -> np.ndarray:
+    """:func:`steps_to_threshold` on arrays: q ``[..., T]``, cut ``[...]`` and t ``[T]``
+    give crossing times ``[...]``."""
+    cut = np.asarray(cut)[..., None]
+    above = q > cut  # NaN > c is False: NaNs never cross
+    q = np.broadcast_to(q, above.shape)
+    first = above.argmax(-1)
+    steps = t[first]
+    if interpolate:
+        index = np.arange(q.shape[-1])
+        before = ~np.isnan(q) & (index < first[..., None])
+        last = np.where(before, index, -1).max(-1, initial=-1)
+        prev = last.clip(0)
+        q_i = np.take_along_axis(q, prev[..., None], -1)[..., 0]
+        q_j = np.take_along_axis(q, first[..., None], -1)[..., 0]
+        c = cut[..., 0]
+        usable = (last >= 0) & np.isfinite(q_i) & np.isfinite(q_j)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            between = t[prev] + (c - q_i) / (q_j - q_i) * (t[first] - t[prev])
+        steps = np.where(usable, between, steps)
+    return np.where(above.any(-1), steps, never)
 
 
 def time_ratio(
@@ -248,12 +294,19 @@ def most_confused_pair(
     return int(min(first, second)), int(max(first, second)), float(score[first, second])
 
 
-def summarise(da: xr.DataArray, dim: str = "episode") -> xr.Dataset:
-    """Mean and standard error of the mean over ``dim`` (NaNs skipped): ``mean``, ``sem``, ``n``."""
+def summarise(da: xr.DataArray, dim: str = "episode", *, skipna: bool = True) -> xr.Dataset:
+    """Mean and standard error of the mean over ``dim`` as a Dataset: ``mean``, ``sem``, ``n``.
+
+    :func:`mean_sem` over ``dim``, with its rules for one value, NaN and ±inf (stated
+    there, once), labelled and with the count beside it. ``skipna=True`` (the default
+    here: a summary over episodes of which some are undefined) drops non-finite values
+    (NaN and ±inf) position by position and ``n`` counts the values left; with
+    ``skipna=False`` they propagate and ``n`` is the size of ``dim``.
+    """
     _check_dim(da, dim, "da")
-    n = da.notnull().sum(dim)
-    mean = da.mean(dim)
-    sem = da.std(dim, ddof=1) / np.sqrt(n.where(n > 0))
+    mean, sem = mean_sem(da, dim, skipna=skipna)
+    n = (np.isfinite(da).sum(dim) if skipna
+         else xr.full_like(mean, da.sizes[dim], dtype=int))
     name = da.attrs.get("long_name", da.name or "value")
     units = da.attrs.get("units", "1")
     mean.attrs = {"long_name": f"{name}, mean over {dim}", "units": units}
@@ -268,8 +321,8 @@ def mean_sem(
 ) -> tuple[Any, Any]:
     """Mean and standard error of the mean, s.e. = s.d. (ddof = 1) / sqrt(n): "mean ± s.e."
 
-    The one mean ± s.e. of the library (over seeds, episodes or folds). Its meaning for
-    the edge cases, everywhere:
+    The one mean ± s.e. of the library (over seeds, episodes or folds; :func:`summarise`
+    is this as a labelled Dataset). Its meaning for the edge cases, everywhere:
 
     * **one value** (n = 1): the s.e. is undefined, NaN; the mean is the value.
     * **NaN** (a missing or undefined value, e.g. a mode that never crossed in a ratio):
