@@ -23,10 +23,19 @@ from trajprobe.reference_models.gittins import (
 )
 from trajprobe.reference_models.grid_posterior import FourierGridPosterior
 from trajprobe.reference_models.linear_regression import BayesianLinearRegression
+from trajprobe.reference_models.wind_tunnels import (
+    AssociativeRecallPosterior,
+    BijectionPosterior,
+    ChangePointBetaBernoulli,
+    HMMForwardFilter,
+)
 
 __all__: list[str] = [
+    "AssociativeRecallPosterior",
     "BayesianLinearRegression",
     "BetaBernoulli",
+    "BijectionPosterior",
+    "ChangePointBetaBernoulli",
     "ContextualBanditPosterior",
     "DirichletCategorical",
     "DiscreteMMSE",
@@ -34,6 +43,7 @@ __all__: list[str] = [
     "FourierGridPosterior",
     "GammaExponential",
     "GittinsAgent",
+    "HMMForwardFilter",
     "NormalGamma",
     "NormalKnownVariance",
     "bernoulli_gittins_index",

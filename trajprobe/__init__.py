@@ -11,6 +11,7 @@ from trajprobe.fixed_point_search import fixed_points
 from trajprobe.linearised import linearise
 from trajprobe.machine import StateMachine
 from trajprobe.measurement import context_dynamics, effective_spectra, fourier_spectra, measure
+from trajprobe.posterior import posterior_error
 from trajprobe.probing import probe
 from trajprobe.traces import Trace, histories, interact, rollout
 
@@ -26,6 +27,7 @@ __all__ = [
     "interact",
     "linearise",
     "measure",
+    "posterior_error",
     "probe",
     "rollout",
 ]

@@ -27,10 +27,18 @@ from trajprobe.tasks.prediction import (
 )
 from trajprobe.tasks.regression import LinearRegression, haar_orthogonal
 from trajprobe.tasks.task_pool import TaskPool
+from trajprobe.tasks.wind_tunnels import (
+    AssociativeRecall,
+    BijectionElimination,
+    HMMFiltering,
+    RegimeSwitchingCoin,
+)
 
 __all__ = [
+    "AssociativeRecall",
     "BernoulliBandit",
     "BernoulliPrediction",
+    "BijectionElimination",
     "CategoricalPrediction",
     "ContextualBandit",
     "Environment",
@@ -40,11 +48,13 @@ __all__ = [
     "FourierRegression",
     "GaussianBandit",
     "GaussianPrediction",
+    "HMMFiltering",
     "LinearRegression",
     "Measured",
     "NormalGammaPrediction",
     "PredictionTask",
     "Probed",
+    "RegimeSwitchingCoin",
     "Seed",
     "Task",
     "TaskPool",
