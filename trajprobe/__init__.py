@@ -3,10 +3,12 @@
 Every learner is a state machine (``initial_state`` + ``step``); :func:`rollout` runs it
 over fixed inputs, :func:`interact` runs it in an environment, :func:`histories` does
 whichever a task needs, :func:`probe` evaluates counterfactual inputs from its forked
-states and :func:`measure` gives a task's own measurement of it.
+states and :func:`measure` gives a task's own measurement of it; :func:`sufficiency` asks
+whether it treats histories with equal Bayes posteriors as the same.
 """
 
 from trajprobe._version import __version__
+from trajprobe.compare.sufficiency import sufficiency
 from trajprobe.fixed_point_search import fixed_points
 from trajprobe.linearised import linearise
 from trajprobe.machine import StateMachine
@@ -30,4 +32,5 @@ __all__ = [
     "posterior_error",
     "probe",
     "rollout",
+    "sufficiency",
 ]

@@ -9,6 +9,9 @@
 * :func:`simulation_summary` — a result as text, each direction spelled out.
 * :func:`pairwise_simulation` — a list of machines compared pairwise (on Dask when a
   client is given): D_s/D_o matrices over ``agent`` × ``other_agent`` and their MDS.
+* :func:`sufficiency` — does a machine treat histories with equal Bayes posteriors (the same
+  observations in another order) as the same? Observational and interventional (state
+  patching) divergences and the sufficiency ratio.
 * :func:`linear_cka`, :func:`procrustes_distance` — baselines reported beside it;
   :func:`dsa_distance` (optional ``dsa-metric``) compares the state dynamics.
 * :func:`prediction_convergence`, :func:`regret_convergence` — pairwise distances across
@@ -36,6 +39,7 @@ from trajprobe.compare.dsa import dsa_distance
 from trajprobe.compare.pairwise import pairwise_simulation
 from trajprobe.compare.simulation import DIRECTIONS, INVARIANCES, SimulationConfig, simulation
 from trajprobe.compare.simulation_map import SimulationMap, Whitening
+from trajprobe.compare.sufficiency import partner_histories, sufficiency
 from trajprobe.compare.summary import simulation_summary
 
 __all__ = [
@@ -56,6 +60,7 @@ __all__ = [
     "linear_cka",
     "mds_embedding",
     "pairwise_simulation",
+    "partner_histories",
     "prediction_convergence",
     "procrustes_distance",
     "regret_convergence",
@@ -63,4 +68,5 @@ __all__ = [
     "reward_gap",
     "simulation",
     "simulation_summary",
+    "sufficiency",
 ]

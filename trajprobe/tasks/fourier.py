@@ -25,6 +25,7 @@ from trajprobe.estimators.fourier import (
 from trajprobe.labelled import Label, describe, to_numpy
 from trajprobe.task_protocol import Episodes, Seed, make_generator
 from trajprobe.tasks._sampling import rand, randn
+from trajprobe.tasks.exchangeable import permute_examples
 from trajprobe.validation import as_tensor, check_positive, check_positive_int
 
 if TYPE_CHECKING:
@@ -194,6 +195,15 @@ class FourierRegression:
         x = grid.expand(n_episodes, n_steps, -1)
         y_prev = inputs[..., 1:2].expand(-1, -1, self.n_points)
         return torch.stack([x, y_prev], dim=-1)
+
+    def permute_history(self, episodes: torch.Tensor | Episodes, t: int, *,
+                        seed: Seed = None) -> torch.Tensor:
+        """Inputs ``[E, T, 2]`` whose completed examples (x_i, y_i), i < t, are shuffled per
+        episode, x_t left pending: the posterior after step t is unchanged
+        (:func:`~trajprobe.tasks.exchangeable.permute_examples`; the sufficiency test's hook)."""
+        inputs = episodes.inputs if isinstance(episodes, Episodes) else as_tensor(episodes,
+                                                                                 "episodes")
+        return permute_examples(inputs, t, 1, seed=seed)
 
     def target_coefficients(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """Ground-truth g_k ``[E, K]`` (complex): the DFT of g on the probe grid, k = 1..K.

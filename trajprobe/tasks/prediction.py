@@ -102,6 +102,9 @@ class PredictionTask:
 
     feature_size: int = 1
     output_size: int = 1
+    exchangeable_from: int = 2
+    """Inputs from step 2 on are i.i.d. observations whose order the posterior ignores
+    (:mod:`trajprobe.tasks.exchangeable`; step 1 is the "no observation yet" input)."""
 
     @property
     def input_size(self) -> int:

@@ -34,6 +34,7 @@ from trajprobe.estimators.linear import effective_map, effective_spectrum, spect
 from trajprobe.labelled import Label, describe, to_numpy
 from trajprobe.task_protocol import Episodes, Seed, make_generator
 from trajprobe.tasks._sampling import randn
+from trajprobe.tasks.exchangeable import permute_examples
 from trajprobe.validation import (
     as_tensor,
     check_finite_tensor,
@@ -283,6 +284,13 @@ class LinearRegression:
                         dtype=inputs.dtype)
         y_prev = inputs[:, :, None, self.dim:].expand(-1, -1, n_probes, -1)
         return torch.cat([x, y_prev], dim=-1)
+
+    def permute_history(self, episodes: torch.Tensor | Episodes, t: int, *,
+                        seed: Seed = None) -> torch.Tensor:
+        """Inputs ``[E, T, dim + out_dim]`` whose completed examples (x_i, y_i), i < t, are
+        shuffled per episode, x_t left pending: the Bayes posterior after step t is unchanged
+        (:func:`~trajprobe.tasks.exchangeable.permute_examples`; the sufficiency test's hook)."""
+        return permute_examples(self._check_inputs(episodes), t, self.dim, seed=seed)
 
     def probe_points(self, probe_inputs: torch.Tensor) -> torch.Tensor:
         """The counterfactual x ``[..., N, dim]`` of probe inputs ``[..., N, dim + out_dim]``."""

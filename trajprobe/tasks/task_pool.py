@@ -145,6 +145,11 @@ class TaskPool:
         """As ``task.probe_inputs``."""
         return self.task.probe_inputs(inputs, n_probes, seed=seed)
 
+    def permute_history(self, episodes, t: int, *, seed: Seed = None) -> torch.Tensor:
+        """As ``task.permute_history``: the completed examples shuffled (the pool's posterior,
+        like the prior's, ignores their order)."""
+        return self.task.permute_history(episodes, t, seed=seed)
+
     def summarise(self, probed: Probed) -> xr.Dataset:
         """As ``task.summarise`` (effective spectra against each episode's own target)."""
         ds = self.task.summarise(probed)
