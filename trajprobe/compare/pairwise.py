@@ -3,11 +3,16 @@
 Every unordered pair of machines is one :func:`~.simulation` (both directions, the same
 folds, nulls and flags), run in this process or, with a Dask ``client``, as one task per
 pair. Entry ``[agent=i, other_agent=j]`` is the direction i → j: φ maps i's states into
-j's, so a low value means **j simulates i**. The diagonal is 0 (a machine simulates itself
-exactly) and is not computed.
+j's, so a low value means **j simulates i**. The diagonal is measured, not assumed: each
+machine is also compared with itself (one more :func:`~.simulation` per machine), so
+entry ``[i, i]`` is the floor of the estimator for that machine — a held-out,
+cross-validated map fitted on finite data, near 0 but not exactly 0 — against which the
+row's other entries are read.
 
-For a picture, the asymmetric D_s is symmetrised, d(i, j) = ½(D_s(i→j) + D_s(j→i)), and
-embedded in two dimensions by metric MDS (:func:`~.mds_embedding`);
+For a picture, the asymmetric D_s is symmetrised, d(i, j) = ½(D_s(i→j) + D_s(j→i))
+(symmetric by this definition; its diagonal is the measured floor D_s(i→i)), and
+embedded in two dimensions by metric MDS (:func:`~.mds_embedding`, on d with its
+diagonal set to 0, as a dissimilarity needs);
 :func:`~trajprobe.compare.plots.plot_agents_mds` draws it.
 """
 
@@ -82,7 +87,8 @@ def pairwise_simulation(
 
     Returns:
         Dataset over ``agent`` (source) and ``other_agent`` (target): each variable of
-        :data:`PAIRWISE_VARIABLES` as a matrix (diagonal: 0, reliable, empty note), and
+        :data:`PAIRWISE_VARIABLES` as a matrix (diagonal: each machine against itself,
+        direction ``"a→b"``), and
         ``distance (agent, other_agent)`` the symmetrised D_s, ``embedding (agent,
         mds_axis)`` its 2-D MDS. ``attrs``: the direction convention, the output measure
         of each pair, the seed (if an int) and the trajprobe version.
@@ -96,6 +102,8 @@ def pairwise_simulation(
                          f"got {unknown}")
     generator = make_generator(seed)
     pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    # the diagonal (each machine against itself) last: the other pairs keep their seeds
+    pairs += [(i, i) for i in range(len(names))]
     seeds = torch.randint(0, 2**62, (len(pairs),), generator=generator).tolist()
     args = [(named[names[i]], named[names[j]], inputs, config,
              _encoding(encode, names[i], names[j]), s) for (i, j), s in zip(pairs, seeds,
@@ -123,24 +131,27 @@ def _matrices(names: list[str], pairs, results) -> xr.Dataset:
         if name not in results[0]:
             continue
         kind = results[0][name].dtype
-        fill = True if kind.kind == "b" else ("" if kind.kind == "O" else 0.0)
-        matrix = np.full((n, n), fill, dtype=kind)
+        matrix = np.empty((n, n), dtype=kind)
         for (i, j), r in zip(pairs, results, strict=True):
+            if i != j:
+                matrix[j, i] = r[name].sel(direction="b→a").item()
             matrix[i, j] = r[name].sel(direction="a→b").item()
-            matrix[j, i] = r[name].sel(direction="b→a").item()
         data[name] = (("agent", "other_agent"), matrix)
     d_s = data["state_dissimilarity"][1]
     distance = 0.5 * (d_s + d_s.T)
     finite = np.where(np.isfinite(distance), distance, np.nanmax(distance[np.isfinite(distance)],
                                                                   initial=1.0))
+    np.fill_diagonal(finite, 0.0)  # MDS reads a dissimilarity: 0 from a point to itself
     data["distance"] = (("agent", "other_agent"), distance)
     data["embedding"] = (("agent", "mds_axis"), mds_embedding(np.clip(finite, 0, None)))
     measures = {f"{names[i]}|{names[j]}": r.attrs["output_measure"]
-                for (i, j), r in zip(pairs, results, strict=True)}
+                for (i, j), r in zip(pairs, results, strict=True) if i != j}
     return xr.Dataset(
         data, coords={"agent": names, "other_agent": names, "mds_axis": [0, 1]},
         attrs={"direction_convention": "[agent=i, other_agent=j] is i→j: phi maps i's states "
                                        "into j's (j simulates i)",
                "distance": "0.5 * (D_s(i→j) + D_s(j→i)), embedded by metric MDS",
+               "diagonal": "each machine against itself (direction a→b): the estimator's "
+                           "floor, measured",
                "output_measures": "; ".join(f"{k}: {v}" for k, v in measures.items()),
                "trajprobe_version": __version__})
