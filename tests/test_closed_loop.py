@@ -7,7 +7,7 @@ import torch
 
 import trajprobe
 from trajprobe.apps.models import MikulikNet, RabinowitzLSTM
-from trajprobe.closed_loop import lstm_core, play, taped_lstm
+from trajprobe.apps.training.closed_loop import lstm_core, play, taped_lstm
 from trajprobe.tasks import ContextualBandit
 
 F64 = torch.float64

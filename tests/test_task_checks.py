@@ -178,7 +178,7 @@ def test_the_built_in_tasks_pass_their_own_checks():
 
 
 def test_the_training_player_checks_the_environment_too():
-    from trajprobe.closed_loop import play
+    from trajprobe.apps.training.closed_loop import play
 
     task = _subclass(ENV, "reward", _inf_reward)
     model = _machine(task.input_size, task.n_actions)

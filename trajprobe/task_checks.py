@@ -21,6 +21,8 @@ from typing import Any
 import torch
 import xarray as xr
 
+from trajprobe.task_protocol import Episodes
+
 __all__ = [
     "ENVIRONMENT_METHODS",
     "MEASURED_METHODS",
@@ -106,8 +108,6 @@ def _shape(task: Any, method: str, value: torch.Tensor, want: tuple[int | None, 
 
 def episodes(task: Any, value: Any, n_episodes: int, n_steps: int) -> Any:
     """Check what ``task.sample(n_episodes, n_steps, ...)`` returned (an ``Episodes``)."""
-    from trajprobe.task_protocol import Episodes
-
     if not isinstance(value, Episodes):
         raise TypeError(f"task: {_name(task, 'sample')} returned {_describe(value)}, expected "
                         "trajprobe.tasks.Episodes(inputs [E, T, input_size], targets, params)")

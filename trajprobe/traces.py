@@ -1,10 +1,14 @@
 """Run a machine and keep every state: open loop over fixed inputs (:func:`rollout`) or
-closed loop in an environment (:func:`interact`, the one closed-loop driver)."""
+closed loop in an environment (:func:`interact`, the one closed-loop driver).
+
+Both return a :class:`Trace`, the record defined beside :class:`~trajprobe.task_protocol.Episodes`
+in :mod:`trajprobe.task_protocol` (a task's ``summarise`` reads it) and importable from here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -15,10 +19,9 @@ from trajprobe import machine as sm
 from trajprobe import resources
 from trajprobe import task_checks as checks
 from trajprobe.guard import check_outputs, checked_step, eval_mode
-from trajprobe.labelled import feature_dims
 from trajprobe.machine import Policy, default_policy
 from trajprobe.randomness import Seed, make_generator
-from trajprobe.task_protocol import Environment, Episodes, is_environment
+from trajprobe.task_protocol import Environment, Episodes, Trace, is_environment
 from trajprobe.validation import (
     as_tensor,
     check_finite_tensor,
@@ -28,87 +31,6 @@ from trajprobe.validation import (
 )
 
 __all__ = ["Interaction", "Step", "Trace", "histories", "interact", "rollout"]
-
-
-@dataclass(frozen=True)
-class Trace:
-    """Everything a machine did on a batch of episodes.
-
-    Attributes:
-        inputs: ``[E, T, ...]`` the inputs x_1..x_T.
-        outputs: ``[E, T, ...]`` the outputs y_1..y_T.
-        states: a state pytree whose leaves are ``[E, T+1, ...]``: s_0..s_T, where s_t
-            is the state after t observations. Probing "at t" uses s_{t-1}.
-        attrs: free-form metadata carried into :meth:`to_dataset`.
-        actions: ``[E, T]`` (long) actions taken, closed loop only (:func:`interact`).
-        rewards: ``[E, T]`` rewards received, closed loop only.
-        contexts: ``[E, T]`` (long) contexts shown, closed loop with contexts only.
-        params: the environment's ground truth per episode (``E`` leading), closed loop only.
-    """
-
-    inputs: torch.Tensor
-    outputs: torch.Tensor
-    states: sm.State
-    attrs: dict[str, Any] = field(default_factory=dict)
-    actions: torch.Tensor | None = None
-    rewards: torch.Tensor | None = None
-    contexts: torch.Tensor | None = None
-    params: dict[str, torch.Tensor] | None = None
-
-    @property
-    def n_episodes(self) -> int:
-        """E, the number of episodes."""
-        return self.inputs.shape[0]
-
-    @property
-    def n_steps(self) -> int:
-        """T, the number of steps per episode."""
-        return self.inputs.shape[1]
-
-    def state_at(self, t: int) -> sm.State:
-        """s_t for every episode (``t`` in 0..T): leaves ``[E, ...]``."""
-        if not 0 <= t <= self.n_steps:
-            raise ValueError(f"t: expected a step in 0..{self.n_steps}, got {t}")
-        return sm.tree_map(lambda leaf: leaf[:, t], self.states)
-
-    def state_vectors(self, machine: sm.StateMachine) -> torch.Tensor:
-        """All states as vectors ``[E, T+1, S]`` (via :func:`trajprobe.machine.state_vector`)."""
-        flat = sm.tree_map(lambda leaf: leaf.flatten(0, 1), self.states)
-        vectors = sm.state_vector(machine, flat)
-        return vectors.reshape(self.n_episodes, self.n_steps + 1, -1)
-
-    def to_dataset(self, machine: sm.StateMachine | None = None) -> xr.Dataset:
-        """The trace as an ``xarray.Dataset``.
-
-        Variables ``inputs (episode, t, input)``, ``outputs (episode, t, output...)`` and,
-        with ``t`` running 1..T, ``states (episode, t, state)`` = s_t after t observations
-        plus ``initial_state (episode, state)`` = s_0. State vectors come from
-        ``machine.state_vector`` when a machine is given, else the default flattening.
-        """
-        vectors = (
-            self.state_vectors(machine)
-            if machine is not None
-            else sm._default_state_vector(sm.tree_map(lambda x: x.flatten(0, 1), self.states))
-            .reshape(self.n_episodes, self.n_steps + 1, -1)
-        )
-        t = np.arange(1, self.n_steps + 1)
-        coords = {"episode": np.arange(self.n_episodes), "t": t}
-        return xr.Dataset(
-            {
-                "inputs": (("episode", "t", *feature_dims("input", self.inputs.dim() - 2)),
-                           _numpy(self.inputs)),
-                "outputs": (("episode", "t", *feature_dims("output", self.outputs.dim() - 2)),
-                            _numpy(self.outputs)),
-                "states": (("episode", "t", "state"), _numpy(vectors[:, 1:])),
-                "initial_state": (("episode", "state"), _numpy(vectors[:, 0])),
-            },
-            coords=coords,
-            attrs=dict(self.attrs),
-        )
-
-
-def _numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy()
 
 
 def rollout(

@@ -72,7 +72,7 @@ class _LSTMMachine(nn.Module):
     def lstm_core(self) -> tuple[nn.Module, nn.LSTM, nn.Module]:
         """``(pre, lstm, post)``: y = post(h), (h, c) = lstm(pre(x)) from zero states, so
         closed-loop training can step the LSTM with fused cell arithmetic
-        (:func:`trajprobe.closed_loop.play`)."""
+        (:func:`trajprobe.apps.training.closed_loop.play`)."""
         return self.pre, self.lstm, self.post
 
     def initial_state(self, batch_size: int) -> LSTMState:

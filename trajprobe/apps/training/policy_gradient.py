@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from trajprobe import machine as sm
+from trajprobe.apps.training.closed_loop import Played, lstm_core, play, taped_lstm
 from trajprobe.apps.training.config import PolicyGradientConfig
 from trajprobe.apps.training.engine import TrainingResult, prepare, run
 from trajprobe.apps.training.losses import discounted_returns, unroll
 from trajprobe.apps.training.stages import Curriculum, StageFactory
-from trajprobe.closed_loop import Played, lstm_core, play, taped_lstm
 from trajprobe.randomness import make_generator, step_seed
 from trajprobe.task_checks import ENVIRONMENT_METHODS, check_methods
 from trajprobe.task_protocol import Environment
@@ -57,7 +57,7 @@ def train_policy_gradient(
 
     Every outer step runs ``batch_size`` episodes of ``n_steps`` (or its curriculum
     stage's length, in its stage's task: ``config.stage_at``) closed-loop
-    (:func:`trajprobe.closed_loop.play`): the input at t is
+    (:func:`trajprobe.apps.training.closed_loop.play`): the input at t is
     ``task.encode(context_t, a_{t-1}, r_{t-1})``, the model's output y_t are the logits of
     π_t, a_t ~ softmax(y_t) (Gumbel-max), r_t = ``task.reward(...)``, every draw made
     before the first step from the outer step's seed. The episodes are played without
