@@ -141,7 +141,8 @@ def test_smoke_writes_every_file(smoke_run):
 
 
 def test_headline_ratio_planted_crossings():
-    """Rank k first exceeds the cut-off at t = 2^k: the 5th over the 1st is 2^5 / 2^1 = 16."""
+    """Rank k jumps from 0.05 to 0.95 at t = 2^k: the integer rule reads 2^5 / 2^1 = 16; the
+    interpolated crossing is halfway through the jump's step, (2^5 - ½) / (2^1 - ½) = 21."""
     import xarray as xr
 
     from trajprobe.apps.reproduce.contextual_bandits import headline_ratio
@@ -151,8 +152,10 @@ def test_headline_ratio_planted_crossings():
     q = (t[:, None] >= crossing[None, :]).astype(float) * 0.9 + 0.05
     da = xr.DataArray(np.stack([q, q]), dims=("episode", "t", "rank"),
                       coords={"t": t, "rank": np.arange(1, 6)})
-    assert headline_ratio(da, 0.5) == pytest.approx(16.0)
+    assert headline_ratio(da, 0.5, interpolate=False) == pytest.approx(16.0)
+    assert headline_ratio(da, 0.5) == pytest.approx(21.0)
     assert headline_ratio(da.where(da["rank"] < 5, 0.1), 0.5) == np.inf
+    assert headline_ratio(da.where(da["rank"] < 5, 0.1), 0.5, interpolate=False) == np.inf
 
 
 def test_learner_dynamics_smoke(tmp_path):

@@ -68,9 +68,18 @@ def _curves(rates: list[float], n_t: int = 40) -> xr.DataArray:
 
 
 def test_time_ratio_k5_k1_matches_closed_form():
-    # q > 0.5 first at t = ceil(ln 2 / r): r = 0.5 -> t = 2; r = 0.1 -> t = 7
+    # integer rule: q > 0.5 first at t = ceil(ln 2 / r): r = 0.5 -> t = 2; r = 0.1 -> t = 7
     q = _curves([0.5, 0.4, 0.3, 0.2, 0.1])
-    assert nl.time_ratio_k5_k1(q, 0.5) == pytest.approx(7 / 2)
+    assert nl.time_ratio_k5_k1(q, 0.5, interpolate=False) == pytest.approx(7 / 2)
+    # interpolated (the default): where the chord between the two steps around the
+    # crossing reaches 0.5, t = t_i + (0.5 - q(t_i)) / (q(t_i + 1) - q(t_i)); near the
+    # continuous answer (ln 2 / 0.1) / (ln 2 / 0.5) = 5 that the integer rule reads as 3.5
+    def chord(r, i):
+        q_i, q_j = 1 - math.exp(-r * i), 1 - math.exp(-r * (i + 1))
+        return i + (0.5 - q_i) / (q_j - q_i)
+
+    assert nl.time_ratio_k5_k1(q, 0.5) == pytest.approx(chord(0.1, 6) / chord(0.5, 1))
+    assert nl.time_ratio_k5_k1(q, 0.5) == pytest.approx(5.0, rel=0.05)
     # mode 5 never crosses 0.99 within 40 steps (1 - e^-4 < 0.99), mode 1 does: inf
     assert math.isinf(nl.time_ratio_k5_k1(q, 0.99))
 

@@ -184,6 +184,7 @@ def plot_steps_to_threshold(
     dim: str = "mode",
     x: str | None = None,
     ax: plt.Axes | None = None,
+    interpolate: bool = False,
 ) -> plt.Axes:
     """Steps until the episode-mean curve exceeds each cut-off, against the mode's target.
 
@@ -191,10 +192,12 @@ def plot_steps_to_threshold(
         x: a variable with ``dim`` (e.g. ``"s"`` singular values) averaged over episodes
             for the abscissa; default the ``dim`` coordinate (e.g. the frequency k).
             Curves that never cross are left out.
+        interpolate: crossing times interpolated between steps (see
+            :func:`~trajprobe.dynamics.steps_to_threshold`); False: the first step above.
     """
     da = _check_var(ds, var, ("episode", "t", dim))
     ax = _axes(ax)
-    steps = steps_to_threshold(da.mean("episode"), list(thresholds))
+    steps = steps_to_threshold(da.mean("episode"), list(thresholds), interpolate=interpolate)
     abscissa = ds[x].mean("episode") if x is not None else ds[dim]
     frame = steps.to_dataframe(name="steps").reset_index()
     target = dict(zip(ds[dim].values.tolist(), np.asarray(abscissa.values).tolist(), strict=True))

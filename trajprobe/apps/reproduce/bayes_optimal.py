@@ -38,7 +38,7 @@ from matplotlib.ticker import NullFormatter
 
 from trajprobe import plots
 from trajprobe.apps import recipes
-from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
 from trajprobe.apps.training import TrainingResult, list_checkpoints, load_model
 from trajprobe.compare import DIRECTIONS as COMPARE_DIRECTIONS
 from trajprobe.compare import (
@@ -113,18 +113,18 @@ class EvalSettings:
     bandit: SimulationConfig
 
 
-SETTINGS: dict[str, EvalSettings] = {
-    "smoke": EvalSettings(30, 20, 2, 4,
-                          SimulationConfig(max_epochs=3, patience=1),
-                          SimulationConfig(max_epochs=3, patience=1, output_measure="error")),
-    "quick": EvalSettings(300, 200, 2, 8,
-                          SimulationConfig(max_epochs=100),
-                          SimulationConfig(max_epochs=100, output_measure="error")),
-    "paper": EvalSettings(500, 500, 10, None,
-                          SimulationConfig(),
-                          SimulationConfig(hidden_width=256, output_measure="error")),
-}
-"""Evaluation settings per preset."""
+SETTINGS: Presets[EvalSettings] = Presets(
+    smoke=EvalSettings(30, 20, 2, 4,
+                       SimulationConfig(max_epochs=3, patience=1),
+                       SimulationConfig(max_epochs=3, patience=1, output_measure="error")),
+    quick=EvalSettings(300, 200, 2, 8,
+                       SimulationConfig(max_epochs=100),
+                       SimulationConfig(max_epochs=100, output_measure="error")),
+    paper=EvalSettings(500, 500, 10, None,
+                       SimulationConfig(),
+                       SimulationConfig(hidden_width=256, output_measure="error")),
+)
+"""This target's settings per preset."""
 
 
 class PolicyMachine:

@@ -27,6 +27,8 @@ decoupled ≈ 3.9×).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -37,7 +39,13 @@ from trajprobe import plots
 from trajprobe.adapters.bandit_learner import BanditLearner, train_bandit_learners
 from trajprobe.adapters.torch_learner import SGD, Adam
 from trajprobe.apps import recipes
-from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.base import (
+    INTERPOLATED,
+    Presets,
+    RunContext,
+    SummaryRow,
+    TargetResult,
+)
 from trajprobe.apps.reproduce.decoupled import DecoupledMachine
 from trajprobe.apps.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.apps.training import list_checkpoints
@@ -55,8 +63,8 @@ from trajprobe.plots import plot_ordered_contexts
 from trajprobe.reference_models import ContextualBanditPosterior
 from trajprobe.tasks import ContextualBandit
 
-__all__ = ["CUTOFF", "PAPER", "THRESHOLDS", "confusion_at_end", "headline_ratio",
-           "learner_dynamics", "run"]
+__all__ = ["CUTOFF", "PAPER", "SETTINGS", "THRESHOLDS", "BanditSettings", "confusion_at_end",
+           "headline_ratio", "learner_dynamics", "run"]
 
 CUTOFF = 0.5
 """c of the headline: steps until q_k(t) > c (a correct action twice as likely as all
@@ -95,13 +103,35 @@ _METAS = {"coupled": "contextual-bandits/meta-learner-coupled",
 _CONFUSION_KEYS = {"Meta-Learner (coupled)": "meta_learner_coupled",
                    "Meta-Learner (decoupled)": "meta_learner_decoupled",
                    "Bayes (coupled)": "bayes_coupled"}
-_N_EVAL = {"smoke": 8, "quick": 500, "paper": 2000}
-_N_OUTER = {"smoke": 4, "quick": 100, "paper": 200}
 
 
-def headline_ratio(q_ordered: xr.DataArray, c: float = CUTOFF) -> float:
-    """Steps to q > c of the last-learned context over the first (mean curve over episodes)."""
-    steps = steps_to_threshold(q_ordered.mean("episode"), c)
+@dataclass(frozen=True)
+class BanditSettings:
+    """What a preset of this target evaluates (the training budgets live in the recipes).
+
+    Attributes:
+        n_eval: evaluation episodes of the Meta-Learners and Bayes.
+        n_outer: evaluation episodes per checkpoint of the outer-loop view (Fig. 16).
+    """
+
+    n_eval: int
+    n_outer: int
+
+
+SETTINGS: Presets[BanditSettings] = Presets(
+    smoke=BanditSettings(n_eval=8, n_outer=4),
+    quick=BanditSettings(n_eval=500, n_outer=100),
+    paper=BanditSettings(n_eval=2000, n_outer=200),
+)
+"""This target's settings per preset."""
+
+
+def headline_ratio(q_ordered: xr.DataArray, c: float = CUTOFF, *,
+                   interpolate: bool = True) -> float:
+    """Steps to q > c of the last-learned context over the first (mean curve over episodes),
+    crossing times interpolated between steps by default (False: the first step above;
+    :func:`~trajprobe.dynamics.steps_to_threshold`)."""
+    steps = steps_to_threshold(q_ordered.mean("episode"), c, interpolate=interpolate)
     return float(time_ratio(steps, "rank").isel(rank=-1))
 
 
@@ -157,7 +187,8 @@ def _meta(context: RunContext, coupling: str, seed: int, task: ContextualBandit,
         model.eval()
         return model if coupling == "coupled" else DecoupledMachine(model, n_c, n_a)
 
-    ds = context_dynamics(machine(trained.model), task, _N_EVAL[context.preset], n_steps,
+    settings = SETTINGS[context.preset]
+    ds = context_dynamics(machine(trained.model), task, settings.n_eval, n_steps,
                           seed=EVAL_SEED, policy=logits_policy, progress=context.progress)
     final = float(trained.metrics["reward"].isel(step=slice(-5, None)).mean())
     chance = task.p_incorrect + (task.p_correct - task.p_incorrect) / n_a
@@ -174,7 +205,7 @@ def _meta(context: RunContext, coupling: str, seed: int, task: ContextualBandit,
     if coupling == "coupled":
         outer = outer_loop_spectra(
             lambda: recipe.build_model(seed), list_checkpoints(run_dir),
-            lambda m: context_dynamics(machine(m), task, _N_OUTER[context.preset], n_steps,
+            lambda m: context_dynamics(machine(m), task, settings.n_outer, n_steps,
                                        seed=EVAL_SEED + 1, policy=logits_policy, progress=False),
             CUTOFF, device=context.device, var="q_ordered", dim="rank")
     return ds, outer
@@ -220,7 +251,7 @@ def run(context: RunContext) -> TargetResult:
             if out is not None:
                 outer.append(out)
         data[f"meta_learner_{coupling}"] = _by_seed(runs)
-    n_eval = _N_EVAL[context.preset]
+    n_eval = SETTINGS[context.preset].n_eval
     bayes = ContextualBanditPosterior(task.n_contexts, task.n_actions, task.p_correct,
                                       task.p_incorrect, policy="thompson", device=context.device)
     bayes_ds = context_dynamics(bayes, task, n_eval, n_steps, seed=EVAL_SEED,
@@ -259,7 +290,8 @@ def _summary_rows(data: dict[str, xr.Dataset], confusion: dict[str, list[xr.Data
     ratios["Bayes (coupled)"] = (headline_ratio(data["bayes_coupled"]["q_ordered"]), None)
     ratios["Bayes (decoupled)"] = (headline_ratio(data["bayes_decoupled"]["q_ordered"]), None)
     for agent, (ours, sem) in ratios.items():
-        note = "training steps" if agent.startswith("Learner") else "episode steps"
+        note = ("training steps" if agent.startswith("Learner") else "episode steps"
+                ) + f", {INTERPOLATED}"
         if agent.startswith("Meta") and seeds > 1:
             note += f", mean ± s.e. over {seeds} seeds"
         if agent.startswith("Bayes"):
@@ -303,7 +335,7 @@ def _steps_by_rank(ds: xr.Dataset) -> xr.DataArray:
     q = ds["q_ordered"]
     if "seed" in q.dims:
         q = q.mean("seed")
-    return steps_to_threshold(q.mean("episode"), list(THRESHOLDS))
+    return steps_to_threshold(q.mean("episode"), list(THRESHOLDS), interpolate=True)
 
 
 def _plot_steps(ds: xr.Dataset, ax: plt.Axes, time_label: str) -> None:

@@ -29,6 +29,7 @@ The LSTM's runs are the linear-regression target's: they live in the sibling dir
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,7 +40,13 @@ from trajprobe import plots
 from trajprobe.adapters import CacheSummary
 from trajprobe.apps import recipes
 from trajprobe.apps.recipes.config import default_out_dir
-from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.base import (
+    INTERPOLATED,
+    Presets,
+    RunContext,
+    SummaryRow,
+    TargetResult,
+)
 from trajprobe.apps.reproduce.linear_regression import (
     CUTOFF,
     HEADLINE,
@@ -57,8 +64,9 @@ from trajprobe.tasks import Episodes, LinearRegression
 __all__ = [
     "META_LEARNERS",
     "REFERENCES",
+    "SETTINGS",
+    "ICLSettings",
     "run",
-    "simulation_config",
     "simulation_scalars",
     "training_runs",
 ]
@@ -77,17 +85,30 @@ _SHARED = "linear-regression"
 """The target whose LSTM runs this one reuses."""
 N_PROBES = 100
 N_STEPS = 20
-N_EVAL = {"smoke": 12, "quick": 200, "paper": 400}
-N_FOLDS = {"smoke": 2, "quick": 5, "paper": 5}
 
 
-def simulation_config(preset: str) -> SimulationConfig:
-    """The simulation maps of ``preset``: the defaults (affine + MLP) with
-    :data:`N_FOLDS` folds; at ``smoke`` (12 episodes of untrained agents, for the tests)
-    the affine part only, whose numbers do not hinge on an early-stopped MLP fit."""
-    if preset == "smoke":
-        return SimulationConfig(n_folds=N_FOLDS[preset], n_hidden_layers=0)
-    return SimulationConfig(n_folds=N_FOLDS[preset])
+@dataclass(frozen=True)
+class ICLSettings:
+    """What a preset of this target evaluates (the training budgets live in the recipes).
+
+    Attributes:
+        n_eval: evaluation episodes (spectra cycling through the linear-regression
+            target's ``SPECTRA``).
+        simulation: the simulation maps against Bayes: the defaults (affine + MLP) with
+            5 folds; at ``smoke`` (12 episodes of untrained agents, for the tests) 2 folds
+            and the affine part only, whose numbers do not hinge on an early-stopped MLP fit.
+    """
+
+    n_eval: int
+    simulation: SimulationConfig
+
+
+SETTINGS: Presets[ICLSettings] = Presets(
+    smoke=ICLSettings(n_eval=12, simulation=SimulationConfig(n_folds=2, n_hidden_layers=0)),
+    quick=ICLSettings(n_eval=200, simulation=SimulationConfig(n_folds=5)),
+    paper=ICLSettings(n_eval=400, simulation=SimulationConfig(n_folds=5)),
+)
+"""This target's settings per preset."""
 
 
 def training_runs(context: RunContext) -> list[tuple[str, int]]:
@@ -108,7 +129,7 @@ def _run_dir(context: RunContext, recipe: str, seed: int):
 
 def _episodes(task: LinearRegression, context: RunContext) -> Episodes:
     """The evaluation episodes: episode e has the spectrum ``SPECTRA[e mod 4]``."""
-    n = N_EVAL[context.preset]
+    n = SETTINGS[context.preset].n_eval
     spectra = torch.tensor(SPECTRA, dtype=torch.float32)[torch.arange(n) % len(SPECTRA)]
     return task.sample(n, N_STEPS, seed=12345, device=context.device, spectrum=spectra)
 
@@ -140,7 +161,7 @@ def _train_and_measure(context: RunContext, task: LinearRegression, episodes: Ep
                        result: TargetResult) -> tuple[dict[str, xr.Dataset], dict[str, list]]:
     """Spectra (seed dim) and simulation against Bayes of every Meta-Learner."""
     bayes = BayesianLinearRegression.from_task(task, device=context.device)
-    config = simulation_config(context.preset)
+    config = SETTINGS[context.preset].simulation
     spectra, sims = {}, {}
     for agent, name in META_LEARNERS.items():
         recipe = recipes.get(name, context.preset)
@@ -191,7 +212,8 @@ def run(context: RunContext) -> TargetResult:
         f"Meta-Learner; the Learner is {learner.sizes['episode']} SGD-trained networks "
         f"({learner.attrs['n_steps']:,} steps of {learner.attrs['optimiser'].upper()}), its "
         "time axis is training steps. Simulation: "
-        f"{N_FOLDS[context.preset]}-fold cross-validation over episodes, the transformer's "
+        f"{SETTINGS[context.preset].simulation.n_folds}-fold cross-validation over episodes, "
+        "the transformer's "
         "state summarised by the mean cached key and value per layer and head "
         "(trajprobe.adapters.CacheSummary): an average over the observed tokens, like "
         "Bayes' sufficient statistics, and a function of the cache alone. A summary has no "
@@ -236,12 +258,12 @@ def _rows(spectra: dict[str, xr.Dataset], learner: xr.Dataset, sims: xr.Dataset,
         ratios = [headline_ratio(q.isel(seed=k)) for k in range(q.sizes["seed"])] \
             if "seed" in q.dims else [headline_ratio(q)]
         ours, sem = mean_sem(ratios)
-        note = "steps = in-context examples + 1"
+        note = f"steps = in-context examples + 1; {INTERPOLATED}"
         if "seed" in q.dims and context.seeds > 1:
             note += f"; mean ± s.e. over {context.seeds} seeds"
         rows.append(SummaryRow(quantity, agent, ours, paper.get(agent), note, sem=sem))
     rows.append(SummaryRow(quantity, "Learner (SGD)", headline_ratio(learner["q"]), 9.0,
-                           "steps = SGD training steps"))
+                           f"steps = SGD training steps; {INTERPOLATED}"))
     for agent in sims["agent"].values:
         one = sims.sel(agent=agent)
         for direction, label in (("a→b", f"{agent} → Bayes"), ("b→a", f"Bayes → {agent}")):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -30,7 +31,13 @@ import xarray as xr
 from trajprobe import io, plots
 from trajprobe.adapters.torch_learner import SGD, Adam, mlp_learner
 from trajprobe.apps import recipes
-from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.base import (
+    INTERPOLATED,
+    Presets,
+    RunContext,
+    SummaryRow,
+    TargetResult,
+)
 from trajprobe.apps.reproduce.learners import eval_schedule, probe_learner
 from trajprobe.apps.reproduce.outer_loop import outer_loop_spectra, plot_outer_loop
 from trajprobe.apps.training import list_checkpoints
@@ -42,11 +49,11 @@ from trajprobe.reference_models import FourierGridPosterior
 from trajprobe.tasks import Episodes, FourierRegression, make_generator
 
 __all__ = [
-    "BAYES_BINS",
     "CUTOFF",
     "MIN_ASYMPTOTE",
-    "N_EVAL",
+    "SETTINGS",
     "THRESHOLDS",
+    "NonlinearSettings",
     "assumed_noise",
     "bayes_spectra",
     "learner_spectra",
@@ -62,14 +69,33 @@ THRESHOLDS = (0.3, 0.5, 0.7)
 """Cut-offs of the steps-to-threshold figure (Fig. 8c)."""
 N_STEPS = 40
 """Episode length T of the Meta-Learner and Bayes (§4.2.1)."""
-N_EVAL = {"smoke": 8, "quick": 400, "paper": 2000}
-"""Evaluation episodes per preset (paper: 2000, §4.2.2)."""
-N_OUTER_EVAL = {"smoke": 4, "quick": 100, "paper": 500}
-"""Evaluation episodes per checkpoint of the outer-loop view."""
-BAYES_BINS = {"smoke": 3, "quick": 10, "paper": 16}
-"""Phase bins B per frequency of the Bayes grid (B^5 functions; the paper: 16)."""
-N_BAYES_EVAL = {"smoke": 4, "quick": 200, "paper": 2000}
-"""Evaluation episodes of the Bayes reference (the first of the Meta-Learner's)."""
+
+
+@dataclass(frozen=True)
+class NonlinearSettings:
+    """What a preset of this target evaluates (the training budgets live in the recipes).
+
+    Attributes:
+        n_eval: evaluation episodes of the Meta-Learners (the paper: 2000, §4.2.2).
+        n_outer_eval: evaluation episodes per checkpoint of the outer-loop view.
+        bayes_bins: phase bins B per frequency of the Bayes grid (B^5 functions; the
+            paper: 16).
+        n_bayes_eval: evaluation episodes of the Bayes reference (the first of the
+            Meta-Learner's).
+    """
+
+    n_eval: int
+    n_outer_eval: int
+    bayes_bins: int
+    n_bayes_eval: int
+
+
+SETTINGS: Presets[NonlinearSettings] = Presets(
+    smoke=NonlinearSettings(n_eval=8, n_outer_eval=4, bayes_bins=3, n_bayes_eval=4),
+    quick=NonlinearSettings(n_eval=400, n_outer_eval=100, bayes_bins=10, n_bayes_eval=200),
+    paper=NonlinearSettings(n_eval=2000, n_outer_eval=500, bayes_bins=16, n_bayes_eval=2000),
+)
+"""This target's settings per preset."""
 STOP_BAND = (1, 2)
 PASS_BAND = (3, 4, 5)
 
@@ -89,7 +115,8 @@ def assumed_noise(n_bins: int, n_modes: int = 5, noise_std: float = 0.01) -> flo
     return math.sqrt(noise_std**2 + n_modes * (math.pi / n_bins) ** 2 / 6)
 
 
-def time_ratio_k5_k1(q: xr.DataArray, c: float = CUTOFF, *, normalise: bool = False) -> float:
+def time_ratio_k5_k1(q: xr.DataArray, c: float = CUTOFF, *, normalise: bool = False,
+                     interpolate: bool = True) -> float:
     """Steps to q > c of the highest frequency over those of k = 1, on the episode mean.
 
     Args:
@@ -98,6 +125,8 @@ def time_ratio_k5_k1(q: xr.DataArray, c: float = CUTOFF, *, normalise: bool = Fa
         normalise: divide each mean curve by its final value first (Fig. A5). A mode whose
             final value is below :data:`MIN_ASYMPTOTE` counts as never learned (its
             normalised curve would be noise over ~0).
+        interpolate: crossing times interpolated between steps (the default; False: the
+            first step above, :func:`~trajprobe.dynamics.steps_to_threshold`).
 
     Returns:
         The ratio; inf if the highest frequency never crosses, NaN if k = 1 never does.
@@ -110,7 +139,7 @@ def time_ratio_k5_k1(q: xr.DataArray, c: float = CUTOFF, *, normalise: bool = Fa
         if final[-1] < MIN_ASYMPTOTE:
             return math.inf
         mean = normalise_to_asymptote(mean, "t")
-    steps = steps_to_threshold(mean, c)
+    steps = steps_to_threshold(mean, c, interpolate=interpolate)
     return float(time_ratio(steps, "mode").isel(mode=-1))
 
 
@@ -228,7 +257,8 @@ def run(context: RunContext) -> TargetResult:
     meta_recipe = recipes.get(_META, context.preset)
     band_recipe = recipes.get(_BANDPASS, context.preset)
     task: FourierRegression = meta_recipe.task
-    n_eval = N_EVAL[context.preset]
+    settings = SETTINGS[context.preset]
+    n_eval = settings.n_eval
     episodes = task.sample(n_eval, N_STEPS, seed=12345, device=context.device)
     result = TargetResult(title="Nonlinear regression: Fourier modes of Learner, Meta-Learner "
                                 "and Bayes (Rabinowitz 2019 §4)")
@@ -241,7 +271,7 @@ def run(context: RunContext) -> TargetResult:
                                     progress=context.progress)
         metas.append(_with_probe_loss(fourier_spectra(
             trained.model, task, episodes=episodes, progress=context.progress)))
-        outer_eps = _subset(episodes, N_OUTER_EVAL[context.preset])
+        outer_eps = _subset(episodes, settings.n_outer_eval)
         outer.append(outer_loop_spectra(
             lambda s=seed: meta_recipe.build_model(s), list_checkpoints(run_dir),
             lambda m, e=outer_eps: fourier_spectra(m, task, episodes=e, progress=False),
@@ -261,8 +291,8 @@ def run(context: RunContext) -> TargetResult:
     meta = xr.concat(metas, dim="seed").assign_coords(seeds)
     bandpass = xr.concat(bands, dim="seed").assign_coords(seeds)
     outer_ds = xr.concat(outer, dim="seed").assign_coords(seeds)
-    n_bins = BAYES_BINS[context.preset]
-    bayes = bayes_spectra(task, _subset(episodes, N_BAYES_EVAL[context.preset]), n_bins,
+    n_bins = settings.bayes_bins
+    bayes = bayes_spectra(task, _subset(episodes, settings.n_bayes_eval), n_bins,
                           device=context.device, progress=context.progress)
 
     meta.attrs.update({"agent": "meta-learner", "recipe": _META})
@@ -278,7 +308,7 @@ def run(context: RunContext) -> TargetResult:
         f"{learner.attrs['hidden']} units) for {learner.attrs['n_steps']:,} Adam steps "
         f"(lr {learner.attrs['lr']}, minibatch {learner.attrs['minibatch']}); {context.seeds} "
         f"Meta-Learner(s) and band-pass Meta-Learner(s) probed on {n_eval} episodes × "
-        f"{N_STEPS} steps × 40 grid points; outer loop on {N_OUTER_EVAL[context.preset]} "
+        f"{N_STEPS} steps × 40 grid points; outer loop on {settings.n_outer_eval} "
         f"episodes per checkpoint.")
     result.notes.append(
         f"Bayes: posterior over a {n_bins}^5 = {n_bins ** 5:,} phase grid (paper: 16^5), "
@@ -301,7 +331,7 @@ def _mean_q(ds: xr.Dataset, modes: tuple[int, ...]) -> float:
 def _rows(learner: xr.Dataset, metas: list[xr.Dataset], bayes: xr.Dataset,
           bands: list[xr.Dataset], outer: xr.Dataset, n_seeds: int) -> list[SummaryRow]:
     rows = []
-    seeds_note = "mean over seeds" if n_seeds > 1 else ""
+    seeds_note = f"{INTERPOLATED}; mean over seeds" if n_seeds > 1 else INTERPOLATED
     for normalise, label, paper in ((False, "", (6.4, 1.5)),
                                     (True, " (normalised to asymptote, Fig. A5)", (None, 1.2))):
         quantity = f"time to q > {CUTOFF}: k = 5 vs k = 1{label}"
@@ -313,7 +343,7 @@ def _rows(learner: xr.Dataset, metas: list[xr.Dataset], bayes: xr.Dataset,
         }
         for agent, (ours, ref) in ratios.items():
             rows.append(SummaryRow(quantity, agent, ours, ref,
-                                   seeds_note if agent == "Meta-Learner" else ""))
+                                   seeds_note if agent == "Meta-Learner" else INTERPOLATED))
     for agent, ds in (("Learner", learner), ("Meta-Learner", xr.concat(metas, "seed")),
                       ("Bayes", bayes)):
         rows.append(SummaryRow("q at the last step, k = 5", agent, _mean_q(ds, (5,)), None,
@@ -389,7 +419,7 @@ def _fig8c(agents) -> plt.Figure:
     for ax, (name, ds) in zip(axes, agents, strict=True):
         with warnings.catch_warnings():  # seaborn warns when no curve crosses (smoke runs)
             warnings.filterwarnings("ignore", message="Ignoring `palette`")
-            plot_steps_to_threshold(ds, THRESHOLDS, ax=ax)
+            plot_steps_to_threshold(ds, THRESHOLDS, ax=ax, interpolate=True)
         ax.set_xlabel("frequency k")
         ax.set_xticks(ds["mode"].values)
         ax.set_title(f"{name} (Fig. 8c)")

@@ -26,6 +26,7 @@ def outer_loop_spectra(
     device: torch.device | str | None = None,
     var: str = "q",
     dim: str = "mode",
+    interpolate: bool = True,
 ) -> xr.Dataset:
     """Measure every checkpoint of a meta-training run the same way.
 
@@ -36,11 +37,15 @@ def outer_loop_spectra(
         measure: model → Dataset with ``var`` ``(episode, t, dim)`` (e.g.
             :func:`trajprobe.effective_spectra` on fixed episodes).
         cutoff: c of the steps-to-threshold summary.
+        interpolate: crossing times interpolated between inner steps, as in the reports'
+            time ratios (False: the first step above;
+            :func:`~trajprobe.dynamics.steps_to_threshold`).
 
     Returns:
-        Dataset over ``(checkpoint, dim)``: ``steps_to_threshold`` (first inner step t with
-        the episode-mean ``var`` > c; inf if never), ``final`` (episode-mean ``var`` at the
-        last t) and ``curve (checkpoint, t, dim)``; coordinate ``checkpoint`` = outer step.
+        Dataset over ``(checkpoint, dim)``: ``steps_to_threshold`` (the inner time t at
+        which the episode-mean ``var`` first exceeds c; inf if never), ``final``
+        (episode-mean ``var`` at the last t) and ``curve (checkpoint, t, dim)``;
+        coordinate ``checkpoint`` = outer step.
     """
     if not checkpoints:
         raise ValueError("checkpoints: expected at least one (step, path) pair, got none")
@@ -49,14 +54,14 @@ def outer_loop_spectra(
         model = load_model(path, build_model(), map_location=str(device or "cpu"))
         mean = measure(model)[var].mean("episode")
         curves.append(mean)
-        steps.append(steps_to_threshold(mean, cutoff))
+        steps.append(steps_to_threshold(mean, cutoff, interpolate=interpolate))
         finals.append(mean.isel(t=-1, drop=True))
     coord = {"checkpoint": np.array([s for s, _ in checkpoints])}
     return xr.Dataset(
         {"steps_to_threshold": xr.concat(steps, "checkpoint").assign_coords(coord),
          "final": xr.concat(finals, "checkpoint").assign_coords(coord),
          "curve": xr.concat(curves, "checkpoint").assign_coords(coord)},
-        attrs={"cutoff": cutoff, "variable": var},
+        attrs={"cutoff": cutoff, "variable": var, "interpolated": int(interpolate)},
     ).transpose("checkpoint", ...)
 
 

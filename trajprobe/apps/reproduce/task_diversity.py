@@ -33,6 +33,7 @@ At M = ∞ dMMSE is ridge (its limit; :class:`DiscreteMMSE` has no infinite pool
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -44,16 +45,18 @@ from trajprobe import plots
 from trajprobe.adapters import CacheSummary
 from trajprobe.apps import recipes
 from trajprobe.apps.recipes.in_context import TASK_DIVERSITY_LADDER, task_diversity_name
-from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
-from trajprobe.apps.reproduce.in_context_regression import simulation_config, simulation_scalars
-from trajprobe.compare import simulation
+from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.in_context_regression import SETTINGS as ICL_SETTINGS
+from trajprobe.apps.reproduce.in_context_regression import simulation_scalars
+from trajprobe.compare import SimulationConfig, simulation
 from trajprobe.dynamics import mean_sem
 from trajprobe.measurement import measure
 from trajprobe.reference_models import BayesianLinearRegression, DiscreteMMSE
 from trajprobe.tasks import Episodes, TaskPool
 from trajprobe.traces import rollout
 
-__all__ = ["MACHINES", "REFERENCES", "SWEEPS", "run", "threshold", "training_runs"]
+__all__ = ["MACHINES", "REFERENCES", "SETTINGS", "SWEEPS", "DiversitySettings", "run",
+           "threshold", "training_runs"]
 
 SWEEPS = True
 """Train the ladder's runs on a Dask LocalCluster even with one seed (``scheduler="auto"``)."""
@@ -61,12 +64,38 @@ SWEEPS = True
 MACHINES = ("Transformer", "dMMSE", "Ridge")
 """The machines compared at every pool size."""
 
-N_EVAL = {"smoke": 16, "quick": 1_000, "paper": 4_096}
-"""Evaluation episodes per task set."""
-N_SPECTRA = {"smoke": 6, "quick": 200, "paper": 400}
-"""Episodes of the effective-spectrum measurement."""
-N_SIMULATION = {"smoke": 12, "quick": 200, "paper": 400}
-"""Fresh episodes of the D_s/D_o comparison (cross-validated over episodes)."""
+
+
+@dataclass(frozen=True)
+class DiversitySettings:
+    """What a preset of this target trains and evaluates (budgets live in the recipes).
+
+    Attributes:
+        ladder: the pool sizes M trained (None: M = ∞), the recipes'
+            :data:`~trajprobe.apps.recipes.in_context.TASK_DIVERSITY_LADDER` at this preset.
+        n_eval: evaluation episodes per task set.
+        n_spectra: episodes of the effective-spectrum measurement.
+        n_simulation: fresh episodes of the D_s/D_o comparison (cross-validated over
+            episodes).
+        simulation: the simulation maps, the in-context-regression target's at this preset.
+    """
+
+    ladder: tuple[int | None, ...]
+    n_eval: int
+    n_spectra: int
+    n_simulation: int
+    simulation: SimulationConfig
+
+
+SETTINGS: Presets[DiversitySettings] = Presets(
+    smoke=DiversitySettings(ladder=TASK_DIVERSITY_LADDER["smoke"], n_eval=16, n_spectra=6,
+                            n_simulation=12, simulation=ICL_SETTINGS.smoke.simulation),
+    quick=DiversitySettings(ladder=TASK_DIVERSITY_LADDER["quick"], n_eval=1_000, n_spectra=200,
+                            n_simulation=200, simulation=ICL_SETTINGS.quick.simulation),
+    paper=DiversitySettings(ladder=TASK_DIVERSITY_LADDER["paper"], n_eval=4_096, n_spectra=400,
+                            n_simulation=400, simulation=ICL_SETTINGS.paper.simulation),
+)
+"""This target's settings per preset."""
 N_PROBES = 20
 REFERENCES = ("dMMSE", "Ridge")
 """The two Bayes machines: for the pool (T_Pretrain) and for the Gaussian prior (T_True)."""
@@ -81,7 +110,7 @@ _CHUNK = 2**22
 
 def training_runs(context: RunContext) -> list[tuple[str, int]]:
     """One (recipe, seed) per pool size of the ladder and seed."""
-    return [(task_diversity_name(m), seed) for m in TASK_DIVERSITY_LADDER[context.preset]
+    return [(task_diversity_name(m), seed) for m in SETTINGS[context.preset].ladder
             for seed in range(context.seeds)]
 
 
@@ -144,12 +173,11 @@ def _spectra(model, bayes: dict[str, Any], task, episodes: Episodes) -> xr.DataA
     return xr.concat(qs, dim="machine").assign_coords(machine=list(MACHINES))
 
 
-def _simulations(models: list, bayes: dict[str, Any], episodes: Episodes, preset: str
-                 ) -> xr.Dataset:
+def _simulations(models: list, bayes: dict[str, Any], episodes: Episodes,
+                 config: SimulationConfig) -> xr.Dataset:
     """D_s and D_o of every seed's transformer against dMMSE and ridge on ``episodes``:
     ``(seed, reference, direction[, t])``; direction ``"a→b"`` embeds the transformer's
     summarised states into the Bayes machine's (the Bayes machine simulates it)."""
-    config = simulation_config(preset)
     per_seed = []
     for seed, model in enumerate(models):
         sims = {"Ridge": simulation_scalars(simulation(CacheSummary(model), bayes["Ridge"],
@@ -195,10 +223,11 @@ def _train(context: RunContext, size: int | None, result: TargetResult) -> list:
 
 def run(context: RunContext) -> TargetResult:
     """Train (or reuse) the ladder, evaluate every transformer beside dMMSE and ridge."""
-    sizes = list(TASK_DIVERSITY_LADDER[context.preset])
+    settings = SETTINGS[context.preset]
+    sizes = list(settings.ladder)
     result = TargetResult(title="Task diversity: from dMMSE to ridge as the pretraining pool "
                                 "grows (Raventós et al. 2023)")
-    n_eval, dev = N_EVAL[context.preset], context.device
+    n_eval, dev = settings.n_eval, context.device
     per_size, sims, spectra = [], [], {}
     for size in sizes:
         recipe = recipes.get(task_diversity_name(size), context.preset)
@@ -210,10 +239,10 @@ def run(context: RunContext) -> TargetResult:
         models = _train(context, size, result)
         per_seed = [_evaluate(model, bayes, pool.task.dim, sets) for model in models]
         per_size.append(xr.concat(per_seed, dim="seed"))
-        compared = pool.task.sample(N_SIMULATION[context.preset], points, seed=2_024, device=dev)
-        sims.append(_simulations(models, bayes, compared, context.preset))
+        compared = pool.task.sample(settings.n_simulation, points, seed=2_024, device=dev)
+        sims.append(_simulations(models, bayes, compared, settings.simulation))
         if size in (sizes[0], sizes[-1]):
-            episodes = pool.task.sample(N_SPECTRA[context.preset], points, seed=999, device=dev)
+            episodes = pool.task.sample(settings.n_spectra, points, seed=999, device=dev)
             spectra[_label(size)] = _spectra(models[0], bayes, pool.task, episodes)
     ds = xr.concat(per_size, dim="M").assign_coords(M=[_label(m) for m in sizes])
     ds.attrs.update(dim=pool.task.dim, noise_std=pool.task.noise_std, points=points)
