@@ -26,7 +26,7 @@ the measurement of :func:`trajprobe.measure` is the log-loss of every prediction
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -60,14 +60,24 @@ def _shift(one_hot: torch.Tensor) -> torch.Tensor:
     return shifted
 
 
-class _CategoricalHead:
+class _WindTunnel(PredictionTask):
+    """A prediction task with an exact Bayes machine, of class ``bayes_class``."""
+
+    bayes_class: ClassVar[type]
+
+    def bayes_machine(self, *, device: torch.device | str | None = None) -> Any:
+        """The exact Bayes machine of this task, in float64 (module docstring)."""
+        return self.bayes_class.from_task(self, device=device)
+
+
+class _Categorical(_WindTunnel):
     def distribution(self, y: torch.Tensor) -> D.Distribution:
         """The meta-learner's head: Categorical(logits = y) from ``y`` ``[..., output_size]``."""
         return HEADS["categorical"](y)
 
 
 @dataclass(frozen=True)
-class BijectionElimination(_CategoricalHead, PredictionTask):
+class BijectionElimination(_Categorical):
     """A hidden random bijection π on V symbols; at step t predict π(x_t), then see it.
 
     Each episode draws π uniformly from the V! bijections and queries x_1..x_T, i.i.d.
@@ -81,6 +91,7 @@ class BijectionElimination(_CategoricalHead, PredictionTask):
 
     n_symbols: int = 8
     fresh_queries: bool = False
+    bayes_class = BijectionPosterior
 
     def __post_init__(self) -> None:
         check_positive_int(self.n_symbols, "n_symbols")
@@ -96,10 +107,6 @@ class BijectionElimination(_CategoricalHead, PredictionTask):
     def output_size(self) -> int:  # type: ignore[override]
         """V logits."""
         return self.n_symbols
-
-    def bayes_machine(self, *, device: torch.device | str | None = None) -> BijectionPosterior:
-        """The exact Bayes machine of this task (float64)."""
-        return BijectionPosterior.from_task(self, device=device)
 
     def sample(self, n_episodes: int, n_steps: int, *, seed: Seed = None,
                device: torch.device | str | None = None,
@@ -123,7 +130,7 @@ class BijectionElimination(_CategoricalHead, PredictionTask):
 
 
 @dataclass(frozen=True)
-class AssociativeRecall(_CategoricalHead, PredictionTask):
+class AssociativeRecall(_Categorical):
     """Key–value pairs, then queries: recall the value of a stored key.
 
     Each episode gives every one of K keys a value drawn uniformly from V values,
@@ -137,6 +144,7 @@ class AssociativeRecall(_CategoricalHead, PredictionTask):
     n_keys: int = 8
     n_values: int = 8
     n_pairs: int = 4
+    bayes_class = AssociativeRecallPosterior
 
     def __post_init__(self) -> None:
         for name in ("n_keys", "n_values", "n_pairs"):
@@ -156,11 +164,6 @@ class AssociativeRecall(_CategoricalHead, PredictionTask):
     def output_size(self) -> int:  # type: ignore[override]
         """V logits."""
         return self.n_values
-
-    def bayes_machine(self, *, device: torch.device | str | None = None
-                      ) -> AssociativeRecallPosterior:
-        """The exact Bayes machine of this task (float64)."""
-        return AssociativeRecallPosterior.from_task(self, device=device)
 
     def sample(self, n_episodes: int, n_steps: int, *, seed: Seed = None,
                device: torch.device | str | None = None,
@@ -209,7 +212,7 @@ def _as_matrix(value: Any) -> tuple:
 
 
 @dataclass(frozen=True)
-class HMMFiltering(_CategoricalHead, PredictionTask):
+class HMMFiltering(_Categorical):
     """Predict the next observation of a hidden Markov model with known matrices.
 
     K hidden states, M observation symbols; z_1 ~ initial, z_t ~ transition[z_{t-1}],
@@ -225,6 +228,7 @@ class HMMFiltering(_CategoricalHead, PredictionTask):
     transition: tuple | None = None
     emission: tuple | None = None
     initial: tuple | None = None
+    bayes_class = HMMForwardFilter
 
     def __post_init__(self) -> None:
         given = self.transition is not None
@@ -258,10 +262,6 @@ class HMMFiltering(_CategoricalHead, PredictionTask):
         """One-hot ``[E, T, M]`` of symbols ``[E, T]``."""
         return F.one_hot(observations.long(), self.n_symbols)
 
-    def bayes_machine(self, *, device: torch.device | str | None = None) -> HMMForwardFilter:
-        """The exact Bayes machine of this task (float64): the forward algorithm."""
-        return HMMForwardFilter.from_task(self, device=device)
-
     def _draw(self, rng: np.random.Generator, n_episodes: int, n_steps: int):
         transition, emission = np.asarray(self.transition), np.asarray(self.emission)
         states = np.empty((n_episodes, n_steps), dtype=np.int64)
@@ -279,7 +279,7 @@ def _categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class RegimeSwitchingCoin(PredictionTask):
+class RegimeSwitchingCoin(_WindTunnel):
     """A coin whose bias is redrawn at change points (the non-stationary task of
     nonstationary_mbml): p_1 ~ Beta(α, β); for t ≥ 2, with probability ``hazard`` a change
     point redraws p_t ~ Beta(α, β), else p_t = p_{t-1}; x_t ~ Bernoulli(p_t).
@@ -297,6 +297,7 @@ class RegimeSwitchingCoin(PredictionTask):
     hazard: float = 0.1
     horizon: int = 100
     feature_size = 1
+    bayes_class = ChangePointBetaBernoulli
     output_size = 1
 
     def __post_init__(self) -> None:
@@ -306,11 +307,6 @@ class RegimeSwitchingCoin(PredictionTask):
         if self.hazard > 1:
             raise ValueError(f"hazard: expected a probability in [0, 1], got {self.hazard!r}")
         check_positive_int(self.horizon, "horizon")
-
-    def bayes_machine(self, *, device: torch.device | str | None = None
-                      ) -> ChangePointBetaBernoulli:
-        """The exact Bayes machine of this task (float64): online change-point detection."""
-        return ChangePointBetaBernoulli.from_task(self, device=device)
 
     def sample(self, n_episodes: int, n_steps: int, *, seed: Seed = None,
                device: torch.device | str | None = None,
