@@ -1,6 +1,6 @@
 """A network trained by gradient descent as a state machine (torch.func, vmapped).
 
-A *Learner* (Rabinowitz 2019 §3.1, §4.1, §5.1) is a Mealy machine (DESIGN.md §1):
+A *Learner* (Rabinowitz 2019 §3.1, §4.1, §5.1) is a Mealy machine (``docs/design.md``'s opening):
 
 * state s_t = (parameters θ_t, optimiser state) after t training steps;
 * input x_t = one minibatch ``[M, D]`` (per learner; ``[B, M, D]`` for B learners);

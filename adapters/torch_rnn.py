@@ -80,7 +80,7 @@ class TorchRNN(nn.Module):
 
         Equals ``step`` on each (state, input) pair, but every layer's recurrent term
         W_hh h_{t-1} + b is computed once per state and shared by its N inputs
-        (DESIGN.md §3, used by :func:`trajprobe.probe`).
+        (``docs/design.md``, "The engine"; used by :func:`trajprobe.probe`).
         """
         if x.dim() != 3 or x.shape[2] != self.core.input_size:
             raise ValueError(

@@ -1,6 +1,7 @@
 """Files: atomic writes, training checkpoints, and netCDF for labelled results.
 
-Nothing half-written is ever left under a final name (DESIGN.md §5, §7): every writer
+Nothing half-written is ever left under a final name (``docs/design.md``, "Labelled
+results"; ``docs/errors.md``, "Run directories you can trust"): every writer
 writes a temporary file in the target's directory, flushes it to disk and renames it
 over the target with :func:`os.replace`, which is atomic on POSIX and Windows. A write
 that fails for want of space raises :class:`DiskFullError` (an ``OSError``, errno

@@ -1,6 +1,6 @@
 """The state-machine protocol and helpers for batched, pytree-valued states.
 
-Every learner trajprobe measures is a Mealy machine (DESIGN.md §1)::
+Every learner trajprobe measures is a Mealy machine (``docs/design.md``'s opening)::
 
     y_t = f(x_t, s_{t-1})      output function
     s_t = g(x_t, s_{t-1})      transition function
@@ -9,6 +9,60 @@ A machine exposes ``initial_state(batch_size)`` and ``step(x, state) -> (y, stat
 The state is a pytree (tensor, tuple, named tuple, list or dict of tensors) whose every
 leaf has the batch as its leading axis, ``[B, ...]``. Forking a state means indexing or
 repeating along that axis; nothing is copied deeply and nothing is mutated in place.
+
+**Optional hooks.** Everything else a machine may define, the library reads with
+``getattr`` where it needs it, and a machine without it gets the default. This is the
+whole list; a new ``getattr(machine, ...)`` in the library belongs in it.
+
+| hook | signature | used by | default |
+|---|---|---|---|
+| `output` | `(x, s) -> y`: f alone | probe, interact, compare (1) | `step(x, s)[0]` |
+| `output_many` | `(x [B, N, ...], s) -> [B, N, ...]` | probe, compare (2) | `output` per input |
+| `state_vector` | `(s) -> [B, S]` | Trace, linearise, fixed points (3) | leaves, flattened |
+| `state_from_vector` | `(v [B, S]) -> s` | linearise, fixed points (3) | split like s_0 |
+| `distribution` | `(y) -> torch Distribution` | policy, compare, losses (4) | none (4) |
+| `feedback` | attribute, `"next"` / `"same"` | interact (5) | `"next"` |
+| `positive` | attribute, `[S]` booleans | compare's coordinates (6) | found from data |
+| `unroll` | `(x [E, T, ...], s=None) -> (y [E, T, ...], s_T)` | training (7) | `step` loop |
+| `lstm_core` | `() -> (pre, nn.LSTM, post)` | policy-gradient play (8) | `step`, `unroll` |
+| `with_params` | `(params) -> machine` | linearise's error (9) | (a torch machine) |
+
+1. :func:`output`: :func:`trajprobe.probe` evaluates f on the probe inputs from each
+   s_{t-1}; ``interact`` acts through it for a ``feedback = "same"`` machine; the
+   simulations of ``trajprobe.compare``; the reproduce targets' Learner probes.
+2. ``output_many`` shares one state's work across its N probe inputs (a transformer's
+   cache, a network's read-in); compare's constant-state simulation uses it too. Without it
+   every (state, input) item is a row of one batched ``output``.
+3. :func:`state_vector` / :func:`state_from_vector`: ``Trace.state_vectors`` and
+   ``to_dataset``, :func:`trajprobe.linearise`, :func:`trajprobe.fixed_points`,
+   compare's simulation maps and outputs, the policy-gradient baseline. The default
+   concatenates the flattened leaves in pytree order (an LSTM: all h, then all c) and
+   splits a vector along the leaves of ``initial_state(1)`` (shapes, dtype, device).
+4. ``distribution``: outputs are the parameters of a predictive distribution.
+   :func:`default_policy` (``interact`` and ``measure`` on environments), compare's KL
+   and D_o on distributions, ``trajprobe.sufficiency``, ``trajprobe.posterior_error``,
+   training's ``log_loss`` and the JAX ``differentiable`` wrapper read it. Without it
+   the outputs are the prediction and a policy is softmax(y) (:func:`logits_policy`);
+   ``log_loss`` and ``posterior_error`` refuse such a machine with an error that says so.
+5. ``feedback``: ``"next"``, a_t and r_t enter the input of step t+1 (a Meta-Learner, a
+   Bayes agent); ``"same"``, the machine acts from s_{t-1} and then updates on what it
+   just did (an SGD Learner: ``adapters.Learner``, ``adapters.BanditLearner``).
+   ``interact(feedback=...)`` overrides it.
+6. ``positive``: the state entries that are positive by construction (a posterior's
+   counts, ``reference_models.conjugate``); compare's coordinates take their log.
+   Undeclared, an entry positive on every fitting state with max / min ≥ 100 is logged.
+7. ``unroll``: whole sequences at once, differentiable in the parameters
+   (``trajprobe.apps.training.losses.unroll``: the supervised loss and the
+   policy-gradient replay); the default steps in a Python loop, to the same numbers.
+8. ``lstm_core``: y = post(h), (h, c) = LSTM(pre(x)) with a one-layer ``nn.LSTM``:
+   ``trajprobe.apps.training.closed_loop.play`` steps it with fused arithmetic and
+   keeps the gates for the backward pass; any other machine is stepped by ``step`` and
+   replayed by ``unroll``.
+9. ``with_params`` marks a JAX machine: ``linearise``'s error for a step outside
+   torch's autograd then names ``adapters.jax.differentiable``.
+
+Torch modules are found, for evaluation mode (``trajprobe.guard.eval_mode``), on the
+machine when it is an ``nn.Module``, else among its attributes (one level).
 """
 
 from __future__ import annotations
@@ -65,16 +119,10 @@ class LSTMState(NamedTuple):
 class StateMachine(Protocol):
     """A recurrent learner: ``initial_state`` and ``step``.
 
-    Optional methods, used when present (defaults in brackets):
-
-    * ``output(x, state) -> y``: the output function f alone [``step(x, state)[0]``].
-    * ``state_vector(state) -> [B, S]`` [concatenate the flattened leaves].
-    * ``state_from_vector(vector) -> state``, the inverse of ``state_vector``
-      [split along the leaves of ``initial_state``].
-    * ``output_many(x [B, N, ...], state) -> [B, N, ...]``: f for N inputs from each state,
-      sharing the work of one state across its N inputs (used by :func:`trajprobe.probe`).
-    * ``distribution(y) -> torch.distributions.Distribution`` when outputs are the
-      parameters of a predictive distribution.
+    The optional hooks (``output``, ``output_many``, ``state_vector``,
+    ``state_from_vector``, ``distribution``, ``feedback``, ``positive``, ``unroll``,
+    ``lstm_core``, ``with_params``), who uses each and its default: the table in
+    :mod:`trajprobe.machine`'s module docstring.
     """
 
     def initial_state(self, batch_size: int) -> State:
