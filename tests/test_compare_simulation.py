@@ -322,8 +322,13 @@ def test_dataset_layout_and_attrs(coin_inputs):
     ds = simulation(BetaBernoulli(), BetaBernoulli(), coin_inputs, config=FAST, seed=0)
     assert list(ds["direction"].values) == ["a→b", "b→a"]
     assert ds.sizes["episode"] == 100 and ds.sizes["t"] == 10
-    np.testing.assert_allclose(ds["output_dissimilarity_per_step"].sum("t"),
-                               ds["output_dissimilarity"], atol=1e-12)
+    # eq. 2 sums over t: on a pair whose outputs differ (priors Beta(1, 1), Beta(5, 1): the
+    # states map affinely, the predictions do not) a mean over t would be 10× smaller
+    other = simulation(BetaBernoulli(), BetaBernoulli(5.0, 1.0), coin_inputs, config=FAST, seed=0)
+    d_o = other["output_dissimilarity"]
+    assert (d_o > 0.05).all()
+    np.testing.assert_allclose(other["output_dissimilarity_per_step"].sum("t"), d_o, rtol=1e-9)
+    assert (other["output_dissimilarity_per_step"].max("t") < 0.5 * d_o).all()
     assert float(ds["linear_cka"]) == pytest.approx(1.0, abs=1e-12)
     assert ds.attrs["invariances_state_dissimilarity"].startswith("invariant_to_affine_source")
     assert INVARIANCES["procrustes_distance"]["is_metric"]
