@@ -569,29 +569,38 @@ def test_learner_cost_estimate_counts_steps():
     bandit = recipes.get("contextual-bandits/learner-coupled", "paper")
     # trained until the stopping rule, not to the cap of 1,000,000 steps
     assert bandit.expected_steps() == config.BANDIT_LEARNER_STOP_STEPS < bandit.learner.n_steps
-    examples = bandit.learner.n_learners * bandit.learner.minibatch
-    assert bandit.estimated_seconds() == pytest.approx(config.BANDIT_LEARNER_STOP_STEPS * (
-        config.BANDIT_LEARNER_STEP_SECONDS + examples * config.BANDIT_LEARNER_SAMPLE_SECONDS))
+    # derived by hand from the calibration, not from the formula: 50 learners × 200 examples
+    # took 0.75 ms per step (config.BANDIT_LEARNER_STEP_SECONDS' measurement), and the
+    # slowest learner stops after ~60,000 steps: 60,000 × 0.75 ms = 45 s
+    assert (bandit.learner.n_learners, bandit.learner.minibatch) == (50, 200)
+    assert bandit.estimated_seconds() == pytest.approx(45.0, rel=0.02)
 
 
 def test_meta_learner_cost_estimate_uses_a_curriculum_s_mean_episode_length():
     """Both configs' stages — (share, T) supervised, (share, T, K) closed loop — count."""
     from dataclasses import replace
 
-    from trajprobe.apps.recipes import config
+    def at(recipe, **changes):
+        return replace(recipe, training=replace(recipe.training, **changes)).estimated_seconds()
 
+    # the cost of an update is affine in the episode length, so a curriculum spending half
+    # its episodes at T = 10 (or 50) costs the mean of the two recipes without a curriculum
+    # run at each length: a second path, through the estimate of plain recipes
     for name, stage in (("linear-regression-2d/meta-learner", (0.5, 10)),
                         ("contextual-bandits/meta-learner-coupled", (0.5, 50, 2))):
         recipe = recipes.get(name, "quick")
-        cfg = recipe.training
-        staged = replace(recipe, training=replace(cfg, curriculum=(stage,)))
-        length = 0.5 * stage[1] + 0.5 * cfg.n_steps
-        per_step = recipe.model.flops_per_step(recipe.task.input_size, recipe.output_size)
-        fixed = (config.UPDATE_SECONDS + length * config.RECURRENT_STEP_SECONDS
-                 if name.startswith("linear") else length * config.CLOSED_LOOP_STEP_SECONDS)
-        updates = -(-cfg.n_episodes // cfg.batch_size)
-        assert staged.estimated_seconds() == pytest.approx(
-            updates * (fixed + cfg.batch_size * length * per_step / config.CPU_FLOPS))
+        plain = [at(recipe, curriculum=(), n_steps=n) for n in (stage[1],
+                                                                recipe.training.n_steps)]
+        assert plain[0] < plain[1]
+        assert at(recipe, curriculum=(stage,)) == pytest.approx(0.5 * plain[0] + 0.5 * plain[1],
+                                                        rel=1e-12)
+    # and one estimate by hand: 22,500 updates of 200 episodes of T = 20 through the 2-layer
+    # LSTM(64) (105,216 FLOPs a step at 2e10 FLOP/s) plus 1 ms + 20 × 0.1 ms fixed each:
+    # 22,500 × (3 ms + 200 × 20 × 105,216 / 2e10 s) = 541 s
+    linear = recipes.get("linear-regression-2d/meta-learner", "quick")
+    assert (linear.training.n_episodes, linear.training.batch_size) == (4_500_000, 200)
+    assert linear.model.flops_per_step(linear.task.input_size, linear.output_size) == 105_216
+    assert linear.estimated_seconds() == pytest.approx(541.0, rel=1e-3)
 
 
 # ------------------------------------------------------------------------------------ signals
