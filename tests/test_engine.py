@@ -138,8 +138,9 @@ def test_shared_probe_inputs_broadcast_to_every_episode_and_step():
     trace = trajprobe.rollout(machine, torch.randn(E, T, IN, generator=gen, dtype=torch.float64))
     shared = torch.randn(N, IN, generator=gen, dtype=torch.float64)
     full = shared.expand(E, T, N, IN)
-    assert torch.equal(trajprobe.probe(machine, trace, shared),
-                       trajprobe.probe(machine, trace, full))
+    # a broadcast and a materialised batch may go through other kernels: float64 round-off
+    torch.testing.assert_close(trajprobe.probe(machine, trace, shared),
+                               trajprobe.probe(machine, trace, full), rtol=1e-12, atol=1e-12)
 
 
 def test_lstm_state_is_hidden_and_cell_for_every_layer():
@@ -191,3 +192,34 @@ def test_fork_repeats_adjacent_copies_without_mutation():
     assert state.hidden[0].tolist() == [0, 1]
     stacked = sm.stack([state, state], dim=1)
     assert stacked.cell.shape == (3, 2, 2)
+
+
+def test_training_unrolls_through_the_loop_of_rollout_with_autograd():
+    """One open-loop step loop (traces.step_through): training's unroll of a machine
+    without an ``unroll`` hook gives rollout's outputs, and carries gradients."""
+    from trajprobe.apps.training.losses import unroll
+    from trajprobe.traces import step_through
+
+    class Plain(nn.Module):  # RabinowitzLSTM's step, without its fused unroll
+        def __init__(self):
+            super().__init__()
+            self.inner = RabinowitzLSTM(input_size=3, hidden_size=5, output_size=2)
+
+        def initial_state(self, batch_size):
+            return self.inner.initial_state(batch_size)
+
+        def step(self, x, state):
+            return self.inner.step(x, state)
+
+    torch.manual_seed(0)
+    model = Plain()
+    inputs = torch.randn(4, 6, 3)
+    outputs = unroll(model, inputs)
+    assert outputs.requires_grad and outputs.shape == (4, 6, 2)
+    assert torch.equal(outputs.detach(), trajprobe.rollout(model, inputs).outputs)
+    # the fused unroll of the same network agrees to round-off
+    torch.testing.assert_close(outputs, model.inner.unroll(inputs)[0])
+    outputs.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    _, states = step_through(model, inputs, model.initial_state(4), keep_states=False)
+    assert states is None

@@ -426,8 +426,12 @@ def test_big_batches_run_in_pieces_with_the_same_results():
     x = torch.randn(batch, IN)
     state = {"h": torch.randn(batch, IN), "n": torch.arange(batch, dtype=torch.int32)}
     (y1, s1), (y2, s2) = pieces.step(x, state), whole.step(x, state)
-    assert y1.shape == (batch, 1) and torch.equal(y1, y2)
-    assert torch.equal(s1["h"], s2["h"]) and torch.equal(s1["n"], state["n"] + 1)
+    # other batch shapes are other XLA programs (vectorised differently): float32 round-off
+    # of O(1) numbers, ~1e-5 relative for a sum of three tanh's; the integer counter is exact
+    assert y1.shape == (batch, 1)
+    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(s1["h"], s2["h"], rtol=1e-5, atol=1e-6)
+    assert torch.equal(s1["n"], state["n"] + 1)
     assert torch.allclose(pieces.output(x, state), y2, rtol=0, atol=1e-6)
 
 

@@ -35,7 +35,11 @@ def test_positive_int_rejects_non_positive_with_value_error(value):
 
 @pytest.mark.parametrize("value", [0.5, 2, np.float32(0.1), np.float64(3.0), np.int64(1)])
 def test_positive_accepts_python_and_numpy_numbers(value):
-    check_positive(value, "scale")
+    assert check_positive(value, "scale") is None  # accepted: no error, nothing returned
+    assert check_positive(value, "scale", strict=False) is None
+    with pytest.raises(ValueError, match=f"scale: expected a finite positive number, got "
+                                         f"{re.escape(repr(-value))}$"):
+        check_positive(-value, "scale")  # the same number negated is refused
 
 
 @pytest.mark.parametrize("value", [0.0, -1.0, float("inf"), float("nan"), np.float64(0.0)])

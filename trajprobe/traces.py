@@ -30,7 +30,7 @@ from trajprobe.validation import (
     renamed_arguments,
 )
 
-__all__ = ["Interaction", "Step", "Trace", "histories", "interact", "rollout"]
+__all__ = ["Interaction", "Step", "Trace", "histories", "interact", "rollout", "step_through"]
 
 
 def rollout(
@@ -67,17 +67,44 @@ def rollout(
         sm.check_state(state, n_episodes, "initial_state")
         device = sm.tree_leaves(state)[0].device
         inputs = inputs.to(device=device, dtype=_input_dtype(inputs, state))
-        states = [state]
-        outputs = []
-        for t in range(n_steps):
-            y, state = checked_step(machine, inputs[:, t], state, t + 1)
-            check_outputs(y, machine, t + 1)
-            outputs.append(y)
-            states.append(state)
-        outputs_t = torch.stack(outputs, dim=1)
+        outputs_t, states = step_through(machine, inputs, state)
         states_t = sm.stack(states, dim=1)
     _check_finite_states(states_t)
     return Trace(inputs=inputs, outputs=outputs_t, states=states_t)
+
+
+def step_through(machine: sm.StateMachine, inputs: torch.Tensor, state: sm.State, *,
+                 checked: bool = True, keep_states: bool = True
+                 ) -> tuple[torch.Tensor, list[sm.State] | None]:
+    """The open-loop step loop: y_t, s_t = step(x_t, s_{t-1}) for t = 1..T.
+
+    The one loop over given inputs: :func:`rollout` runs it without autograd and keeps
+    every state; training (``trajprobe.apps.training.losses.unroll``, for a machine
+    without an ``unroll`` hook) runs it with autograd, unchecked, keeping no states.
+
+    Args:
+        machine: any :class:`~trajprobe.StateMachine`.
+        inputs: ``[E, T, ...]`` on the machine's device and dtype.
+        state: s_0, leaves ``[E, ...]``.
+        checked: wrap every step's exceptions with the machine, t and shapes and stop at a
+            non-finite output (:mod:`trajprobe.guard`); False steps bare (training).
+        keep_states: return s_0..s_T; False returns None in their place.
+
+    Returns:
+        ``(outputs [E, T, ...], [s_0, ..., s_T] or None)``.
+    """
+    states = [state] if keep_states else None
+    outputs = []
+    for t in range(inputs.shape[1]):
+        if checked:
+            y, state = checked_step(machine, inputs[:, t], state, t + 1)
+            check_outputs(y, machine, t + 1)
+        else:
+            y, state = machine.step(inputs[:, t], state)
+        outputs.append(y)
+        if states is not None:
+            states.append(state)
+    return torch.stack(outputs, dim=1), states
 
 
 def _check_finite_states(states: sm.State) -> None:

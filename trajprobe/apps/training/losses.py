@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trajprobe.traces import step_through
+
 __all__ = ["discounted_returns", "log_loss", "mse", "unroll"]
 
 
@@ -34,12 +36,8 @@ def unroll(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     fused = getattr(model, "unroll", None)
     if callable(fused):
         return fused(inputs)[0]
-    state = model.initial_state(inputs.shape[0])
-    outputs = []
-    for t in range(inputs.shape[1]):
-        y, state = model.step(inputs[:, t], state)
-        outputs.append(y)
-    return torch.stack(outputs, dim=1)
+    return step_through(model, inputs, model.initial_state(inputs.shape[0]), checked=False,
+                        keep_states=False)[0]
 
 
 def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
