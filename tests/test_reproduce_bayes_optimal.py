@@ -12,7 +12,7 @@ import torch
 
 from trajprobe.apps import recipes
 from trajprobe.apps.reproduce import bayes_optimal as bo
-from trajprobe.apps.reproduce import read_results, reproduce
+from trajprobe.apps.reproduce import bayes_sufficiency, read_results, reproduce
 from trajprobe.compare import SimulationConfig
 from trajprobe.reference_models import catalogue
 from trajprobe.traces import Trace, interact
@@ -111,8 +111,13 @@ def test_smoke_run_writes_every_result(tmp_path: Path, one_thread, assert_pinned
     assert_pinned(tmp_path, "bayes-optimal")
     results = read_results(tmp_path / "results.nc")
     expected = {"comparison"} | {f"convergence_{t}" for t in bo.CONVERGENCE_TASKS} \
-        | {f"simulation_{t}" for t in bo.FIG3_TASKS}
+        | {f"simulation_{t}" for t in bo.FIG3_TASKS} | {"sufficiency"}
     assert set(results) == expected
+    # issue 36: the Bayes agent's state is sufficient (exactly 0); the other agents' are not
+    suff = results["sufficiency"]
+    assert list(suff["agent"].values) == list(bayes_sufficiency.AGENTS)
+    assert float(suff["ratio_overall"].sel(agent="Bayes").max()) == 0.0
+    assert (suff["ratio_overall"].drop_sel(agent="Bayes") > 0).all()
 
     comp = results["comparison"]
     names = list(catalogue.names())
@@ -152,10 +157,10 @@ def test_smoke_run_writes_every_result(tmp_path: Path, one_thread, assert_pinned
     for task in names:
         assert f"| {task}: behavioural dissimilarity" in text
     assert text.count("| Meta-Learner trained |") >= len(names)
-    assert text.count("| Meta-Learner untrained |") == len(names)
+    assert text.count("| Meta-Learner untrained |") == len(names) + 1  # + sufficiency
     assert "Beta(1, 1)-Bernoulli log-loss excess over Bayes (%)" in text
-    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 5
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 6
     figures = {p.stem for p in (tmp_path / "figures").glob("*.png")}
     assert figures == {"fig4_summary"} | {f"fig2_convergence_{t}" for t in bo.CONVERGENCE_TASKS} \
-        | {f"fig3_simulation_{t}" for t in bo.FIG3_TASKS}
+        | {f"fig3_simulation_{t}" for t in bo.FIG3_TASKS} | {"sufficiency"}
     assert all((tmp_path / "figures" / f"{f}.png").stat().st_size > 10_000 for f in figures)

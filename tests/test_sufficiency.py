@@ -239,3 +239,17 @@ def test_bad_arguments():
         sufficiency(machine, Leaky(), episodes=4, steps=4)
     only = sufficiency(machine, task, pairs="different", episodes=4, steps=3)
     assert list(only["pairs"].values) == ["different"] and "ratio" not in only
+
+
+def test_report_sgd_learner_is_one_sgd_step_per_flip():
+    from trajprobe.apps.reproduce.bayes_sufficiency import SGDLogit
+
+    learner = SGDLogit(lr=0.5)
+    theta = torch.tensor([[0.2], [-1.0]], dtype=torch.float64)
+    x = torch.tensor([[1.0, 1.0], [0.0, 0.0]])  # a flip of 1; no flip yet (flag 0)
+    y, new = learner.step(x, theta)
+    # d/dθ of log σ(θ) is 1 − σ(θ): one ascent step of size lr on the log-likelihood
+    assert float(new[0, 0]) == pytest.approx(0.2 + 0.5 * (1 - 1 / (1 + math.exp(-0.2))))
+    assert float(new[1, 0]) == -1.0 and torch.equal(y, new)
+    ds = sufficiency(learner, BernoulliPrediction(), **SIZES)
+    assert 0 < float(ds["ratio_overall"]) < 1  # constant-step SGD weighs recent flips more

@@ -38,6 +38,7 @@ from matplotlib.ticker import NullFormatter
 
 from trajprobe import plots
 from trajprobe.apps import recipes
+from trajprobe.apps.reproduce import bayes_sufficiency
 from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
 from trajprobe.apps.training import TrainingResult, list_checkpoints, load_model
 from trajprobe.compare import DIRECTIONS as COMPARE_DIRECTIONS
@@ -386,6 +387,7 @@ def run(context: RunContext) -> TargetResult:
     comparisons: dict[str, list] = {}
     fig3: dict[str, xr.Dataset] = {}
     conv: dict[str, xr.Dataset] = {}
+    suff: list[xr.Dataset] = []  # issue 36, per seed
     timings: dict[str, float] = {}
     for task in catalogue.names():
         tick = time.perf_counter()
@@ -398,6 +400,9 @@ def run(context: RunContext) -> TargetResult:
             comparisons[task].append(scalars)
             if s == 0 and task in FIG3_TASKS:
                 fig3[task] = sims["trained"]
+            if task == bayes_sufficiency.TASK:
+                suff.append(bayes_sufficiency.measure_sufficiency(models, settings.n_episodes,
+                                                                  _EVAL_SEED))
         if task in CONVERGENCE_TASKS:
             conv[task] = convergence(task, runs, [_run_dir(context, task, s) for s in
                                                   range(n_conv)], settings, context.preset)
@@ -412,6 +417,11 @@ def run(context: RunContext) -> TargetResult:
             direction=[labels[d] for d in ds["direction"].values]).sel(direction=list(DIRECTIONS))
     result.rows = _rows(comparison, context.preset)
     result.figures = _figures(comparison, conv, fig3)
+    if suff:  # issue 36: is the agents' state a sufficient statistic?
+        sufficiency = xr.concat(suff, dim="seed").assign_coords(seed=seeds)
+        result.datasets["sufficiency"] = sufficiency
+        result.rows += bayes_sufficiency.sufficiency_rows(sufficiency)
+        result.figures["sufficiency"] = bayes_sufficiency.plot_sufficiency(sufficiency)
     result.notes += _notes(context, settings, n_conv, timings, comparison)
     return result
 
