@@ -166,7 +166,7 @@ def sufficiency(
     ds.attrs = {**_attrs(task), "measure": "sufficiency", "trajprobe_version": __version__,
                 "divergence": score.name, "units": score.units,
                 "partner_rule": "none" if partner is None else partner.rule,
-                "pairs": list(kinds), "horizon": int(horizon),
+                "pairs": ", ".join(kinds), "horizon": int(horizon),
                 "n_episodes": trace.n_episodes, "n_steps": trace.n_steps,
                 "n_probes": int(probe_inputs.shape[2]),
                 "probed_with": "task probe inputs" if task_probes else "own input x_t",
