@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from trajprobe import fixed_points, rollout
-from trajprobe.apps import recipes
+from trajprobe.apps import load_run, recipes
 
 FPF_URL = "https://github.com/mattgolub/fixed-point-finder"
 
@@ -44,7 +44,8 @@ def _fpf_checkout(path: str | None, tmp: str) -> Path:
 
 def _model(run: str | None, train: bool):
     if run is not None and Path(run, "recipe.json").is_file():
-        return recipes.load_trained(run)
+        recipe, _, machine, _ = load_run(run)
+        return recipe, machine
     if not train:
         sys.exit(f"--run: no trained run at {run!r}; pass --train to train the quick GRU")
     recipe = recipes.get("flipflop-3bit/gru", "quick")

@@ -30,7 +30,7 @@ from dataclasses import replace
 import torch
 
 from trajprobe import rollout
-from trajprobe.apps import recipes
+from trajprobe.apps import load_run, recipes
 from trajprobe.apps.recipes import MetaLearnerRecipe
 from trajprobe.apps.reproduce.linear_regression import _spectra
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig, train_supervised
@@ -140,7 +140,7 @@ def main() -> None:
     args = _parse()
     torch.set_num_threads(args.threads)
     if args.run is not None:
-        recipe, model = recipes.load_trained(args.run)
+        recipe, _, model, _ = load_run(args.run)
         print(f"{args.run}: {recipe.name}, {recipe.preset}")
         _score(model, recipe)
         return

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from trajprobe import compare
-from trajprobe.apps import recipes
+from trajprobe.apps import load_run, recipes
 from trajprobe.reference_models import catalogue
 from trajprobe.reference_models.linear_regression import BayesianLinearRegression
 from trajprobe.traces import interact
@@ -64,7 +64,7 @@ def _load(name: str, runs: Path) -> tuple[object, torch.nn.Module, torch.nn.Modu
     if not (run / "latest.pt").exists():
         print(f"training {AGENTS[name]} (quick) into {run} ...", flush=True)
         recipe.train(run, seed=0, progress=False)
-    _, trained = recipes.load_trained(run)
+    trained = load_run(run).machine
     return recipe, trained, recipe.build_model(seed=0)
 
 

@@ -24,7 +24,7 @@ from torch import nn
 import trajprobe
 from trajprobe import io
 from trajprobe.adapters import wrap
-from trajprobe.apps import recipes
+from trajprobe.apps import load_run, recipes
 from trajprobe.apps.cli import main
 from trajprobe.tasks import LinearRegression
 
@@ -301,7 +301,7 @@ NAME_CASES = {
                   ValueError, "did you mean 'gaussian_mean_normal_0_1'"),
     "target typo": (lambda: trajprobe.apps.reproduce.reproduce("linear-regresion"), ValueError,
                     "did you mean 'linear-regression'"),
-    "run directory typo": (lambda: recipes.load_trained("runs/lr2 d"), FileNotFoundError,
+    "run directory typo": (lambda: load_run("runs/lr2 d"), FileNotFoundError,
                            "at 'runs/lr2 d'"),
 }
 
@@ -322,12 +322,12 @@ def test_did_you_mean_suggests_nothing_far_away():
 def test_a_run_directory_typo_names_the_path_given(tmp_path):
     (tmp_path / "run1").mkdir()
     with pytest.raises(FileNotFoundError, match=r"run11'; did you mean 'run1'"):
-        recipes.load_trained(tmp_path / "run11")
+        load_run(tmp_path / "run11")
 
 
 def test_a_directory_without_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="is not a trajprobe training run"):
-        recipes.load_trained(tmp_path)
+        load_run(tmp_path)
 
 
 # --------------------------------------------------------------------------- run directories
@@ -688,13 +688,15 @@ def test_cli_measure_of_a_checkpoint_with_flipped_bytes_names_it_and_offers_anot
 @pytest.mark.parametrize("changes, match", [
     ({"seed": None}, r"recipe.json' lacks the field 'seed'"),
     ({"preset": 3}, r"recipe.json' field 'preset' is 3, expected a str"),
-    ({"name": "bayes-optimal/bernoulli_beta_5_2"},
-     r"recipe.json' field 'task' disagrees with recipe 'bayes-optimal/bernoulli_beta_5_2' "
-     r"\(alpha: 1.0 here, 5.0 there, beta: 1.0 here, 2.0 there\)"),
+    # a task that is not the bundled recipe's makes the run one's own recipe (load_run),
+    # rebuilt from the record: its task must still be the checkpoint's
+    ({"task": {"alpha": 5.0}},
+     r"recipe.json' field 'task' disagrees with the task recorded in the checkpoint "
+     r"'.*latest.pt' \(alpha: checkpoint 1.0, recipe.json 5.0\)"),
     ({"name": "bayes-optimal/bernoulli_beta_5_2", "task": {"alpha": 5.0, "beta": 2.0}},
      r"recipe.json' field 'name' disagrees with the task recorded in the checkpoint "
      r"'.*latest.pt'"),
-], ids=["missing key", "mistyped", "name vs recorded task", "name vs checkpoint"])
+], ids=["missing key", "mistyped", "task vs checkpoint", "name vs checkpoint"])
 def test_cli_a_hand_edited_recipe_json_names_the_file_and_the_field(
         bernoulli_run, capsys, tmp_path, changes, match):
     import re
@@ -820,6 +822,7 @@ def test_transformer_machines_check_lengths_and_batches(case):
     ("int", r"\((TracerInteger|Concretization)\w*Error\): int\(\) of an array"),
     ("numpy", r"\(TracerArrayConversionError\): np.asarray, .item\(\) or float\(\) of an array"),
 ])
+@pytest.mark.jax
 def test_a_jax_step_that_is_not_jittable_says_so_with_the_fix(construct, hint):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
@@ -885,3 +888,18 @@ def test_check_path_accepts_ordinary_paths_and_expands_home(tmp_path):
     assert check_path("/", output=False) == Path("/")  # reading from / is fine
     with pytest.raises(TypeError, match="out: expected a path, got int"):
         check_path(3)
+
+
+@pytest.mark.parametrize("order", ["ab", "ba"])
+def test_comparing_machines_of_other_input_sizes_names_the_one_that_refused(order):
+    from trajprobe import compare
+    from trajprobe.apps.models import RabinowitzLSTM
+
+    reads_3, reads_5 = RabinowitzLSTM(3, 2, 4, seed=0), RabinowitzLSTM(5, 2, 4, seed=1)
+    a, b = (reads_3, reads_5) if order == "ab" else (reads_5, reads_3)
+    refused = "b" if order == "ab" else "a"
+    inputs = torch.randn(10, 4, 3)  # 3 features: the 5-input machine refuses them
+    for call in (compare.behavioural_dissimilarity, compare.simulation):
+        with pytest.raises(ValueError, match=rf"^{refused}: machine {refused} \(RabinowitzLSTM\) "
+                                             r"refused its inputs: .*expected shape \[batch, 5\]"):
+            call(a, b, inputs)

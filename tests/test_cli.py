@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 import pytest
 import xarray as xr
 
 from trajprobe import __version__
 from trajprobe.apps.cli import main
+from trajprobe.apps.recipes import MetaLearnerRecipe, ModelConfig
+from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
+from trajprobe.tasks import LinearRegression
 
 
 def test_version(capsys):
@@ -86,6 +90,59 @@ def test_sweep_runs_seeds_and_prints_mean_and_standard_error(tmp_path, capsys):
         main([*argv[:3], "quick", *argv[4:]])
     assert exit_info.value.code == 2
     assert "holds a sweep of 'bayes-optimal/bernoulli_beta_1_1' (smoke)" in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class ShiftedRegression(LinearRegression):
+    """A user's own task class (a field the library's task has not)."""
+
+    shift: float = 0.25
+
+
+def _own_recipe(name: str, task) -> MetaLearnerRecipe:
+    """A user's own smoke-sized recipe: not in the catalogue, its own model size."""
+    return MetaLearnerRecipe(
+        name=name, preset="mine", paper="a test", task=task, model=ModelConfig(size=6),
+        training=SupervisedConfig(100, n_steps=7, batch_size=50,
+                                  optimiser=OptimiserConfig("adam", 1e-2)))
+
+
+def test_measure_and_compare_take_a_run_of_ones_own_recipe(tmp_path, capsys):
+    from trajprobe.reference_models import catalogue
+
+    regression = _own_recipe("mine/shifted-regression", ShiftedRegression(dim=2))
+    regression.train(tmp_path / "reg", seed=2, progress=False)
+    assert main(["measure", str(tmp_path / "reg"), "--episodes", "4",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert "mine/shifted-regression (" in capsys.readouterr().out
+    ds = xr.open_dataset(tmp_path / "m" / "measure.nc")
+    # the recipe's own episode length (7) and task (2 modes), read back from its record
+    assert ds.sizes["t"] == 7 and ds.sizes["mode"] == 2
+    ds.close()
+
+    bernoulli = _own_recipe("mine/bernoulli", catalogue.get("bernoulli_beta_1_1").task)
+    run = tmp_path / "bern"
+    bernoulli.train(run, seed=3, progress=False)
+    # the run against its own checkpoint file, and B's untrained network from its record
+    assert main(["compare", str(run), str(run / "latest.pt"), "--task", "bernoulli_beta_1_1",
+                 "--untrained", "--episodes", "20", "--out", str(tmp_path / "cmp.nc")]) == 0
+    assert "sum_t KL(A || B) (eq. 2) = 0 " in capsys.readouterr().out  # itself: exactly 0
+    saved = xr.open_dataset(tmp_path / "cmp.nc")
+    assert saved.attrs["a_recipe"] == saved.attrs["b_recipe"] == "mine/bernoulli (mine, seed 3)"
+    assert saved["state_dissimilarity_untrained"].dims == ("direction",)
+    saved.close()
+
+
+def test_a_symlink_loop_as_out_is_one_clear_line(tmp_path, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for argv in (["train", "bayes-optimal/bernoulli_beta_1_1", "--preset", "smoke", "--out",
+                  str(loop)], ["measure", str(loop)]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"{str(loop)!r}" in err and "loop" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("main_module", [None, "trajprobe.apps.cli"])
@@ -177,10 +234,11 @@ def test_measure_dir_is_beside_the_run(tmp_path):
 
     run = tmp_path / "runs" / "lr2d"
     run.mkdir(parents=True)
-    (run / "step_100.pt").write_bytes(b"")
+    (run / "checkpoint_100.pt").write_bytes(b"")
     assert measure_dir(run) == tmp_path / "runs" / "lr2d-measure"
     assert measure_dir(f"{run}/") == tmp_path / "runs" / "lr2d-measure"
-    assert measure_dir(run / "step_100.pt") == tmp_path / "runs" / "lr2d-step_100-measure"
+    assert (measure_dir(run / "checkpoint_100.pt")
+            == tmp_path / "runs" / "lr2d-checkpoint_100-measure")
 
 
 def test_measure_prints_a_summary_table_and_writes_beside_the_run(tmp_path, monkeypatch, capsys):

@@ -52,6 +52,7 @@ def test_mismatched_samples_is_an_error(states):
         linear_cka(states, states[:10])
 
 
+@pytest.mark.dsa
 def test_dsa_distance_is_zero_for_a_copy_and_larger_for_other_dynamics():
     pytest.importorskip("DSA")
     from trajprobe.compare import dsa_distance

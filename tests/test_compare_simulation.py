@@ -353,6 +353,7 @@ def test_bad_config_is_an_error(kwargs, match):
         SimulationConfig(**kwargs)
 
 
+@pytest.mark.dsa
 def test_dsa_beside_the_measures_when_asked(coin_inputs):
     pytest.importorskip("DSA")
     config = SimulationConfig(hidden_width=8, max_epochs=2, shuffled_null=False, dsa=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import re
 from pathlib import Path
 from unittest import SkipTest
 
@@ -35,6 +36,25 @@ SCRIPTS = {
     "docs/tutorials/wrap-jax.md": "wrap_jax.py",
     "docs/tutorials/measure-your-own-task.md": "measure_your_own_task.py",
 }
+
+
+_EXTRA_OF = {"jax": "jax", "haiku": "jax", "flax": "jax", "equinox": "jax", "optax": "jax",
+             "transformers": "transformers", "DSA": "dsa", "gymnasium": "gymnasium",
+             "neurogym": "neurogym"}
+"""A page's ``missing(...)`` module -> the extra (and pytest marker) that installs it (as
+tests/conftest.py's EXTRAS)."""
+
+
+def _page(page: Path):
+    """``page`` as a parameter marked with the extras its skip conditions name: .ci/run's
+    stage for an extra selects it (-m jax). ``partly``: it runs without them, skipping
+    those regions."""
+    text = page.read_text(encoding="utf-8")
+    modules = {m for args in re.findall(r"missing\(([^)]*)\)", text)
+               for m in re.findall(r"[\"']([\w.]+)[\"']", args)}
+    extras = sorted({_EXTRA_OF[m.split(".")[0]] for m in modules})
+    return pytest.param(page, marks=[getattr(pytest.mark, e)(partly=True) for e in extras],
+                        id=_relative(page))
 
 
 def missing(*modules: str) -> bool:
@@ -72,7 +92,7 @@ def _blocks(page: Path) -> list[str]:
     return blocks
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_relative)
+@pytest.mark.parametrize("page", [_page(p) for p in PAGES])
 def test_page_runs_as_written(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The page's blocks run in order, as one script, in an empty folder."""
     monkeypatch.chdir(tmp_path)

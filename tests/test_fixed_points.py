@@ -269,6 +269,7 @@ def _gru_pair():
     return torch_gru, jax_gru, differentiable(jax_gru)
 
 
+@pytest.mark.jax
 def test_the_same_gru_in_torch_and_jax_has_the_same_jacobians_and_fixed_point():
     torch_gru, jax_gru, jax_diff = _gru_pair()
     starts = torch.rand(100, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -286,6 +287,7 @@ def test_the_same_gru_in_torch_and_jax_has_the_same_jacobians_and_fixed_point():
     np.testing.assert_allclose(jac_y_jax, jac_y_torch, atol=1e-5)
 
 
+@pytest.mark.jax
 def test_a_jax_cubic_has_the_nine_closed_form_fixed_points():
     jnp = pytest.importorskip("jax.numpy")
     from trajprobe.adapters.jax import JaxMachine, differentiable

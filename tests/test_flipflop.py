@@ -8,7 +8,7 @@ import torch
 
 from trajprobe import fixed_points, rollout
 from trajprobe import machine as sm
-from trajprobe.apps import recipes
+from trajprobe.apps import load_run, recipes
 from trajprobe.tasks import FlipFlop, Task
 
 
@@ -53,7 +53,7 @@ def test_smoke_recipes_train_and_their_networks_have_fixed_points(architecture, 
     ds = fixed_points(result.model, torch.zeros(3), trace, samples=64, max_iters=200)
     assert ds.sizes["unit"] == 16 * (1 if architecture == "gru" else 2)
     assert ds.sizes["point"] >= 1 and int(ds["count"].sum()) <= 64
-    loaded_recipe, model = recipes.load_trained(tmp_path / "run")
+    loaded_recipe, _, model, _ = load_run(tmp_path / "run")
     assert loaded_recipe.model == recipe.model
     torch.testing.assert_close(rollout(model, trace.inputs).outputs, trace.outputs)
 

@@ -22,6 +22,7 @@ hk = pytest.importorskip("haiku")
 linen = pytest.importorskip("flax.linen")
 nnx = pytest.importorskip("flax.nnx")
 eqx = pytest.importorskip("equinox")
+pytestmark = pytest.mark.jax
 
 import trajprobe  # noqa: E402
 from trajprobe import machine as sm  # noqa: E402

@@ -8,6 +8,7 @@ that says how to make it importable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -129,3 +130,33 @@ def test_not_a_run(tmp_path: Path):
         load_run(tmp_path / "missing")
     with pytest.raises(ValueError, match=textwrap.shorten("is not a trajprobe training run", 40)):
         load_run(tmp_path)
+
+
+def test_a_given_recipe_is_checked_against_the_record(tmp_path: Path):
+    recipe = MetaLearnerRecipe(
+        name="own/given", preset="smoke", paper="test", task=LinearRegression(dim=2),
+        model=ModelConfig(size=6),
+        training=SupervisedConfig(100, n_steps=5, batch_size=50,
+                                  optimiser=OptimiserConfig("adam", 1e-2)))
+    result = recipe.train(tmp_path / "run", seed=2, progress=False)
+    run = load_run(tmp_path / "run", recipe=recipe)
+    assert run.recipe is recipe and run.seed == 2 and run.label == "own/given (smoke, seed 2)"
+    for key, value in result.model.state_dict().items():
+        torch.testing.assert_close(run.machine.state_dict()[key], value, rtol=0, atol=0)
+    other = dataclasses.replace(recipe, name="own/other", task=LinearRegression(dim=3))
+    with pytest.raises(ValueError, match=r"name: recorded 'own/given', given 'own/other'; "
+                                         r"task.dim: recorded 2, given 3"):
+        load_run(tmp_path / "run", recipe=other)
+
+
+def test_a_bundled_name_with_another_model_is_rebuilt_from_its_record(tmp_path: Path):
+    """A run of a catalogue recipe whose model was changed (by its user, or by an older
+    catalogue) loads with the model it was trained with, not today's catalogue's."""
+    bundled = catalogue.get("bayes-optimal/bernoulli_beta_1_1", "smoke")
+    recipe = dataclasses.replace(bundled, model=ModelConfig(size=5),
+                                 training=dataclasses.replace(bundled.training, n_episodes=100))
+    recipe.train(tmp_path / "run", seed=0, progress=False)
+    run = load_run(tmp_path / "run")
+    assert run.recipe == recipe and run.recipe != bundled
+    assert run.machine.step(torch.zeros(4, bundled.task.input_size),
+                            run.machine.initial_state(4))[0].shape[0] == 4

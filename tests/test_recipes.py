@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trajprobe import rollout
-from trajprobe.apps import recipes
+from trajprobe.apps import load_run, recipes
 
 
 def test_every_recipe_builds_at_every_preset_with_the_papers_values():
@@ -47,12 +47,12 @@ def test_trained_run_reloads_with_identical_outputs(tmp_path):
     recipe = recipes.get("bayes-optimal/bernoulli_beta_1_1", "smoke")
     recipe = replace(recipe, training=replace(recipe.training, n_episodes=200))
     result = recipe.train(tmp_path / "run", seed=1, progress=False)
-    loaded_recipe, model = recipes.load_trained(tmp_path / "run")
-    assert loaded_recipe.name == recipe.name and loaded_recipe.preset == "smoke"
+    loaded_recipe, _, model, seed = load_run(tmp_path / "run")
+    assert loaded_recipe == recipe and seed == 1  # not the catalogue's: n_episodes differs
     inputs = recipe.task.sample(4, 20, seed=0).inputs
     assert torch.equal(rollout(model, inputs).outputs, rollout(result.model, inputs).outputs)
     with pytest.raises(ValueError, match="is not a trajprobe training run"):
-        recipes.load_trained(tmp_path)
+        load_run(tmp_path)
 
 
 def test_fixed_task_repeats_its_parameters():

@@ -17,7 +17,6 @@ import torch
 
 from trajprobe import io
 from trajprobe.apps.models import RabinowitzLSTM
-from trajprobe.apps.recipes.config import check_run_info
 from trajprobe.apps.training import (
     OptimiserConfig,
     PolicyGradientConfig,
@@ -27,6 +26,7 @@ from trajprobe.apps.training import (
     load_model,
     train_supervised,
 )
+from trajprobe.apps.training.run_dirs import check_run_info
 from trajprobe.tasks import LinearRegression
 
 # A user's task, defined in the script that trains on it (so in __main__ there); the script

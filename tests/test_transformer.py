@@ -140,8 +140,7 @@ try:
     import transformers
 except ImportError:  # the optional extra trajprobe[transformers]
     transformers = None
-needs_transformers = pytest.mark.skipif(transformers is None,
-                                        reason="needs trajprobe[transformers]")
+needs_transformers = pytest.mark.transformers  # skipped without it (tests/conftest.py)
 
 
 def test_the_adapters_import_without_transformers():

@@ -30,7 +30,8 @@ def check_path(value: str | os.PathLike, name: str = "out", *, output: bool = Tr
 
     Raises:
         ValueError: the path is empty or blank (e.g. an unset shell variable), holds a NUL
-            byte, or, for an output, is a protected directory.
+            byte, or, for an output, is a protected directory or leads into a loop of
+            symbolic links.
         TypeError: ``value`` is not a string or path.
     """
     if not isinstance(value, str | os.PathLike):
@@ -45,7 +46,11 @@ def check_path(value: str | os.PathLike, name: str = "out", *, output: bool = Tr
         raise ValueError(f"{name}: the path {text!r} holds a NUL byte; no file can have it")
     path = Path(text).expanduser()
     if output:
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before 3.13)
+            raise ValueError(f"{name}: {text!r} leads into a loop of symbolic links ({err}); "
+                             "remove the link or give another path") from None
         protected = {Path(p) for p in PROTECTED} | {Path.home().resolve()}
         if resolved in protected:
             raise ValueError(f"{name}: refusing to write into {str(resolved)!r} (the file "

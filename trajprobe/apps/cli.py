@@ -45,8 +45,8 @@ def _preset_option(parser: argparse.ArgumentParser) -> None:
 def _device_option(parser: argparse.ArgumentParser, default: str | None = "cpu") -> None:
     parser.add_argument("--device", default=default,
                         help="where torch runs: cpu, cuda, cuda:1, mps" + (
-                            "" if default else " (default: CUDA on workers that have it, "
-                                               "else CPU)"))
+                            "" if default else " (default: the CPU on every worker; a "
+                                               "device a worker lacks is an error)"))
 
 
 def _seed_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -92,7 +92,8 @@ def _add_sweep(sub: Any) -> None:
                    help="local (a LocalCluster on this machine), a scheduler address such as "
                         "tcp://HOST:8786, or none (one by one in this process)")
     p.add_argument("--workers", type=_positive_int, default=None,
-                   help="LocalCluster worker processes (default: one per CPU core)")
+                   help="LocalCluster worker processes (default: one per CPU core, at most "
+                        "one per seed)")
     p.add_argument("--out", type=_out_path, default=None,
                    help="sweep directory, shared by all workers "
                         "(default: ./trajprobe-sweeps/RECIPE-PRESET)")
@@ -160,7 +161,7 @@ def _add_measure(sub: Any) -> None:
     p.add_argument("--out", type=_out_path, default=None,
                    help="directory for measure.nc and measure.png (default: MODEL-measure "
                         "beside the run: runs/lr2d -> runs/lr2d-measure; a checkpoint "
-                        "runs/lr2d/step_100.pt -> runs/lr2d-step_100-measure)")
+                        "runs/lr2d/checkpoint_100.pt -> runs/lr2d-checkpoint_100-measure)")
     _threads_option(p)
 
 
@@ -476,18 +477,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _load_agent(spec: str, task_name: str, device: str):
-    from trajprobe.apps import recipes
-    from trajprobe.apps.training import describe_task
+    """``(run, machine)`` for A or B: the task's Bayes-optimal machine for ``bayes`` (run
+    None), else the run loaded by :func:`~trajprobe.apps.load_run` (bundled or one's own
+    recipe), refused unless it was trained on ``task_name``'s task."""
+    from trajprobe.apps import load_run
+    from trajprobe.apps.training.run_dirs import describe_task
     from trajprobe.reference_models import catalogue
 
     entry = catalogue.get(task_name)
     if spec == "bayes":
-        return entry.bayes()
-    recipe, model = recipes.load_trained(spec, device=device)
-    if describe_task(recipe.task) != describe_task(entry.task):
-        raise ValueError(f"task: {spec!r} was trained on recipe {recipe.name!r}, whose task is "
-                         f"not {task_name!r}; give --task the run's own task")
-    return model
+        return None, entry.bayes()
+    run = load_run(spec, device=device)
+    if describe_task(run.task) != describe_task(entry.task):
+        raise ValueError(f"task: {spec!r} was trained on recipe {run.recipe.name!r}, whose task "
+                         f"is not {task_name!r}; give --task the run's own task")
+    return run, run.machine
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -500,9 +504,14 @@ def _compare(args: argparse.Namespace) -> int:
     from trajprobe.traces import histories
 
     entry = catalogue.get(args.task)
-    a = _load_agent(args.a, args.task, args.device)
-    b = _load_agent(args.b, args.task, args.device)
-    untrained = _untrained_agent(args.b, args.device) if args.untrained else None
+    if args.untrained and args.b == "bayes":
+        raise ValueError("--untrained: B is the Bayes agent, which has no untrained network; "
+                         "put the trained agent as B")
+    run_a, a = _load_agent(args.a, args.task, args.device)
+    run_b, b = _load_agent(args.b, args.task, args.device)
+    # B's network before training: its recipe's model for its seed (checkpoint 0)
+    untrained = (run_b.recipe.build_model(seed=run_b.seed).to(args.device)
+                 if args.untrained else None)
     task = entry.task
     sizes = {"episodes": args.episodes, "steps": entry.n_steps, "seed": args.seed}
     run, trace = histories(a, task, **sizes, device=args.device, dtype=torch.float32)
@@ -526,48 +535,25 @@ def _compare(args: argparse.Namespace) -> int:
     if args.out is not None:
         sim.attrs.update({"behavioural_dissimilarity": behaviour, "task": args.task,
                           "a_path": str(args.a), "b_path": str(args.b),
-                          "a_recipe": _recipe_of(args.a), "b_recipe": _recipe_of(args.b)})
+                          "a_recipe": _recipe_of(run_a), "b_recipe": _recipe_of(run_b)})
         save_dataset(sim.drop_vars([v for v in sim.data_vars if sim[v].ndim > 2]), args.out)
         print(f"wrote {args.out}")
     return 0
 
 
-def _run_record(spec) -> dict:
-    """The ``recipe.json`` of a run directory or checkpoint: name, preset and seed."""
-    from trajprobe.apps.recipes import RECIPE_FILE
-    from trajprobe.io import load_json
-
-    run = Path(spec) if Path(spec).is_dir() else Path(spec).parent
-    return load_json(run / RECIPE_FILE, {"name": str, "preset": str, "seed": int})
-
-
-def _recipe_of(spec) -> str:
-    """'name (preset, seed N)' of a run or checkpoint, or the Bayes agent."""
-    if str(spec) == "bayes":
-        return "Bayes-optimal agent of the task"
-    info = _run_record(spec)
-    return f"{info['name']} ({info['preset']}, seed {info['seed']})"
-
-
-def _untrained_agent(spec, device: str):
-    """B's network before training: its recipe's model for its seed (checkpoint 0)."""
-    from trajprobe.apps import recipes
-
-    if str(spec) == "bayes":
-        raise ValueError("--untrained: B is the Bayes agent, which has no untrained network; "
-                         "put the trained agent as B")
-    info = _run_record(spec)
-    return recipes.get(info["name"], info["preset"]).build_model(seed=info["seed"]).to(device)
+def _recipe_of(run) -> str:
+    """'name (preset, seed N)' of a loaded run, or the Bayes agent (None)."""
+    return "Bayes-optimal agent of the task" if run is None else run.label
 
 
 def _measure(args: argparse.Namespace) -> int:
     from trajprobe import plots
-    from trajprobe.apps import recipes
+    from trajprobe.apps import load_run
     from trajprobe.io import save_dataset
     from trajprobe.labelled import summary_table
     from trajprobe.measurement import measure
 
-    recipe, model = recipes.load_trained(args.model, device=args.device)
+    recipe, _, model, _ = load_run(args.model, device=args.device)
     steps = args.steps if args.steps is not None else recipe.training.n_steps
     ds = measure(model, recipe.task, episodes=args.episodes, steps=steps, probes=args.probes,
                  seed=args.seed)
@@ -584,7 +570,7 @@ def _measure(args: argparse.Namespace) -> int:
 def measure_dir(model: str | Path) -> Path:
     """Where ``trajprobe measure MODEL`` writes by default: beside the run, never the working
     directory. A run directory ``runs/lr2d`` gives ``runs/lr2d-measure``; a checkpoint
-    ``runs/lr2d/step_100.pt`` gives ``runs/lr2d-step_100-measure``."""
+    ``runs/lr2d/checkpoint_100.pt`` gives ``runs/lr2d-checkpoint_100-measure``."""
     path = Path(model).absolute()
     if path.is_file():
         return path.parent.parent / f"{path.parent.name}-{path.stem}-measure"

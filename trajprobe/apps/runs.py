@@ -3,8 +3,12 @@
 A run directory is what :meth:`~trajprobe.apps.recipes.MetaLearnerRecipe.train`,
 ``trajprobe train``, ``trajprobe reproduce`` and :func:`~trajprobe.apps.sweep.sweep` (one per
 seed, under ``runs/``) write: ``recipe.json`` (the recipe's name, preset and seed, its task
-by importable class path and fields, and, since this module, its model and training
-configuration) beside the checkpoints (``latest.pt``, ``checkpoint_*.pt``).
+by importable class path and fields, its model and training configuration) beside the
+checkpoints (``latest.pt``, ``checkpoint_<step>.pt``). Its files are owned by
+:mod:`trajprobe.apps.training.run_dirs` (write, read, validate, resolve); :func:`load_run`
+is the one loader built on it, used by the ``trajprobe`` command (``measure``,
+``compare``, ``--untrained``), sweeps and reproduce targets alike, so a run of one's own
+recipe works wherever a bundled one does.
 
 >>> from trajprobe.apps import load_run
 >>> recipe, task, machine, seed = load_run("runs/bern")  # doctest: +SKIP
@@ -23,20 +27,22 @@ from typing import Any, NamedTuple
 import torch
 
 from trajprobe.apps import recipes as catalogue
-from trajprobe.apps.recipes.config import RECIPE_FILE, MetaLearnerRecipe, ModelConfig
+from trajprobe.apps.recipes.config import PRESETS, MetaLearnerRecipe, ModelConfig
 from trajprobe.apps.training import (
-    LATEST,
     OptimiserConfig,
     PolicyGradientConfig,
     SupervisedConfig,
-    load_model,
 )
 from trajprobe.apps.training.run_dirs import (
+    RunRecord,
     describe_task,
+    differences,
+    load_weights,
+    read_run_record,
     task_class_path,
     task_differences,
+    with_defaults,
 )
-from trajprobe.io import load_json
 
 __all__ = ["Run", "load_run"]
 
@@ -59,8 +65,14 @@ class Run(NamedTuple):
     machine: torch.nn.Module
     seed: int
 
+    @property
+    def label(self) -> str:
+        """``"name (preset, seed N)"``, for messages and result attributes."""
+        return f"{self.recipe.name} ({self.recipe.preset}, seed {self.seed})"
 
-def load_run(path: str | Path, *, device: torch.device | str | None = None) -> Run:
+
+def load_run(path: str | Path, *, device: torch.device | str | None = None,
+             recipe: MetaLearnerRecipe | None = None) -> Run:
     """The recipe, the task and the trained machine of a run directory (or checkpoint file).
 
     A bundled recipe's run is rebuilt from the catalogue (``trajprobe recipes``); a run of
@@ -68,49 +80,68 @@ def load_run(path: str | Path, *, device: torch.device | str | None = None) -> R
     ``recipe.json``: the task class is imported by the module path it was recorded under
     (e.g. ``my_tasks.PoissonRate``) and given the recorded fields, and the model and training
     configurations are read back. A directory loads ``latest.pt``; a checkpoint file loads
-    that checkpoint.
+    that checkpoint. Either way the checkpoint must record the recipe's task.
 
     Args:
         path: a run directory or one of its checkpoint files.
         device: where the machine goes (None: the CPU).
+        recipe: the recipe that trained the run, when the caller holds it (a sweep, a
+            reproduce target): the record is checked against it (name, preset and task)
+            instead of rebuilding the recipe from it.
 
     Raises:
-        FileNotFoundError: nothing at ``path``.
-        ValueError: ``path`` is not a run (no ``recipe.json``); its task class cannot be
-            imported (the message says how to make it importable); the rebuilt task differs
-            from the recorded one (every differing field, both values); the run predates
-            recorded model configurations and is not a bundled recipe's.
+        FileNotFoundError: nothing at ``path`` (or a link that leads nowhere).
+        ValueError: ``path`` is not a run (no ``recipe.json``), or its ``recipe.json`` lacks
+            a field or holds one of another type; its task class cannot be imported (the
+            message says how to make it importable); the rebuilt task differs from the
+            recorded one, or the checkpoint's from the recipe's (every differing field, both
+            values); the run predates recorded model configurations and is not a bundled
+            recipe's; ``recipe`` is not the one the record names.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"path: no training run or checkpoint at {str(path)!r}")
-    run_dir = path if path.is_dir() else path.parent
-    info_path = run_dir / RECIPE_FILE
-    if not info_path.is_file():
-        raise ValueError(f"path: {str(path)!r} is not a trajprobe training run (no "
-                         f"{RECIPE_FILE} in {str(run_dir)!r}); train one with "
-                         "recipe.train(DIR) or `trajprobe train RECIPE --out DIR`")
-    info = load_json(info_path, {"name": str, "preset": str, "seed": int})
-    bundled = _bundled(info)
-    if bundled is not None:
-        recipe, model = catalogue.load_trained(path, device=device)
-        return Run(recipe, recipe.task, model.eval(), int(info["seed"]))
-    recipe = _own_recipe(info, info_path)
-    checkpoint = path if path.is_file() else run_dir / LATEST
-    model = load_model(checkpoint, recipe.build_model(int(info["seed"])),
-                       map_location=str(device or "cpu"))
-    return Run(recipe, recipe.task, model.to(device or "cpu").eval(), int(info["seed"]))
+    record = read_run_record(path)
+    seed = int(record.info["seed"])
+    if recipe is not None:
+        _check_given(record, recipe)
+        field = "task"
+    else:
+        bundled = _bundled(record.info)
+        recipe, field = (bundled, "name") if bundled is not None else (
+            _own_recipe(record.info, record.path), "task")
+    machine = load_weights(record, recipe.build_model(seed), recipe.task, field=field,
+                           map_location=str(device or "cpu"))
+    return Run(recipe, recipe.task, machine.to(device or "cpu").eval(), seed)
+
+
+def _check_given(record: RunRecord, recipe: MetaLearnerRecipe) -> None:
+    """ValueError unless ``recipe`` is the one ``record`` names (name, preset, task)."""
+    keys = ("name", "preset")
+    changed = differences({k: record.info[k] for k in keys},
+                          {k: getattr(recipe, k) for k in keys}, labels=("recorded", "given"))
+    changed += [f"task.{line}" for line in task_differences(
+        record.info.get("task"), describe_task(recipe.task), labels=("recorded", "given"))]
+    if changed:
+        raise ValueError(f"recipe: {str(record.path)!r} records another recipe than the one "
+                         f"given ({'; '.join(changed)}); load the run with its own recipe, "
+                         "or without one")
 
 
 def _bundled(info: dict[str, Any]) -> MetaLearnerRecipe | None:
-    """The catalogue's recipe that ``info`` records (same name and task), or None."""
-    if info["name"] not in catalogue.names():
+    """The catalogue's recipe that ``info`` records (same name, task, model and training),
+    or None: one's own recipe under a bundled name, or a run of an older catalogue, is
+    rebuilt from its record."""
+    if info["name"] not in catalogue.names() or info["preset"] not in PRESETS:
         return None
     recipe = catalogue.get(info["name"], info["preset"])
+    if not isinstance(recipe, MetaLearnerRecipe):
+        return None
     recorded = info.get("task")
     if recorded is not None and task_differences(recorded, describe_task(recipe.task)):
-        return None  # one's own recipe under a bundled name
-    return recipe if isinstance(recipe, MetaLearnerRecipe) else None
+        return None
+    for key, config in (("model", recipe.model), ("training", recipe.training)):
+        if isinstance(info.get(key), dict) and differences(
+                with_defaults(info[key], config), dataclasses.asdict(config)):
+            return None
+    return recipe
 
 
 def _own_recipe(info: dict[str, Any], info_path: Path) -> MetaLearnerRecipe:
@@ -119,8 +150,8 @@ def _own_recipe(info: dict[str, Any], info_path: Path) -> MetaLearnerRecipe:
         raise ValueError(
             f"path: {str(info_path)!r} records recipe {info['name']!r}, which is not a bundled "
             "recipe, and no model or training configuration (a run trained before "
-            "load_run existed): train it again with recipe.train(DIR), or rebuild it with "
-            "recipe.build_model(seed) and trajprobe.apps.training.load_model")
+            "load_run existed): load it with its recipe, load_run(path, recipe=RECIPE), "
+            "or train it again with recipe.train(DIR)")
     task = _task(info.get("task"), info_path)
     kind = info.get("training_kind", "supervised")
     return MetaLearnerRecipe(

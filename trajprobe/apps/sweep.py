@@ -135,13 +135,14 @@ def _run_job(job: Job, progress: bool | None) -> str:
     if job.result_path is None:
         return str(job.run_dir)
     from trajprobe.apps.recipes.evaluate import evaluate
-    from trajprobe.apps.training import list_checkpoints, load_model
+    from trajprobe.apps.runs import load_run
+    from trajprobe.apps.training import list_checkpoints
 
     kept = list_checkpoints(job.run_dir) if job.checkpoints else []
     if kept:
         measured = []
         for step, path in kept:
-            model = load_model(path, job.recipe.build_model(job.seed), map_location=device)
+            model = load_run(path, recipe=job.recipe, device=device).machine
             measured.append(evaluate(job.recipe, model, episodes=job.episodes,
                                      device=device).expand_dims(checkpoint=[step]))
         ds = xr.concat(measured, "checkpoint", combine_attrs="override")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -180,10 +181,22 @@ def aligned_rollout(
         if set(inputs) != {"a", "b"}:
             raise ValueError(f"inputs: expected a dict with keys 'a' and 'b', got "
                              f"{sorted(inputs)}")
-        return AlignedTraces(a=rollout(a, inputs["a"]), b=rollout(b, inputs["b"]),
-                             same_inputs=False)
+        return AlignedTraces(a=_named_rollout(rollout, a, inputs["a"], "a"),
+                             b=_named_rollout(rollout, b, inputs["b"], "b"), same_inputs=False)
     if isinstance(inputs, AlignedTraces):
         return inputs
     if isinstance(inputs, Trace):
-        return AlignedTraces(a=inputs, b=replay(b, inputs))
-    return AlignedTraces(a=rollout(a, inputs), b=rollout(b, inputs))
+        return AlignedTraces(a=inputs, b=_named_rollout(replay, b, inputs, "b"))
+    return AlignedTraces(a=_named_rollout(rollout, a, inputs, "a"),
+                         b=_named_rollout(rollout, b, inputs, "b"))
+
+
+def _named_rollout(run: Callable, machine: sm.StateMachine, inputs: Any, name: str) -> Trace:
+    """``run(machine, inputs)``; a refusal (e.g. inputs of another width than the machine
+    reads) says which machine of the pair refused, ``a`` or ``b``."""
+    try:
+        return run(machine, inputs)
+    except (ValueError, TypeError) as err:
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"{name}: machine {name} ({type(machine).__name__}) refused its "
+                   f"inputs: {err}") from err

@@ -12,15 +12,11 @@ Each quick preset's tuning is a study in ``docs/studies/``.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
-
-import torch
 
 from trajprobe.apps.recipes.catalogue import RECIPES, Recipe, _mikulik_entries
 from trajprobe.apps.recipes.config import (
     CPU_FLOPS,
     PRESETS,
-    RECIPE_FILE,
     LearnerConfig,
     LearnerRecipe,
     MetaLearnerRecipe,
@@ -28,7 +24,6 @@ from trajprobe.apps.recipes.config import (
     default_out_dir,
     format_seconds,
 )
-from trajprobe.io import check_recorded, load_checkpoint, load_json
 from trajprobe.validation import did_you_mean
 
 __all__ = [
@@ -41,7 +36,6 @@ __all__ = [
     "Recipe",
     "default_out_dir",
     "get",
-    "load_trained",
     "names",
     "table",
 ]
@@ -82,48 +76,12 @@ def table(preset: str | None = None) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def load_trained(path: str | Path, *, device: torch.device | str | None = None
-                 ) -> tuple[MetaLearnerRecipe, torch.nn.Module]:
-    """A trained Meta-Learner from a run directory or one of its checkpoint files.
-
-    The run directory (made by :meth:`MetaLearnerRecipe.train`, ``trajprobe train`` or
-    ``trajprobe reproduce``) holds ``recipe.json``, which names the recipe, preset and seed;
-    a directory loads ``latest.pt``, a file loads that checkpoint.
-    """
-    from trajprobe.apps.training import LATEST, load_model
-
-    path = Path(path)
-    if not path.exists():
-        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
-        raise FileNotFoundError(f"path: no training run or checkpoint at {str(path)!r}"
-                                f"{did_you_mean(path.name, siblings)}")
-    run_dir = path if path.is_dir() else path.parent
-    info_path = run_dir / RECIPE_FILE
-    if not info_path.is_file():
-        raise ValueError(
-            f"path: {str(path)!r} is not a trajprobe training run (no {RECIPE_FILE} in "
-            f"{str(run_dir)!r}); train one with `trajprobe train RECIPE --out DIR`"
-        )
-    info = load_json(info_path, {"name": str, "preset": str, "seed": int})  # names file, field
-    recipe = get(info["name"], info["preset"])
-    if not isinstance(recipe, MetaLearnerRecipe):
-        raise ValueError(f"path: recipe {info['name']!r} is not a trained Meta-Learner")
-    checkpoint = path if path.is_file() else run_dir / LATEST
-    _check_record(info_path, info, recipe, checkpoint)
-    model = load_model(checkpoint, recipe.build_model(int(info["seed"])),
-                       map_location=str(device or "cpu"))
-    return recipe, model.to(device or "cpu")
+_MOVED = {"load_trained": "trajprobe.apps.load_run (recipe, task, machine, seed = "
+                          "load_run(path)), which also reloads runs of one's own recipes"}
 
 
-def _check_record(info_path: Path, info: dict, recipe: MetaLearnerRecipe, checkpoint: Path
-                  ) -> None:
-    """``recipe.json`` as a whole against the recipe it names and the checkpoint's record:
-    the task it records, and the task the checkpoint records."""
-    from trajprobe.apps.training import describe_task
-
-    task = describe_task(recipe.task)
-    check_recorded(info_path, "task", info.get("task"), task, f"recipe {recipe.name!r}")
-    if checkpoint.is_file():
-        saved = load_checkpoint(checkpoint, required=("model",))
-        check_recorded(info_path, "name", task, saved.get("task"),
-                       f"the task recorded in the checkpoint {str(checkpoint)!r}")
+def __getattr__(name: str):
+    """A pointer to the new place of a name that moved (``load_trained``)."""
+    if name in _MOVED:
+        raise AttributeError(f"trajprobe.apps.recipes.{name} was replaced by {_MOVED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

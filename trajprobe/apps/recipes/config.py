@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -18,14 +17,11 @@ from trajprobe.apps.training import (
     PolicyGradientConfig,
     SupervisedConfig,
     TrainingResult,
-    check_run_dir,
     describe_task,
-    differences,
-    task_differences,
     train_policy_gradient,
     train_supervised,
 )
-from trajprobe.io import atomic_write
+from trajprobe.apps.training.run_dirs import RECIPE_FILE, write_run_record
 from trajprobe.paths import check_path
 from trajprobe.task_protocol import output_size
 
@@ -53,9 +49,6 @@ def default_out_dir(name: str, preset: str, root: str = "trajprobe-runs") -> Pat
     target (``trajprobe-runs``) or a sweep (``trajprobe-sweeps``) writes by default."""
     return Path(root) / f"{name.replace('/', '-')}-{preset}"
 
-
-RECIPE_FILE = "recipe.json"
-"""Written into every training run directory: which recipe, preset and seed made it."""
 
 CPU_FLOPS = 2e10
 """Sustained float32 FLOP/s of BPTT through LSTM(64) on this project's 2-core CPU
@@ -200,12 +193,10 @@ class MetaLearnerRecipe:
         config = _with_seed(self.training, seed)
         if out_dir is not None:
             out_dir = check_path(out_dir, "out_dir")  # not '' (= here), / or ~
-            info = self.run_info(seed)
-            check_run_info(out_dir, info)  # before anything is written
             kind = "policy_gradient" if isinstance(config, PolicyGradientConfig) else "supervised"
-            check_run_dir(out_dir, kind, config, self.task)
-            with atomic_write(Path(out_dir) / RECIPE_FILE, "w") as handle:
-                json.dump(info, handle)
+            # refuses another run's directory before anything is written
+            write_run_record(out_dir, self.run_info(seed), kind=kind, config=config,
+                             task=self.task)
         if isinstance(config, PolicyGradientConfig):
             return train_policy_gradient(model, self.task, config, out_dir, device=device,
                                          progress=progress, stages=STAGES)
@@ -312,38 +303,6 @@ class LearnerRecipe:
             return steps * (LINEAR_CHAIN_STEP_SECONDS + examples * LINEAR_CHAIN_SAMPLE_SECONDS)
         arithmetic = 6.0 * 5 * cfg.hidden**2 * examples / flops
         return steps * (LEARNER_STEP_SECONDS + arithmetic)
-
-
-def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
-    """Refuse to train into ``out_dir`` when its ``recipe.json`` names another run.
-
-    Raises:
-        ValueError: ``out_dir`` exists and is not a directory, or its ``recipe.json``
-            records another recipe, preset, seed or task.
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir: {str(out)!r} is a file, not a run directory; "
-                         "give a new or existing directory")
-    path = out / RECIPE_FILE
-    if not path.is_file():
-        return
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"out_dir: {str(path)!r} is not readable JSON ({err}); "
-                         "use another directory") from err
-    keys = [k for k in ("name", "preset", "seed") if k in saved]
-    given = json.loads(json.dumps({k: info.get(k) for k in keys}))
-    changed = differences({k: saved[k] for k in keys}, given)
-    if "task" in saved:
-        changed += [f"task.{line}" for line in task_differences(saved["task"], info.get("task"))]
-    if changed:
-        raise ValueError(
-            f"out_dir: {str(out)!r} holds another training run ({'; '.join(changed)}); nothing "
-            "was written: give another --out, or the run's own recipe, preset and seed to "
-            "resume it"
-        )
 
 
 def _with_seed(config: SupervisedConfig | PolicyGradientConfig, seed: int):
