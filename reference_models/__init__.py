@@ -22,6 +22,7 @@ from trajprobe.reference_models.gittins import (
     standardized_gaussian_gittins_index,
 )
 from trajprobe.reference_models.grid_posterior import FourierGridPosterior
+from trajprobe.reference_models.ideal_observers import PerceptualDecisionObserver
 from trajprobe.reference_models.linear_regression import BayesianLinearRegression
 from trajprobe.reference_models.wind_tunnels import (
     AssociativeRecallPosterior,
@@ -46,6 +47,7 @@ __all__: list[str] = [
     "HMMForwardFilter",
     "NormalGamma",
     "NormalKnownVariance",
+    "PerceptualDecisionObserver",
     "bernoulli_gittins_index",
     "bernoulli_gittins_table",
     "catalogue",

@@ -17,6 +17,8 @@ from trajprobe.tasks.armed_bandits import BernoulliBandit, GaussianBandit
 from trajprobe.tasks.bandits import ContextualBandit
 from trajprobe.tasks.flipflop import FlipFlop
 from trajprobe.tasks.fourier import FourierRegression, band_pass
+from trajprobe.tasks.gym_env import GymEnvironment
+from trajprobe.tasks.neurogym_trials import NeurogymTask
 from trajprobe.tasks.prediction import (
     BernoulliPrediction,
     CategoricalPrediction,
@@ -48,9 +50,11 @@ __all__ = [
     "FourierRegression",
     "GaussianBandit",
     "GaussianPrediction",
+    "GymEnvironment",
     "HMMFiltering",
     "LinearRegression",
     "Measured",
+    "NeurogymTask",
     "NormalGammaPrediction",
     "PredictionTask",
     "Probed",

@@ -1,0 +1,239 @@
+"""Ideal observers of neurogym's cognitive tasks: exact Bayes machines over their trials.
+
+An ideal observer reads exactly the inputs a network trained on the task reads (the
+environment's observations, :class:`~trajprobe.tasks.neurogym_trials.NeurogymTask`) and
+outputs, at every step, the posterior over that step's ground-truth label (the action the
+task rewards): one-hot on "fixate" where the label is certain, the posterior over the
+choices in the decision period. Its ``distribution`` is ``Categorical(probs=y)``; the
+decision rule is the MAP action, argmax y. Every parameter is read from the environment
+itself (``from_env``), and it computes in float64.
+
+==========================  =======================================  =================
+observer                    state (sufficient statistic)             output y_t
+==========================  =======================================  =================
+PerceptualDecisionObserver  log-likelihood per (coherence, choice)   P(label_t) ``[B,
+                            ``[B, C, K]``, step within the trial     1 + K]``
+                            ``[B]``
+==========================  =======================================  =================
+
+They live beside the tasks (in the core) so that a task hands out its own
+(``task.bayes_machine()``, read by :func:`trajprobe.posterior_error`); their public home
+is :mod:`trajprobe.reference_models.ideal_observers`. None of them imports neurogym.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import distributions as D
+
+from trajprobe.devices import resolve_device
+from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
+
+__all__ = ["IDEAL_OBSERVERS", "PerceptualDecisionObserver", "PerceptualDecisionState",
+           "ideal_observer"]
+
+PERIODS = ("fixation", "stimulus", "delay", "decision")
+"""The periods of a PerceptualDecisionMaking trial, in order (its ``_new_trial``)."""
+
+
+class PerceptualDecisionState(NamedTuple):
+    """State of :class:`PerceptualDecisionObserver`.
+
+    Attributes:
+        loglik: ``[B, C, K]`` log p(stimulus so far | coherence c, choice k), up to a
+            constant shared by all (c, k): the sufficient statistic of the trial so far.
+        phase: ``[B]`` how many steps of the current trial have been seen (0..L−1; 0: the
+            next input starts a trial, and resets ``loglik``).
+    """
+
+    loglik: torch.Tensor
+    phase: torch.Tensor
+
+
+class PerceptualDecisionObserver:
+    """The ideal observer of neurogym's ``PerceptualDecisionMaking``: exact and marginal.
+
+    A trial draws a choice k uniformly from K ring locations and a coherence c uniformly
+    from the list ``cohs``; during the stimulus period, channel i of the input is
+
+        x_ti = 0.5 + cos(θ_i − θ_k) · c / 200 + σ ε_ti,   ε_ti ~ N(0, 1) i.i.d.
+
+    (σ = ``env.sigma``, already divided by √dt; θ_i = 2πi/K). With the stimulus steps of the
+    trial so far, the posterior over the choice, marginalised over the coherences, is
+
+        P(k | x) ∝ Σ_c exp(ℓ_ck),   ℓ_ck = −Σ_t Σ_i (x_ti − μ_cki)² / (2σ²)
+
+    (the uniform priors cancel). The state holds ℓ ``[B, C, K]``, updated at every stimulus
+    step, and the step within the trial. Periods have fixed lengths (read from the
+    environment's timing; a random duration is refused): fixation, stimulus, delay, then
+    decision. The label is 0 ("fixate") outside the decision period and 1 + k in it, so
+    y_t is one-hot on 0 there and ``[0, P(1 | x), ..., P(K | x)]`` in the decision period.
+    Episodes must start at a trial's start, as :class:`NeurogymTask` and the first batch of
+    ``neurogym.Dataset`` draw them (or pass a state with the right ``phase``).
+
+    Args:
+        cohs: the coherence levels C (in %, as the environment's ``cohs``).
+        sigma: σ, the per-step noise standard deviation (the environment's ``sigma``).
+        periods: steps in each period, ``{"fixation": n, "stimulus": n, "delay": n,
+            "decision": n}``.
+        dim_ring: K, the number of choices.
+        dtype, device: of the computation (default float64, the CPU).
+    """
+
+    def __init__(self, cohs: Sequence[float], sigma: float, periods: Mapping[str, int], *,
+                 dim_ring: int = 2, dtype: torch.dtype = torch.float64,
+                 device: torch.device | str | None = None) -> None:
+        self.cohs = tuple(float(c) for c in cohs)
+        if not self.cohs:
+            raise ValueError("cohs: expected at least one coherence level, got none")
+        check_positive(sigma, "sigma")
+        self.sigma = float(sigma)
+        self.dim_ring = check_positive_int(dim_ring, "dim_ring")
+        self.periods = _periods(periods)
+        self.trial_steps = sum(self.periods.values())
+        self.input_size = self.output_size = 1 + self.dim_ring
+        self.dtype, self.device = dtype, resolve_device(device)
+        theta = np.linspace(0, 2 * np.pi, self.dim_ring, endpoint=False)
+        means = 0.5 + np.cos(theta[None, :] - theta[:, None])[None] * (
+            np.asarray(self.cohs)[:, None, None] / 200)
+        self.means = torch.as_tensor(means, dtype=dtype, device=self.device)  # [C, K, K]
+        bounds = np.cumsum([self.periods[p] for p in PERIODS])
+        self._starts = dict(zip(PERIODS, [0, *bounds[:-1].tolist()], strict=True))
+
+    @classmethod
+    def from_env(cls, env: Any, **kwargs: Any) -> PerceptualDecisionObserver:
+        """The observer of a neurogym ``PerceptualDecisionMaking`` environment (or wrapper).
+
+        Reads ``cohs``, ``sigma``, ``dim_ring``, ``dt`` and ``timing`` from the environment.
+
+        Raises:
+            ValueError: a period's duration is random (a list or a distribution).
+        """
+        env = getattr(env, "unwrapped", env)
+        return cls(env.cohs, env.sigma, _fixed_periods(env.timing, env.dt),
+                   dim_ring=env.dim_ring, **kwargs)
+
+    @staticmethod
+    def accepts(env: Any) -> bool:
+        """Whether ``env`` is neurogym's ``PerceptualDecisionMaking`` (wrapped or not)."""
+        from neurogym.envs.native.perceptualdecisionmaking import PerceptualDecisionMaking
+
+        return isinstance(getattr(env, "unwrapped", env), PerceptualDecisionMaking)
+
+    def __repr__(self) -> str:
+        return (f"PerceptualDecisionObserver(cohs={list(self.cohs)}, sigma={self.sigma:.6g}, "
+                f"periods={self.periods}, dim_ring={self.dim_ring})")
+
+    def initial_state(self, batch_size: int) -> PerceptualDecisionState:
+        """No evidence, at the start of a trial."""
+        b = check_positive_int(batch_size, "batch_size")
+        return PerceptualDecisionState(
+            torch.zeros(b, len(self.cohs), self.dim_ring, dtype=self.dtype, device=self.device),
+            torch.zeros(b, dtype=torch.long, device=self.device))
+
+    def step(self, x: torch.Tensor, state: PerceptualDecisionState
+             ) -> tuple[torch.Tensor, PerceptualDecisionState]:
+        """Read x_t ``[B, 1 + K]``; return (P(label_t) ``[B, 1 + K]``, s_t) (class docstring)."""
+        loglik, phase = self._state(state)
+        x = self._input(x, loglik.shape[0])
+        loglik = torch.where((phase == 0)[:, None, None], torch.zeros_like(loglik), loglik)
+        stim = self._in(phase, "stimulus")
+        sq = (x[:, None, None, 1:] - self.means[None]).square().sum(-1)  # [B, C, K]
+        loglik = loglik - stim[:, None, None] * sq / (2 * self.sigma ** 2)
+        y = torch.zeros(x.shape[0], self.output_size, dtype=self.dtype, device=self.device)
+        y[:, 0] = 1.0
+        decide = self._in(phase, "decision").bool()
+        y[decide] = torch.cat([torch.zeros_like(y[decide, :1]),
+                               self.choice_posterior(loglik[decide])], dim=1)
+        return y, PerceptualDecisionState(loglik, (phase + 1) % self.trial_steps)
+
+    def output(self, x: torch.Tensor, state: PerceptualDecisionState) -> torch.Tensor:
+        """f(x, s) alone."""
+        return self.step(x, state)[0]
+
+    def distribution(self, y: torch.Tensor) -> D.Distribution:
+        """Categorical(probs = y) from ``y`` ``[..., 1 + K]``."""
+        return D.Categorical(probs=y)
+
+    def choice_posterior(self, loglik: torch.Tensor) -> torch.Tensor:
+        """P(k | x) ``[B, K]`` from ℓ ``[B, C, K]``: softmax over k of logsumexp over c."""
+        return torch.softmax(torch.logsumexp(loglik, dim=-2), dim=-1)
+
+    def posterior(self, state: PerceptualDecisionState) -> torch.Tensor:
+        """P(c, k | x) ``[B, C, K]``, the joint posterior over coherence and choice."""
+        loglik = self._state(state)[0]
+        return torch.softmax(loglik.flatten(1), dim=1).reshape(loglik.shape)
+
+    def log_odds(self, state: PerceptualDecisionState) -> torch.Tensor:
+        """log P(k = 0 | x) − log P(k = 1 | x) ``[B]`` (two choices): the decision variable."""
+        if self.dim_ring != 2:
+            raise ValueError(f"log_odds: defined for two choices, this observer has "
+                             f"{self.dim_ring}")
+        marginal = torch.logsumexp(self._state(state)[0], dim=-2)
+        return marginal[:, 0] - marginal[:, 1]
+
+    def _in(self, phase: torch.Tensor, period: str) -> torch.Tensor:
+        start = self._starts[period]
+        return ((phase >= start) & (phase < start + self.periods[period])).to(self.dtype)
+
+    def _state(self, state: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        loglik, phase = state
+        shape = (len(self.cohs), self.dim_ring)
+        if not isinstance(loglik, torch.Tensor) or loglik.dim() != 3 or \
+                tuple(loglik.shape[1:]) != shape:
+            raise ValueError(f"state.loglik: expected shape [B, {shape[0]}, {shape[1]}], got "
+                             f"{tuple(getattr(loglik, 'shape', ()))}")
+        check_finite_tensor(loglik, "state.loglik")
+        return (loglik.to(device=self.device, dtype=self.dtype),
+                phase.to(self.device).round().long() % self.trial_steps)
+
+    def _input(self, x: Any, batch: int) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != (batch, self.input_size):
+            raise ValueError(f"x: expected a tensor [{batch}, {self.input_size}] (fixation, "
+                             f"{self.dim_ring} stimulus channels), got "
+                             f"{tuple(getattr(x, 'shape', ())) or type(x).__name__}")
+        check_finite_tensor(x, "x")
+        return x.to(device=self.device, dtype=self.dtype)
+
+
+def _periods(periods: Mapping[str, int]) -> dict[str, int]:
+    missing = [p for p in PERIODS if p not in periods]
+    if missing:
+        raise ValueError(f"periods: expected steps for {', '.join(PERIODS)}, missing "
+                         f"{', '.join(missing)}")
+    steps = {p: int(periods[p]) for p in PERIODS}
+    if any(n < 0 for n in steps.values()) or steps["decision"] < 1:
+        raise ValueError(f"periods: expected steps >= 0 and a decision period >= 1, got {steps}")
+    return steps
+
+
+def _fixed_periods(timing: Mapping[str, Any], dt: float) -> dict[str, int]:
+    """Steps per period from a neurogym ``timing`` of fixed durations (ms, floored to dt)."""
+    random = {p: v for p, v in timing.items() if not isinstance(v, int | float)}
+    if random:
+        raise ValueError(f"timing: the ideal observer needs fixed period durations, got random "
+                         f"ones {random}; pass timing={{period: ms}} to the environment")
+    return {p: int(timing.get(p, 0) // dt) for p in PERIODS}
+
+
+IDEAL_OBSERVERS: tuple[type, ...] = (PerceptualDecisionObserver,)
+"""Observer classes, each with ``accepts(env)`` and ``from_env(env)``."""
+
+
+def ideal_observer(env: Any, **kwargs: Any) -> Any:
+    """The ideal observer of a neurogym environment (:data:`IDEAL_OBSERVERS`).
+
+    Raises:
+        ValueError: no observer models ``env``.
+    """
+    for observer in IDEAL_OBSERVERS:
+        if observer.accepts(env):
+            return observer.from_env(env, **kwargs)
+    names = ", ".join(o.__name__ for o in IDEAL_OBSERVERS)
+    name = type(getattr(env, "unwrapped", env)).__name__
+    raise ValueError(f"env: no ideal observer models {name} (there are: {names}); give "
+                     "trajprobe.posterior_error(..., bayes=<a machine>) one")
