@@ -22,7 +22,10 @@ from trajprobe.reference_models.gittins import (
     standardized_gaussian_gittins_index,
 )
 from trajprobe.reference_models.grid_posterior import FourierGridPosterior
-from trajprobe.reference_models.ideal_observers import PerceptualDecisionObserver
+from trajprobe.reference_models.ideal_observers import (
+    ContextDecisionObserver,
+    PerceptualDecisionObserver,
+)
 from trajprobe.reference_models.linear_regression import BayesianLinearRegression
 from trajprobe.reference_models.wind_tunnels import (
     AssociativeRecallPosterior,
@@ -37,6 +40,7 @@ __all__: list[str] = [
     "BetaBernoulli",
     "BijectionPosterior",
     "ChangePointBetaBernoulli",
+    "ContextDecisionObserver",
     "ContextualBanditPosterior",
     "DirichletCategorical",
     "DiscreteMMSE",

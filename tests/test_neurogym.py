@@ -4,6 +4,8 @@ brute-force posterior, and a neurogym environment closed loop through ``interact
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -14,13 +16,17 @@ ngym = pytest.importorskip("neurogym")
 
 import trajprobe  # noqa: E402
 from trajprobe.adapters import wrap  # noqa: E402
-from trajprobe.reference_models import PerceptualDecisionObserver  # noqa: E402
+from trajprobe.reference_models import (  # noqa: E402
+    ContextDecisionObserver,
+    PerceptualDecisionObserver,
+)
 from trajprobe.tasks.gym_env import GymEnvironment  # noqa: E402
 from trajprobe.tasks.neurogym_trials import NeurogymTask  # noqa: E402
 
 # gymnasium warns that neurogym's metadata lacks render_modes, on every make
 pytestmark = [pytest.mark.neurogym,
-              pytest.mark.filterwarnings("ignore:.*render_modes:UserWarning")]
+              pytest.mark.filterwarnings("ignore:.*render_modes:UserWarning"),
+              pytest.mark.filterwarnings("ignore:.*from other wrappers:UserWarning")]
 
 PDM = "PerceptualDecisionMaking-v0"
 SETTINGS = [
@@ -61,6 +67,45 @@ def test_ideal_observer_equals_the_brute_force_posterior(settings):
     assert worst < 1e-10
 
 
+def _brute_force_context(env, ob: np.ndarray) -> np.ndarray:
+    """P(label = choice k) by enumerating (context, choice and coherence of each modality):
+    the Gaussian log-density of every stimulus observation of both modalities, and the
+    context inputs (noiseless: a context they contradict has probability 0)."""
+    k_ring, stim = env.dim_ring, ob[env.start_ind["stimulus"]:env.end_ind["stimulus"]]
+    cue = ob[0, 1 + 2 * k_ring:] if env.use_expl_context else None
+    labels, logps = [], []
+    grid = itertools.product(env.contexts, range(k_ring), range(k_ring), env.cohs, env.cohs)
+    for context, k1, k2, c1, c2 in grid:
+        if cue is not None and not np.array_equal(cue, np.eye(2)[context]):
+            continue
+        labels.append((k1, k2)[context])
+        logps.append(sum(
+            norm.logpdf(stim[:, 1 + m * k_ring:1 + (m + 1) * k_ring].astype(np.float64),
+                        np.cos(env.theta - env.theta[k]) * c / 200 + 0.5, env.sigma).sum()
+            for m, (k, c) in enumerate([(k1, c1), (k2, c2)])))
+    weights = np.exp(np.array(logps) - max(logps))
+    posterior = np.bincount(labels, weights=weights, minlength=k_ring)
+    return posterior / posterior.sum()
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_context_observer_equals_the_brute_force_posterior(explicit):
+    env = ngym.make("ContextDecisionMaking-v0", use_expl_context=explicit, dim_ring=2,
+                    impl_context_modality=1, sigma=0.7,
+                    timing={"fixation": 200, "stimulus": 600, "delay": 200}).unwrapped
+    env.seed(3)
+    observer = ContextDecisionObserver.from_env(env)
+    worst = 0.0
+    for _ in range(8):
+        env.new_trial()
+        y = trajprobe.rollout(observer, torch.as_tensor(env.ob)[None].double()).outputs[0]
+        decision = slice(env.start_ind["decision"], env.end_ind["decision"])
+        worst = max(worst, float(np.abs(y[decision, 1:].numpy()
+                                        - _brute_force_context(env, env.ob)).max()))
+        assert bool((y[:env.start_ind["decision"], 0] == 1).all())
+    assert worst < 1e-10
+
+
 def test_ideal_observer_over_a_stream_of_trials_is_the_tasks_bayes_machine():
     task = NeurogymTask(PDM)
     episodes = task.sample(4, 70, seed=2)  # three 22-step trials and a part of a fourth
@@ -82,6 +127,10 @@ def test_observer_is_certain_at_high_coherence_and_refuses_random_timing():
     assert float(y[:, -1].max(-1).values.min()) > 1 - 1e-12
     with pytest.raises(ValueError, match="fixed period durations"):
         NeurogymTask(PDM, timing={"stimulus": ("choice", [100, 200])}).bayes_machine()
+    cdm = NeurogymTask("ContextDecisionMaking-v0", timing={"delay": 200})
+    assert isinstance(cdm.bayes_machine(), ContextDecisionObserver)
+    with pytest.raises(ValueError, match="fixed period durations"):  # its default delay
+        NeurogymTask("ContextDecisionMaking-v0").bayes_machine()
     with pytest.raises(ValueError, match="no ideal observer models GoNogo"):
         NeurogymTask("GoNogo-v0").bayes_machine()
 

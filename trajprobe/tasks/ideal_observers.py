@@ -14,6 +14,9 @@ observer                    state (sufficient statistic)             output y_t
 PerceptualDecisionObserver  log-likelihood per (coherence, choice)   P(label_t) ``[B,
                             ``[B, C, K]``, step within the trial     1 + K]``
                             ``[B]``
+ContextDecisionObserver     log-likelihood per (modality,            P(label_t) ``[B,
+                            coherence, choice) ``[B, 2, C, K]``,     1 + K]``
+                            P(relevant modality) ``[B, 2]``, step
 ==========================  =======================================  =================
 
 They live beside the tasks (in the core) so that a task hands out its own
@@ -33,8 +36,8 @@ from torch import distributions as D
 from trajprobe.devices import resolve_device
 from trajprobe.validation import check_finite_tensor, check_positive, check_positive_int
 
-__all__ = ["IDEAL_OBSERVERS", "PerceptualDecisionObserver", "PerceptualDecisionState",
-           "ideal_observer"]
+__all__ = ["IDEAL_OBSERVERS", "ContextDecisionObserver", "ContextDecisionState",
+           "PerceptualDecisionObserver", "PerceptualDecisionState", "ideal_observer"]
 
 PERIODS = ("fixation", "stimulus", "delay", "decision")
 """The periods of a PerceptualDecisionMaking trial, in order (its ``_new_trial``)."""
@@ -54,7 +57,86 @@ class PerceptualDecisionState(NamedTuple):
     phase: torch.Tensor
 
 
-class PerceptualDecisionObserver:
+class _TrialObserver:
+    """Shared by the observers: trials of fixed period lengths (fixation, stimulus, delay,
+    decision), ring stimuli 0.5 + cos(θ_i − θ_k)·c/200 + σε, labels [fixate, choice 1..K]."""
+
+    input_size: int
+
+    def __init__(self, cohs: Sequence[float], sigma: float, periods: Mapping[str, int], *,
+                 dim_ring: int, dtype: torch.dtype, device: torch.device | str | None) -> None:
+        self.cohs = tuple(float(c) for c in cohs)
+        if not self.cohs:
+            raise ValueError("cohs: expected at least one coherence level, got none")
+        check_positive(sigma, "sigma")
+        self.sigma = float(sigma)
+        self.dim_ring = check_positive_int(dim_ring, "dim_ring")
+        self.periods = _periods(periods)
+        self.trial_steps = sum(self.periods.values())
+        self.output_size = 1 + self.dim_ring
+        self.dtype, self.device = dtype, resolve_device(device)
+        theta = np.linspace(0, 2 * np.pi, self.dim_ring, endpoint=False)
+        means = 0.5 + np.cos(theta[None, :] - theta[:, None])[None] * (
+            np.asarray(self.cohs)[:, None, None] / 200)
+        self.means = torch.as_tensor(means, dtype=dtype, device=self.device)  # [C, K, K]
+        bounds = np.cumsum([self.periods[p] for p in PERIODS])
+        self._starts = dict(zip(PERIODS, [0, *bounds[:-1].tolist()], strict=True))
+
+    def output(self, x: torch.Tensor, state: Any) -> torch.Tensor:
+        """f(x, s) alone."""
+        return self.step(x, state)[0]
+
+    def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    def distribution(self, y: torch.Tensor) -> D.Distribution:
+        """Categorical(probs = y) from ``y`` ``[..., 1 + K]``."""
+        return D.Categorical(probs=y)
+
+    def choice_posterior(self, loglik: torch.Tensor) -> torch.Tensor:
+        """P(k | x) ``[..., K]`` from ℓ ``[..., C, K]``: softmax over k of logsumexp over c."""
+        return torch.softmax(torch.logsumexp(loglik, dim=-2), dim=-1)
+
+    def _evidence(self, channels: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        """The log-likelihood increment ``[B, C, K]`` of ring channels ``[B, K]`` at a
+        stimulus step, −Σ_i (x_i − μ_cki)² / 2σ² (0 outside the stimulus period)."""
+        sq = (channels[:, None, None, :] - self.means[None]).square().sum(-1)
+        return -self._in(phase, "stimulus")[:, None, None] * sq / (2 * self.sigma ** 2)
+
+    def _labels(self, phase: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
+        """P(label_t) ``[B, 1 + K]``: "fixate" outside the decision period, else
+        ``[0, choice]`` (``choice`` ``[B, K]``)."""
+        y = torch.zeros(phase.shape[0], self.output_size, dtype=self.dtype, device=self.device)
+        y[:, 0] = 1.0
+        decide = self._in(phase, "decision").bool()
+        y[decide] = torch.cat([torch.zeros_like(y[decide, :1]), choice[decide]], dim=1)
+        return y
+
+    def _in(self, phase: torch.Tensor, period: str) -> torch.Tensor:
+        start = self._starts[period]
+        return ((phase >= start) & (phase < start + self.periods[period])).to(self.dtype)
+
+    def _leaf(self, leaf: Any, shape: tuple[int, ...], name: str) -> torch.Tensor:
+        if not isinstance(leaf, torch.Tensor) or tuple(leaf.shape[1:]) != shape or \
+                leaf.dim() != len(shape) + 1:
+            raise ValueError(f"{name}: expected shape [B, {', '.join(map(str, shape))}], got "
+                             f"{tuple(getattr(leaf, 'shape', ())) or type(leaf).__name__}")
+        check_finite_tensor(leaf, name)
+        return leaf.to(device=self.device, dtype=self.dtype)
+
+    def _phase(self, phase: Any) -> torch.Tensor:
+        return phase.to(self.device).round().long() % self.trial_steps
+
+    def _input(self, x: Any, batch: int) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != (batch, self.input_size):
+            raise ValueError(f"x: expected a tensor [{batch}, {self.input_size}] (the "
+                             "environment's observations), got "
+                             f"{tuple(getattr(x, 'shape', ())) or type(x).__name__}")
+        check_finite_tensor(x, "x")
+        return x.to(device=self.device, dtype=self.dtype)
+
+
+class PerceptualDecisionObserver(_TrialObserver):
     """The ideal observer of neurogym's ``PerceptualDecisionMaking``: exact and marginal.
 
     A trial draws a choice k uniformly from K ring locations and a coherence c uniformly
@@ -87,22 +169,8 @@ class PerceptualDecisionObserver:
     def __init__(self, cohs: Sequence[float], sigma: float, periods: Mapping[str, int], *,
                  dim_ring: int = 2, dtype: torch.dtype = torch.float64,
                  device: torch.device | str | None = None) -> None:
-        self.cohs = tuple(float(c) for c in cohs)
-        if not self.cohs:
-            raise ValueError("cohs: expected at least one coherence level, got none")
-        check_positive(sigma, "sigma")
-        self.sigma = float(sigma)
-        self.dim_ring = check_positive_int(dim_ring, "dim_ring")
-        self.periods = _periods(periods)
-        self.trial_steps = sum(self.periods.values())
-        self.input_size = self.output_size = 1 + self.dim_ring
-        self.dtype, self.device = dtype, resolve_device(device)
-        theta = np.linspace(0, 2 * np.pi, self.dim_ring, endpoint=False)
-        means = 0.5 + np.cos(theta[None, :] - theta[:, None])[None] * (
-            np.asarray(self.cohs)[:, None, None] / 200)
-        self.means = torch.as_tensor(means, dtype=dtype, device=self.device)  # [C, K, K]
-        bounds = np.cumsum([self.periods[p] for p in PERIODS])
-        self._starts = dict(zip(PERIODS, [0, *bounds[:-1].tolist()], strict=True))
+        super().__init__(cohs, sigma, periods, dim_ring=dim_ring, dtype=dtype, device=device)
+        self.input_size = 1 + self.dim_ring
 
     @classmethod
     def from_env(cls, env: Any, **kwargs: Any) -> PerceptualDecisionObserver:
@@ -138,66 +206,130 @@ class PerceptualDecisionObserver:
     def step(self, x: torch.Tensor, state: PerceptualDecisionState
              ) -> tuple[torch.Tensor, PerceptualDecisionState]:
         """Read x_t ``[B, 1 + K]``; return (P(label_t) ``[B, 1 + K]``, s_t) (class docstring)."""
-        loglik, phase = self._state(state)
+        loglik = self._leaf(state[0], (len(self.cohs), self.dim_ring), "state.loglik")
+        phase = self._phase(state[1])
         x = self._input(x, loglik.shape[0])
         loglik = torch.where((phase == 0)[:, None, None], torch.zeros_like(loglik), loglik)
-        stim = self._in(phase, "stimulus")
-        sq = (x[:, None, None, 1:] - self.means[None]).square().sum(-1)  # [B, C, K]
-        loglik = loglik - stim[:, None, None] * sq / (2 * self.sigma ** 2)
-        y = torch.zeros(x.shape[0], self.output_size, dtype=self.dtype, device=self.device)
-        y[:, 0] = 1.0
-        decide = self._in(phase, "decision").bool()
-        y[decide] = torch.cat([torch.zeros_like(y[decide, :1]),
-                               self.choice_posterior(loglik[decide])], dim=1)
+        loglik = loglik + self._evidence(x[:, 1:], phase)
+        y = self._labels(phase, self.choice_posterior(loglik))
         return y, PerceptualDecisionState(loglik, (phase + 1) % self.trial_steps)
-
-    def output(self, x: torch.Tensor, state: PerceptualDecisionState) -> torch.Tensor:
-        """f(x, s) alone."""
-        return self.step(x, state)[0]
-
-    def distribution(self, y: torch.Tensor) -> D.Distribution:
-        """Categorical(probs = y) from ``y`` ``[..., 1 + K]``."""
-        return D.Categorical(probs=y)
-
-    def choice_posterior(self, loglik: torch.Tensor) -> torch.Tensor:
-        """P(k | x) ``[B, K]`` from ℓ ``[B, C, K]``: softmax over k of logsumexp over c."""
-        return torch.softmax(torch.logsumexp(loglik, dim=-2), dim=-1)
 
     def posterior(self, state: PerceptualDecisionState) -> torch.Tensor:
         """P(c, k | x) ``[B, C, K]``, the joint posterior over coherence and choice."""
-        loglik = self._state(state)[0]
+        loglik = self._leaf(state[0], (len(self.cohs), self.dim_ring), "state.loglik")
         return torch.softmax(loglik.flatten(1), dim=1).reshape(loglik.shape)
 
     def log_odds(self, state: PerceptualDecisionState) -> torch.Tensor:
-        """log P(k = 0 | x) − log P(k = 1 | x) ``[B]`` (two choices): the decision variable."""
+        """log P(k = 1 | x) − log P(k = 2 | x) ``[B]`` (two choices): the decision variable."""
         if self.dim_ring != 2:
             raise ValueError(f"log_odds: defined for two choices, this observer has "
                              f"{self.dim_ring}")
-        marginal = torch.logsumexp(self._state(state)[0], dim=-2)
+        loglik = self._leaf(state[0], (len(self.cohs), self.dim_ring), "state.loglik")
+        marginal = torch.logsumexp(loglik, dim=-2)
         return marginal[:, 0] - marginal[:, 1]
 
-    def _in(self, phase: torch.Tensor, period: str) -> torch.Tensor:
-        start = self._starts[period]
-        return ((phase >= start) & (phase < start + self.periods[period])).to(self.dtype)
 
-    def _state(self, state: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        loglik, phase = state
-        shape = (len(self.cohs), self.dim_ring)
-        if not isinstance(loglik, torch.Tensor) or loglik.dim() != 3 or \
-                tuple(loglik.shape[1:]) != shape:
-            raise ValueError(f"state.loglik: expected shape [B, {shape[0]}, {shape[1]}], got "
-                             f"{tuple(getattr(loglik, 'shape', ()))}")
-        check_finite_tensor(loglik, "state.loglik")
-        return (loglik.to(device=self.device, dtype=self.dtype),
-                phase.to(self.device).round().long() % self.trial_steps)
+class ContextDecisionState(NamedTuple):
+    """State of :class:`ContextDecisionObserver`.
 
-    def _input(self, x: Any, batch: int) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or tuple(x.shape) != (batch, self.input_size):
-            raise ValueError(f"x: expected a tensor [{batch}, {self.input_size}] (fixation, "
-                             f"{self.dim_ring} stimulus channels), got "
-                             f"{tuple(getattr(x, 'shape', ())) or type(x).__name__}")
-        check_finite_tensor(x, "x")
-        return x.to(device=self.device, dtype=self.dtype)
+    Attributes:
+        loglik: ``[B, 2, C, K]`` log-likelihood per (modality, coherence, choice).
+        context: ``[B, 2]`` P(modality m is the relevant one | the context inputs so far).
+        phase: ``[B]`` steps of the current trial seen (0: the next input starts a trial).
+    """
+
+    loglik: torch.Tensor
+    context: torch.Tensor
+    phase: torch.Tensor
+
+
+class ContextDecisionObserver(_TrialObserver):
+    """The ideal observer of neurogym's ``ContextDecisionMaking`` (Mante et al. 2013).
+
+    Two modalities m = 1, 2 each show a ring stimulus for their own choice k_m and
+    coherence c_m (all four independent and uniform; channels ``1..K`` and ``K+1..2K``);
+    the context says which modality's choice is the label. Given the context inputs (or the
+    fixed modality of an implicit context), with P(m) the posterior over the relevant
+    modality,
+
+        P(label = k | x) = Σ_m P(m | context) · P(k_m = k | x_m),
+
+    P(k_m | x_m) as in :class:`PerceptualDecisionObserver` on that modality's channels (the
+    other modality's evidence is independent and cancels). An explicit context (inputs
+    ``2K+1, 2K+2``, on through the trial) is read when it is on; before, and with an
+    implicit context, P(m) is the prior over ``contexts``. Same periods and labels as
+    :class:`PerceptualDecisionObserver`; random durations are refused.
+
+    Args:
+        cohs, sigma, periods, dim_ring, dtype, device: as for
+            :class:`PerceptualDecisionObserver`.
+        contexts: the modalities a trial's context is drawn from (the environment's
+            ``contexts``: ``[0, 1]`` explicit, ``[m]`` implicit).
+        explicit: whether the context is an input (``use_expl_context``).
+    """
+
+    def __init__(self, cohs: Sequence[float], sigma: float, periods: Mapping[str, int], *,
+                 dim_ring: int = 2, contexts: Sequence[int] = (0, 1), explicit: bool = True,
+                 dtype: torch.dtype = torch.float64,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__(cohs, sigma, periods, dim_ring=dim_ring, dtype=dtype, device=device)
+        counts = np.bincount(np.asarray(contexts, dtype=int), minlength=2)
+        if len(counts) != 2 or counts.sum() == 0:
+            raise ValueError(f"contexts: expected modalities among 0 and 1, got {contexts!r}")
+        self.contexts, self.explicit = tuple(int(c) for c in contexts), bool(explicit)
+        self.prior = torch.as_tensor(counts / counts.sum(), dtype=dtype, device=self.device)
+        self.input_size = 1 + 2 * self.dim_ring + (2 if self.explicit else 0)
+
+    @classmethod
+    def from_env(cls, env: Any, **kwargs: Any) -> ContextDecisionObserver:
+        """The observer of a neurogym ``ContextDecisionMaking`` environment (or wrapper):
+        ``cohs``, ``sigma``, ``dim_ring``, ``dt``, ``timing``, ``contexts`` and
+        ``use_expl_context`` read from it (its default delay is random: pass a fixed one)."""
+        env = getattr(env, "unwrapped", env)
+        return cls(env.cohs, env.sigma, _fixed_periods(env.timing, env.dt),
+                   dim_ring=env.dim_ring, contexts=env.contexts,
+                   explicit=env.use_expl_context, **kwargs)
+
+    @staticmethod
+    def accepts(env: Any) -> bool:
+        """Whether ``env`` is neurogym's ``ContextDecisionMaking`` (wrapped or not)."""
+        from neurogym.envs.native.contextdecisionmaking import ContextDecisionMaking
+
+        return isinstance(getattr(env, "unwrapped", env), ContextDecisionMaking)
+
+    def __repr__(self) -> str:
+        return (f"ContextDecisionObserver(cohs={list(self.cohs)}, sigma={self.sigma:.6g}, "
+                f"periods={self.periods}, dim_ring={self.dim_ring}, "
+                f"contexts={list(self.contexts)}, explicit={self.explicit})")
+
+    def initial_state(self, batch_size: int) -> ContextDecisionState:
+        """No evidence, the prior over the context, at the start of a trial."""
+        b, k = check_positive_int(batch_size, "batch_size"), self.dim_ring
+        return ContextDecisionState(
+            torch.zeros(b, 2, len(self.cohs), k, dtype=self.dtype, device=self.device),
+            self.prior.expand(b, 2).clone(),
+            torch.zeros(b, dtype=torch.long, device=self.device))
+
+    def step(self, x: torch.Tensor, state: ContextDecisionState
+             ) -> tuple[torch.Tensor, ContextDecisionState]:
+        """Read x_t; return (P(label_t) ``[B, 1 + K]``, s_t) (class docstring)."""
+        k = self.dim_ring
+        loglik = self._leaf(state[0], (2, len(self.cohs), k), "state.loglik")
+        context = self._leaf(state[1], (2,), "state.context")
+        phase = self._phase(state[2])
+        x = self._input(x, loglik.shape[0])
+        start = phase == 0
+        loglik = torch.where(start[:, None, None, None], torch.zeros_like(loglik), loglik)
+        context = torch.where(start[:, None], self.prior.expand_as(context), context)
+        if self.explicit:
+            cue = x[:, 1 + 2 * k:]
+            context = torch.where((cue.sum(-1) > 0)[:, None],
+                                  cue / cue.sum(-1, keepdim=True).clamp_min(1e-300), context)
+        loglik = loglik + torch.stack([self._evidence(x[:, 1:1 + k], phase),
+                                       self._evidence(x[:, 1 + k:1 + 2 * k], phase)], dim=1)
+        choice = (context[:, :, None] * self.choice_posterior(loglik)).sum(1)
+        return (self._labels(phase, choice),
+                ContextDecisionState(loglik, context, (phase + 1) % self.trial_steps))
 
 
 def _periods(periods: Mapping[str, int]) -> dict[str, int]:
@@ -220,7 +352,7 @@ def _fixed_periods(timing: Mapping[str, Any], dt: float) -> dict[str, int]:
     return {p: int(timing.get(p, 0) // dt) for p in PERIODS}
 
 
-IDEAL_OBSERVERS: tuple[type, ...] = (PerceptualDecisionObserver,)
+IDEAL_OBSERVERS: tuple[type, ...] = (PerceptualDecisionObserver, ContextDecisionObserver)
 """Observer classes, each with ``accepts(env)`` and ``from_env(env)``."""
 
 
