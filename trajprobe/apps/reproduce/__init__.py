@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from trajprobe.apps.recipes.config import default_out_dir
-from trajprobe.apps.reproduce.base import PRESETS, RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.base import PRESETS, Presets, RunContext, SummaryRow, TargetResult
 from trajprobe.apps.reproduce.report import read_results, write_report
 from trajprobe.devices import resolve_device
 from trajprobe.paths import check_path
@@ -23,6 +23,7 @@ from trajprobe.validation import check_positive_int, did_you_mean
 __all__ = [
     "PRESETS",
     "TARGETS",
+    "Presets",
     "RunContext",
     "SummaryRow",
     "TargetResult",
