@@ -242,7 +242,13 @@ def test_bad_arguments():
 
 
 def test_report_sgd_learner_is_one_sgd_step_per_flip():
+    from trajprobe.apps.reproduce import bayes_optimal as bo
+    from trajprobe.apps.reproduce import bayes_sufficiency as bs
     from trajprobe.apps.reproduce.bayes_sufficiency import SGDLogit
+
+    # the standalone command evaluates as the report does
+    assert bs.EVAL_SEED == bo._EVAL_SEED
+    assert bs.EVAL_EPISODES == {p: bo.SETTINGS[p].n_episodes for p in bs.EVAL_EPISODES}
 
     learner = SGDLogit(lr=0.5)
     theta = torch.tensor([[0.2], [-1.0]], dtype=torch.float64)

@@ -25,9 +25,11 @@ from trajprobe.apps import recipes
 from trajprobe.apps.recipes.config import default_out_dir
 from trajprobe.apps.reproduce.base import RunContext, SummaryRow
 from trajprobe.compare import sufficiency
+from trajprobe.io import save_dataset
 from trajprobe.reference_models import catalogue
 
-__all__ = ["AGENTS", "SGD_LR", "TASK", "SGDLogit", "main", "measure_sufficiency",
+__all__ = ["AGENTS", "EVAL_EPISODES", "EVAL_SEED", "SGD_LR", "TASK", "SGDLogit", "main",
+           "measure_sufficiency",
            "plot_sufficiency", "sufficiency_rows"]
 
 TASK = "bernoulli_beta_1_1"
@@ -38,6 +40,11 @@ SGD_LR = 0.3
 """The SGD Learner's constant step size on the log-loss."""
 HORIZON = 5
 """k, the steps a patched state is continued."""
+EVAL_EPISODES = {"smoke": 30, "quick": 300, "paper": 500}
+"""K per preset and the evaluation seed of :func:`main`: the bayes-optimal target's
+(``SETTINGS[preset].n_episodes``, ``_EVAL_SEED``; tests/test_sufficiency.py keeps them
+equal), so the command prints the report's rows."""
+EVAL_SEED = 12345
 _SUMMARY = ("observational_mean", "observational_sem", "interventional_mean",
             "interventional_sem", "ratio", "interventional_ratio", "ratio_overall",
             "interventional_ratio_overall")
@@ -157,9 +164,6 @@ def main(argv: list[str] | None = None) -> xr.Dataset:
     as a markdown table and writes ``sufficiency.png`` and ``sufficiency.nc`` into the out
     directory (default: the target's, ``./trajprobe-runs/bayes-optimal-<preset>``).
     """
-    from trajprobe.apps.reproduce.bayes_optimal import _EVAL_SEED, SETTINGS
-    from trajprobe.io import save_dataset
-
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("--preset", default="quick", choices=("smoke", "quick", "paper"))
     parser.add_argument("--seeds", type=int, default=2)
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> xr.Dataset:
                                progress=False).model.cpu()
         per_seed.append(measure_sufficiency({"trained": trained,
                                              "untrained": recipe.build_model(seed)},
-                                            SETTINGS[args.preset].n_episodes, _EVAL_SEED))
+                                            EVAL_EPISODES[args.preset], EVAL_SEED))
     ds = xr.concat(per_seed, dim="seed").assign_coords(seed=list(range(args.seeds)))
     print("| quantity | agent | ours (median over seeds) | note |\n|---|---|---|---|")
     for row in sufficiency_rows(ds):
