@@ -29,8 +29,7 @@ from trajprobe.io import save_dataset
 from trajprobe.reference_models import catalogue
 
 __all__ = ["AGENTS", "EVAL_EPISODES", "EVAL_SEED", "SGD_LR", "TASK", "SGDLogit", "main",
-           "measure_sufficiency",
-           "plot_sufficiency", "sufficiency_rows"]
+           "measure_sufficiency", "plot_sufficiency", "sufficiency_rows"]
 
 TASK = "bernoulli_beta_1_1"
 """The catalogue task of the test: exchangeable coin flips."""
