@@ -259,3 +259,15 @@ def test_report_sgd_learner_is_one_sgd_step_per_flip():
     assert float(new[1, 0]) == -1.0 and torch.equal(y, new)
     ds = sufficiency(learner, BernoulliPrediction(), **SIZES)
     assert 0 < float(ds["ratio_overall"]) < 1  # constant-step SGD weighs recent flips more
+
+
+def test_bandit_bayes_agent_is_sufficient_closed_loop():
+    """A bandit's (a, r) pairs are exchangeable: the Gittins agent, run closed loop, gives 0."""
+    from trajprobe.reference_models import catalogue
+
+    entry = catalogue.get("bandit_bernoulli_beta_1_1")
+    ds = sufficiency(entry.bayes(entry.task), entry.task, divergence="js", **SIZES)
+    assert ds.attrs["partner_rule"] == "exchangeable_from=2"
+    assert bool(ds["distinct"].sel(pairs="equal").any())
+    assert float(ds["observational"].sel(pairs="equal").max()) == 0.0
+    assert float(np.nanmax(ds["interventional"].sel(pairs="equal"))) == 0.0

@@ -130,6 +130,10 @@ class _Arms:
     """What every context-free bandit of this module shares: sizes, contexts, encoding."""
 
     n_arms: int
+    exchangeable_from: int = 2
+    """From step 2 on an input is one (a_{t-1}, r_{t-1}) pair, and the posterior over the
+    arms' means depends on the pairs seen, not their order
+    (:mod:`trajprobe.tasks.exchangeable`; the sufficiency test)."""
 
     @property
     def input_size(self) -> int:
