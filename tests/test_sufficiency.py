@@ -200,6 +200,8 @@ def test_top_level_export_and_js():
     ds = sufficiency(BetaBernoulli(), BernoulliPrediction(), divergence="js", **SIZES)
     assert float(ds["observational"].sel(pairs="equal").max()) < TOLERANCE
     assert float(ds["observational"].sel(pairs="different").max()) <= 1.0  # JS ≤ 1 bit
+    assert ds["observational_mean"].attrs["units"] == "bits"
+    assert ds["ratio"].attrs["long_name"] == "sufficiency ratio"
 
 
 def test_partners_keep_the_posterior_and_the_future():

@@ -68,6 +68,7 @@ from trajprobe._version import __version__
 from trajprobe.compare.behaviour import distribution_of, js_divergence, kl
 from trajprobe.dynamics import mean_sem
 from trajprobe.guard import eval_mode
+from trajprobe.labelled import Label, describe, label_steps
 from trajprobe.measurement import _attr_value, _attrs
 from trajprobe.probing import DEFAULT_MEMORY_BUDGET, probe
 from trajprobe.randomness import Seed, make_generator
@@ -162,7 +163,7 @@ def sufficiency(
         score = _divergence_fn(machine, trace, divergence)
         results = [_measure_kind(machine, run, trace, kind, partner, probe_inputs, own, score,
                                  horizon, gen, memory_budget) for kind in kinds]
-    ds = _dataset(results, kinds, trace, horizon)
+    ds = label_steps(_labelled(_dataset(results, kinds, trace, horizon), score))
     ds.attrs = {**_attrs(task), "measure": "sufficiency", "trajprobe_version": __version__,
                 "divergence": score.name, "units": score.units,
                 "partner_rule": "none" if partner is None else partner.rule,
@@ -385,3 +386,31 @@ def _dataset(results: list[dict[str, np.ndarray]], kinds: tuple[str, ...], trace
         ds[f"{prefix}ratio_overall"] = ((), float(equal.where(both).sum()) / pooled
                                         if pooled > 0 else math.nan)
     return ds
+
+
+def _labelled(ds: xr.Dataset, score: _Divergence) -> xr.Dataset:
+    """``long_name``, ``units`` and a description on every variable (trajprobe.labelled)."""
+    units = "bits" if score.units == "bits" else "1"
+    labels = {
+        "observational": Label("prediction divergence from the partner's state", units,
+                               f"mean over probes of {score.name} on the same probe inputs"),
+        "interventional": Label("divergence after state patching", units,
+                                f"{score.name}: h1's own continuation vs from h2's state"),
+        "distinct": Label("histories differ", "1", "the two histories' first t-1 inputs differ"),
+        "partner": Label("partner episode", "1", "h2's episode (different pairs); -1: equal"),
+        "lag": Label("steps after patching", "1", "lag j: the output of step t + j - 1"),
+    }
+    for name in ("observational", "interventional"):
+        labels[f"{name}_mean"] = Label(labels[name].long_name, units,
+                                       "mean over episodes whose histories differ")
+        labels[f"{name}_sem"] = Label(f"s.e. of the {labels[name].long_name}", units,
+                                      "standard error over episodes (dynamics.mean_sem)")
+    if "ratio" in ds:
+        text = "mean divergence, equal-posterior pairs / different-posterior pairs"
+        labels.update(
+            ratio=Label("sufficiency ratio", "1", text),
+            interventional_ratio=Label("sufficiency ratio, interventional", "1", text),
+            ratio_overall=Label("sufficiency ratio, pooled over t", "1", text),
+            interventional_ratio_overall=Label("interventional sufficiency ratio, pooled", "1",
+                                               text))
+    return describe(ds, labels)
