@@ -75,8 +75,10 @@ def _add_reproduce(sub: Any) -> None:
                    help="output directory (default: ./trajprobe-runs/TARGET-PRESET)")
     _progress_option(p)
     p.add_argument("--scheduler", default="auto",
-                   help="where Meta-Learners train: auto (a LocalCluster when --seeds > 1 and "
-                        "Dask is installed), local, a scheduler address, or none")
+                   help="where Meta-Learners train: auto (a LocalCluster when Dask is installed "
+                        "and there are several runs: --seeds > 1, or a target that trains a "
+                        "ladder of set-ups), local, a scheduler address, or none (one after "
+                        "another in this process)")
     _force_option(p)
     _threads_option(p)
 
@@ -96,7 +98,7 @@ def _add_sweep(sub: Any) -> None:
                         "one per seed)")
     p.add_argument("--out", type=_out_path, default=None,
                    help="sweep directory, shared by all workers "
-                        "(default: ./trajprobe-sweeps/RECIPE-PRESET)")
+                        "(default: ./trajprobe-sweeps/RECIPE-PRESET, / in RECIPE as -)")
     _device_option(p, default=None)
     p.add_argument("--episodes", type=_positive_int, default=None,
                    help="evaluation episodes per checkpoint (default: 100)")

@@ -30,8 +30,9 @@ _EPILOG_TRAIN = """examples:
 _EPILOG_COMPARE = """examples:
   trajprobe compare runs/bern1 bayes --task bernoulli_beta_1_1
   trajprobe compare runs/bern1 runs/bern2 --task bernoulli_beta_1_1 --out bern.nc
-MODEL is a training run directory (from `trajprobe train` or `reproduce`), a checkpoint
-file inside one, or `bayes` for the task's Bayes-optimal machine."""
+A and B are each a training run directory (from `trajprobe train`, `reproduce`, `sweep`
+or recipe.train(DIR), of a bundled recipe or one's own), a checkpoint file inside one
+(checkpoint_<step>.pt, latest.pt), or `bayes` for the task's Bayes-optimal machine."""
 
 _EPILOG_MEASURE = """examples:
   trajprobe measure runs/lr2d --out lr2d-measure          # effective spectra (eqs. 3, 5)

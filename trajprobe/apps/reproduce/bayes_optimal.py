@@ -40,7 +40,8 @@ from trajprobe import plots
 from trajprobe.apps import recipes
 from trajprobe.apps.reproduce import bayes_sufficiency
 from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
-from trajprobe.apps.training import TrainingResult, list_checkpoints, load_model
+from trajprobe.apps.runs import load_run
+from trajprobe.apps.training import TrainingResult, list_checkpoints
 from trajprobe.compare import DIRECTIONS as COMPARE_DIRECTIONS
 from trajprobe.compare import (
     AlignedTraces,
@@ -324,8 +325,8 @@ def convergence(task_name: str, runs: list[TrainingResult], run_dirs: list,
     n_ckpt = min(len(c) for c in per_run)
     per_run = [c[:n_ckpt] for c in per_run]
     episodes_seen = [step * recipe.training.batch_size for step, _ in per_run[0]]
-    machines = [[_agent(load_model(path, recipe.build_model(seed)), task)
-                 for _, path in ckpts] for seed, ckpts in enumerate(per_run)]
+    machines = [[_agent(load_run(path, recipe=recipe).machine, task)
+                 for _, path in ckpts] for ckpts in per_run]
     within = np.zeros((len(machines), n_ckpt, n_t))
     if not is_environment(task):
         inputs = task.sample(k, n_t, seed=_CONVERGENCE_SEED).inputs

@@ -204,7 +204,7 @@ def _meta(context: RunContext, coupling: str, seed: int, task: ContextualBandit,
     outer = None
     if coupling == "coupled":
         outer = outer_loop_spectra(
-            lambda: recipe.build_model(seed), list_checkpoints(run_dir),
+            recipe, list_checkpoints(run_dir),
             lambda m: context_dynamics(machine(m), task, settings.n_outer, n_steps,
                                        seed=EVAL_SEED + 1, policy=logits_policy, progress=False),
             CUTOFF, device=context.device, var="q_ordered", dim="rank")

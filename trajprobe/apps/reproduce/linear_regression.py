@@ -169,7 +169,7 @@ def run(context: RunContext) -> TargetResult:
         metas.append(effective_spectra(trained.model, task, episodes=episodes,
                                        probes=N_PROBES, seed=seed, progress=context.progress))
         outer.append(outer_loop_spectra(
-            lambda s=seed: meta_recipe.build_model(s), list_checkpoints(run_dir),
+            meta_recipe, list_checkpoints(run_dir),
             lambda m: effective_spectra(m, task, episodes=_headline_episodes(episodes),
                                         probes=N_PROBES, seed=0, progress=False),
             CUTOFF, device=context.device))

@@ -273,7 +273,7 @@ def run(context: RunContext) -> TargetResult:
             trained.model, task, episodes=episodes, progress=context.progress)))
         outer_eps = _subset(episodes, settings.n_outer_eval)
         outer.append(outer_loop_spectra(
-            lambda s=seed: meta_recipe.build_model(s), list_checkpoints(run_dir),
+            meta_recipe, list_checkpoints(run_dir),
             lambda m, e=outer_eps: fourier_spectra(m, task, episodes=e, progress=False),
             CUTOFF, device=context.device))
         band_dir = context.run_dir(_BANDPASS, seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,14 +12,14 @@ import torch
 import xarray as xr
 
 from trajprobe import plots
-from trajprobe.apps.training import load_model
+from trajprobe.apps.runs import load_run
 from trajprobe.dynamics import steps_to_threshold
 
 __all__ = ["outer_loop_spectra", "plot_outer_loop"]
 
 
 def outer_loop_spectra(
-    build_model: Callable[[], torch.nn.Module],
+    recipe: Any,
     checkpoints: list[tuple[int, Path]],
     measure: Callable[[torch.nn.Module], xr.Dataset],
     cutoff: float,
@@ -31,7 +32,9 @@ def outer_loop_spectra(
     """Measure every checkpoint of a meta-training run the same way.
 
     Args:
-        build_model: a fresh model of the run's architecture (weights are loaded into it).
+        recipe: the :class:`~trajprobe.apps.recipes.MetaLearnerRecipe` that trained the run
+            (each checkpoint is loaded by :func:`~trajprobe.apps.load_run`, which checks
+            the run's record against it).
         checkpoints: ``(outer step, path)`` pairs, e.g. from
             :func:`trajprobe.apps.training.list_checkpoints`.
         measure: model → Dataset with ``var`` ``(episode, t, dim)`` (e.g.
@@ -51,7 +54,7 @@ def outer_loop_spectra(
         raise ValueError("checkpoints: expected at least one (step, path) pair, got none")
     steps, finals, curves = [], [], []
     for _, path in checkpoints:
-        model = load_model(path, build_model(), map_location=str(device or "cpu"))
+        model = load_run(path, recipe=recipe, device=device).machine
         mean = measure(model)[var].mean("episode")
         curves.append(mean)
         steps.append(steps_to_threshold(mean, cutoff, interpolate=interpolate))
