@@ -21,8 +21,9 @@ One concept per module: :mod:`~trajprobe.apps.training.config` (configs, curricu
 :mod:`~trajprobe.apps.training.losses`, :mod:`~trajprobe.apps.training.engine` (the run
 loop, resume), :mod:`~trajprobe.apps.training.record` (per-step metrics),
 :mod:`~trajprobe.apps.training.checkpoints` (files, loading weights),
-:mod:`~trajprobe.apps.training.run_dirs` (what a run was trained with; refusals), and the
-two loops :mod:`~trajprobe.apps.training.supervised` and
+:mod:`~trajprobe.apps.training.run_dirs` (the one owner of a run directory's record,
+``recipe.json``: write, read, validate, resolve; what a run was trained with; refusals), and
+the two loops :mod:`~trajprobe.apps.training.supervised` and
 :mod:`~trajprobe.apps.training.policy_gradient`.
 """
 
