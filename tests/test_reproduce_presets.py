@@ -84,10 +84,14 @@ def test_an_unknown_preset_is_refused_with_the_presets_named():
         settings["fast"]
 
 
-def test_no_target_branches_on_the_preset_name():
-    """Presets are data: no ``preset ==`` branch and no dict keyed by preset names."""
-    folder = Path(importlib.import_module("trajprobe.apps.reproduce").__file__).parent
-    for path in sorted(folder.glob("*.py")):
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_no_target_branches_on_the_preset_name(target):
+    """Presets are data: no ``preset ==`` branch and no dict keyed by preset names in a
+    target's module, nor in the recipes it trains."""
+    apps = Path(importlib.import_module("trajprobe.apps").__file__).parent
+    paths = [Path(importlib.import_module(TARGETS[target]).__file__),
+             *sorted((apps / "recipes").glob("*.py"))]
+    for path in paths:
         text = path.read_text()
         assert not re.search(r"preset\s*[!=]=", text), path.name
-        assert not re.search(r"""\{\s*["']smoke["']\s*:""", text), path.name
+        assert not re.search(r"""["']smoke["']\s*:""", text), path.name  # {"smoke": ...}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from trajprobe.apps.presets import Presets
 from trajprobe.apps.recipes.config import (
     LearnerConfig,
     LearnerRecipe,
@@ -36,25 +37,19 @@ _M = "Mikulik et al. 2020"
 
 def _policy(preset: str, *, paper: PolicyGradientConfig, quick: PolicyGradientConfig
             ) -> PolicyGradientConfig:
-    if preset == "paper":
-        return paper
-    if preset == "quick":
-        return quick
     n_steps = min(quick.n_steps, 20)
     curriculum = tuple((share, min(length, n_steps), shown)
                        for share, length, shown in quick.curriculum)
-    return replace(quick, n_episodes=min(quick.n_episodes, 200), batch_size=20,
-                   n_steps=n_steps, curriculum=curriculum, n_checkpoints=3, save_every=5,
-                   log_every=2)
+    smoke = replace(quick, n_episodes=min(quick.n_episodes, 200), batch_size=20,
+                    n_steps=n_steps, curriculum=curriculum, n_checkpoints=3, save_every=5,
+                    log_every=2)
+    return Presets(smoke=smoke, quick=quick, paper=paper)[preset]
 
 
 def _learner(preset: str, *, paper: LearnerConfig, quick: LearnerConfig) -> LearnerConfig:
-    if preset == "paper":
-        return paper
-    if preset == "quick":
-        return quick
-    return replace(quick, n_steps=min(quick.n_steps, 100), n_learners=min(quick.n_learners, 4),
-                   minibatch=min(quick.minibatch, 20))
+    smoke = replace(quick, n_steps=min(quick.n_steps, 100), n_learners=min(quick.n_learners, 4),
+                    minibatch=min(quick.minibatch, 20))
+    return Presets(smoke=smoke, quick=quick, paper=paper)[preset]
 
 
 # ------------------------------------------------------------------ Rabinowitz: linear regression
@@ -104,7 +99,7 @@ def _linear_transformer(dim: int) -> Callable[[str], MetaLearnerRecipe]:
                  SupervisedConfig(800_000, 20, 100,
                                   optimiser=OptimiserConfig("adam", 1e-3, "cosine", warmup=0.05),
                                   max_grad_norm=1.0, save_every=500, log_every=50))
-        width = 32 if dim == 2 and preset != "paper" else 64
+        width = Presets(smoke=32, quick=32, paper=64)[preset] if dim == 2 else 64
         return MetaLearnerRecipe(
             name="", preset=preset, paper="Garg et al. 2022 (architecture), our scale",
             task=task, model=ModelConfig("gpt", width, layers=2, max_len=20),
@@ -255,7 +250,7 @@ def _mikulik(entry_name: str) -> Callable[[str], MetaLearnerRecipe]:
                                          optimiser=OptimiserConfig("adam", 1e-3),
                                          max_grad_norm=10.0, save_every=100, log_every=10)
             training = _policy(preset, paper=paper, quick=quick)
-            model = ModelConfig("mikulik-net", 256 if preset == "paper" else 64)
+            model = ModelConfig("mikulik-net", Presets(smoke=64, quick=64, paper=256)[preset])
         else:
             paper = SupervisedConfig(10_000_000, 20, 200, loss="log_loss",
                                      optimiser=OptimiserConfig("adam", 1e-4))

@@ -11,6 +11,7 @@ import torch
 
 from trajprobe.adapters.torch_transformer import Interleaved
 from trajprobe.apps.models import GPT, GatedSSM, MikulikNet, RabinowitzLSTM
+from trajprobe.apps.presets import Presets
 from trajprobe.apps.recipes.curricula import STAGES
 from trajprobe.apps.training import (
     OPTIMISERS,
@@ -328,9 +329,6 @@ def scaled_training(preset: str, *, paper: SupervisedConfig, quick: SupervisedCo
                     ) -> SupervisedConfig:
     """A recipe's training at ``preset``: ``paper`` or ``quick`` as given, and ``smoke`` a
     few-second cut of ``quick`` (at most 2,000 episodes, batch 50, 3 checkpoints)."""
-    if preset == "paper":
-        return paper
-    if preset == "quick":
-        return quick
-    return replace(quick, n_episodes=min(quick.n_episodes, 2_000), batch_size=50,
-                   n_checkpoints=3, save_every=10, log_every=5)
+    smoke = replace(quick, n_episodes=min(quick.n_episodes, 2_000), batch_size=50,
+                    n_checkpoints=3, save_every=10, log_every=5)
+    return Presets(smoke=smoke, quick=quick, paper=paper)[preset]

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from trajprobe.apps.models import RabinowitzLSTM
+from trajprobe.apps.presets import Presets
 from trajprobe.apps.recipes.config import MetaLearnerRecipe, ModelConfig
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
 from trajprobe.initialisers import torch_default_init
@@ -101,9 +102,9 @@ def _flipflop(architecture: str) -> Callable[[str], MetaLearnerRecipe]:
                                  optimiser=OptimiserConfig("adam", 1e-2, "cosine"),
                                  max_grad_norm=1.0, save_every=250, log_every=25)
         paper = replace(quick, n_episodes=1_280_000, save_every=1000, log_every=100)
-        training = {"paper": paper, "quick": quick}.get(preset) or replace(
-            quick, n_episodes=2_000, batch_size=50, n_steps=32, n_checkpoints=3,
-            save_every=10, log_every=5)
+        smoke = replace(quick, n_episodes=2_000, batch_size=50, n_steps=32, n_checkpoints=3,
+                        save_every=10, log_every=5)
+        training = Presets(smoke=smoke, quick=quick, paper=paper)[preset]
         return MetaLearnerRecipe(
             name="", preset=preset, paper="Sussillo & Barak 2013 §3.1 (task); "
             "Golub & Sussillo 2018 (scale)", task=FlipFlop(3),

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from trajprobe.apps.recipes.config import MetaLearnerRecipe, ModelConfig, scaled_training
+from trajprobe.apps.presets import Presets
+from trajprobe.apps.recipes.config import (
+    PRESETS,
+    MetaLearnerRecipe,
+    ModelConfig,
+    scaled_training,
+)
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
 from trajprobe.tasks import Episodes, LinearRegression, Seed, TaskPool
 from trajprobe.validation import check_positive_int
@@ -61,11 +67,11 @@ TASK_DIVERSITY: dict[str, float] = {"dim": 8, "points": 16, "noise": 0.5, "steps
 QUICK_DIM = 4
 """d of the quick and smoke task-diversity presets (the threshold grows with d)."""
 
-TASK_DIVERSITY_LADDER: dict[str, tuple[int | None, ...]] = {
-    "smoke": (1, 16, None),
-    "quick": (1, 4, 16, 64, 256, None),
-    "paper": (*(2**k for k in range(1, 21)), None),
-}
+TASK_DIVERSITY_LADDER: Presets[tuple[int | None, ...]] = Presets(
+    smoke=(1, 16, None),
+    quick=(1, 4, 16, 64, 256, None),
+    paper=(*(2**k for k in range(1, 21)), None),
+)
 """Pool sizes M per preset (None: M = ∞, the prior); paper: Raventós's 2¹ … 2²⁰."""
 
 
@@ -147,9 +153,9 @@ def _garg(dim: int) -> Callable[[str], MetaLearnerRecipe]:
                                  optimiser=OptimiserConfig("adam", 1e-3, "cosine", warmup=0.05),
                                  max_grad_norm=1.0, save_every=500, log_every=50,
                                  curriculum=stages)
-        model = (ModelConfig("gpt", 256, layers=12, heads=8, max_len=n_steps, interleaved=True)
-                 if preset == "paper" else
-                 ModelConfig("gpt", 64, layers=2, heads=4, max_len=n_steps, interleaved=True))
+        small = ModelConfig("gpt", 64, layers=2, heads=4, max_len=n_steps, interleaved=True)
+        model = Presets(smoke=small, quick=small, paper=ModelConfig(
+            "gpt", 256, layers=12, heads=8, max_len=n_steps, interleaved=True))[preset]
         return MetaLearnerRecipe(
             name="", preset=preset, paper=f"{_G} §3 (their conf/, see the module docstring)",
             task=task, model=model, training=scaled_training(preset, paper=paper, quick=quick),
@@ -164,7 +170,7 @@ def task_diversity_name(size: int | None) -> str:
 
 def task_diversity_task(preset: str, size: int | None) -> TaskPool:
     """The pretraining task of pool size ``size`` at ``preset`` (pool seed 0)."""
-    dim = int(TASK_DIVERSITY["dim"]) if preset == "paper" else QUICK_DIM
+    dim = Presets(smoke=QUICK_DIM, quick=QUICK_DIM, paper=int(TASK_DIVERSITY["dim"]))[preset]
     base = LinearRegression(dim, noise_std=TASK_DIVERSITY["noise"], out_dim=1)
     return TaskPool(base, size=size, seed=0)
 
@@ -186,7 +192,7 @@ def _task_diversity(size: int | None) -> Callable[[str], MetaLearnerRecipe]:
         quick = SupervisedConfig(1_000_000, points, 64,
                                  optimiser=OptimiserConfig("adam", 2e-3, "linear", warmup=0.1),
                                  max_grad_norm=1.0, save_every=1_000, log_every=100)
-        width, layers = (128, 8) if preset == "paper" else (32, 4)
+        width, layers = Presets(smoke=(32, 4), quick=(32, 4), paper=(128, 8))[preset]
         return MetaLearnerRecipe(
             name="", preset=preset, paper=f"{_R} §2 (their icl/configs/example.py)",
             task=task_diversity_task(preset, size),
@@ -198,7 +204,7 @@ def _task_diversity(size: int | None) -> Callable[[str], MetaLearnerRecipe]:
 
 
 def _ladder_sizes() -> tuple[int | None, ...]:
-    sizes = {m for ladder in TASK_DIVERSITY_LADDER.values() for m in ladder if m is not None}
+    sizes = {m for preset in PRESETS for m in TASK_DIVERSITY_LADDER[preset] if m is not None}
     return (*sorted(sizes), None)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import torch
 import xarray as xr
 from matplotlib.figure import Figure
 
+from trajprobe.apps.presets import Presets
 from trajprobe.apps.recipes.config import PRESETS, Preset
 
 __all__ = ["INTERPOLATED", "PRESETS", "Preset", "Presets", "RunContext", "SummaryRow",
@@ -20,32 +20,6 @@ INTERPOLATED = "crossing times interpolated between steps"
 """The note of every time-ratio row: the reports read crossing times with
 ``steps_to_threshold(..., interpolate=True)`` (:func:`trajprobe.dynamics.steps_to_threshold`)."""
 
-S = TypeVar("S")
-
-
-@dataclass(frozen=True)
-class Presets(Generic[S]):
-    """A reproduce target's settings at every preset, as data: one frozen dataclass of the
-    target's own settings (evaluation episodes, grid sizes, ...) per preset.
-
-    Every target module has one, ``SETTINGS``, and reads ``SETTINGS[context.preset]``;
-    training budgets live in the recipes (:func:`trajprobe.apps.recipes.get`).
-
-    Attributes:
-        smoke: seconds, for tests.
-        quick: minutes on a laptop CPU.
-        paper: the papers' scale.
-    """
-
-    smoke: S
-    quick: S
-    paper: S
-
-    def __getitem__(self, preset: str) -> S:
-        """The settings of ``preset`` (one of :data:`PRESETS`)."""
-        if preset not in PRESETS:
-            raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
-        return getattr(self, preset)
 
 @dataclass(frozen=True)
 class RunContext:
