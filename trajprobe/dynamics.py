@@ -2,8 +2,9 @@
 
 Rabinowitz 2019 measures how fast each mode (singular mode, frequency, context) is
 learned as the number of steps until its proportion q_k(t) first exceeds a cut-off c
-(Fig. 1c, 8c, 12c), compares modes by ratios of those times (§3.2.4: "a 50× decrease in
-a mode's singular value causes the Learner to take roughly 9× as long"), optionally
+(Fig. 1c, 8c, 12c; read at a step, or interpolated between steps), compares modes by
+ratios of those times (§3.2.4: "a 50× decrease in a mode's singular value causes the
+Learner to take roughly 9× as long"), optionally
 relative to each curve's own asymptote (Fig. A5), and orders contexts by their
 time-averaged expected return (eq. 14).
 
