@@ -70,6 +70,6 @@ def test_report_rows_and_figures(run_dir):
 
 def test_headline_numbers_are_the_pinned_ones(run_dir, assert_pinned):
     # D_o of untrained smoke agents into Bayes is Bayes' output at embedded states where
-    # its precision matrix is ill-conditioned: 2 threads move it by 1.6e-3 (relative; the
-    # other rows by < 1e-5), so 1e-2 here, not 1e-6
-    assert_pinned(run_dir, "in-context-regression", rtol=1e-2)
+    # its precision matrix is ill-conditioned: 2 threads move it by ~1e-3 (relative), and
+    # the pins' rtol for this target, from the measured spread, is wider than the others'
+    assert_pinned(run_dir, "in-context-regression")

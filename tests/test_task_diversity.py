@@ -155,7 +155,7 @@ class GargTransformerModel(nn.Module):
         return self._read_out(output)[:, ::2, 0]
 
 
-@pytest.mark.skipif(transformers is None, reason="needs trajprobe[transformers]")
+@pytest.mark.transformers  # skipped without it (tests/conftest.py)
 def test_measure_runs_on_garg_transformer_model_and_gives_q_for_every_direction():
     from trajprobe.adapters import Interleaved, wrap_gpt2
 
@@ -237,6 +237,39 @@ def test_task_diversity_paper_preset_is_raventos_configuration():
 
 # -- trajprobe reproduce task-diversity, smoke preset -------------------------------------
 
+def _ridge_errors(episodes, noise_std: float, prior_scale: float) -> np.ndarray:
+    """MSE / d against wᵀx per position t of the ridge posterior mean, by its closed form:
+    w_t = (XᵀX + σ²/τ² I)⁻¹ Xᵀy over the t − 1 examples before t (numpy, float64)."""
+    x = episodes.inputs[..., :-1].double().numpy()
+    y = episodes.targets[..., 0].double().numpy()
+    w = episodes.params["W"][:, 0].double().numpy()
+    n, t_max, d = x.shape
+    prediction = np.zeros((n, t_max))
+    for t in range(t_max):
+        xs, ys = x[:, :t], y[:, :t]
+        gram = np.einsum("eti,etj->eij", xs, xs) + (noise_std / prior_scale) ** 2 * np.eye(d)
+        w_t = np.linalg.solve(gram, np.einsum("eti,et->ei", xs, ys)[..., None])[..., 0]
+        prediction[:, t] = np.einsum("ei,ei->e", w_t, x[:, t])
+    return ((prediction - np.einsum("ei,eti->et", w, x)) ** 2).mean(0) / d
+
+
+def test_the_ridge_closed_form_is_the_ridge_machine():
+    """The test's closed form against BayesianLinearRegression on the smoke task (d = 4)."""
+    from trajprobe.apps import recipes
+    from trajprobe.apps.recipes.in_context import task_diversity_name
+    from trajprobe.traces import rollout
+
+    task = recipes.get(task_diversity_name(None), "smoke").task.task
+    episodes = task.sample(8, 16, seed=3)
+    ridge = BayesianLinearRegression.from_task(task)
+    outputs = rollout(ridge, episodes.inputs).outputs[..., 0].double()
+    clean = torch.einsum("ex,etx->et", episodes.params["W"][:, 0].double(),
+                         episodes.inputs[..., :task.dim].double())
+    machine = ((outputs - clean) ** 2).mean(0).numpy() / task.dim
+    np.testing.assert_allclose(machine, _ridge_errors(episodes, task.noise_std,
+                                                      task.prior_scale), rtol=1e-9)
+    assert machine[0] == pytest.approx(1.0, rel=0.5)  # no example: E(wᵀx)² / d = 1
+
 
 @pytest.fixture(scope="module")
 def smoke_dir(tmp_path_factory):
@@ -249,7 +282,10 @@ def smoke_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_task_diversity_smoke_results_have_the_bayes_machines_known_answers(smoke_dir):
+    from trajprobe.apps import load_run, recipes
+    from trajprobe.apps.recipes.in_context import task_diversity_name
     from trajprobe.apps.reproduce import read_results
+    from trajprobe.apps.reproduce import task_diversity as td
 
     results = read_results(smoke_dir / "results.nc")
     err = results["errors"]["error"]
@@ -257,9 +293,20 @@ def test_task_diversity_smoke_results_have_the_bayes_machines_known_answers(smok
     assert list(err["M"].values) == ["1", "16", "∞"]
     # dMMSE on its one-task pool knows w from t = 1: zero error against wᵀx
     assert float(err.sel(M="1", machine="dMMSE", tasks="pool").max()) < 1e-12
-    # at M = ∞ dMMSE is ridge; with no example ridge predicts 0: E(wᵀx)² / d = 1
-    assert np.array_equal(err.sel(M="∞", machine="dMMSE").values,
-                          err.sel(M="∞", machine="Ridge").values)
+    # at M = ∞ dMMSE is ridge: both rows are the ridge posterior mean's error, computed
+    # here by its closed form on the same episodes (the report uses one object for both)
+    recipe = recipes.get(task_diversity_name(None), "smoke")
+    pool, points = recipe.task, recipe.training.n_steps
+    settings = td.SETTINGS.smoke
+    sets = {"pool": pool.sample(settings.n_eval, points, seed=54_321),
+            "fresh": pool.task.sample(settings.n_eval, points, seed=12_345)}
+    for tasks, episodes in sets.items():
+        expected = _ridge_errors(episodes, pool.task.noise_std, pool.task.prior_scale)
+        for machine in ("dMMSE", "Ridge"):
+            got = err.sel(M="∞", machine=machine, tasks=tasks).values  # (seed, t)
+            np.testing.assert_allclose(got, np.broadcast_to(expected, got.shape), rtol=1e-9,
+                                       err_msg=f"{machine}, {tasks} tasks")
+    # with no example ridge predicts 0: E(wᵀx)² / d = 1
     assert float(err.sel(machine="Ridge", tasks="fresh").isel(t=0).mean()) == pytest.approx(
         1.0, rel=0.5)
     q = results["spectra"]["q"]
@@ -270,9 +317,21 @@ def test_task_diversity_smoke_results_have_the_bayes_machines_known_answers(smok
     d_o = sim["output_dissimilarity"]
     assert d_o.dims == ("M", "seed", "reference", "direction")
     assert list(sim["reference"].values) == ["dMMSE", "Ridge"]
-    # at M = ∞ dMMSE is ridge: one comparison, reported for both
-    assert np.array_equal(d_o.sel(M="∞", reference="dMMSE").values,
-                          d_o.sel(M="∞", reference="Ridge").values, equal_nan=True)
+    # at M = ∞ dMMSE is ridge: the report runs one comparison for both; a second path
+    # compares the M = ∞ transformer with two ridge machines built here
+    model = load_run(smoke_dir / "runs" / task_diversity_name(None).replace("/", "-")
+                     / "seed0").machine
+    ridge = {name: BayesianLinearRegression(pool.task.dim, 1, prior_scale=pool.task.prior_scale,
+                                            noise_std=pool.task.noise_std)
+             for name in td.REFERENCES}
+    compared = pool.task.sample(settings.n_simulation, points, seed=2_024)
+    again = td._simulations([model], ridge, compared, settings.simulation)
+    for name in ("state_dissimilarity", "output_dissimilarity"):
+        for reference in td.REFERENCES:
+            np.testing.assert_allclose(
+                sim[name].sel(M="∞", reference=reference, seed=0).values,
+                again[name].sel(reference=reference, seed=0).values, rtol=1e-6,
+                equal_nan=True, err_msg=f"{name}, {reference}")
     # dMMSE on a one-task pool predicts w x whatever its state: every map gives the
     # constant map's D_o
     into = sim.sel(direction="a→b")

@@ -1,0 +1,185 @@
+"""Regenerate tests/data/reproduce_smoke_pins.json: ``python tests/regenerate_pins.py``.
+
+The pins are the headline rows (``summary.json``: quantity, agent, ours) of every
+``trajprobe reproduce`` target at the smoke preset, which the tests' ``assert_pinned``
+fixture (tests/conftest.py) compares with a fresh run. This command runs every target
+twice, from scratch, in two processes at once:
+
+* with **one** torch thread: these numbers are the pins (the bayes-optimal test runs with
+  one thread too);
+* with **two** threads: another summation order in torch's kernels. The largest relative
+  difference between the two passes, per target, is recorded as ``spread``, and the
+  target's tolerance is ``rtol = max(1e-6, 10 × spread)``: the other tests run with the
+  machine's default thread count, which reorders sums as two threads do, by an amount of
+  the same order (10 × for the counts not measured).
+
+Beside the pins it writes what they were recorded with: torch, numpy and Python versions,
+the platform, the thread counts, the wall-clock seconds. A non-finite row (NaN, inf)
+carries ``why``: the meaning of that value for that quantity (:data:`REASONS`); a
+non-finite row no rule explains is an error, so a new one must be explained here first.
+
+Options: ``--targets a b`` regenerates only those targets (the others are kept);
+``--out DIR`` keeps the runs' directories there (default: a temporary directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PINS = Path(__file__).parent / "data" / "reproduce_smoke_pins.json"
+THREADS = (1, 2)
+"""The pinned pass and the pass that measures the spread."""
+MIN_RTOL = 1e-6
+SAFETY = 10.0
+"""rtol = max(MIN_RTOL, SAFETY × measured spread): two thread counts measured, others not."""
+SCHEDULER = {"task-diversity": None}
+"""As the tests run them (tests/test_task_diversity.py trains its ladder in-process)."""
+
+REASONS: list[tuple[str, str, str]] = [
+    # (quantity pattern, "nan" or "inf", why)
+    (r"^time to q > .* vs ", "nan",
+     "undetermined: the reference curve (the second of the pair) never crosses the "
+     "threshold within the smoke run's steps (trajprobe.dynamics.time_ratio: NaN)"),
+    (r"^time to q > .* vs ", "inf",
+     "this curve never crosses the threshold within the smoke run's steps while the "
+     "reference does (trajprobe.dynamics.time_ratio: inf)"),
+    (r"^outer loop: first checkpoint", "nan",
+     "undetermined: the k = 1 curve crosses the threshold at no checkpoint of the smoke "
+     "run"),
+    (r"^threshold M\*", "inf",
+     "no finite pool size of the smoke ladder keeps the transformer closer to ridge than "
+     "to dMMSE (task_diversity.threshold: inf = never within the ladder)"),
+    (r"→ Transformer$", "nan",
+     "D_o into the transformer is undefined: its state is a cache summary without an "
+     "output function"),
+]
+
+
+def why(quantity: str, value: float) -> str | None:
+    """The reason a non-finite pinned value is what it is; None for a finite one."""
+    if math.isfinite(value):
+        return None
+    kind = "nan" if math.isnan(value) else "inf"
+    for pattern, which, reason in REASONS:
+        if which == kind and re.search(pattern, quantity):
+            return reason
+    raise ValueError(f"{quantity!r} is {value}: no rule in REASONS says why; add one to "
+                     f"{Path(__file__).name} before pinning it")
+
+
+def _one_pass(threads: int, out: Path, targets: list[str]) -> None:
+    """Run ``targets`` at the smoke preset with ``threads`` torch threads; write rows.json."""
+    import warnings
+
+    import torch
+
+    from trajprobe.apps.reproduce import reproduce
+
+    torch.set_num_threads(threads)
+    rows, seconds = {}, {}
+    for target in targets:
+        start = time.monotonic()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reproduce(target, preset="smoke", out_dir=out / f"{target}-smoke", progress=False,
+                      scheduler=SCHEDULER.get(target, "auto"))
+        seconds[target] = round(time.monotonic() - start, 1)
+        summary = json.loads((out / f"{target}-smoke" / "summary.json").read_text())
+        rows[target] = [(r["quantity"], r["agent"], r["ours"]) for r in summary]
+    (out / "rows.json").write_text(json.dumps({"rows": rows, "seconds": seconds}))
+
+
+def _relative(a: float, b: float) -> float:
+    if (math.isnan(a) and math.isnan(b)) or (math.isinf(a) and a == b):
+        return 0.0
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf
+    scale = max(abs(a), abs(b))
+    return 0.0 if scale == 0 else abs(a - b) / scale
+
+
+def _merge(passes: dict[int, dict], targets: list[str], wall: float) -> dict:
+    import numpy
+    import torch
+
+    old = json.loads(PINS.read_text()) if PINS.exists() else {}
+    pins = dict(old.get("targets", {}))
+    pinned, other = passes[THREADS[0]]["rows"], passes[THREADS[1]]["rows"]
+    for target in targets:
+        ours, theirs = pinned[target], other[target]
+        if [r[:2] for r in ours] != [r[:2] for r in theirs]:
+            raise RuntimeError(f"{target}: the two passes report different rows")
+        spread = max(_relative(a[2], b[2]) for a, b in zip(ours, theirs, strict=True))
+        if not math.isfinite(spread):
+            raise RuntimeError(f"{target}: a row is finite with {THREADS[0]} thread(s) and "
+                               f"not with {THREADS[1]}: no tolerance can cover that")
+        rtol = max(MIN_RTOL, float(f"{SAFETY * spread:.1g}"))
+        pins[target] = {
+            "rtol": rtol, "spread": spread,
+            "seconds": {str(t): passes[t]["seconds"][target] for t in THREADS},
+            "rows": [{"quantity": q, "agent": a, "ours": v,
+                      **({"why": why(q, v)} if not math.isfinite(v) else {})}
+                     for q, a, v in ours],
+        }
+    return {
+        "about": "Headline rows of every reproduce target at the smoke preset, recorded with "
+                 f"{THREADS[0]} torch thread(s); 'spread' is the largest relative difference "
+                 f"from a run with {THREADS[1]} threads, rtol = max({MIN_RTOL:g}, "
+                 f"{SAFETY:g} x spread). Regenerate: python tests/regenerate_pins.py",
+        "recorded_with": {
+            "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+            "threads": list(THREADS), "wall_seconds": round(wall, 1),
+        },
+        "targets": {t: pins[t] for t in sorted(pins, key=_order)},
+    }
+
+
+def _order(target: str) -> int:
+    from trajprobe.apps.reproduce import TARGETS
+
+    return list(TARGETS).index(target) if target in TARGETS else len(TARGETS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from trajprobe.apps.reproduce import TARGETS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--targets", nargs="+", choices=list(TARGETS), default=list(TARGETS))
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--pass-threads", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.pass_threads is not None:  # one pass, in a child process
+        _one_pass(args.pass_threads, args.out, args.targets)
+        return
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="trajprobe-pins-") as tmp:
+        root = args.out or Path(tmp)
+        children = {t: subprocess.Popen(
+            [sys.executable, __file__, "--pass-threads", str(t), "--out", str(root / f"t{t}"),
+             "--targets", *args.targets]) for t in THREADS}
+        if any(child.wait() for child in children.values()):
+            sys.exit("a pass failed; the pins are unchanged")
+        passes = {t: json.loads((root / f"t{t}" / "rows.json").read_text()) for t in THREADS}
+    data = _merge(passes, args.targets, time.monotonic() - start)
+    PINS.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    for target in args.targets:
+        entry = data["targets"][target]
+        print(f"{target}: {len(entry['rows'])} rows, spread {entry['spread']:.2g}, "
+              f"rtol {entry['rtol']:g}, seconds {entry['seconds']}")
+    print(f"wrote {PINS} in {data['recorded_with']['wall_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
