@@ -57,6 +57,7 @@ def test_bayes_machines_are_sufficient(machine, task):
     ds = sufficiency(machine, task, **SIZES)
     equal = ds.sel(pairs="equal")
     assert bool(equal["distinct"].any())  # some pairs really are reordered
+    assert not bool(equal["observational"].isnull().any())  # every divergence defined
     assert float(equal["observational"].max()) < TOLERANCE
     assert float(np.nanmax(equal["interventional"])) < TOLERANCE
     assert float(ds["ratio_overall"]) < 1e-10
@@ -273,3 +274,18 @@ def test_bandit_bayes_agent_is_sufficient_closed_loop():
     assert bool(ds["distinct"].sel(pairs="equal").any())
     assert float(ds["observational"].sel(pairs="equal").max()) == 0.0
     assert float(np.nanmax(ds["interventional"].sel(pairs="equal"))) == 0.0
+
+
+def test_bijection_revealed_pairs_and_only_exchangeable_tasks_opt_in():
+    """The bijection wind tunnel's revealed pairs are exchangeable (its Bayes machine gives
+    0); an HMM's observations are not, and it does not inherit the prediction tasks' rule."""
+    from trajprobe.tasks.wind_tunnels import BijectionElimination, HMMFiltering
+
+    task = BijectionElimination(n_symbols=5)
+    ds = sufficiency(task.bayes_machine(), task, **SIZES)
+    assert ds.attrs["partner_rule"] == "permute_history"
+    assert bool(ds["distinct"].sel(pairs="equal").any())
+    assert float(ds["observational"].sel(pairs="equal").max()) == 0.0
+    assert float(ds["observational_mean"].sel(pairs="different").max()) > 0.01
+    with pytest.raises(TypeError, match="HMMFiltering does not say"):
+        sufficiency(task.bayes_machine(), HMMFiltering(), episodes=4, steps=3)

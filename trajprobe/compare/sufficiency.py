@@ -41,10 +41,13 @@ bits; for a machine without one, the normalised squared error
 ‖y_1 − y_2‖² / (2 Σ_f Var(y_f)), with Var over h1's real outputs (all episodes and steps),
 so two independent outputs give 1 in expectation. The ratio does not depend on the scale.
 
-Means and s.e. (:func:`~trajprobe.dynamics.mean_sem`, over episodes) use only the pairs
-whose two histories differ (``distinct``): a permutation that returns the same sequence
-(e.g. coin flips that are all heads) says nothing about order. Where no pair differs the
-mean is NaN; at t = 1 both states are s_0, so every ratio at t = 1 is NaN (0/0).
+A prediction the machine cannot make from a state (non-finite outputs, or parameters its
+``distribution`` rejects: e.g. an exact Bayes agent patched into a future its posterior
+excludes, as another bijection's revealed pairs) has an undefined divergence, NaN, left
+out of the means. Means and s.e. (:func:`~trajprobe.dynamics.mean_sem`, over episodes)
+use only the pairs whose two histories differ (``distinct``): a permutation that returns
+the same sequence (e.g. coin flips that are all heads) says nothing about order. Where no
+pair differs the mean is NaN; at t = 1 both states are s_0, so every ratio at t = 1 is NaN (0/0).
 
 Known answers (tests/test_sufficiency.py): every Bayes machine gives 0 on an exchangeable
 task (up to float64 rounding); a count-based machine 0; a causal transformer without
@@ -254,12 +257,17 @@ def _divergence_fn(machine: sm.StateMachine, trace: Trace, divergence: str) -> _
             lead = y1.shape[:y1.dim() - out_ndim]
             a = y1.detach().to(torch.float64).reshape(-1, *y1.shape[len(lead):])
             b = y2.detach().to(torch.float64).reshape(-1, *y2.shape[len(lead):])
-            p, q = distribution_of(machine, a, "machine"), distribution_of(machine, b, "machine")
-            if tuple(p.batch_shape) != (a.shape[0],):
-                raise ValueError(
-                    f"machine: distribution(y) must treat every trailing axis of y as one "
-                    f"prediction: batch shape ({a.shape[0]},) expected, got {tuple(p.batch_shape)}")
-            value = between(p, q).clamp_min(0.0) / math.log(2.0)  # round-off: -1e-17
+            ok = _valid_rows(machine, a) & _valid_rows(machine, b)
+            value = torch.full((a.shape[0],), math.nan, dtype=torch.float64, device=a.device)
+            if bool(ok.any()):
+                p = distribution_of(machine, a[ok], "machine")
+                q = distribution_of(machine, b[ok], "machine")
+                if tuple(p.batch_shape) != (int(ok.sum()),):
+                    raise ValueError(
+                        "machine: distribution(y) must treat every trailing axis of y as one "
+                        f"prediction: batch shape ({int(ok.sum())},) expected, got "
+                        f"{tuple(p.batch_shape)}")
+                value[ok] = between(p, q).clamp_min(0.0) / math.log(2.0)  # round-off: -1e-17
             return value.reshape(lead)
 
         label = "KL(pi_1 || pi_2)" if divergence == "kl" else "JS(pi_1, pi_2)"
@@ -276,6 +284,21 @@ def _divergence_fn(machine: sm.StateMachine, trace: Trace, divergence: str) -> _
 
     return _Divergence(normalised, "||y_1 - y_2||^2 / (2 sum_f Var(y_f))",
                        "1 (normalised squared error)")
+
+
+def _valid_rows(machine: sm.StateMachine, y: torch.Tensor) -> torch.Tensor:
+    """``[M]`` bool: the rows of outputs ``y`` ``[M, ...]`` that make a distribution (finite,
+    and parameters ``machine.distribution`` accepts)."""
+    ok = torch.isfinite(y.flatten(1)).all(1)
+    try:
+        distribution_of(machine, y[ok], "machine")
+    except ValueError:  # e.g. all-zero probabilities: find the rows, one by one
+        for i in ok.nonzero().flatten().tolist():
+            try:
+                distribution_of(machine, y[i:i + 1], "machine")
+            except ValueError:
+                ok[i] = False
+    return ok
 
 
 # -- measurement --------------------------------------------------------------------------

@@ -97,14 +97,16 @@ class PredictionTask:
     """Shared behaviour of the prediction tasks; subclasses are frozen dataclasses.
 
     Subclasses define ``feature_size`` (D), ``output_size``, ``_draw(rng, E, T)`` returning
-    ``(observations [E, T], params)`` as numpy float64 arrays and ``distribution(y)``.
+    ``(observations [E, T], params)`` as numpy float64 arrays and ``distribution(y)``. A
+    subclass whose observations are i.i.d. given θ says so with ``exchangeable_from = 2``
+    (the conjugate tasks below): from step 2 on the inputs are observations whose order the
+    posterior ignores (step 1 is the "no observation yet" input), which the sufficiency
+    test (:mod:`trajprobe.tasks.exchangeable`) uses; it is not inherited from here, since a
+    subclass's observations need not be exchangeable (an HMM's are not).
     """
 
     feature_size: int = 1
     output_size: int = 1
-    exchangeable_from: int = 2
-    """Inputs from step 2 on are i.i.d. observations whose order the posterior ignores
-    (:mod:`trajprobe.tasks.exchangeable`; step 1 is the "no observation yet" input)."""
 
     @property
     def input_size(self) -> int:
@@ -200,6 +202,8 @@ class BernoulliPrediction(PredictionTask):
     feature_size = 1
     output_size = 1
 
+    exchangeable_from = 2  # i.i.d. given θ (class PredictionTask's docstring)
+
     def __post_init__(self) -> None:
         check_positive(self.alpha, "alpha")
         check_positive(self.beta, "beta")
@@ -223,6 +227,8 @@ class CategoricalPrediction(PredictionTask):
     """
 
     concentration: tuple[float, ...] = (1.0, 1.0, 1.0)
+
+    exchangeable_from = 2  # i.i.d. given θ (class PredictionTask's docstring)
 
     def __post_init__(self) -> None:
         conc = tuple(float(c) for c in self.concentration)
@@ -278,6 +284,8 @@ class ExponentialPrediction(PredictionTask):
     feature_size = 1
     output_size = 2
 
+    exchangeable_from = 2  # i.i.d. given θ (class PredictionTask's docstring)
+
     def __post_init__(self) -> None:
         check_positive(self.shape, "shape")
         check_positive(self.rate, "rate")
@@ -305,6 +313,8 @@ class GaussianPrediction(PredictionTask):
     noise_std: float = 1.0
     feature_size = 1
     output_size = 2
+
+    exchangeable_from = 2  # i.i.d. given θ (class PredictionTask's docstring)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.prior_mean):
@@ -337,6 +347,8 @@ class NormalGammaPrediction(PredictionTask):
     beta: float = 1.0
     feature_size = 1
     output_size = 3
+
+    exchangeable_from = 2  # i.i.d. given θ (class PredictionTask's docstring)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.mu):

@@ -35,6 +35,7 @@ from torch import distributions as D
 
 from trajprobe.heads import HEADS
 from trajprobe.task_protocol import Episodes, Seed, make_generator
+from trajprobe.tasks.exchangeable import permute_examples
 from trajprobe.tasks.prediction import PredictionTask
 from trajprobe.tasks.wind_tunnel_posteriors import (
     AssociativeRecallPosterior,
@@ -127,6 +128,13 @@ class BijectionElimination(_Categorical):
         return Episodes(inputs=inputs.to(device=device, dtype=dtype),
                         targets=images.to(device),
                         params={"permutation": perm.to(device), "queries": queries.to(device)})
+
+    def permute_history(self, episodes: Episodes, t: int, *, seed: Seed = None
+                        ) -> torch.Tensor:
+        """Inputs ``[E, T, 2V]`` whose revealed pairs (x_i, π(x_i)), i < t, are shuffled per
+        episode, x_t left pending: the posterior over π after step t is unchanged (the
+        sufficiency test's hook, :func:`~trajprobe.tasks.exchangeable.permute_examples`)."""
+        return permute_examples(episodes.inputs, t, self.n_symbols, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -388,7 +388,6 @@ def run(context: RunContext) -> TargetResult:
     comparisons: dict[str, list] = {}
     fig3: dict[str, xr.Dataset] = {}
     conv: dict[str, xr.Dataset] = {}
-    suff: list[xr.Dataset] = []  # issue 36, per seed
     timings: dict[str, float] = {}
     for task in catalogue.names():
         tick = time.perf_counter()
@@ -401,9 +400,6 @@ def run(context: RunContext) -> TargetResult:
             comparisons[task].append(scalars)
             if s == 0 and task in FIG3_TASKS:
                 fig3[task] = sims["trained"]
-            if task == bayes_sufficiency.TASK:
-                suff.append(bayes_sufficiency.measure_sufficiency(models, settings.n_episodes,
-                                                                  _EVAL_SEED))
         if task in CONVERGENCE_TASKS:
             conv[task] = convergence(task, runs, [_run_dir(context, task, s) for s in
                                                   range(n_conv)], settings, context.preset)
@@ -418,11 +414,7 @@ def run(context: RunContext) -> TargetResult:
             direction=[labels[d] for d in ds["direction"].values]).sel(direction=list(DIRECTIONS))
     result.rows = _rows(comparison, context.preset)
     result.figures = _figures(comparison, conv, fig3)
-    if suff:  # issue 36: is the agents' state a sufficient statistic?
-        sufficiency = xr.concat(suff, dim="seed").assign_coords(seed=seeds)
-        result.datasets["sufficiency"] = sufficiency
-        result.rows += bayes_sufficiency.sufficiency_rows(sufficiency)
-        result.figures["sufficiency"] = bayes_sufficiency.plot_sufficiency(sufficiency)
+    bayes_sufficiency.add_to_report(result, context, settings.n_episodes, _EVAL_SEED)  # issue 36
     result.notes += _notes(context, settings, n_conv, timings, comparison)
     return result
 

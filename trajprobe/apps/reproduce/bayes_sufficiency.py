@@ -23,13 +23,14 @@ import xarray as xr
 from trajprobe import plots
 from trajprobe.apps import recipes
 from trajprobe.apps.recipes.config import default_out_dir
-from trajprobe.apps.reproduce.base import RunContext, SummaryRow
+from trajprobe.apps.reproduce.base import RunContext, SummaryRow, TargetResult
 from trajprobe.compare import sufficiency
 from trajprobe.io import save_dataset
 from trajprobe.reference_models import catalogue
 
-__all__ = ["AGENTS", "EVAL_EPISODES", "EVAL_SEED", "SGD_LR", "TASK", "SGDLogit", "main",
-           "measure_sufficiency", "plot_sufficiency", "sufficiency_rows"]
+__all__ = ["AGENTS", "EVAL_EPISODES", "EVAL_SEED", "SGD_LR", "TASK", "SGDLogit",
+           "add_to_report", "main", "measure_seeds", "measure_sufficiency",
+           "plot_sufficiency", "sufficiency_rows"]
 
 TASK = "bernoulli_beta_1_1"
 """The catalogue task of the test: exchangeable coin flips."""
@@ -154,6 +155,30 @@ def plot_sufficiency(ds: xr.Dataset) -> plt.Figure:
     return fig
 
 
+def measure_seeds(context: RunContext, n_episodes: int, seed: int) -> xr.Dataset:
+    """Every agent for training seeds 0..seeds-1, dim ``seed``: the trained Meta-Learner is
+    the bayes-optimal target's run of :data:`TASK` (trained, or reused when finished)."""
+    recipe = recipes.get(f"bayes-optimal/{TASK}", context.preset)
+    per_seed = []
+    for s in range(context.seeds):
+        trained = recipe.train(context.run_dir(f"bayes-optimal/{TASK}", s), seed=s,
+                               device=context.device, progress=context.progress).model.cpu()
+        per_seed.append(measure_sufficiency({"trained": trained,
+                                             "untrained": recipe.build_model(s)},
+                                            n_episodes, seed))
+    return xr.concat(per_seed, dim="seed").assign_coords(seed=list(range(context.seeds)))
+
+
+def add_to_report(result: TargetResult, context: RunContext, n_episodes: int,
+                  seed: int) -> xr.Dataset:
+    """The bayes-optimal report's part: the ``sufficiency`` dataset, its rows and figure."""
+    ds = measure_seeds(context, n_episodes, seed)
+    result.datasets["sufficiency"] = ds
+    result.rows += sufficiency_rows(ds)
+    result.figures["sufficiency"] = plot_sufficiency(ds)
+    return ds
+
+
 def main(argv: list[str] | None = None) -> xr.Dataset:
     """The rows alone, without the rest of the report: ``python -m
     trajprobe.apps.reproduce.bayes_sufficiency --preset quick --seeds 2``.
@@ -171,15 +196,7 @@ def main(argv: list[str] | None = None) -> xr.Dataset:
     out = args.out or default_out_dir("bayes-optimal", args.preset)
     context = RunContext(preset=args.preset, seeds=args.seeds, device=torch.device("cpu"),
                          out_dir=out, progress=False)
-    recipe = recipes.get(f"bayes-optimal/{TASK}", args.preset)
-    per_seed = []
-    for seed in range(args.seeds):
-        trained = recipe.train(context.run_dir(f"bayes-optimal/{TASK}", seed), seed=seed,
-                               progress=False).model.cpu()
-        per_seed.append(measure_sufficiency({"trained": trained,
-                                             "untrained": recipe.build_model(seed)},
-                                            EVAL_EPISODES[args.preset], EVAL_SEED))
-    ds = xr.concat(per_seed, dim="seed").assign_coords(seed=list(range(args.seeds)))
+    ds = measure_seeds(context, EVAL_EPISODES[args.preset], EVAL_SEED)
     print("| quantity | agent | ours (median over seeds) | note |\n|---|---|---|---|")
     for row in sufficiency_rows(ds):
         quantity, agent, ours, _, note = row.formatted()
