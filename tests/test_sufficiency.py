@@ -289,3 +289,19 @@ def test_bijection_revealed_pairs_and_only_exchangeable_tasks_opt_in():
     assert float(ds["observational_mean"].sel(pairs="different").max()) > 0.01
     with pytest.raises(TypeError, match="HMMFiltering does not say"):
         sufficiency(task.bayes_machine(), HMMFiltering(), episodes=4, steps=3)
+
+
+def test_task_pool_posterior_ignores_the_order_of_examples():
+    """dMMSE (the posterior over a pool of M tasks) and ridge give 0 on shuffled examples;
+    neither has a distribution, so the divergence is the normalised squared error."""
+    from trajprobe.reference_models import DiscreteMMSE
+    from trajprobe.tasks import TaskPool
+
+    pool = TaskPool(LinearRegression(3, noise_std=0.5, out_dim=1), size=4, seed=0)
+    for machine in (DiscreteMMSE.from_task(pool),
+                    BayesianLinearRegression.from_task(pool.task)):
+        ds = sufficiency(machine, pool, probes=5, **SIZES)
+        assert ds.attrs["units"].startswith("1") and ds.attrs["partner_rule"] == "permute_history"
+        assert float(ds["observational"].sel(pairs="equal").max()) < 1e-20
+        assert float(np.nanmax(ds["interventional"].sel(pairs="equal"))) < 1e-20
+        assert float(ds["observational_mean"].sel(pairs="different").max()) > 1e-3
