@@ -3,9 +3,10 @@
     python docs/scripts/readme_figures.py                 # quick: ~8 min of training on 2 cores
     python docs/scripts/readme_figures.py --preset smoke --figures /tmp/figures   # a check
 
-Runs the README's main job, ``trajprobe reproduce linear-regression`` at the preset
-(reusing finished runs in ``--out``, default ``./trajprobe-runs/linear-regression-<preset>``),
-then copies three of its figures to ``docs/figures/``:
+Runs the README's main job, the command ``trajprobe reproduce linear-regression`` at the
+preset (reusing finished runs in ``--out``, default
+``./trajprobe-runs/linear-regression-<preset>``; as the console script, so idle OpenMP
+threads sleep), then copies three of its figures to ``docs/figures/``:
 
 * ``fig1b_learning_curves.png`` → ``linear-regression-<preset>.png`` (the README's figure:
   q_k(t) of the Learner, the Meta-Learner and Bayes on the spectrum (2.5, 0.05));
@@ -24,9 +25,12 @@ import argparse
 import json
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from trajprobe.apps.reproduce import read_results, reproduce
+from trajprobe.apps.recipes import default_out_dir
+from trajprobe.apps.reproduce import read_results
 from trajprobe.apps.reproduce.linear_regression import headline_ratio
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, default=None,
                         help="where the copies go (default: docs/figures at quick; required "
                              "at another preset)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch's CPU threads (default: torch's choice; 1 on a busy machine)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     figures = args.figures
@@ -55,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--figures is required at --preset {args.preset} (docs/figures "
                          "holds the quick preset's figures only)")
         figures = ROOT / "docs" / "figures"
-    report = reproduce("linear-regression", preset=args.preset, out_dir=args.out,
-                       progress=not args.no_progress)
+    out = args.out or default_out_dir("linear-regression", args.preset)
+    command = [sys.executable, "-m", "trajprobe", "reproduce", "linear-regression",
+               "--preset", args.preset, "--out", str(out)]
+    command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--no-progress"] if args.no_progress else []
+    print("$", " ".join(command[2:]), flush=True)
+    subprocess.run(command, check=True)
+    report = out / "report.md"
     figures.mkdir(parents=True, exist_ok=True)
     for name, suffix in FIGURES.items():
         target = figures / f"linear-regression-{args.preset}{suffix}.png"
