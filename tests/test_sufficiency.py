@@ -305,3 +305,16 @@ def test_task_pool_posterior_ignores_the_order_of_examples():
         assert float(ds["observational"].sel(pairs="equal").max()) < 1e-20
         assert float(np.nanmax(ds["interventional"].sel(pairs="equal"))) < 1e-20
         assert float(ds["observational_mean"].sel(pairs="different").max()) > 1e-3
+
+
+def test_a_distribution_that_rejects_the_outputs_means_normalised_error():
+    """A model built without a family whose distribution(y) raises (as the apps' GPT) is
+    compared by the normalised squared error, not left all-NaN."""
+
+    class NoFamily(Smoother):
+        def distribution(self, y):
+            raise ValueError("built without a predictive distribution")
+
+    ds = sufficiency(NoFamily(0.3, 1.0), GaussianPrediction(), **SIZES)
+    assert ds.attrs["units"].startswith("1 (normalised")
+    assert 0 < float(ds["ratio_overall"]) < 1

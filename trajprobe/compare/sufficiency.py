@@ -37,7 +37,8 @@ With s1 = s_{t−1}(h1) and s2 = s_{t−1}(h2), both after t−1 inputs:
 
 D is, for a machine with ``distribution(y)``, KL(π_1 ‖ π_2) (``divergence="kl"``, eq. 2's
 summand, h1's prediction the reference) or the Jensen–Shannon divergence (``"js"``), in
-bits; for a machine without one, the normalised squared error
+bits; for a machine without one (or whose ``distribution`` rejects its own first output),
+the normalised squared error
 ‖y_1 − y_2‖² / (2 Σ_f Var(y_f)), with Var over h1's real outputs (all episodes and steps),
 so two independent outputs give 1 in expectation. The ratio does not depend on the scale.
 
@@ -250,7 +251,7 @@ class _Divergence:
 def _divergence_fn(machine: sm.StateMachine, trace: Trace, divergence: str) -> _Divergence:
     """KL or JS in bits with ``distribution``; else the normalised squared error."""
     out_ndim = trace.outputs.dim() - 2  # an output's own axes
-    if callable(getattr(machine, "distribution", None)):
+    if _has_distribution(machine, trace):
         between = kl if divergence == "kl" else js_divergence
 
         def bits(y1: torch.Tensor, y2: torch.Tensor) -> torch.Tensor:
@@ -284,6 +285,18 @@ def _divergence_fn(machine: sm.StateMachine, trace: Trace, divergence: str) -> _
 
     return _Divergence(normalised, "||y_1 - y_2||^2 / (2 sum_f Var(y_f))",
                        "1 (normalised squared error)")
+
+
+def _has_distribution(machine: sm.StateMachine, trace: Trace) -> bool:
+    """``machine.distribution`` exists and accepts the machine's own first output (a model
+    whose ``distribution`` raises, having been built without a family, has none)."""
+    if not callable(getattr(machine, "distribution", None)):
+        return False
+    try:
+        distribution_of(machine, trace.outputs[:1, 0].detach().to(torch.float64), "machine")
+    except (ValueError, NotImplementedError):
+        return False
+    return True
 
 
 def _valid_rows(machine: sm.StateMachine, y: torch.Tensor) -> torch.Tensor:
