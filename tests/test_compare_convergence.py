@@ -54,3 +54,30 @@ def test_ragged_runs_are_an_error():
     with pytest.raises(ValueError, match="machines: expected every run"):
         prediction_convergence([[BetaBernoulli()], []], BetaBernoulli(),
                                torch.zeros(3, 4, 2, dtype=torch.float64))
+
+
+def test_prediction_convergence_distances_are_the_closed_form_js_sums():
+    """d(i, j) = (1/K) Σ_k Σ_t JS(π_t^i ‖ π_t^j), each JS between two Bernoullis by its
+    closed form (numpy), from the machines' predictive probabilities; also between two
+    machines that never meet (a sum over t, not a mean, shows as a factor T = 8)."""
+    from trajprobe.traces import rollout
+
+    inputs = BernoulliPrediction().sample(30, 8, seed=1, dtype=torch.float64).inputs
+    machines = [BetaBernoulli(5.0, 1.0), BetaBernoulli(1.0, 4.0), BetaBernoulli(1.0, 1.0)]
+    ds = prediction_convergence([machines[:2]], machines[2], inputs)
+    probs = [m.distribution(rollout(m, inputs).outputs).probs.reshape(30, 8).numpy()
+             for m in machines]
+
+    def js(p, q):
+        m = (p + q) / 2
+
+        def kl(a, b):
+            return a * np.log(a / b) + (1 - a) * np.log((1 - a) / (1 - b))
+
+        return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+    expected = np.array([[js(p, q).sum(1).mean() for q in probs] for p in probs])
+    np.testing.assert_allclose(ds["distance"].values[0, :, 0, :], expected[:2, :2], rtol=1e-9,
+                               atol=1e-15)
+    np.testing.assert_allclose(ds["distance_to_reference"].values[0], expected[:2, 2], rtol=1e-9)
+    assert expected[0, 1] > 0.1
