@@ -135,6 +135,23 @@ def test_observer_is_certain_at_high_coherence_and_refuses_random_timing():
         NeurogymTask("GoNogo-v0").bayes_machine()
 
 
+def test_the_observers_psychometric_curve_is_the_closed_form():
+    """Two choices: the MAP choice is the sign of the summed evidence difference, so
+    accuracy(c) = Φ(c √n / (100 σ √2)) after n stimulus steps of noise σ."""
+    task = NeurogymTask(PDM, sigma=3.0)  # σ = 0.3 per step: a curve, not a step
+    observer = task.bayes_machine()
+    curve = task.psychometric(observer, task.sample(300, 110, seed=4))  # 1,500 trials
+    n, sigma = observer.periods["stimulus"], observer.sigma
+    exact = norm.cdf(curve.coh.values * np.sqrt(n) / (100 * sigma * np.sqrt(2)))
+    np.testing.assert_allclose(curve.coh.values, [0, 6.4, 12.8, 25.6, 51.2], atol=1e-5)
+    assert int(curve.n_decisions.sum()) == 1500
+    z = (curve.accuracy.values - exact) / np.maximum(curve.accuracy_sem.values, 1e-3)
+    assert np.all(np.abs(z) < 4), (curve.accuracy.values, exact)
+    assert float(curve.accuracy.sel(coh=51.2, method="nearest")) == 1.0
+    with pytest.raises(ValueError, match="trial parameter"):
+        task.psychometric(observer, task.sample(2, 22, seed=0), by="coherence")
+
+
 def test_sample_is_what_a_seeded_dataset_gives():
     task = NeurogymTask(PDM, dt=50)
     episodes = task.sample(3, 90, seed=11)

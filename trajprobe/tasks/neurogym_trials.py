@@ -24,8 +24,10 @@ distribution="categorical")``): KL comparisons, ``posterior_error`` and the log-
 read it as the policy it was trained to be. The task's own ``distribution`` is that head.
 
 The measurement (:func:`trajprobe.measure`) is the log-loss of the labels and whether the
-argmax is the label, at every step; ``task.bayes_machine()`` is the environment's exact
-ideal observer where one is known (:mod:`trajprobe.tasks.ideal_observers`).
+argmax is the label, at every step; :meth:`NeurogymTask.psychometric` is the accuracy of
+the choice against a trial parameter (coherence); ``task.bayes_machine()`` is the
+environment's exact ideal observer where one is known
+(:mod:`trajprobe.tasks.ideal_observers`).
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ import torch
 import xarray as xr
 from torch import distributions as D
 
+from trajprobe.dynamics import mean_sem
 from trajprobe.heads import HEADS
 from trajprobe.labelled import Label, describe, to_numpy
 from trajprobe.task_protocol import Episodes, Seed, make_generator
 from trajprobe.tasks.ideal_observers import ideal_observer
+from trajprobe.traces import rollout
 from trajprobe.validation import check_positive_int
 
 if TYPE_CHECKING:
@@ -126,6 +130,42 @@ class NeurogymTask:
         """The environment's exact ideal observer (:func:`~trajprobe.tasks.ideal_observers.
         ideal_observer`); ValueError if none models it."""
         return ideal_observer(self.env, device=device)
+
+    def psychometric(self, machine: Any, episodes: Episodes, *, by: str = "coh") -> xr.Dataset:
+        """Accuracy of the machine's choice at the decision steps, per value of a trial
+        parameter (a psychometric curve: accuracy against coherence).
+
+        A decision step is one whose label is a choice (label > 0; 0 is "fixate"); the
+        machine's choice there is the most probable of the choice actions, argmax of its
+        outputs 1..A−1 (logits or probabilities alike).
+
+        Args:
+            machine: any machine reading the task's inputs.
+            episodes: from :meth:`sample` (with the trial parameter ``by`` per step).
+            by: the trial parameter to group by (``"coh"``, ``"coh_1"``, ``"context"``...).
+
+        Returns:
+            Dataset with dim ``by``: ``accuracy``, ``accuracy_sem`` (s.e. over the decision
+            steps, :func:`trajprobe.dynamics.mean_sem`) and ``n_decisions``.
+        """
+        if by not in episodes.params:
+            raise ValueError(f"by: expected a trial parameter of the episodes "
+                             f"({', '.join(sorted(episodes.params))}), got {by!r}")
+        outputs = rollout(machine, episodes.inputs).outputs
+        labels = episodes.targets.to(outputs.device)
+        decide = (labels > 0).cpu().numpy()
+        correct = (outputs[..., 1:].argmax(-1) + 1 == labels).cpu().numpy()[decide]
+        values = np.round(episodes.params[by].double().cpu().numpy()[decide], 6)
+        levels = np.unique(values)
+        rows = [mean_sem(correct[values == v].astype(np.float64)) for v in levels]
+        ds = xr.Dataset({"accuracy": (by, [r[0] for r in rows]),
+                         "accuracy_sem": (by, [r[1] for r in rows]),
+                         "n_decisions": (by, [int((values == v).sum()) for v in levels])},
+                        coords={by: levels})
+        return describe(ds, {"accuracy": Label("accuracy of the choice", "1",
+                                               "argmax of the choice actions = label"),
+                             "accuracy_sem": Label("s.e. of the accuracy", "1", "sd / sqrt(n)"),
+                             "n_decisions": Label("decision steps", "1", "steps with label > 0")})
 
     def probe_inputs(self, episodes: Episodes, n_probes: int | None = None, *,
                      seed: Seed = None) -> None:
