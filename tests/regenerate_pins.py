@@ -108,6 +108,14 @@ def _relative(a: float, b: float) -> float:
     return 0.0 if scale == 0 else abs(a - b) / scale
 
 
+def _round_up(x: float) -> float:
+    """``x`` rounded up to one significant digit (0 stays 0)."""
+    if x <= 0:
+        return 0.0
+    unit = 10.0 ** math.floor(math.log10(x))
+    return float(f"{math.ceil(x / unit - 1e-9) * unit:.1g}")
+
+
 def _merge(passes: dict[int, dict], targets: list[str], wall: float) -> dict:
     import numpy
     import torch
@@ -123,7 +131,7 @@ def _merge(passes: dict[int, dict], targets: list[str], wall: float) -> dict:
         if not math.isfinite(spread):
             raise RuntimeError(f"{target}: a row is finite with {THREADS[0]} thread(s) and "
                                f"not with {THREADS[1]}: no tolerance can cover that")
-        rtol = max(MIN_RTOL, float(f"{SAFETY * spread:.1g}"))
+        rtol = max(MIN_RTOL, _round_up(SAFETY * spread))
         pins[target] = {
             "rtol": rtol, "spread": spread,
             "seconds": {str(t): passes[t]["seconds"][target] for t in THREADS},
