@@ -92,6 +92,16 @@ def test_another_machine_replays_the_history_open_loop():
     assert torch.equal(replay.inputs, trace.inputs) and torch.equal(replay.rewards, trace.rewards)
 
 
+def test_measure_reads_the_rewards_of_the_run():
+    env = GymEnvironment("CartPole-v1")
+    machine = _gru(env)
+    ds = trajprobe.measure(machine, env, episodes=4, steps=30, seed=3)
+    trace = trajprobe.interact(machine, env, 4, 30, seed=3)  # measure's run, again
+    np.testing.assert_array_equal(ds["reward"].values, trace.rewards.numpy())
+    np.testing.assert_array_equal(ds["return"].values, trace.rewards.sum(1).numpy())
+    assert bool(((ds.policy_entropy > 0) & (ds.policy_entropy <= np.log(2) + 1e-6)).all())
+
+
 def test_continuous_actions_are_refused():
     with pytest.raises(TypeError, match="Discrete action space"):
         GymEnvironment("Pendulum-v1")

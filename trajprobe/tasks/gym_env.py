@@ -35,6 +35,9 @@ state between ``contexts``, which resets them, and the last ``reward``); only
 ``feedback="next"`` machines (a machine's input at t + 1 is the observation that followed
 its action; an SGD Learner's ``"same"`` loop would pair a_t with o_{t+1}); one sample per
 step (no ``n_samples``). ``expected_reward`` is unknown for a general environment.
+
+:func:`trajprobe.measure` reads the run's rewards, returns and the policy's entropy
+(``summarise``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import xarray as xr
+
+from trajprobe.labelled import Label, describe
 
 __all__ = ["GymEnvironment", "GymRun"]
 
@@ -183,6 +189,31 @@ class GymEnvironment:
         raise NotImplementedError(f"{self!r}: the mean reward of every action is not known for "
                                   "a general Gymnasium environment")
 
+    def probe_inputs(self, episodes: Any, n_probes: int | None = None, *,
+                     seed: Any = None) -> None:
+        """None: measured on the run itself (its rewards), without probes."""
+        if n_probes is not None:
+            raise ValueError(f"n_probes: {self!r} is measured without probes, got {n_probes}")
+        return None
+
+    def summarise(self, probed: Any) -> xr.Dataset:
+        """The rewards of the run and the policy's entropy, per episode and step.
+
+        Returns:
+            ``reward (episode, t)``, ``return (episode)`` (the sum over the T steps) and
+            ``policy_entropy (episode, t)`` (nats) of the policy the actions were drawn from.
+        """
+        rewards = probed.trace.rewards.to(torch.float64)
+        entropy = _entropy(probed.policy(probed.trace.outputs.to(torch.float64)))
+        ds = xr.Dataset({"reward": (("episode", "t"), rewards.cpu().numpy()),
+                         "return": ("episode", rewards.sum(1).cpu().numpy()),
+                         "policy_entropy": (("episode", "t"), entropy.cpu().numpy())},
+                        attrs={"measure": "reward"})
+        return describe(ds, {"reward": Label("reward r_t", "1", "the environment's"),
+                             "return": Label("return", "1", "sum of r_t over the T steps"),
+                             "policy_entropy": Label("policy entropy", "nats",
+                                                     "H(policy(y_t))")})
+
     @property
     def last_run(self) -> GymRun:
         """What the environments did during the last interaction (:class:`GymRun`)."""
@@ -249,3 +280,10 @@ def _reset(env: Any, seed: int) -> Any:
         legacy(seed)
     obs, _ = env.reset(seed=seed)
     return obs
+
+
+def _entropy(policy: Any) -> torch.Tensor:
+    """The entropy of a policy given as a distribution or as probabilities ``[..., A]``."""
+    if isinstance(policy, torch.distributions.Distribution):
+        return policy.entropy()
+    return torch.distributions.Categorical(probs=policy).entropy()
