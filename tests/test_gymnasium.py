@@ -102,6 +102,18 @@ def test_measure_reads_the_rewards_of_the_run():
     assert bool(((ds.policy_entropy > 0) & (ds.policy_entropy <= np.log(2) + 1e-6)).all())
 
 
+def test_an_id_a_class_a_factory_and_an_instance_give_the_same_run():
+    from gymnasium.envs.classic_control import CartPoleEnv
+
+    runs = [trajprobe.interact(_gru(GymEnvironment("CartPole-v1")), env, 2, 15, seed=5)
+            for env in (GymEnvironment("CartPole-v1"), GymEnvironment(CartPoleEnv),
+                        GymEnvironment(lambda: gym.make("CartPole-v1")),
+                        GymEnvironment(gym.make("CartPole-v1")))]
+    for run in runs[1:]:
+        assert torch.equal(run.inputs, runs[0].inputs) and torch.equal(run.rewards,
+                                                                       runs[0].rewards)
+
+
 def test_continuous_actions_are_refused():
     with pytest.raises(TypeError, match="Discrete action space"):
         GymEnvironment("Pendulum-v1")

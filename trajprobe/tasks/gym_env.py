@@ -79,8 +79,8 @@ class GymEnvironment:
 
     Args:
         env: a Gymnasium id (``"CartPole-v1"``, made with ``gymnasium.make(env, **kwargs)``),
-            a callable returning a new environment, or an environment instance (deep-copied
-            for every episode).
+            a callable returning a new environment (a function or an environment class), or
+            an environment instance (deep-copied for every episode).
         with_feedback: append ``[one_hot(a_{t-1}), r_{t-1}]`` to the observation (module
             docstring).
         on_done: ``"hold"`` or ``"reset"``: what an episode that ends before T does.
@@ -252,8 +252,8 @@ def _factory(env: Any, kwargs: dict[str, Any]) -> Callable[[], Any]:
     if kwargs:
         raise TypeError(f"kwargs: only for a Gymnasium id, got {sorted(kwargs)} with "
                         f"{type(env).__name__}")
-    if callable(env) and not hasattr(env, "step"):
-        return env
+    if isinstance(env, type) or (callable(env) and not hasattr(env, "step")):
+        return env  # a factory: a function or an environment class
     if hasattr(env, "step") and hasattr(env, "reset"):
         return lambda: copy.deepcopy(env)
     raise TypeError(f"env: expected a Gymnasium id, a callable returning an environment or an "
