@@ -22,8 +22,9 @@ ContextDecisionObserver     log-likelihood per (modality,            P(label_t) 
 They follow the supervised trials (open loop), whose length the timing fixes. In closed
 loop (:class:`~trajprobe.tasks.gym_env.GymEnvironment`) neurogym's ``reset`` takes the
 first step of the first trial itself (the first observation is the trial's second), and a
-trial aborted by a broken fixation (``abort=True``) or ended by an early response is
-shorter than the timing says: the observers' step count would then be off.
+trial aborted by a broken fixation (``abort=True``) or ended by a response before the
+decision period's last step is shorter than the timing says: the observers' step count
+would then be off.
 
 They live beside the tasks (in the core) so that a task hands out its own
 (``task.bayes_machine()``, read by :func:`trajprobe.posterior_error`); their public home
