@@ -87,14 +87,16 @@ class NeurogymTask:
                dtype: torch.dtype = torch.float32) -> Episodes:
         """Draw ``n_episodes`` streams of trials, each cut at ``n_steps`` (module docstring).
 
+        Episode i is a copy of the environment, reset and seeded ``s + i`` (neurogym's
+        ``env.seed``), s the integer ``seed`` or drawn from a generator (None: fresh).
+
         Returns:
             :class:`Episodes`: inputs ``[E, T, obs_size]``, targets ``[E, T]`` (long),
             params ``trial`` and the trials' numeric entries ``[E, T]``.
         """
         check_positive_int(n_episodes, "n_episodes")
         check_positive_int(n_steps, "n_steps")
-        base = seed if isinstance(seed, int) else int(torch.randint(
-            0, 2**31 - 1, (1,), generator=make_generator(seed)).item())
+        base = seed if isinstance(seed, int) else _draw_seed(make_generator(seed))
         streams = [self._stream(base + i, n_steps) for i in range(n_episodes)]
         keys = set.intersection(*(set(s[2]) for s in streams))
         params = {k: torch.as_tensor(np.stack([s[2][k] for s in streams]), device=device)
@@ -220,3 +222,9 @@ def _trial_env(env: Any) -> Any:
     while not hasattr(type(env), "new_trial") and hasattr(env, "env"):
         env = env.env
     return env
+
+
+def _draw_seed(generator: torch.Generator) -> int:
+    """A base seed for the environments' own generators, drawn from ``generator``."""
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                             device=generator.device).item())
