@@ -114,6 +114,12 @@ def test_an_id_a_class_a_factory_and_an_instance_give_the_same_run():
                                                                        runs[0].rewards)
 
 
+def test_a_feedback_same_machine_is_refused():
+    env = GymEnvironment("CartPole-v1")
+    with pytest.raises(ValueError, match="feedback='next' only"):
+        trajprobe.interact(_gru(env), env, 2, 5, feedback="same")
+
+
 def test_continuous_actions_are_refused():
     with pytest.raises(TypeError, match="Discrete action space"):
         GymEnvironment("Pendulum-v1")

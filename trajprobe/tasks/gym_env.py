@@ -33,8 +33,9 @@ or truncated it.
 Limits: one interaction at a time per ``GymEnvironment`` (the live environments are its
 state between ``contexts``, which resets them, and the last ``reward``); only
 ``feedback="next"`` machines (a machine's input at t + 1 is the observation that followed
-its action; an SGD Learner's ``"same"`` loop would pair a_t with o_{t+1}); one sample per
-step (no ``n_samples``). ``expected_reward`` is unknown for a general environment.
+its action; an SGD Learner's ``"same"`` loop would pair a_t with o_{t+1}, and is refused
+at its second step); one sample per step (no ``n_samples``). ``expected_reward`` is
+unknown for a general environment.
 
 :func:`trajprobe.measure` reads the run's rewards, returns and the policy's entropy
 (``summarise``).
@@ -144,8 +145,17 @@ class GymEnvironment:
     def encode(self, context: torch.Tensor | None, prev_action: torch.Tensor | None,
                prev_reward: torch.Tensor | None, *,
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The current observation of every episode ``[E, input_size]`` (module docstring)."""
+        """The current observation of every episode ``[E, input_size]`` (module docstring).
+
+        Raises:
+            ValueError: asked for an input without the previous action after a step (a
+                ``feedback="same"`` machine, which this environment cannot serve).
+        """
         obs = torch.as_tensor(self._current(), dtype=dtype)
+        if prev_action is None and self._record["live"]:
+            raise ValueError(f"{self!r}: runs machines with feedback='next' only (input t + 1 "
+                             "is the observation after action t); a feedback='same' machine "
+                             "(an SGD Learner) would pair an action with the next observation")
         if not self.with_feedback:
             return obs
         feedback = torch.zeros(obs.shape[0], self.n_actions + 1, dtype=dtype)
