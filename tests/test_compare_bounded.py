@@ -5,6 +5,13 @@ rates span 1e-2 to 1e4) against an untrained GRU, D_o is finite and within 5 % o
 best constant map's D_o both ways; a one-hot predictor and BetaBernoulli, each in its own
 encoding and aligned in time, simulate each other exactly; an unreliable untrained
 baseline makes the comparison unreliable, and the note says so.
+
+Issue 33, the best constant map searched through the target's own output function: where
+the best constant is an extreme state (outside every quantile), the bound equals a
+brute-force search over the target's visited states, for an output that reads its input
+(the screen) and one that does not (sufficient statistics); on the heavy-tailed pair and a
+categorical logit pair the bound and D_o are within 10 % of the brute force in both
+directions.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import pytest
 import torch
 from torch import nn
 
+from trajprobe import machine as sm
 from trajprobe.adapters import wrap
 from trajprobe.compare import (
     Coordinates,
@@ -22,11 +30,18 @@ from trajprobe.compare import (
     behavioural_dissimilarity,
     simulation,
 )
+from trajprobe.compare.behaviour import distribution_of, kl
+from trajprobe.compare.simulation_constant import constant_candidates
+from trajprobe.compare.simulation_folds import fold_indices
+from trajprobe.randomness import make_generator
 from trajprobe.reference_models.conjugate import BetaBernoulli, ConjugatePredictor
 from trajprobe.traces import rollout
 
 CLOSED = SimulationConfig(n_hidden_layers=0)
 """Closed-form maps: the bound does not depend on the MLP."""
+
+UNREFINED = SimulationConfig(n_hidden_layers=0, refine_constant=False)
+"""Closed-form maps, the constant not refined: the bound is a visited state."""
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -211,3 +226,212 @@ def test_an_unreliable_untrained_baseline_makes_the_comparison_unreliable():
     assert alone["reliable_shuffled"].all()
     assert (alone["state_dissimilarity"] < 0.01).all()  # (α + 1, β) is an affine copy
     assert (alone["output_dissimilarity"] <= alone["output_dissimilarity_constant"]).all()
+
+
+# ------------------------------------------------------------- the best constant map
+
+
+def brute_force(src, dst, inputs, *, encode=(None, None), n_folds=5, seed=0,
+                training_only=False) -> float:
+    """D_o of src → dst's best constant, by brute force: the min over every visited state
+    of ``dst`` (s_0..s_{T−1} of all episodes, or with ``training_only`` of the fold's
+    training episodes) of D_o on each held-out fold, through ``dst.step``; the mean over
+    the folds :func:`simulation` uses with ``seed``."""
+    x_src = inputs if encode[0] is None else encode[0](inputs)
+    x_dst = inputs if encode[1] is None else encode[1](inputs)
+    y_src = rollout(src, x_src).outputs.detach()
+    trace = rollout(dst, x_dst)
+    visited = trace.state_vectors(dst)[:, :-1].detach()
+    n_ep, n_t = y_src.shape[:2]
+    measure = "kl" if callable(getattr(src, "distribution", None)) and callable(
+        getattr(dst, "distribution", None)) else "error"
+    g = y_src.reshape(n_ep * n_t, -1).double()
+    variance = float(((g - g.mean(0)) ** 2).sum(1).mean())
+    best = []
+    for test in fold_indices(n_ep, n_folds, make_generator(seed)):
+        x, ys = x_dst[test].flatten(0, 1), y_src[test].flatten(0, 1)
+        keep = np.setdiff1d(np.arange(n_ep), test) if training_only else np.arange(n_ep)
+        states = visited[torch.as_tensor(keep)].flatten(0, 1)
+        n, values = x.shape[0], []
+        for start in range(0, states.shape[0], 64):
+            c = states[start:start + 64]
+            forked = sm.state_from_vector(dst, c.repeat_interleave(n, 0))
+            with torch.no_grad():
+                y = dst.step(x.repeat(c.shape[0], *([1] * (x.dim() - 1))), forked)[0]
+            if measure == "error":
+                err = ((y.reshape(c.shape[0], n, -1).double() - ys.reshape(1, n, -1).double())
+                       ** 2).sum(-1) / variance
+                values.append(err.mean(1))
+            else:
+                p = distribution_of(src, ys.double().repeat(c.shape[0], *([1] * (ys.dim() - 1))),
+                                    "source")
+                q = distribution_of(dst, y.double(), "target")
+                values.append(kl(p, q).reshape(c.shape[0], len(test), n_t).mean(1).sum(1))
+        best.append(float(torch.cat(values).min()))
+    return float(np.mean(best))
+
+
+class Walk:
+    """State (s, n): s a random walk of the inputs, n the step count; the output
+    tanh(s_{t−1}) + ``reads`` · x_t: highest at the largest s, an extreme state."""
+
+    def __init__(self, reads: float):
+        self.reads = reads
+
+    def initial_state(self, batch_size):
+        return torch.zeros(batch_size, 2, dtype=torch.float64)
+
+    def step(self, x, state):
+        y = torch.tanh(state[:, :1]) + self.reads * x[:, :1]
+        return y, state + torch.cat([x[:, :1], torch.ones_like(x[:, :1])], 1)
+
+
+class High:
+    """Outputs 1.5 + 0.1 x_t (above anything tanh gives); state the running sum of x."""
+
+    def initial_state(self, batch_size):
+        return torch.zeros(batch_size, 1, dtype=torch.float64)
+
+    def step(self, x, state):
+        return 1.5 + 0.1 * x[:, :1] + 0.01 * state, state + x[:, :1]
+
+
+def _walk_inputs(n_episodes=60, n_steps=12, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n_episodes, n_steps, 1, generator=gen, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("reads", [0.3, 0.0], ids=["mealy", "input-free"])
+def test_an_extreme_best_constant_is_found(reads):
+    inputs = _walk_inputs()
+    ds = simulation(High(), Walk(reads), inputs, config=UNREFINED, seed=0)
+    bound = float(ds["output_dissimilarity_constant"].sel(direction="a→b"))
+    expected = brute_force(High(), Walk(reads), inputs, training_only=True)
+    assert bound == pytest.approx(expected, rel=1e-9)
+    # The winner is the largest s: outside any inner quantile of the states.
+    states = rollout(Walk(reads), inputs).states[:, :-1, 0]
+    assert float(states.max()) > float(torch.quantile(states.flatten(), 0.99))
+    # Refined by gradient steps (the target is differentiable), the bound only falls.
+    refined = simulation(High(), Walk(reads), inputs,
+                         config=SimulationConfig(n_hidden_layers=0), seed=0)
+    assert float(refined["output_dissimilarity_constant"].sel(direction="a→b")) <= bound + 1e-12
+
+
+def test_constant_candidates_are_the_states_or_a_subsample_with_the_extremes():
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(2000, 3))
+    few = constant_candidates(states[:100], 512)
+    assert few.shape == (100, 3)
+    many = constant_candidates(states, 64)
+    assert 64 <= many.shape[0] <= 64 + 6
+    for column in range(3):  # each coordinate's extremes are among them
+        assert states[:, column].max() in many[:, column]
+        assert states[:, column].min() in many[:, column]
+    shuffled = constant_candidates(rng.permutation(states), 64)
+    np.testing.assert_array_equal(many, shuffled)  # the set decides, not the order
+
+
+def _heavy_pair():
+    torch.manual_seed(0)
+    rnn = wrap(nn.GRU(2, 32, batch_first=True), nn.Linear(32, 1))
+    return GammaPoisson(), rnn, (None, lambda x: torch.log1p(x).float())
+
+
+def _logit_pair():
+    """Two untrained GRUs with 3 logits each, read as categorical distributions."""
+    torch.manual_seed(1)
+    a = wrap(nn.GRU(3, 16, batch_first=True), nn.Linear(16, 3), distribution="categorical")
+    b = wrap(nn.GRU(3, 24, batch_first=True), nn.Linear(24, 3), distribution="categorical")
+    gen = torch.Generator().manual_seed(2)
+    tokens = torch.randint(0, 3, (60, 12), generator=gen)
+    return a, b, nn.functional.one_hot(tokens, 3).float()
+
+
+@pytest.mark.parametrize("pair", ["heavy-tailed", "logits"])
+def test_bound_and_d_o_are_within_ten_percent_of_a_brute_force_search(pair):
+    if pair == "heavy-tailed":
+        a, b, encode = _heavy_pair()
+        inputs = _poisson_inputs(60, 15)
+    else:
+        a, b, inputs = _logit_pair()
+        encode = None
+    swap = (None, None) if encode is None else encode[::-1]
+    with torch.no_grad():
+        ds = simulation(a, b, inputs, config=UNREFINED, encode=encode, seed=0)
+        refined = simulation(a, b, inputs, config=SimulationConfig(n_hidden_layers=0),
+                             encode=encode, seed=0)
+        for direction, (src, dst, enc) in {"a→b": (a, b, encode or (None, None)),
+                                           "b→a": (b, a, swap)}.items():
+            expected = brute_force(src, dst, inputs, encode=enc)
+            row, row_refined = ds.sel(direction=direction), refined.sel(direction=direction)
+            assert float(row["output_dissimilarity_constant"]) == pytest.approx(expected,
+                                                                                rel=0.1)
+            assert float(row["output_dissimilarity"]) <= 1.1 * expected
+            assert float(row_refined["output_dissimilarity_constant"]) <= 1.1 * expected
+            assert float(row_refined["output_dissimilarity"]) <= 1.1 * expected
+            assert -1e-9 <= float(row["output_simulation_score"]) <= 1.0
+            assert -1e-9 <= float(row_refined["output_simulation_score"]) <= 1.0
+    if pair == "logits":  # KL in bits averaged over t beside eq. 2's sum over t in nats
+        n_t = inputs.shape[1]
+        np.testing.assert_allclose(ds["output_dissimilarity_bits_per_step"],
+                                   ds["output_dissimilarity"] / (n_t * np.log(2)), rtol=1e-12)
+    else:  # the GRU's outputs are out of the Gamma-Poisson's reach: a finding, not a fault
+        finding = str(ds["finding"].sel(direction="b→a").item())
+        assert finding.startswith("no state of machine a produces outputs near machine b's")
+        assert "nearly constant" not in str(ds["reliability_note"].sel(direction="b→a").item())
+
+
+# ------------------------------------------------------------- the score and the notes
+
+
+def test_a_machine_simulates_itself_with_score_one():
+    a, _, inputs = _logit_pair()
+    with torch.no_grad():
+        ds = simulation(a, a, inputs, config=UNREFINED, seed=0)
+    np.testing.assert_allclose(ds["output_simulation_score"], 1.0, atol=1e-9)
+    assert (ds["output_dissimilarity_constant"] > 0).all()
+    assert (ds["finding"] == "").all()
+
+
+class Flat:
+    """Outputs 0.5 + 1e-5 x_t: nearly constant."""
+
+    def initial_state(self, batch_size):
+        return torch.zeros(batch_size, 1, dtype=torch.float64)
+
+    def step(self, x, state):
+        return 0.5 + 1e-5 * x[:, :1], state + x[:, :1]
+
+
+class NearHalf:
+    """Outputs 0.5 + 1e-3 (tanh(s_{t−1}) + x_t): within 1e-3 of 0.5 at every state."""
+
+    def initial_state(self, batch_size):
+        return torch.zeros(batch_size, 1, dtype=torch.float64)
+
+    def step(self, x, state):
+        return 0.5 + 1e-3 * (torch.tanh(state) + x[:, :1]), state + x[:, :1]
+
+
+def test_the_small_variance_note_only_where_it_is_the_cause():
+    inputs = _walk_inputs()
+    ds = simulation(Flat(), NearHalf(), inputs, config=UNREFINED, seed=0)
+    row = ds.sel(direction="a→b")
+    assert float(row["output_dissimilarity_constant"]) > 100  # a tiny gap / a tinier variance
+    assert "machine a's outputs are nearly constant" in str(row["reliability_note"].item())
+    assert str(row["finding"].item()) == ""
+    # High's outputs are out of Walk's reach and not nearly constant: a finding, no note.
+    far = simulation(High(), Walk(0.3), inputs, config=UNREFINED, seed=0).sel(direction="a→b")
+    assert "nearly constant" not in str(far["reliability_note"].item())
+    assert "no state of machine b produces outputs near machine a's" in str(far["finding"].item())
+
+
+def test_logits_without_a_distribution_get_a_note():
+    a, b, inputs = _logit_pair()
+    plain = wrap(nn.GRU(3, 16, batch_first=True), nn.Linear(16, 3))
+    with torch.no_grad():
+        ds = simulation(plain, b, inputs, config=UNREFINED, seed=0)
+        declared = simulation(a, b, inputs, config=UNREFINED, seed=0)
+    assert "machine a is a torch module with 3 outputs" in ds.attrs["output_measure_note"]
+    assert "distribution='categorical'" in ds.attrs["output_measure_note"]
+    assert "distribution=" not in declared.attrs["output_measure_note"]

@@ -34,11 +34,13 @@ from trajprobe.randomness import Seed, make_generator
 __all__ = ["PAIRWISE_VARIABLES", "pairwise_simulation"]
 
 PAIRWISE_VARIABLES = (
+    "output_simulation_score", "output_simulation_score_sem",
     "state_dissimilarity", "state_dissimilarity_sem", "output_dissimilarity",
     "output_dissimilarity_sem", "output_dissimilarity_constant", "state_dissimilarity_shuffled",
     "output_dissimilarity_shuffled", "reliable", "reliability_note",
 )
-"""Per-direction variables of :func:`~.simulation` gathered into the matrices."""
+"""Per-direction variables of :func:`~.simulation` gathered into the matrices, the
+unit-free score (1 − D_o / D_o(best constant map)) first."""
 
 
 def _named(machines) -> dict[str, sm.StateMachine]:

@@ -36,8 +36,11 @@ trace of N onto a trace of M on which the outputs agree. Relaxed to continuous s
      error (the reason is written to ``attrs["output_measure_note"]``).
 
 5. Beside every D_s and D_o: **the constant-map bound** — the best constant map on the
-   validation episodes, scored on the same held-out episodes (D_o should not exceed it;
-   a row that does is flagged); **null baselines** — a closed-form map fitted on
+   validation episodes (every training state of the target tried through its own output
+   function, :mod:`.simulation_constant`), scored on the same held-out episodes (D_o
+   should not exceed it; a row that does is flagged); **the unit-free score**
+   1 − D_o / bound (1 exact, 0 no better than the best constant; under KL also bits per
+   step); **null baselines** — a closed-form map fitted on
    time-shuffled pairs; and, when given, the same comparison with an untrained machine
    of b's architecture — and linear CKA / Procrustes on the raw states (:mod:`.baselines`).
 6. **Every row is flagged** (:mod:`.simulation_report`): invalid or non-finite target
@@ -83,8 +86,13 @@ from trajprobe.compare.coordinates import declared_positive
 from trajprobe.compare.dsa import dsa_distance
 from trajprobe.compare.simulation_folds import fold_indices, run_direction
 from trajprobe.compare.simulation_map import N_CONSTANT_STATES, RIDGE_PATH, SimulationMap
-from trajprobe.compare.simulation_outputs import OutputScorer, resolve_measure
-from trajprobe.compare.simulation_report import attrs_of, build_dataset, row_reasons
+from trajprobe.compare.simulation_outputs import OutputScorer, distribution_hint, resolve_measure
+from trajprobe.compare.simulation_report import (
+    attrs_of,
+    build_dataset,
+    output_finding,
+    row_reasons,
+)
 from trajprobe.compare.whitening import Whitening
 from trajprobe.initialisers import torch_default_init
 from trajprobe.randomness import Seed, make_generator
@@ -135,6 +143,8 @@ class SimulationConfig:
         bound_tolerance: a row is flagged when its held-out D_o exceeds the constant-map
             bound by more than this fraction.
         quadrature_points: nodes for KLs without a closed form (:func:`~.kl`).
+        refine_constant: refine the best constant target state by gradient steps where
+            the target is differentiable (:mod:`.simulation_constant`).
     """
 
     explained_variance: float = 0.99
@@ -156,6 +166,7 @@ class SimulationConfig:
     min_states_per_dimension: float = 10.0
     bound_tolerance: float = 0.05
     quadrature_points: int = DEFAULT_QUADRATURE_POINTS
+    refine_constant: bool = True
 
     def __post_init__(self) -> None:
         self.make_map(0)  # validates the map's parameters in one place
@@ -165,7 +176,7 @@ class SimulationConfig:
         if self.output_measure not in ("auto", "kl", "error"):
             raise ValueError(
                 f"output_measure: expected 'auto', 'kl' or 'error', got {self.output_measure!r}")
-        for name in ("shuffled_null", "dsa"):
+        for name in ("shuffled_null", "dsa", "refine_constant"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         for name in ("min_states_per_dimension", "bound_tolerance"):
@@ -246,6 +257,13 @@ def simulation(
     Returns:
         ``xarray.Dataset`` over ``direction`` (and ``fold``, ``t``, ``episode``):
 
+        - ``output_simulation_score`` ``(direction)`` first: 1 − D_o / D_o(best constant
+            map), per fold on the same held-out episodes, mean over folds (1 = exact, 0 =
+            no better than the best constant, < 0 worse; NaN where the bound is 0);
+            ``_sem``, ``_fold``; ``_shuffled`` and, with ``untrained``, ``_untrained``;
+        - under KL, ``output_dissimilarity_bits_per_step`` and
+            ``output_dissimilarity_constant_bits_per_step`` (+ ``_sem``): D_o / (T ln 2),
+            KL in bits averaged over t (D_o itself is eq. 2's sum over t in nats);
         - ``state_dissimilarity``, ``output_dissimilarity`` ``(direction)``: D_s and D_o,
             means over folds; ``*_sem`` their standard errors; ``*_fold (direction, fold)``;
         - ``state_dissimilarity_per_step``, ``output_dissimilarity_per_step``
@@ -254,6 +272,10 @@ def simulation(
             ``state_dissimilarity_constant``: the best constant map on the same episodes;
         - nulls: ``*_shuffled`` (+ ``_sem``) and, with ``untrained``, ``*_untrained``
             (+ ``_sem``) and ``output_dissimilarity_untrained_constant``;
+        - ``finding`` (direction): what the numbers say about the pair, in words, when
+            anything (e.g. no state of the target produces outputs near the source's: even
+            its best constant is worse than predicting the source's mean output) — a
+            finding, not a flag;
         - flags: ``reliable`` and ``reliability_note`` (direction): the map and all its
             nulls; ``reliable_shuffled``/``_untrained`` and their notes: each null alone;
             ``invalid_output_fraction``;
@@ -304,7 +326,7 @@ def _add_untrained(ds: xr.Dataset, a, machine, traces: AlignedTraces, config,
                             same_inputs=traces.same_inputs)
     other = _simulate(a, machine, trace_u, replace(config, shuffled_null=False), measure_u,
                       note_u, generator)
-    for name in ("state_dissimilarity", "output_dissimilarity"):
+    for name in ("output_simulation_score", "state_dissimilarity", "output_dissimilarity"):
         for suffix in ("", "_sem"):
             ds[f"{name}_untrained{suffix}"] = other[f"{name}{suffix}"]
     ds["output_dissimilarity_untrained_constant"] = other["output_dissimilarity_constant"]
@@ -333,13 +355,16 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
                             rank_tolerance=config.rank_tolerance).fit(v)
                for k, v in vec.items()}
     outputs = {k: trace_of[k].outputs.detach().cpu() for k in machines}
+    if measure == "error":
+        note = "; ".join(x for x in (note, distribution_hint(machines, outputs)) if x)
     results, flags = {}, {name: [] for name in (
-        "reliable", "reliability_note", "reliable_shuffled", "reliability_note_shuffled")}
+        "reliable", "reliability_note", "reliable_shuffled", "reliability_note_shuffled",
+        "finding")}
     for direction, (src, dst) in zip(DIRECTIONS, (("a", "b"), ("b", "a")), strict=True):
         scorer = OutputScorer(measure, machines[src], outputs[src], machines[dst],
                               outputs[dst], trace_of[dst].inputs, config.quadrature_points,
                               (src, dst))
-        reasons, null_reasons = list(scorer.reasons), []
+        reasons, null_reasons, finding = list(scorer.reasons), [], ""
         results[direction] = None
         if display[dst].rank_ == 0:
             reasons.append(f"machine {dst}'s states have no variance: nothing to simulate")
@@ -349,6 +374,8 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
             results[direction] = r
             defined = scorer.measure == "kl" or scorer.variance > 0
             reasons += row_reasons(r, "map", dst, config.bound_tolerance, defined)
+            finding, fragile = output_finding(r, scorer, (src, dst), vec[src].shape[1])
+            reasons += fragile
             if config.shuffled_null:
                 null_reasons = row_reasons(r, "shuffled", dst, config.bound_tolerance, defined)
             needed = config.min_states_per_dimension * (display[src].rank_ + 1)
@@ -363,10 +390,12 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
         flags["reliability_note"].append("; ".join(note_all))
         flags["reliable_shuffled"].append(not null_reasons)
         flags["reliability_note_shuffled"].append("; ".join(null_reasons))
+        flags["finding"].append(finding)
     if not config.shuffled_null:
         del flags["reliable_shuffled"], flags["reliability_note_shuffled"]
     attrs = attrs_of(measure, note, len(folds), config, INVARIANCES)
-    ds = build_dataset(results, flags, display, vec, outputs, len(folds), config, attrs)
+    ds = build_dataset(results, flags, display, vec, outputs, len(folds), config, attrs,
+                       measure)
     raw_a = vec["a"].reshape(-1, vec["a"].shape[-1])
     raw_b = vec["b"].reshape(-1, vec["b"].shape[-1])
     ds["linear_cka"] = ((), linear_cka(raw_a, raw_b))

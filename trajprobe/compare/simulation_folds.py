@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from trajprobe.compare.simulation_constant import search_constant
 from trajprobe.compare.simulation_outputs import OutputScorer, fold_output
 from trajprobe.randomness import make_generator
 
@@ -112,8 +113,17 @@ def run_direction(src_vec: np.ndarray, dst_vec: np.ndarray, positive, folds, con
         def loss(val, states, train=train, cache=cache):
             return _cached_loss(scorer, train[val], states, cache)
 
+        def search(val, candidates, spread, train=train, cache=cache):
+            # The shuffled null searches the same states on the same episodes: found once.
+            key = ("constant", train[val].tobytes(), candidates.tobytes())
+            if key not in cache:
+                cache[key] = search_constant(scorer, train[val], candidates, spread=spread,
+                                             refine=config.refine_constant)
+            return cache[key]
+
         fit = {"source_positive": positive[0], "target_positive": positive[1],
-               "validation_loss": loss if by_outputs else None}
+               "validation_loss": loss if by_outputs else None,
+               "constant_search": search if by_outputs else None}
         phi = config.make_map(seeds[0]).fit(src_vec[train], dst_vec[train], **fit)
         embedded = phi.transform(src_vec[test])
         states = {"map": phi.transform_for_outputs(src_vec[test]),
@@ -121,7 +131,8 @@ def run_direction(src_vec: np.ndarray, dst_vec: np.ndarray, positive, folds, con
         placed = {"map": embedded, "constant": states["constant"]}
         if shuffled:
             target = time_shuffled(dst_vec[train], make_generator(seeds[1]))
-            null = config.make_map(seeds[0], closed_form=True).fit(src_vec[train], target, **fit)
+            null = config.make_map(seeds[0], closed_form=True).fit(src_vec[train], target,
+                                                                   sides_from=phi, **fit)
             states["shuffled"] = null.transform_for_outputs(src_vec[test])
             placed["shuffled"] = null.transform(src_vec[test])
         kinds = list(states)

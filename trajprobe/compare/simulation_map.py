@@ -17,9 +17,12 @@ as validation *episodes*):
    shrunk first), at relative strengths λ / λ_1 in :data:`RIDGE_PATH`, from 0 (least
    squares: exact for affine copies) to ∞ (the constant map c = the target's mean state
    in those coordinates: the geometric mean in log coordinates).
-3. **Constant maps**: those means and :data:`N_CONSTANT_STATES` training states of the
-   target (quantiles along its first two principal components), each sent to from every
-   source state.
+3. **Constant maps**: those means and, when candidates are scored by their outputs, the
+   best constant target state found by ``constant_search``
+   (:func:`~.simulation_constant.search_constant`: every training state of the target, or
+   :data:`N_CONSTANT_STATES` of them plus each coordinate's extremes, scored through the
+   target's output function on the validation items, then refined by gradient steps
+   where the target is differentiable), each sent to from every source state.
 4. **Selection on validation episodes**: every candidate's predicted target states on the
    validation episodes are scored by D_s and by ``validation_loss`` (in
    :func:`~.simulation`: the output dissimilarity D_o). φ, the state map
@@ -65,7 +68,9 @@ import torch
 from torch import nn
 
 from trajprobe.compare.coordinates import Coordinates
+from trajprobe.compare.simulation_constant import constant_candidates
 from trajprobe.compare.whitening import Whitening, as_states, check_fraction
+from trajprobe.dynamics import mean_sem
 from trajprobe.initialisers import torch_default_init
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.validation import check_positive_int
@@ -75,9 +80,10 @@ __all__ = ["N_CONSTANT_STATES", "RIDGE_PATH", "SimulationMap", "Whitening"]
 RIDGE_PATH = (0.0, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, math.inf)
 """Ridge strengths relative to the source's largest principal variance; ∞ = constant map."""
 
-N_CONSTANT_STATES = 16
-"""Training states of the target tried as constant maps (beside the mean states): evenly
-spaced quantiles along its first two principal components."""
+N_CONSTANT_STATES = 512
+"""Training states of the target tried as constant maps (beside the mean states and each
+coordinate's extremes): all of them when there are at most this many, else this many
+evenly spaced in lexicographic order (:func:`~.simulation_constant.constant_candidates`)."""
 
 EXACT = 1e-12
 """A validation loss at or below this is exact: no MLP residual is tried."""
@@ -85,6 +91,15 @@ EXACT = 1e-12
 ValidationLoss = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(validation episodes ``[V]``, candidate target states ``[C, V, T, S_M]``) → per-episode
 losses ``[C, V]`` (or ``[C]``, then without the one-standard-error rule)."""
+
+ConstantSearch = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(validation episodes ``[V]``, candidate target states ``[C, S_M]``, the training states'
+spread per coordinate ``[S_M]``) → the best constant states found ``[K, S_M]`` (K ≥ 1;
+:func:`~.simulation_constant.search_constant`)."""
+
+CONSTANT_CHUNK = 32
+"""Candidate constant states per call of ``validation_loss`` when no ``constant_search``
+is given (each is broadcast to every validation item)."""
 
 
 @dataclass
@@ -110,6 +125,7 @@ class _Candidate:
     coef: np.ndarray  # [r_N, r_M]
     intercept: np.ndarray  # [r_M]
     strength: float  # relative ridge; inf for a constant
+    state: np.ndarray | None = None  # [S_M] a constant's full target state (not projected)
 
 
 def _mlp(n_in: int, n_out: int, width: int, n_hidden: int, generator: torch.Generator
@@ -163,7 +179,8 @@ class SimulationMap:
             affine copies exact and ``math.inf`` to reach the constant map.
         log_coordinates: also try log coordinates for positive parameters (declared in
             :meth:`fit` or detected); False: raw coordinates only.
-        n_constant_states: training states of the target tried as constant maps.
+        n_constant_states: training states of the target tried as constant maps (beside
+            each coordinate's extremes; 0: the mean states only).
         hidden_width, n_hidden_layers: the residual MLP (0 hidden layers: closed form only).
         learning_rate, batch_size, max_epochs, patience: Adam on the residual; early
             stopping on the validation episodes, best epoch's weights restored (a copy).
@@ -216,7 +233,9 @@ class SimulationMap:
     # -- fitting ---------------------------------------------------------------------
     def fit(self, source, target, *, source_positive: np.ndarray | None = None,
             target_positive: np.ndarray | None = None,
-            validation_loss: ValidationLoss | None = None) -> SimulationMap:
+            validation_loss: ValidationLoss | None = None,
+            constant_search: ConstantSearch | None = None,
+            sides_from: SimulationMap | None = None) -> SimulationMap:
         """Fit φ on paired states: ``source`` ``[E, T, S_N]``, ``target`` ``[E, T, S_M]``.
 
         Args:
@@ -225,6 +244,14 @@ class SimulationMap:
             validation_loss: scores candidate maps' outputs on the validation episodes
                 (:data:`ValidationLoss`; lower is better; NaN/inf = invalid): selects φ_o
                 (module docstring, 4); None: D_s (φ_o = φ).
+            constant_search: finds the best constant target states on the validation
+                episodes (:data:`ConstantSearch`); None: with ``validation_loss``, every
+                candidate scored by it (:data:`CONSTANT_CHUNK` at a time); without it, the
+                mean states only (the best constants for D_s).
+            sides_from: a map fitted with the same seed on the same states, the target's
+                possibly permuted within episodes (the time-shuffled null): its fitted
+                coordinates and whitenings are reused instead of fitted again (the same
+                sets of states give them, up to round-off).
 
         Fitted attributes: ``candidate_losses_``/``candidate_state_losses_`` ``[C]``
         (``candidate_constant_`` ``[C]`` marks the constant maps),
@@ -236,15 +263,22 @@ class SimulationMap:
         src, tgt = self._check_pair(source, target)
         generator = make_generator(self.seed)
         train, val = self._split(src.shape[0], generator)
-        self.source_options_ = self._sides(src[train], source_positive, 1.0)
-        self.target_options_ = self._sides(tgt[train], target_positive,
-                                           self.explained_variance)
+        if sides_from is not None:
+            self.source_options_ = sides_from.source_options_
+            self.target_options_ = sides_from.target_options_
+        else:
+            self.source_options_ = self._sides(src[train], source_positive, 1.0)
+            self.target_options_ = self._sides(tgt[train], target_positive,
+                                               self.explained_variance)
         self.report_ = self.target_options_[-1]
         if self.report_.whitening.rank_ == 0:
             raise ValueError("target: the target's states have no variance on the training "
                              "episodes; there is nothing to map onto")
         state_loss = self._state_loss(tgt[val])
         candidates = self._candidates(src[train], tgt[train], generator)
+        if validation_loss is not None:
+            candidates += self._searched_constants(tgt, val, validation_loss,
+                                                   constant_search)
         zs_val = [side.whiten(src[val]) for side in self.source_options_]
         z_val = [self._affine(c, zs_val[c.source]) for c in candidates]
         per_s = self._report_losses(candidates, z_val, tgt[val])
@@ -293,27 +327,38 @@ class SimulationMap:
         if not any(math.isinf(s) for s in self.ridge_path):  # the means are always tried
             out += [_Candidate(0, j, np.zeros((r_s, t.whitening.rank_)), zt[j].mean(0),
                                math.inf) for j, t in enumerate(self.target_options_)]
-        last = len(self.target_options_) - 1
-        out += [_Candidate(0, last, np.zeros((r_s, zt[last].shape[1])), z, math.inf)
-                for z in self._constant_points(zt[last])]
         return out
 
-    def _constant_points(self, z: np.ndarray) -> np.ndarray:
-        """Training states (whitened, natural coordinates) at evenly spaced quantiles of
-        the first two components: ``n_constant_states`` rows, the same for any order of
-        the states (so the shuffled null tries the same constants)."""
-        flat = z.reshape(-1, z.shape[-1])
-        n = min(self.n_constant_states, flat.shape[0])
-        if n == 0:
-            return flat[:0]
-        axes = min(2, flat.shape[1])
-        per_axis = [n // axes + (i < n % axes) for i in range(axes)]
-        rows = []
-        for axis, count in enumerate(per_axis):
-            order = np.argsort(flat[:, axis], kind="stable")  # ties: identical states
-            ranks = np.linspace(0, flat.shape[0] - 1, count + 2)[1:-1].round().astype(int)
-            rows.append(flat[order[ranks]])
-        return np.concatenate(rows)
+    def _searched_constants(self, tgt: np.ndarray, val: np.ndarray, loss: ValidationLoss,
+                            search: ConstantSearch | None) -> list[_Candidate]:
+        """The best constant target states on the validation episodes (module docstring,
+        3) as candidates carrying their full state; candidates from every training episode
+        ``tgt`` ``[E, T, S_M]`` (the validation ones too: a state is one point, chosen by
+        its loss on the validation items)."""
+        flat = tgt.reshape(-1, tgt.shape[-1])
+        states = constant_candidates(flat, self.n_constant_states)
+        if states.shape[0] == 0:
+            return []
+        if search is not None:
+            found = np.atleast_2d(search(val, states, flat.std(0)))
+        else:
+            per = np.concatenate([
+                _per_episode(loss(val, np.broadcast_to(
+                    chunk[:, None, None], (chunk.shape[0], len(val), *tgt.shape[1:]))),
+                    chunk.shape[0]).mean(1)
+                for chunk in np.array_split(states, -(-states.shape[0] // CONSTANT_CHUNK))])
+            found = states[[int(np.argmin(per))]]
+        last, r_s = len(self.target_options_) - 1, self.source_options_[0].whitening.rank_
+        report = self.target_options_[last]
+        return [_Candidate(0, last, np.zeros((r_s, report.whitening.rank_)),
+                           report.whiten(state[None])[0], math.inf, state=state)
+                for state in found]
+
+    def _states(self, c: _Candidate, z: np.ndarray) -> np.ndarray:
+        """Full target states ``[..., S_M]`` from candidate ``c``'s whitened predictions."""
+        if c.state is not None:
+            return np.broadcast_to(c.state, (*z.shape[:-1], c.state.size)).copy()
+        return self.target_options_[c.target].unwhiten(z)
 
     def _unwhiten(self, c: _Candidate, zs: np.ndarray, residual=None) -> np.ndarray:
         """Target states ``[..., S_M]`` of candidate ``c`` at whitened sources ``zs``."""
@@ -321,9 +366,11 @@ class SimulationMap:
         if residual is not None:
             k = residual.shape[-1]
             z[..., :k] += residual
-        return self.target_options_[c.target].unwhiten(z)
+        return self._states(c, z)
 
     def _constant_state(self, c: _Candidate) -> np.ndarray:
+        if c.state is not None:
+            return c.state.copy()
         return self.target_options_[c.target].unwhiten(c.intercept[None])[0]
 
     def _state_loss(self, truth: np.ndarray) -> ValidationLoss:
@@ -343,8 +390,7 @@ class SimulationMap:
         best = int(np.argmin(per_s.mean(1)))
         scored = (sorted({best, *constant}) if per_s[best].mean() <= EXACT
                   else list(range(len(candidates))))
-        states = np.stack([self.target_options_[candidates[i].target].unwhiten(z_val[i])
-                           for i in scored])
+        states = np.stack([self._states(candidates[i], z_val[i]) for i in scored])
         out = np.full((len(candidates), per_s.shape[1]), np.inf)
         out[scored] = _per_episode(loss(val, states), len(scored))
         return out
@@ -359,8 +405,8 @@ class SimulationMap:
         report = len(self.target_options_) - 1
         out = np.empty((len(candidates), truth.shape[0]))
         for i, (c, z) in enumerate(zip(candidates, z_val, strict=True)):
-            if c.target != report:
-                z = self.report_.whiten(self.target_options_[c.target].unwhiten(z))
+            if c.target != report or c.state is not None:
+                z = self.report_.whiten(self._states(c, z))
             out[i] = ((z[..., :k] - z_true) ** 2).mean(axis=(1, 2))
         return np.where(np.isfinite(out), out, np.inf)
 
@@ -370,12 +416,18 @@ class SimulationMap:
         c = self.candidate_
         s_side, t_side = self.source_options_[c.source], self.target_options_[c.target]
         k = t_side.whitening.n_components_
-        zs = {key: s_side.whiten(src[idx]) for key, idx in (("train", train), ("val", val))}
+        fitted = self.n_hidden_layers > 0 and self.max_epochs > 0 \
+            and self.validation_state_loss_ > EXACT and s_side.whitening.rank_ > 0
+        # the training residual only when an MLP is fitted on it (epoch 0 needs validation)
+        parts = (("train", train), ("val", val)) if fitted else (("val", val),)
+        zs = {key: s_side.whiten(src[idx]) for key, idx in parts}
         n = {"train": len(train) * src.shape[1], "val": len(val) * src.shape[1]}
         res = {key: (t_side.whiten(tgt[idx]) - self._affine(c, zs[key]))[..., :k]
-               .reshape(n[key], k) for key, idx in (("train", train), ("val", val))}
-        skip = self.validation_state_loss_ <= EXACT or zs["train"].shape[-1] == 0
-        flat = {key: v.reshape(n[key], v.shape[-1]) for key, v in zs.items()}
+               .reshape(n[key], k) for key, idx in parts}
+        flat = {key: zs[key].reshape(n[key], zs[key].shape[-1]) for key, _ in parts}
+        if not fitted:
+            flat["train"], res["train"] = flat["val"][:0], res["val"][:0]
+        skip = not fitted
         self.mlp_, self.best_epoch_, self.n_epochs_, self.history_ = self._fit_mlp(
             flat["train"], res["train"], flat["val"], res["val"], generator, skip)
         if self.mlp_ is None:
@@ -388,9 +440,9 @@ class SimulationMap:
         self.validation_state_loss_ = float(per_s.mean())
         per_o = per_s if loss is None else _per_episode(loss(val, states), 1)[0]
         # The MLP map serves the outputs too only if it beats φ_o by more than 1 s.e.; an
-        # invalid (inf) loss on either side makes the margin inf: φ_o stays
+        # invalid (inf) loss on either side makes the margin NaN: φ_o stays
         with np.errstate(invalid="ignore"):
-            margin = _sem(per_o - self._output_per_episode)
+            margin = _margin(per_o - self._output_per_episode)
         if per_o.mean() + margin < self.validation_loss_:
             self.output_candidate_, self.validation_loss_ = None, float(per_o.mean())
 
@@ -539,13 +591,15 @@ def _per_episode(values, n_candidates: int) -> np.ndarray:
     return np.where(np.isfinite(out), out, np.inf)
 
 
-def _sem(values: np.ndarray) -> float:
-    """Standard error of the mean of ``values`` ``[V]`` (0 for one value; inf if any is)."""
+def _margin(values: np.ndarray) -> float:
+    """One standard error of the mean of the paired differences ``values`` ``[V]``, the
+    selection margin: :func:`trajprobe.dynamics.mean_sem`'s s.e., with its rules — NaN
+    where a value is not finite, so every comparison against the margin fails and the
+    candidate is not preferred — except for one value, where it is 0: one validation
+    episode has no spread to allow for (mean_sem's NaN would exclude even the best)."""
     if values.size < 2:
         return 0.0
-    if not np.isfinite(values).all():
-        return math.inf
-    return float(values.std(ddof=1) / math.sqrt(values.size))
+    return float(mean_sem(values)[1])
 
 
 def _one_standard_error(per: np.ndarray, candidates: list[_Candidate]) -> int:
@@ -559,7 +613,7 @@ def _one_standard_error(per: np.ndarray, candidates: list[_Candidate]) -> int:
     if not np.isfinite(mean[best]) or mean[best] <= EXACT:  # exact: no noise to guard
         return best
     within = [c for c in range(len(candidates)) if np.isfinite(mean[c])
-              and mean[c] <= mean[best] + _sem(per[c] - per[best])]
+              and mean[c] <= mean[best] + _margin(per[c] - per[best])]
     return max(within, key=lambda c: (candidates[c].strength, -mean[c]))
 
 

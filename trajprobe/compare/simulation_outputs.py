@@ -20,11 +20,14 @@ import warnings
 
 import numpy as np
 import torch
+from scipy.special import xlogy
+from torch import nn
 
 from trajprobe import machine as sm
 from trajprobe.compare.behaviour import distribution_of, kl
 
-__all__ = ["OutputScorer", "fold_output", "has_distribution", "resolve_measure", "top_share"]
+__all__ = ["OutputScorer", "discrete_pair", "distribution_hint", "fold_output",
+           "has_distribution", "resolve_measure", "top_share"]
 
 CHUNK_ITEMS = 65536
 """Items per batch of target-output evaluations (bounds the memory of KL quadrature)."""
@@ -72,6 +75,20 @@ def fold_output(measure: str, per_item: np.ndarray) -> float:
     return float(np.nanmean(per_item))
 
 
+def distribution_hint(machines: dict, outputs: dict) -> str:
+    """A suggestion for torch machines with two or more outputs and no ``distribution``:
+    their outputs may be logits, better compared by KL than by a squared error."""
+    hints = []
+    for key, machine in machines.items():
+        size = int(np.prod(outputs[key].shape[2:])) if outputs[key].dim() > 2 else 1
+        if isinstance(machine, nn.Module) and size >= 2 and not has_distribution(machine):
+            hints.append(f"machine {key} is a torch module with {size} outputs and no "
+                         f"distribution(y): if they are logits, declare it (e.g. "
+                         f"trajprobe.adapters.wrap(..., distribution='categorical')) to compare "
+                         f"by KL instead of a squared error of logits")
+    return "; ".join(hints)
+
+
 def _features(machine: sm.StateMachine, y: torch.Tensor, discrete: bool) -> np.ndarray:
     """g(y) ``[N, F]``: the probability vector (discrete distributions) or the raw output."""
     if discrete:
@@ -80,7 +97,8 @@ def _features(machine: sm.StateMachine, y: torch.Tensor, discrete: bool) -> np.n
     return y.detach().to("cpu", torch.float64).reshape(y.shape[0], -1).numpy()
 
 
-def _discrete_pair(a, y_a: torch.Tensor, b, y_b: torch.Tensor) -> bool:
+def discrete_pair(a, y_a: torch.Tensor, b, y_b: torch.Tensor) -> bool:
+    """True when both machines' outputs are discrete distributions with ``probs``."""
     if not (has_distribution(a) and has_distribution(b)):
         return False
     try:
@@ -123,7 +141,8 @@ class OutputScorer:
         n_points: quadrature nodes for KLs without a closed form.
 
     Attributes after construction: ``discrete``, ``variance`` (of g(y^src); NaN under KL),
-    ``reasons`` (why the normalised error is undefined or fragile, in words).
+    ``variance_dst`` (of g(y^dst)) and ``level`` (root mean square of g(y^src)) under the
+    error, ``reasons`` (why the normalised error is undefined, in words).
     """
 
     def __init__(self, measure: str, src, y_src: torch.Tensor, dst, y_dst: torch.Tensor,
@@ -131,8 +150,9 @@ class OutputScorer:
         self.measure, self.src, self.dst, self.n_points = measure, src, dst, n_points
         self.y_src, self.x_dst = y_src.detach().cpu(), x_dst
         flat_src, flat_dst = self.y_src.flatten(0, 1), y_dst.detach().cpu().flatten(0, 1)
-        self.discrete = measure == "error" and _discrete_pair(src, flat_src, dst, flat_dst)
+        self.discrete = measure == "error" and discrete_pair(src, flat_src, dst, flat_dst)
         self.variance, self.reasons = math.nan, []
+        self.variance_dst, self.level = math.nan, math.nan
         if measure == "error":
             self._check_variance(flat_src, flat_dst, names)
         self.dtype, self.device = sm.machine_dtype(dst), sm.machine_device(dst)
@@ -152,12 +172,8 @@ class OutputScorer:
             self.reasons.append(f"machine {src}'s outputs have no variance: the normalised "
                                 "output error is undefined")
             return
-        variance_dst = float(((g_dst - g_dst.mean(0)) ** 2).sum(1).mean())
-        if variance < 1e-2 * variance_dst:
-            self.reasons.append(
-                f"machine {src}'s outputs are nearly constant (variance {variance:.2g}, "
-                f"machine {dst}'s {variance_dst:.2g}): the normalised error divides by "
-                "that small variance")
+        self.variance_dst = float(((g_dst - g_dst.mean(0)) ** 2).sum(1).mean())
+        self.level = float(math.sqrt((g**2).sum(1).mean()))
         self.variance = variance
 
     def outputs(self, episodes: np.ndarray, states: np.ndarray) -> torch.Tensor:
@@ -165,12 +181,12 @@ class OutputScorer:
         ``[C, K, T, ...]``."""
         n_c, n_k, n_t = states.shape[:3]
         x = self.x_dst[torch.as_tensor(episodes)].flatten(0, 1).to(self.device)
-        flat = torch.as_tensor(states.reshape(n_c, n_k * n_t, -1), dtype=self.dtype,
+        flat = torch.as_tensor(states.reshape(n_c * n_k * n_t, -1), dtype=self.dtype,
                                device=self.device)
-        with torch.inference_mode():
-            ys = [sm.output(self.dst, x, sm.state_from_vector(self.dst, flat[c]))
-                  for c in range(n_c)]
-        return torch.stack(ys).reshape(n_c, n_k, n_t, *ys[0].shape[1:])
+        with torch.inference_mode():  # every candidate in one batch
+            y = sm.output(self.dst, x.repeat(n_c, *([1] * (x.dim() - 1))),
+                          sm.state_from_vector(self.dst, flat))
+        return y.reshape(n_c, n_k, n_t, *y.shape[1:])
 
     def items(self, episodes: np.ndarray, states: np.ndarray, *, keep_outputs: bool = False):
         """Per-item D_o ``[C, K, T]`` for candidate target states ``[C, K, T, S]``; with
@@ -191,6 +207,29 @@ class OutputScorer:
             out[start:start + chunk.shape[0]] = self._score(ref, y).reshape(chunk.shape[0], -1)
         out = out.reshape(n_c, n_k, n_t)
         return (out, torch.cat(kept)) if keep_outputs else out
+
+    def mean_prediction_loss(self) -> float:
+        """Per-item D_o of always predicting the source's mean output (its mean probability
+        vector under a categorical or Bernoulli KL): 1 under the error, mean KL(p ‖ p̄)
+        under such a KL, NaN otherwise (no mean in the family)."""
+        if self.measure == "error":
+            return 1.0 if self.variance > 0 else math.nan
+        flat = self.y_src.flatten(0, 1)
+        if not discrete_pair(self.src, flat, self.src, flat):
+            return math.nan
+        p = _features(self.src, flat, True)
+        mean = p.mean(0, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float((xlogy(p, p) - xlogy(p, mean)).sum(1).mean())
+
+    def features_of(self, machine, y: torch.Tensor, discrete: bool | None = None) -> np.ndarray:
+        """g(y) ``[N, F]`` of ``machine``'s outputs ``[N, ...]`` (the probability vector
+        when ``discrete``; default: as the normalised error reads them)."""
+        return _features(machine, y, self.discrete if discrete is None else discrete)
+
+    def score_items(self, y_src: torch.Tensor, y_emb: torch.Tensor) -> np.ndarray:
+        """Per-item D_o ``[N]`` of target outputs ``y_emb`` against ``y_src`` (``[N, ...]``)."""
+        return self._score(y_src, y_emb)
 
     def _score(self, y_src: torch.Tensor, y_emb: torch.Tensor) -> np.ndarray:
         if self.measure == "kl":

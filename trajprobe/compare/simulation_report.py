@@ -1,8 +1,18 @@
-"""Flags and the labelled result of :func:`~.simulation`.
+"""Flags, scores and the labelled result of :func:`~.simulation`.
 
 Every row (the map, the best constant map's bound, the shuffled null, the untrained
 baseline) is checked by :func:`row_reasons`; the reasons are stated in words, and a
 direction is ``reliable`` only when its map and its nulls are.
+
+One unit-free scale for every pair, task and length (:func:`simulation_scores`): the
+output simulation score of a fold,
+
+    score = 1 − D_o / D_o(best constant map)     (1 = exact, 0 = no better than the best
+                                                  constant map; < 0 = worse, flagged),
+
+both D_o on the same held-out episodes, mean ± s.e. over folds. Where D_o is a KL
+(Mikulik et al. 2020 eq. 2: a sum over t in nats), also in bits per step:
+D_o / (T ln 2).
 """
 
 from __future__ import annotations
@@ -19,10 +29,19 @@ from trajprobe.compare.simulation_folds import KINDS, DirectionResult
 from trajprobe.compare.simulation_outputs import top_share
 from trajprobe.dynamics import mean_sem
 
-__all__ = ["TOP_SHARE_LIMIT", "build_dataset", "finite_mean_sem", "row_reasons"]
+__all__ = ["FINDING_FACTOR", "NEARLY_CONSTANT", "TOP_SHARE_LIMIT", "build_dataset",
+           "finite_mean_sem", "output_finding", "row_reasons", "simulation_scores"]
 
 TOP_SHARE_LIMIT = 0.5
 """D_o is flagged when the top 1 % of held-out items carry more than this share of it."""
+
+NEARLY_CONSTANT = 1e-2
+"""The source's outputs are nearly constant when their variance is below this share of the
+target's, and a gap is small when it is below this share of the source's output level."""
+
+FINDING_FACTOR = 2.0
+"""A finding is stated when the best constant's D_o is at least this multiple of always
+predicting the source's mean output."""
 
 NAMES = {"map": "", "constant": "_constant", "shuffled": "_shuffled"}
 """Suffix of each kind's variables."""
@@ -77,6 +96,79 @@ def row_reasons(r: DirectionResult, kind: str, dst: str, tolerance: float,
     return reasons
 
 
+def output_finding(r: DirectionResult, scorer, names: tuple[str, str], n_t: int
+                   ) -> tuple[str, list[str]]:
+    """What a bound above "predicting the source's mean output" means: ``(finding,
+    reasons)``.
+
+    When even the target's best constant state (:mod:`.simulation_constant`) scores
+    :data:`FINDING_FACTOR` times worse than always predicting the source's mean output
+    (D_o 1 under the error; KL to the mean probabilities under a categorical or Bernoulli
+    KL), either no state of the target
+    produces outputs near the source's — a finding about the pair, returned as
+    ``finding`` — or, under the error, the source's outputs are nearly constant and the
+    target comes within a small gap of them that the normalised error divides by that
+    small variance — a fragile number, returned as a reliability reason.
+    """
+    src, dst = names
+    bound = finite_mean_sem(r.d_o["constant"])[0]
+    reference = scorer.mean_prediction_loss()
+    per_item = bound / n_t if scorer.measure == "kl" else bound
+    if not (np.isfinite(per_item) and np.isfinite(reference)) \
+            or per_item < FINDING_FACTOR * reference:
+        return "", []
+    if scorer.measure == "error":
+        gap = math.sqrt(bound * scorer.variance)
+        if scorer.variance < NEARLY_CONSTANT * scorer.variance_dst \
+                and gap <= NEARLY_CONSTANT * scorer.level:
+            return "", [
+                f"machine {src}'s outputs are nearly constant (variance {scorer.variance:.2g}, "
+                f"machine {dst}'s {scorer.variance_dst:.2g}): machine {dst}'s best constant "
+                f"state comes within {gap:.2g} of them (their level {scorer.level:.2g}), and "
+                "the normalised error divides that small gap by the smaller variance"]
+        mean = f"predicting machine {src}'s mean output (1)"
+    else:
+        mean = (f"predicting machine {src}'s mean probabilities "
+                f"({reference * n_t:.3g} nats over {n_t} steps)")
+    return (f"no state of machine {dst} produces outputs near machine {src}'s: its best "
+            f"constant state (every visited state tried, and refined) scores D_o = "
+            f"{bound:.3g}, at least {FINDING_FACTOR:g}× worse than {mean}; D_o measures "
+            "that gap — a property of the pair, not a fault of the map"), []
+
+
+def simulation_scores(d_o: list[float], bound: list[float]) -> np.ndarray:
+    """Per-fold output simulation scores 1 − D_o / D_o(best constant) (module docstring);
+    NaN where the bound is 0 or either value is undefined."""
+    d_o, bound = np.asarray(d_o, dtype=np.float64), np.asarray(bound, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = 1.0 - d_o / bound
+    return np.where(np.isfinite(score) & (bound > 0), score, np.nan)
+
+
+def _scores(results: dict, config, measure: str, n_t: int, n_folds: int) -> dict:
+    """The unit-free variables, first in the Dataset: the score (map, shuffled null) with
+    its s.e. and folds; under KL, D_o and the bound in bits per step."""
+    data: dict = {}
+    kinds = ["map"] + (["shuffled"] if config.shuffled_null else [])
+    for kind in kinds:
+        per = [simulation_scores(r.d_o[kind], r.d_o["constant"]) if r is not None
+               else np.full(n_folds, np.nan) for r in results.values()]
+        pairs = [finite_mean_sem(p) for p in per]
+        name = f"output_simulation_score{NAMES[kind]}"
+        data[name] = (("direction",), np.array([p[0] for p in pairs]))
+        data[f"{name}_sem"] = (("direction",), np.array([p[1] for p in pairs]))
+        if kind == "map":
+            data[f"{name}_fold"] = (("direction", "fold"), np.stack(per))
+    if measure == "kl":
+        for kind in ("map", "constant"):
+            pairs = [finite_mean_sem(np.asarray(r.d_o[kind]) / (n_t * math.log(2)))
+                     if r is not None else (math.nan, math.nan) for r in results.values()]
+            name = f"output_dissimilarity{NAMES[kind]}_bits_per_step"
+            data[name] = (("direction",), np.array([p[0] for p in pairs]))
+            data[f"{name}_sem"] = (("direction",), np.array([p[1] for p in pairs]))
+    return data
+
+
 def _stats(results: dict, config) -> dict:
     stats = {}
     kinds = [k for k in KINDS if k != "shuffled" or config.shuffled_null]
@@ -106,10 +198,13 @@ def _step_curve(r: DirectionResult | None, which: str, n_t: int) -> np.ndarray:
 
 
 def build_dataset(results: dict, flags: dict, display: dict, vec: dict, outputs: dict,
-                  n_folds: int, config, attrs: dict) -> xr.Dataset:
-    """The Dataset of :func:`~.simulation` (variables documented there)."""
+                  n_folds: int, config, attrs: dict, measure: str) -> xr.Dataset:
+    """The Dataset of :func:`~.simulation` (variables documented there); the unit-free
+    score first."""
     n_ep, n_t = vec["a"].shape[:2]
-    data_vars = {name: (("direction",), value) for name, value in _stats(results, config).items()}
+    data_vars = _scores(results, config, measure, n_t, n_folds)
+    data_vars.update({name: (("direction",), value)
+                      for name, value in _stats(results, config).items()})
     for name, attr in (("state_dissimilarity", "d_s"), ("output_dissimilarity", "d_o")):
         for kind in ("map", "constant"):
             data_vars[f"{name}{NAMES[kind]}_fold"] = (("direction", "fold"), _per_fold(
@@ -139,7 +234,7 @@ def build_dataset(results: dict, flags: dict, display: dict, vec: dict, outputs:
         "explained_variance_ratio_b": (("pc_b",), display["b"].explained_variance_ratio_),
     })
     for name, values in flags.items():
-        dtype = bool if name.startswith("reliable") else object
+        dtype = bool if name.startswith("reliable") else str if name == "finding" else object
         data_vars[name] = (("direction",), np.array(values, dtype=dtype))
     data_vars.update(_figure_data(results, vec, outputs, display, n_ep, n_t))
     return xr.Dataset(
