@@ -12,6 +12,9 @@ network of the same architecture (the recipe's initial weights, checkpoint 0).
 * regression — ``linear-regression-2d/meta-learner-adam`` vs Bayesian linear regression
   (normalised error of the predicted mean: the network has no predictive distribution).
 
+The last table gives the unit-free output simulation score of every agent and direction
+(1 − D_o / D_o(best constant map)) beside those of its untrained and shuffled nulls.
+
 Expected: for the trained agent, D_s and D_o in the RNN→Bayes direction (b→a) are finite
 and well below the untrained agent's and the shuffled null, and no D_o is above its
 constant-map bound (the last line lists any that is).
@@ -98,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [args.only] if args.only else list(AGENTS)
-    exceeded = []
+    exceeded, scores = [], []
     for name in names:
         start = time.perf_counter()
         ds = _compare(name, args.runs, args.episodes)
@@ -109,6 +112,13 @@ def main() -> None:
             r = ds.sel(direction=d)
             if float(r["output_dissimilarity"]) > 1.05 * float(r["output_dissimilarity_constant"]):
                 exceeded.append(f"{name} {d}")
+            scores.append(f"{name:<11}{d:<6}{float(r['output_simulation_score']):>8.3f}"
+                          f"{float(r['output_simulation_score_sem']):>8.3f}"
+                          f"{float(r['output_simulation_score_untrained']):>11.3f}"
+                          f"{float(r['output_simulation_score_shuffled']):>10.3f}")
+    print("\noutput simulation score, 1 - D_o / D_o(best constant map) (1 exact, 0 no better)")
+    print(f"{'agent':<11}{'dir':<6}{'score':>8}{'s.e.':>8}{'untrained':>11}{'shuffled':>10}")
+    print("\n".join(scores))
     print("\nD_o above its constant-map bound (+5 %): " + (", ".join(exceeded) or "none"))
 
 

@@ -4,8 +4,9 @@ Two GRUs of 64 units (different seeds, weights × :data:`GAIN`; a linear readout
 Bernoulli predictive) on 500 episodes x 20 steps of coin flips. The same state vectors go to
 :func:`trajprobe.compare.simulation` (closed-form maps: ``n_hidden_layers=0``, the
 shuffled null and the constant-map bound included; then with the default MLP residual)
-and to :func:`trajprobe.compare.dsa_distance` (``pip install 'trajprobe[dsa]'``).
-Target: <= 2 s per pair for the closed-form simulation on 2 cores.
+and to :func:`trajprobe.compare.dsa_distance` (``pip install 'trajprobe[dsa]'``), in one
+run; each simulation row prints its time as a ratio to DSA's beside it. Target: the
+closed-form simulation no slower than DSA (ratio <= 1) on a quiet 2-core machine.
 
     python benchmarks/simulation_vs_dsa.py [--episodes 500] [--steps 20] [--threads 2]
 """
@@ -70,19 +71,21 @@ def main() -> None:
             ds, seconds = _timed(lambda c=config: simulation(a, b, inputs, config=c, seed=0))
         rows.append((label, seconds, ds))
     dsa, dsa_seconds = _timed(lambda: dsa_distance(*states))
-    print(f"{'method':<28}{'wall s':>8}{'CPU s':>8}  result")
+    print(f"{'method':<28}{'wall s':>8}{'CPU s':>8}{'/ DSA wall':>11}{'/ DSA CPU':>10}  result")
     for label, (seconds, cpu), ds in rows:
         parts = []
         for d in ds["direction"].values:
             r = ds.sel(direction=d)
-            parts.append(f"{d}: D_s {float(r.state_dissimilarity):.3f} "
+            parts.append(f"{d}: score {float(r.output_simulation_score):.3f} "
+                         f"D_s {float(r.state_dissimilarity):.3f} "
                          f"D_o {float(r.output_dissimilarity):.4f} "
                          f"(constant {float(r.output_dissimilarity_constant):.4f}, "
                          f"shuffled {float(r.output_dissimilarity_shuffled):.4f}) "
                          f"reliable={bool(r.reliable)}")
-        print(f"{label:<28}{seconds:>8.2f}{cpu:>8.2f}  " + "; ".join(parts))
-    print(f"{'DSA (wasserstein)':<28}{dsa_seconds[0]:>8.2f}{dsa_seconds[1]:>8.2f}  "
-          f"distance {dsa:.4f}")
+        print(f"{label:<28}{seconds:>8.2f}{cpu:>8.2f}{seconds / dsa_seconds[0]:>11.2f}"
+              f"{cpu / dsa_seconds[1]:>10.2f}  " + "; ".join(parts))
+    print(f"{'DSA (wasserstein)':<28}{dsa_seconds[0]:>8.2f}{dsa_seconds[1]:>8.2f}"
+          f"{1.0:>11.2f}{1.0:>10.2f}  distance {dsa:.4f}")
     print(f"load average over the last minute: {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
           "cores")
 
