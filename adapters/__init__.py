@@ -30,6 +30,7 @@ from trajprobe.adapters.torch_learner import (
 from trajprobe.adapters.torch_rnn import LSTMState, TorchCell, TorchRNN, wrap
 from trajprobe.adapters.torch_transformer import (
     CachedBlock,
+    CacheReadout,
     CacheSummary,
     CausalTransformer,
     EncoderLayerBlock,
@@ -44,6 +45,7 @@ from trajprobe.adapters.torch_transformer import (
 __all__ = [
     "SGD",
     "Adam",
+    "CacheReadout",
     "CacheSummary",
     "CachedBlock",
     "CausalTransformer",

@@ -25,7 +25,9 @@ projections) and ``finish`` (the rest, from the attended values). Adapters:
 * your own block: any module with ``n_heads``, ``scale``, ``qkv`` and ``finish``.
 
 :class:`CacheSummary` gives a transformer a fixed-size state vector (the mean cached key
-and value per layer and head) for state comparisons (:func:`trajprobe.compare.simulation`).
+and value per layer and head) for state comparisons (:func:`trajprobe.compare.simulation`);
+:class:`CacheReadout` a functional one: what every layer's attention reads from the cache
+for a fixed bank of probe inputs, i.e. what the outputs at those inputs are computed from.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from trajprobe.adapters.transformer_layouts import Interleaved, OneToken
 from trajprobe.validation import check_positive_int
 
 __all__ = [
+    "CacheReadout",
     "CacheSummary",
     "CachedBlock",
     "CausalTransformer",
@@ -327,9 +330,10 @@ class CausalTransformer(nn.Module):
     def _check_input(self, x: torch.Tensor, ndim: int) -> None:
         check_input(x, self.input_size, ndim)
 
-    def _forward(self, x: torch.Tensor, state: KVState):
+    def _forward(self, x: torch.Tensor, state: KVState, readouts: list | None = None):
         """x ``[B, N, D_in]`` from states ``[B]`` → (y ``[B, N, ...]``, keys, values
-        ``[B, N, L, P, H, d_head]``, present ``[B, P]``)."""
+        ``[B, N, L, P, H, d_head]``, present ``[B, P]``); with a list ``readouts``, each
+        layer's attended values at the output token ``[B, N, H · d_head]`` are appended."""
         per_step = self.layout.tokens_per_step
         check_state(state, x, self._shape[:4], self.max_len, per_step)
         step = state.length // per_step + 1  # [B], 1-based
@@ -352,6 +356,8 @@ class CausalTransformer(nn.Module):
             attended = attend_cached(
                 q, k, v, cache_k[layer], cache_v[layer], state.valid, new_mask, block.scale,
             )
+            if readouts is not None:
+                readouts.append(attended[..., self.layout.output_token, :])
             h = block.finish(h, attended)
             keys.append(k)
             values.append(v)
@@ -488,6 +494,57 @@ class CacheSummary:
             raise ValueError(f"vector: expected shape [batch, S], got {tuple(vector.shape)}")
         state = self.transformer.initial_state(vector.shape[0])
         return state._replace(length=torch.full_like(state.length, -1))
+
+
+class CacheReadout(CacheSummary):
+    """A :class:`CausalTransformer` whose state vector is what its attention reads from the
+    cache for a fixed bank of probe inputs: a functional summary.
+
+    For probe inputs x_1..x_N (fixed, e.g. N query points of the task), the summary of a
+    state s is every layer l's attention read-out at the output token when the transformer
+    evaluates x_j from s (its ``output_many``)::
+
+        z(s) = [ Σ_i softmax_i(q_j^l · k_i^l / √d_head) v_i^l ]_{j, l}   ∈ R^{N · L · H · d_head}
+
+    with q_j^l the transformer's own query for x_j at layer l (and i over the cached tokens
+    and the probe's own). The outputs f(x_j, s) are computed from exactly these read-outs
+    (the residual stream adds only x_j's own embedding), so whatever statistics of the
+    history the outputs use — for in-context regression, XᵀX and XᵀY through the
+    attention kernel — are in z(s) in the form the outputs read them, where
+    :class:`CacheSummary`'s mean keys and values hold them only when attention is
+    uniform. What it drops: anything the probes never query.
+
+    Like :class:`CacheSummary` it has no inverse: D_o with the transformer as the *target*
+    is undefined (NaN, flagged); D_s both ways and D_o into the other machine are defined.
+
+    Args:
+        transformer: the machine to summarise (shared, not copied).
+        probes: ``[N, D_in]`` the probe inputs, in the transformer's input encoding.
+    """
+
+    def __init__(self, transformer: CausalTransformer, probes: torch.Tensor):
+        super().__init__(transformer)
+        probes = torch.as_tensor(probes)
+        if probes.dim() != 2 or probes.shape[1] != transformer.input_size or probes.shape[0] < 1:
+            raise ValueError(f"probes: expected shape [N >= 1, {transformer.input_size}], "
+                             f"got {tuple(probes.shape)}")
+        self.probes = probes
+
+    def state_vector(self, state: KVState) -> torch.Tensor:
+        """The read-outs z(s) ``[B, N · L · H · d_head]`` (probe-major, then layer); NaN for
+        a full cache (after step ``max_len``: no probe fits, and no output follows it)."""
+        model = self.transformer
+        layers, heads, _, d_head = model._shape[:4]
+        out = torch.full((state.length.shape[0], self.probes.shape[0] * layers * heads * d_head),
+                         float("nan"), dtype=state.keys.dtype, device=state.keys.device)
+        room = state.length + model.layout.tokens_per_step <= state.keys.shape[3]
+        if bool(room.any()):
+            rows = KVState(*(leaf[room] for leaf in state))
+            x = self.probes.to(state.keys.device, state.keys.dtype)
+            readouts: list[torch.Tensor] = []
+            model._forward(x.unsqueeze(0).expand(int(room.sum()), *x.shape), rows, readouts)
+            out[room] = torch.stack(readouts, dim=2).flatten(1)  # [B, N, L, H·dh] → [B, N·L·H·dh]
+        return out
 
 
 def wrap_transformer(

@@ -341,3 +341,35 @@ def test_garg_recipes_build_their_gpt2_with_interleaved_tokens():
     with torch.no_grad():  # a y token per example: stepping equals the interleaved unroll
         assert torch.allclose(trajprobe.rollout(smoke, inputs).outputs, smoke.unroll(inputs)[0],
                               atol=TOL)
+
+
+# -- the attention read-outs used by state comparisons (issue 33) ------------------------
+
+
+def test_cache_readout_is_each_probes_attention_to_the_history():
+    from trajprobe.adapters import CacheReadout
+
+    model = _gpt(False, n_layers=1)
+    probes = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    readout = CacheReadout(model, probes)
+    inputs, _ = _data(8, d_in=4)
+    trace = trajprobe.rollout(readout, inputs)
+    z = trace.state_vectors(readout)  # [E, T + 1, N · L · H · d_head]
+    assert z.shape == (E, T + 1, 3 * 1 * 16)
+    assert torch.isnan(z[:, -1]).all()  # s_T: a full cache takes no probe
+    block = model.blocks[0]
+    with torch.no_grad():
+        for t in (0, 2, T - 1):  # by hand: softmax(q_j · k_i · scale) v_i over the history
+            tokens = model.layout.tokens(probes)[:, 0]  # [N, 4]: one token per step
+            q, k, v = block.qkv(model.read_in(tokens) + model.position(torch.tensor(t)))
+            keys = torch.cat([trace.states.keys[:, t, 0, :, :t].transpose(1, 2)[:, None]
+                              .expand(-1, 3, -1, -1, -1),
+                              k[None, :, None].expand(E, -1, -1, -1, -1)], dim=2)
+            values = torch.cat([trace.states.values[:, t, 0, :, :t].transpose(1, 2)[:, None]
+                                .expand(-1, 3, -1, -1, -1),
+                                v[None, :, None].expand(E, -1, -1, -1, -1)], dim=2)
+            weights = torch.softmax(torch.einsum("nhd,enihd->enih", q, keys) * block.scale, 2)
+            expected = torch.einsum("enih,enihd->enhd", weights, values).flatten(1)
+            assert float((z[:, t] - expected).abs().max()) < TOL
+    with pytest.raises(ValueError, match=r"probes: expected shape \[N >= 1, 4\]"):
+        CacheReadout(model, torch.zeros(3, 5))
