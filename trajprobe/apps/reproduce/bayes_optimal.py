@@ -250,6 +250,7 @@ def compare_task(task_name: str, models: dict[str, torch.nn.Module], settings: E
             out[f"D_s {ours}"] = float(sim["state_dissimilarity"].sel(direction=theirs))
             out[f"D_o {ours}"] = float(sim["output_dissimilarity"].sel(direction=theirs))
             out[f"bound {ours}"] = float(sim["output_dissimilarity_constant"].sel(direction=theirs))
+            out[f"score {ours}"] = float(sim["output_simulation_score"].sel(direction=theirs))
         scalars[agent] = out
         sims[agent] = sim
     return scalars, sims
@@ -262,7 +263,7 @@ def _comparison_dataset(results: dict[str, list[dict[str, dict[str, float]]]],
     shape = (len(tasks), len(AGENTS), len(seeds))
     behaviour = np.full(shape, np.nan)
     d_s = np.full((*shape, len(DIRECTIONS)), np.nan)
-    d_o = np.full((*shape, len(DIRECTIONS), 2), np.nan)  # D_o and its constant-map bound
+    d_o = np.full((*shape, len(DIRECTIONS), 3), np.nan)  # D_o, its constant-map bound, score
     perf = np.full(shape, np.nan)
     bayes_perf = np.full(len(tasks), np.nan)
     for i, task in enumerate(tasks):
@@ -273,7 +274,8 @@ def _comparison_dataset(results: dict[str, list[dict[str, dict[str, float]]]],
                 perf[i, a, s] = values.get("log_loss", values.get("regret", np.nan))
                 for d, direction in enumerate(DIRECTIONS):
                     d_s[i, a, s, d] = values[f"D_s {direction}"]
-                    d_o[i, a, s, d] = values[f"D_o {direction}"], values[f"bound {direction}"]
+                    d_o[i, a, s, d] = (values[f"D_o {direction}"], values[f"bound {direction}"],
+                                       values[f"score {direction}"])
             bayes = scalars["bayes"]
             bayes_perf[i] = bayes.get("log_loss", bayes.get("regret", np.nan))
     kinds = [catalogue.get(t).kind for t in tasks]
@@ -291,6 +293,9 @@ def _comparison_dataset(results: dict[str, list[dict[str, dict[str, float]]]],
                                "bandit: normalised squared error of action probabilities "
                                "(1 = predicting the mean policy)"}),
             "output_dissimilarity_constant": ((*dims, "direction"), d_o[..., 1]),  # the bound
+            "output_simulation_score": ((*dims, "direction"), d_o[..., 2], {
+                "description": "1 - D_o / D_o(best constant map): 1 = exact, 0 = no better "
+                               "than the best constant map (unit-free)"}),
             "performance": (dims, perf, {
                 "description": "prediction: log-loss per step; bandit: mean cumulative regret"}),
             "bayes_performance": (("task",), bayes_perf, {
@@ -432,6 +437,7 @@ def _rows(ds: xr.Dataset, preset: str) -> list[SummaryRow]:
         for agent in ("trained", "untrained"):
             sel = ds.sel(task=task, agent=agent)
             note = "; ".join(
+                f"score {d} {_median(sel['output_simulation_score'].sel(direction=d)):.3g}, "
                 f"D_s {d} {_median(sel['state_dissimilarity'].sel(direction=d)):.3g}, "
                 f"D_o {d} {_median(sel['output_dissimilarity'].sel(direction=d)):.3g}"
                 for d in DIRECTIONS)

@@ -20,7 +20,11 @@ evaluates each with the two Bayes machines, on tasks from its pool and on fresh 
 * D_s and D_o against both Bayes machines (Mikulik et al. §3.4,
   :func:`~trajprobe.compare.simulation`) on fresh tasks, per M: how well dMMSE and ridge
   each simulate the transformer (its state summarised by
-  :class:`~trajprobe.adapters.CacheSummary`, as in the in-context-regression target);
+  :class:`~trajprobe.adapters.CacheReadout`: every layer's attention read-out for
+  :data:`READOUT_PROBES` fixed queries, what its outputs read; the mean keys and values of
+  :class:`~trajprobe.adapters.CacheSummary` left D_o against ridge at 0.67 where the
+  read-outs give 0.26: an M = ∞ transformer of the quick architecture after 100k
+  episodes, issue 33);
 * the threshold M*: the smallest M of the ladder from which the transformer is closer to
   ridge than to dMMSE on fresh tasks, by output distance (behaviour) and by D_s (structure);
 * effective spectra (Rabinowitz eq. 3, 5, along the input directions of the scalar task):
@@ -42,7 +46,7 @@ import torch
 import xarray as xr
 
 from trajprobe import plots
-from trajprobe.adapters import CacheSummary
+from trajprobe.adapters import CacheReadout
 from trajprobe.apps import recipes
 from trajprobe.apps.recipes.in_context import TASK_DIVERSITY_LADDER, task_diversity_name
 from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
@@ -173,6 +177,19 @@ def _spectra(model, bayes: dict[str, Any], task, episodes: Episodes) -> xr.DataA
     return xr.concat(qs, dim="machine").assign_coords(machine=list(MACHINES))
 
 
+READOUT_PROBES = 8
+"""Fixed queries [x_j, 0] (x_j ~ N(0, I), seed 0) whose attention read-outs are the
+transformer's state in the D_s/D_o comparison."""
+
+
+def _readout(model, n_inputs: int) -> CacheReadout:
+    """``model`` with its attention read-outs for :data:`READOUT_PROBES` fixed queries
+    [x_j, y = 0] (inputs of width ``n_inputs`` = d + 1) as its state vector."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(READOUT_PROBES, n_inputs - 1, generator=gen)
+    return CacheReadout(model, torch.cat([x, torch.zeros(READOUT_PROBES, 1)], dim=1))
+
+
 def _simulations(models: list, bayes: dict[str, Any], episodes: Episodes,
                  config: SimulationConfig) -> xr.Dataset:
     """D_s and D_o of every seed's transformer against dMMSE and ridge on ``episodes``:
@@ -180,11 +197,12 @@ def _simulations(models: list, bayes: dict[str, Any], episodes: Episodes,
     summarised states into the Bayes machine's (the Bayes machine simulates it)."""
     per_seed = []
     for seed, model in enumerate(models):
-        sims = {"Ridge": simulation_scalars(simulation(CacheSummary(model), bayes["Ridge"],
+        summary = _readout(model, episodes.inputs.shape[-1])
+        sims = {"Ridge": simulation_scalars(simulation(summary, bayes["Ridge"],
                                                        episodes.inputs, config=config,
                                                        seed=seed))}
         sims["dMMSE"] = (sims["Ridge"] if bayes["dMMSE"] is bayes["Ridge"] else
-                         simulation_scalars(simulation(CacheSummary(model), bayes["dMMSE"],
+                         simulation_scalars(simulation(summary, bayes["dMMSE"],
                                                        episodes.inputs, config=config,
                                                        seed=seed)))
         per_seed.append(xr.concat([sims[r] for r in REFERENCES], dim="reference")
