@@ -68,9 +68,16 @@ import torch
 from torch import nn
 
 from trajprobe.compare.coordinates import Coordinates
+from trajprobe.compare.simulation_candidates import (
+    EXACT,
+    Candidate,
+    one_standard_error,
+    per_episode,
+    ridge_path,
+    selection_margin,
+)
 from trajprobe.compare.simulation_constant import constant_candidates
 from trajprobe.compare.whitening import Whitening, as_states, check_fraction
-from trajprobe.dynamics import mean_sem
 from trajprobe.initialisers import torch_default_init
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.validation import check_positive_int
@@ -84,9 +91,6 @@ N_CONSTANT_STATES = 512
 """Training states of the target tried as constant maps (beside the mean states and each
 coordinate's extremes): all of them when there are at most this many, else this many
 evenly spaced in lexicographic order (:func:`~.simulation_constant.constant_candidates`)."""
-
-EXACT = 1e-12
-"""A validation loss at or below this is exact: no MLP residual is tried."""
 
 ValidationLoss = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(validation episodes ``[V]``, candidate target states ``[C, V, T, S_M]``) → per-episode
@@ -116,18 +120,6 @@ class _Side:
         return self.coords.inverse(self.whitening.inverse_transform(z))
 
 
-@dataclass
-class _Candidate:
-    """A closed-form map: source option, target option, coefficients and intercept."""
-
-    source: int
-    target: int
-    coef: np.ndarray  # [r_N, r_M]
-    intercept: np.ndarray  # [r_M]
-    strength: float  # relative ridge; inf for a constant
-    state: np.ndarray | None = None  # [S_M] a constant's full target state (not projected)
-
-
 def _mlp(n_in: int, n_out: int, width: int, n_hidden: int, generator: torch.Generator
          ) -> nn.Sequential:
     """ReLU MLP, PyTorch-default weights from ``generator``; the last layer starts at zero."""
@@ -143,27 +135,6 @@ def _mlp(n_in: int, n_out: int, width: int, n_hidden: int, generator: torch.Gene
         layers[-1].weight.zero_()
         layers[-1].bias.zero_()
     return module
-
-
-def _ridge_path(zs: np.ndarray, zt: np.ndarray, variance: np.ndarray,
-                strengths: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients ``[L, r_N, r_M]`` and intercepts ``[L, r_M]`` of the ridge path.
-
-    Minimises ‖Z_c W − Y_c‖² + (N − 1) s λ_1 Σ_i ‖W_i‖² / λ_i over whitened source
-    coordinates z_i = p_i / √λ_i, i.e. the ridge penalty on the unwhitened principal
-    coefficients; s = ∞ gives W = 0 (the mean).
-    """
-    ms, mt = zs.mean(0), zt.mean(0)
-    n_l, r_s = len(strengths), zs.shape[1]
-    coef = np.zeros((n_l, r_s, zt.shape[1]))
-    if r_s:
-        xs = torch.as_tensor(zs - ms)
-        gram, rhs = xs.T @ xs, xs.T @ torch.as_tensor(zt - mt)
-        finite = [i for i, s in enumerate(strengths) if math.isfinite(s)]
-        scale = (zs.shape[0] - 1) * variance[0] / torch.as_tensor(variance)
-        grams = torch.stack([gram + torch.diag(strengths[i] * scale) for i in finite])
-        coef[finite] = torch.linalg.solve(grams, rhs.expand(len(finite), -1, -1)).numpy()
-    return coef, mt - np.einsum("s,lst->lt", ms, coef)
 
 
 class SimulationMap:
@@ -291,7 +262,7 @@ class SimulationMap:
         self.constant_state_ = self._constant_state(candidates[best_constant])
         self.candidate_losses_, self.candidate_state_losses_ = d_o, d_s
         self.candidate_constant_ = np.isin(np.arange(len(candidates)), constant)
-        best, best_out = int(np.argmin(d_s)), _one_standard_error(per_o, candidates)
+        best, best_out = int(np.argmin(d_s)), one_standard_error(per_o, candidates)
         self.candidate_, self.output_candidate_ = candidates[best], candidates[best_out]
         self.validation_state_loss_ = float(d_s[best])
         self.validation_loss_, self._output_per_episode = float(d_o[best_out]), per_o[best_out]
@@ -312,25 +283,25 @@ class SimulationMap:
                 for c in options]
 
     def _candidates(self, src: np.ndarray, tgt: np.ndarray, generator: torch.Generator
-                    ) -> list[_Candidate]:
+                    ) -> list[Candidate]:
         """The ridge paths of every coordinate pair and the constant training states."""
         out, n = [], src.shape[0] * src.shape[1]
         zt = [t.whiten(tgt).reshape(n, t.whitening.rank_) for t in self.target_options_]
         for i, s_side in enumerate(self.source_options_):
             zs = s_side.whiten(src).reshape(n, s_side.whitening.rank_)
             for j in range(len(self.target_options_)):
-                coef, intercept = _ridge_path(zs, zt[j], s_side.whitening.variance_,
-                                              self.ridge_path)
-                out += [_Candidate(i, j, coef[k], intercept[k], s)
+                coef, intercept = ridge_path(zs, zt[j], s_side.whitening.variance_,
+                                             self.ridge_path)
+                out += [Candidate(i, j, coef[k], intercept[k], s)
                         for k, s in enumerate(self.ridge_path)]
         r_s = self.source_options_[0].whitening.rank_
         if not any(math.isinf(s) for s in self.ridge_path):  # the means are always tried
-            out += [_Candidate(0, j, np.zeros((r_s, t.whitening.rank_)), zt[j].mean(0),
-                               math.inf) for j, t in enumerate(self.target_options_)]
+            out += [Candidate(0, j, np.zeros((r_s, t.whitening.rank_)), zt[j].mean(0),
+                              math.inf) for j, t in enumerate(self.target_options_)]
         return out
 
     def _searched_constants(self, tgt: np.ndarray, val: np.ndarray, loss: ValidationLoss,
-                            search: ConstantSearch | None) -> list[_Candidate]:
+                            search: ConstantSearch | None) -> list[Candidate]:
         """The best constant target states on the validation episodes (module docstring,
         3) as candidates carrying their full state; candidates from every training episode
         ``tgt`` ``[E, T, S_M]`` (the validation ones too: a state is one point, chosen by
@@ -343,24 +314,24 @@ class SimulationMap:
             found = np.atleast_2d(search(val, states, flat.std(0)))
         else:
             per = np.concatenate([
-                _per_episode(loss(val, np.broadcast_to(
+                per_episode(loss(val, np.broadcast_to(
                     chunk[:, None, None], (chunk.shape[0], len(val), *tgt.shape[1:]))),
                     chunk.shape[0]).mean(1)
                 for chunk in np.array_split(states, -(-states.shape[0] // CONSTANT_CHUNK))])
             found = states[[int(np.argmin(per))]]
         last, r_s = len(self.target_options_) - 1, self.source_options_[0].whitening.rank_
         report = self.target_options_[last]
-        return [_Candidate(0, last, np.zeros((r_s, report.whitening.rank_)),
-                           report.whiten(state[None])[0], math.inf, state=state)
+        return [Candidate(0, last, np.zeros((r_s, report.whitening.rank_)),
+                          report.whiten(state[None])[0], math.inf, state=state)
                 for state in found]
 
-    def _states(self, c: _Candidate, z: np.ndarray) -> np.ndarray:
+    def _states(self, c: Candidate, z: np.ndarray) -> np.ndarray:
         """Full target states ``[..., S_M]`` from candidate ``c``'s whitened predictions."""
         if c.state is not None:
             return np.broadcast_to(c.state, (*z.shape[:-1], c.state.size)).copy()
         return self.target_options_[c.target].unwhiten(z)
 
-    def _unwhiten(self, c: _Candidate, zs: np.ndarray, residual=None) -> np.ndarray:
+    def _unwhiten(self, c: Candidate, zs: np.ndarray, residual=None) -> np.ndarray:
         """Target states ``[..., S_M]`` of candidate ``c`` at whitened sources ``zs``."""
         z = (torch.as_tensor(zs) @ torch.as_tensor(c.coef)).numpy() + c.intercept
         if residual is not None:
@@ -368,7 +339,7 @@ class SimulationMap:
             z[..., :k] += residual
         return self._states(c, z)
 
-    def _constant_state(self, c: _Candidate) -> np.ndarray:
+    def _constant_state(self, c: Candidate) -> np.ndarray:
         if c.state is not None:
             return c.state.copy()
         return self.target_options_[c.target].unwhiten(c.intercept[None])[0]
@@ -392,10 +363,10 @@ class SimulationMap:
                   else list(range(len(candidates))))
         states = np.stack([self._states(candidates[i], z_val[i]) for i in scored])
         out = np.full((len(candidates), per_s.shape[1]), np.inf)
-        out[scored] = _per_episode(loss(val, states), len(scored))
+        out[scored] = per_episode(loss(val, states), len(scored))
         return out
 
-    def _report_losses(self, candidates: list[_Candidate], z_val: list[np.ndarray],
+    def _report_losses(self, candidates: list[Candidate], z_val: list[np.ndarray],
                        truth: np.ndarray) -> np.ndarray:
         """Validation D_s per candidate and episode ``[C, V]``, from each candidate's
         whitened predictions ``[V, T, r]`` (no round trip when they are in the report's
@@ -433,21 +404,21 @@ class SimulationMap:
         if self.mlp_ is None:
             return
         states = self._unwhiten(c, zs["val"], self._mlp_residual(zs["val"]))[None]
-        per_s = _per_episode(state_loss(val, states), 1)[0]
+        per_s = per_episode(state_loss(val, states), 1)[0]
         if per_s.mean() >= self.validation_state_loss_:
             self.mlp_, self.best_epoch_ = None, 0
             return
         self.validation_state_loss_ = float(per_s.mean())
-        per_o = per_s if loss is None else _per_episode(loss(val, states), 1)[0]
+        per_o = per_s if loss is None else per_episode(loss(val, states), 1)[0]
         # The MLP map serves the outputs too only if it beats φ_o by more than 1 s.e.; an
         # invalid (inf) loss on either side makes the margin NaN: φ_o stays
         with np.errstate(invalid="ignore"):
-            margin = _margin(per_o - self._output_per_episode)
+            margin = selection_margin(per_o - self._output_per_episode)
         if per_o.mean() + margin < self.validation_loss_:
             self.output_candidate_, self.validation_loss_ = None, float(per_o.mean())
 
     @staticmethod
-    def _affine(c: _Candidate, zs: np.ndarray) -> np.ndarray:
+    def _affine(c: Candidate, zs: np.ndarray) -> np.ndarray:
         return (torch.as_tensor(zs) @ torch.as_tensor(c.coef)).numpy() + c.intercept
 
     def _mlp_residual(self, zs: np.ndarray) -> np.ndarray:
@@ -583,38 +554,6 @@ class SimulationMap:
     def score(self, source, target) -> float:
         """D_s on held-out states: mean of :meth:`squared_error` (0 exact, 1 = the mean)."""
         return float(self.squared_error(source, target).mean())
-
-
-def _per_episode(values, n_candidates: int) -> np.ndarray:
-    """Losses ``[C, V]`` (``[C]`` read as one column), NaN and ±inf mapped to +inf."""
-    out = np.asarray(values, dtype=np.float64).reshape(n_candidates, -1)
-    return np.where(np.isfinite(out), out, np.inf)
-
-
-def _margin(values: np.ndarray) -> float:
-    """One standard error of the mean of the paired differences ``values`` ``[V]``, the
-    selection margin: :func:`trajprobe.dynamics.mean_sem`'s s.e., with its rules — NaN
-    where a value is not finite, so every comparison against the margin fails and the
-    candidate is not preferred — except for one value, where it is 0: one validation
-    episode has no spread to allow for (mean_sem's NaN would exclude even the best)."""
-    if values.size < 2:
-        return 0.0
-    return float(mean_sem(values)[1])
-
-
-def _one_standard_error(per: np.ndarray, candidates: list[_Candidate]) -> int:
-    """The most regularised candidate whose mean loss is within one standard error (over
-    validation episodes, paired with the best) of the lowest: a constant map before any
-    finite ridge, larger strengths before smaller; ties by loss. With heavy-tailed
-    losses the noise is large and the choice falls back towards the constant map. An
-    exact best (loss ≤ :data:`EXACT`) is kept as is."""
-    mean = per.mean(1)
-    best = int(np.argmin(mean))
-    if not np.isfinite(mean[best]) or mean[best] <= EXACT:  # exact: no noise to guard
-        return best
-    within = [c for c in range(len(candidates)) if np.isfinite(mean[c])
-              and mean[c] <= mean[best] + _margin(per[c] - per[best])]
-    return max(within, key=lambda c: (candidates[c].strength, -mean[c]))
 
 
 def _check_int(value: int, name: str, minimum: int) -> int:
