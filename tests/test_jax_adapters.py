@@ -574,8 +574,11 @@ def test_torch_and_jax_lstms_with_the_same_weights_give_the_same_simulation_numb
                              readout=lambda h: hk.Linear(1)(h), input_shape=2,
                              distribution=bernoulli)
     inputs = BernoulliPrediction().sample(30, 6, seed=1).inputs.float()
+    # refine_constant off: the best constant state is refined by gradient steps only through
+    # a torch target's own autograd, which a JAX machine does not offer (it is searched the
+    # same way, state by state, in both)
     config = SimulationConfig(hidden_width=16, max_epochs=10, patience=5, batch_size=64,
-                              learning_rate=3e-3)
+                              learning_rate=3e-3, refine_constant=False)
     results = [simulation(BetaBernoulli(), m, inputs, config=config, seed=0)
                for m in (torch_machine, jax_machine)]
     for var in results[0].data_vars:
