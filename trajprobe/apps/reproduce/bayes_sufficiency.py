@@ -109,7 +109,7 @@ def sufficiency_rows(ds: xr.Dataset) -> list[SummaryRow]:
         if agent == "Bayes":
             note = "exactly 0 expected (sufficient statistics); " + note
         rows.append(SummaryRow(f"{TASK}: sufficiency ratio (equal / different posteriors, "
-                               "KL bits; issue 36)", str(agent), ratio, None, note))
+                               "KL bits)", str(agent), ratio, None, note))
     return rows
 
 
@@ -150,7 +150,7 @@ def plot_sufficiency(ds: xr.Dataset) -> plt.Figure:
                       "0: order ignored as by Bayes (Bayes: exactly 0, not drawn)\n"
                       "1: order moves predictions as much as other evidence", fontsize=9)
     axes[1].legend(fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.15))
-    fig.suptitle(f"Is the agent's state a sufficient statistic? {TASK} (issue 36)", fontsize=11)
+    fig.suptitle(f"Is the agent's state a sufficient statistic? {TASK}", fontsize=11)
     fig.tight_layout()
     return fig
 
