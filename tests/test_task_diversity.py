@@ -271,6 +271,56 @@ def test_the_ridge_closed_form_is_the_ridge_machine():
     assert machine[0] == pytest.approx(1.0, rel=0.5)  # no example: E(wᵀx)² / d = 1
 
 
+def _ladder_simulation(d_o, d_s):
+    """A ``simulation`` Dataset as ``_simulations`` concatenates it: D_o and D_s of the
+    transformer into (a→b) and from (b→a) each Bayes machine; ``d_o``/``d_s`` (M, seed,
+    reference) give a→b, b→a is their double."""
+    import xarray as xr
+
+    from trajprobe.apps.reproduce import task_diversity as td
+
+    dims = ("M", "seed", "reference", "direction")
+    coords = {"M": ["1", "4", "16", "64", "∞"], "reference": list(td.REFERENCES),
+              "direction": ["a→b", "b→a"]}
+
+    def both(into):
+        into = np.asarray(into, float)[..., None]
+        return (dims, np.concatenate([into, 2 * into], axis=-1))
+
+    d_o = both(d_o)
+    return xr.Dataset({"output_dissimilarity": d_o, "state_dissimilarity": both(d_s),
+                       "output_dissimilarity_constant": (dims, np.ones(d_o[1].shape)),
+                       "reliable": (dims, np.ones(d_o[1].shape, bool))}, coords=coords)
+
+
+def test_threshold_by_d_o_is_the_first_m_from_which_ridge_simulates_the_outputs_better():
+    """M* by D_o beside M* by D_s: the smallest M of the ladder from which D_o into ridge
+    stays below D_o into dMMSE (M = 4 is closer to ridge but M = 16 is not, so 64 is the
+    answer; at M = ∞ the two machines coincide); D_s crosses at 4; a ladder where ridge never
+    wins gives inf."""
+    from trajprobe.apps.reproduce import task_diversity as td
+
+    sizes = [1, 4, 16, 64, None]
+    # (M, seed, reference): reference 0 is dMMSE, 1 is ridge; two seeds averaged
+    d_o = [[[0.01, 0.5], [0.03, 0.7]],      # M = 1: dMMSE simulates it
+           [[0.6, 0.3], [0.6, 0.5]],        # M = 4: ridge (0.4 < 0.6)
+           [[0.3, 0.5], [0.5, 0.4]],        # M = 16: dMMSE again (0.4 < 0.45)
+           [[1.0, 0.2], [0.8, 0.2]],        # M = 64: ridge
+           [[0.2, 0.2], [0.2, 0.2]]]        # M = ∞: one machine
+    d_s = [[[0.1, 0.5]] * 2] + [[[0.6, 0.2]] * 2] * 4
+    rows = {row.quantity: row for row in td._simulation_rows(_ladder_simulation(d_o, d_s),
+                                                             sizes)}
+    by_o = next(row for name, row in rows.items() if name.startswith("threshold M* by D_o"))
+    by_s = next(row for name, row in rows.items() if name.startswith("threshold M* by D_s"))
+    assert by_o.ours == 64.0 and by_s.ours == 4.0
+    assert by_o.paper == td.PAPER_THRESHOLD and by_o.agent == "Transformer"
+    # a transformer dMMSE simulates at every finite M: never within the ladder
+    never = np.array(d_o)
+    never[:-1] = [[[0.1, 0.9]] * 2] * 4
+    rows = td._simulation_rows(_ladder_simulation(never, d_s), sizes)
+    assert math.isinf(next(r for r in rows if r.quantity.startswith("threshold M* by D_o")).ours)
+
+
 @pytest.fixture(scope="module")
 def smoke_dir(tmp_path_factory):
     from trajprobe.apps.reproduce import reproduce

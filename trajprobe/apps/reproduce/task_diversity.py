@@ -320,7 +320,7 @@ def _rows(ds: xr.Dataset, sizes: list[int | None], context: RunContext) -> list[
 
 def _simulation_rows(sim: xr.Dataset, sizes: list[int | None]) -> list[SummaryRow]:
     """Per M and Bayes machine: D_o of the transformer embedded into it, D_s in the note;
-    then M* by D_s."""
+    then M* by D_s and by D_o."""
     rows = []
     for m in sim["M"].values:
         for reference in REFERENCES:
@@ -338,6 +338,10 @@ def _simulation_rows(sim: xr.Dataset, sizes: list[int | None]) -> list[SummaryRo
     rows.append(SummaryRow("threshold M* by D_s (the transformer's states embed better into "
                            "ridge's than into dMMSE's)", "Transformer",
                            threshold(d_s, sizes), PAPER_THRESHOLD, "held-out D_s, fresh tasks"))
+    d_o = sim["output_dissimilarity"].sel(direction="a→b").mean("seed")
+    rows.append(SummaryRow("threshold M* by D_o (the transformer's outputs are simulated better "
+                           "by ridge than by dMMSE)", "Transformer",
+                           threshold(d_o, sizes), PAPER_THRESHOLD, "held-out D_o, fresh tasks"))
     return rows
 
 
