@@ -194,6 +194,17 @@ def test_check_run_info_names_the_seed_and_the_task_field_with_both_values(tmp_p
     check_run_info(tmp_path, info)  # the same run: no refusal
 
 
+def test_check_run_info_reads_the_record_with_io_load_json_naming_out_dir(tmp_path):
+    record = tmp_path / "recipe.json"
+    record.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"^out_dir: .*recipe.json' holds a JSON list, "
+                                         r"expected an object; use another directory$"):
+        check_run_info(tmp_path, {"name": "r"})
+    record.write_text("{not json")
+    with pytest.raises(ValueError, match=r"^out_dir: .*recipe.json' is not readable JSON"):
+        check_run_info(tmp_path, {"name": "r"})
+
+
 def test_describe_task_records_a_library_class_by_its_module():
     path = "trajprobe.tasks.regression.LinearRegression"
     assert describe_task(LinearRegression(2))["class"] == path

@@ -315,40 +315,44 @@ def _offer(target: Path, map_location: torch.device | str) -> str:
     return ""
 
 
-def load_json(path: str | os.PathLike, fields: dict[str, type | tuple[type, ...]]
-              ) -> dict[str, Any]:
+def load_json(path: str | os.PathLike, fields: dict[str, type | tuple[type, ...]], *,
+              argument: str = "path",
+              remedy: str = "restore it or use another run directory") -> dict[str, Any]:
     """Read a JSON object from ``path`` and check that it has ``fields`` of their types.
 
     Args:
         path: the file (e.g. a run directory's ``recipe.json``).
         fields: every required key and its type(s) (``bool`` is not an ``int`` here).
+        argument: the caller's argument the messages name (e.g. ``"out_dir"`` when
+            ``path`` is the record inside a run directory given as ``out_dir``).
+        remedy: what the messages advise when the file is unreadable or not an object.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is not JSON, not an object, or a field is missing or of
-            another type; the message names the file and the field.
+        ValueError: the file is unreadable, not JSON, not an object, or a field is missing
+            or of another type; the message names ``argument``, the file and the field.
     """
     target = Path(path)
     if not target.is_file():
-        raise FileNotFoundError(f"path: no file at {str(target)!r}")
+        raise FileNotFoundError(f"{argument}: no file at {str(target)!r}")
     try:
         record = json.loads(target.read_text())
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f"path: {str(target)!r} is not readable JSON ({err}); restore it or "
-                         "use another run directory") from err
+    except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+        raise ValueError(f"{argument}: {str(target)!r} is not readable JSON ({err}); "
+                         f"{remedy}") from err
     if not isinstance(record, dict):
-        raise ValueError(f"path: {str(target)!r} holds a JSON {type(record).__name__}, "
-                         "expected an object")
+        raise ValueError(f"{argument}: {str(target)!r} holds a JSON {type(record).__name__}, "
+                         f"expected an object; {remedy}")
     for key, kind in fields.items():
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if key not in record:
-            raise ValueError(f"path: {str(target)!r} lacks the field {key!r} (it has "
-                             f"{sorted(record)}); restore it or use another run directory")
+            raise ValueError(f"{argument}: {str(target)!r} lacks the field {key!r} (it has "
+                             f"{sorted(record)}); {remedy}")
         value = record[key]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(k.__name__ for k in kinds)
-            raise ValueError(f"path: {str(target)!r} field {key!r} is {value!r}, expected "
-                             f"a {names}")
+            raise ValueError(f"{argument}: {str(target)!r} field {key!r} is {value!r}, "
+                             f"expected a {names}")
     return record
 
 

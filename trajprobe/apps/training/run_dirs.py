@@ -301,14 +301,7 @@ def check_run_info(out_dir: str | Path, info: dict[str, Any]) -> None:
     path = out / RECIPE_FILE
     if not path.is_file():
         return
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"out_dir: {str(path)!r} is not readable JSON ({err}); "
-                         "use another directory") from err
-    if not isinstance(saved, dict):
-        raise ValueError(f"out_dir: {str(path)!r} holds a JSON {type(saved).__name__}, not a "
-                         "run's record; use another directory")
+    saved = io.load_json(path, {}, argument="out_dir", remedy="use another directory")
     keys = [k for k in RECORD_FIELDS if k in saved]
     given = json.loads(json.dumps({k: info.get(k) for k in keys}))
     changed = differences({k: saved[k] for k in keys}, given)
