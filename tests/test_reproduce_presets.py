@@ -41,6 +41,8 @@ KNOWN = {
         "paper": {"ladder": (*(2**k for k in range(1, 21)), None), "n_eval": 4_096,
                   "n_spectra": 400, "n_simulation": 400},
     },
+    "wind-tunnel": {"smoke": {"n_eval": 16}, "quick": {"n_eval": 1_000},
+                    "paper": {"n_eval": 4_096}},
 }
 
 

@@ -23,6 +23,7 @@ from trajprobe.apps.recipes.config import (
 from trajprobe.apps.recipes.curricula import CONFUSED
 from trajprobe.apps.recipes.flipflop import FLIPFLOP_RECIPES
 from trajprobe.apps.recipes.in_context import RECIPES as IN_CONTEXT_RECIPES
+from trajprobe.apps.recipes.wind_tunnel import WIND_TUNNEL_RECIPES
 from trajprobe.apps.training import OptimiserConfig, PolicyGradientConfig, SupervisedConfig
 from trajprobe.tasks import ContextualBandit, FourierRegression, LinearRegression, band_pass
 from trajprobe.tasks.fixed import FixedTask
@@ -312,3 +313,4 @@ RECIPES: dict[str, tuple[str, Callable[[str], Recipe]]] = {
 """Name → (one-line description, preset → recipe). Mikulik's entries are added lazily."""
 RECIPES.update(FLIPFLOP_RECIPES)  # the 3-bit flip-flop, for fixed points (issue 28)
 RECIPES.update(IN_CONTEXT_RECIPES)  # Garg et al. 2022 and Raventós et al. 2023 (issue 29)
+RECIPES.update(WIND_TUNNEL_RECIPES)  # Agarwal, Dalal & Misra 2025's wind tunnels (issue 35)

@@ -38,6 +38,7 @@ TARGETS: dict[str, str] = {
     "bayes-optimal": "trajprobe.apps.reproduce.bayes_optimal",
     "in-context-regression": "trajprobe.apps.reproduce.in_context_regression",
     "task-diversity": "trajprobe.apps.reproduce.task_diversity",
+    "wind-tunnel": "trajprobe.apps.reproduce.wind_tunnel",
 }
 """Target name → module with ``run(context) -> TargetResult``."""
 
