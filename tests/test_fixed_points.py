@@ -344,3 +344,89 @@ def test_chunked_jacobians_and_newton_steps_give_the_same_answers(monkeypatch):
     np.testing.assert_allclose(chunked.state.values, whole.state.values, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(chunked.jacobian.values, whole.jacobian.values, rtol=1e-12,
                                atol=1e-12)
+
+
+class UncoupledTanh:
+    """A two-unit tanh RNN s' = tanh(W s + b) with W = diag(2, 3): its units are uncoupled.
+
+    Each unit's fixed points are the three roots of u = tanh(w u + b) (found here by
+    bisection), so the nine fixed points are their product: four stable corners (both
+    |w sech²| < 1), the four edge saddles and the unstable centre.
+    """
+
+    w = torch.tensor([2.0, 3.0], dtype=torch.float64)
+    b = torch.tensor([0.1, -0.05], dtype=torch.float64)
+
+    def initial_state(self, batch_size):
+        return torch.zeros(batch_size, 2, dtype=torch.float64)
+
+    def step(self, x, state):
+        new = torch.tanh(state * self.w + self.b + x)
+        return new, new
+
+
+def _tanh_roots(w: float, b: float) -> np.ndarray:
+    grid = np.linspace(-1.5, 1.5, 3001)
+    f = lambda u: np.tanh(w * u + b) - u  # noqa: E731
+    roots = []
+    for lo, hi in itertools.pairwise(grid):
+        if f(lo) * f(hi) <= 0:
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if f(lo) * f(mid) > 0 else (lo, mid)
+            roots.append(0.5 * (lo + hi))
+    return np.array(roots)
+
+
+def test_saddles_between_attractors_are_found_from_states_near_the_attractors_only():
+    machine = UncoupledTanh()
+    roots = [_tanh_roots(float(w), float(b)) for w, b in zip(machine.w, machine.b, strict=True)]
+    assert [len(r) for r in roots] == [3, 3]
+    expected = np.array(list(itertools.product(*roots)))
+    slopes = np.stack([machine.w.numpy()[i] / np.cosh(machine.w.numpy()[i] * expected[:, i]
+                                                       + machine.b.numpy()[i]) ** 2
+                       for i in range(2)], 1)
+    corners = expected[(np.abs(slopes) < 1).all(1)]
+    generator = torch.Generator().manual_seed(0)
+    starts = torch.as_tensor(corners).repeat(10, 1)
+    starts = starts + 0.05 * torch.randn(starts.shape, generator=generator, dtype=torch.float64)
+    ds = fixed_points(machine, torch.zeros(2, dtype=torch.float64), starts)
+    # every start ends at its corner; the five unstable points lie near none of them and
+    # are reached from the midpoints between the corners
+    assert ds.sizes["point"] == 9 and int(ds.stable.sum()) == 4
+    at = _match(ds.state.values, expected)
+    assert len(set(at)) == 9
+    # q < tol_q = 1e-12 stops a state within ~1e-6 of its point
+    np.testing.assert_allclose(ds.state.values[at], expected, atol=1e-5)
+    assert float(ds.speed.max()) < 1e-12
+    np.testing.assert_allclose(np.sort(ds.eigenvalues.values[at].real, 1),
+                               np.sort(slopes, 1), atol=1e-4)
+    np.testing.assert_array_equal(ds.stable.values[at], (np.abs(slopes) < 1).all(1))
+    np.testing.assert_array_equal(ds["count"].values[at] > 0, (np.abs(slopes) < 1).all(1))
+    assert int(ds["count"].sum()) == 40 and ds.attrs["bridge_starts"] == 6
+    assert ds.attrs["bridge_points"] == 5
+    alone = fixed_points(machine, torch.zeros(2, dtype=torch.float64), starts, bridges=False)
+    assert alone.sizes["point"] == 4 and bool(alone.stable.all())
+
+
+class Still:
+    """s' = s: every state is a fixed point (q = 0), so the points are the initial states."""
+
+    def initial_state(self, batch_size):
+        return torch.zeros(batch_size, 16, dtype=torch.float64)
+
+    def step(self, x, state):
+        return state, state * 1.0
+
+
+def test_points_are_one_within_tol_unique_in_euclidean_distance():
+    p = torch.linspace(-0.5, 0.5, 16, dtype=torch.float64)
+    near = torch.zeros(16, dtype=torch.float64)
+    near[:4] = 6e-4  # 1.2e-3 apart, though no unit differs by 1e-3 (FixedPointFinder: two)
+    starts = torch.stack([p, p + 1e-9, p + near, p - 1e-3, p - 1e-3 + 1e-9])
+    ds = fixed_points(Still(), torch.zeros(1, dtype=torch.float64), starts)
+    assert ds.sizes["point"] == 3 and ds.attrs["iterations"] == 0
+    at = _match(ds.state.values, np.stack([p, p + near, p - 1e-3]))
+    assert sorted(at) == [0, 1, 2]
+    assert ds["count"].values[at].tolist() == [2, 1, 2]
+    assert ds.attrs["bridge_starts"] == 0  # |λ| = 1: no stable points to bridge

@@ -16,11 +16,20 @@ point, J = ∂F/∂s (eq. 2), gives its eigenvalues λ; a point is stable when e
 
 Two optimisers: ``"newton"`` (default), a Levenberg–Marquardt step on the residual
 r = F(s) − s, δ = −(AᵀA + μI)⁻¹ Aᵀ r with A = J − I, whose damping μ adapts per initial
-state (÷3 after a step that lowers q, ×10 after one that does not); and ``"adam"``,
+state (÷3 after a step that lowers q, ×10 after one that does not) and whose length is
+held within a trust radius per state (starting at half of ‖F(s₀) − s₀‖, doubled after
+an accepted step it cut, quartered after a rejected one), so that each state is carried
+to a point near it instead of jumping across basins; and ``"adam"``,
 FixedPointFinder's choice (Golub & Sussillo 2018), Adam on q with a per-state adaptive
 learning rate. The options and their defaults follow FixedPointFinder: ``tol_q``,
-``tol_dq``, ``max_iters``, ``tol_unique``, outliers by distance, noise on the initial
-states.
+``tol_dq``, ``max_iters``, ``tol_unique`` (a Euclidean distance, as its
+``FixedPoints.find`` measures it), outliers by distance, noise on the initial states.
+
+A saddle between two attractors may lie near none of the initial states (on the
+flip-flop, the centre of the cube lies ~2 from every state of FixedPointFinder's own
+example, noise 0.5 in 16 units), and a local search does not reach it. With
+``bridges=True`` (default) a second search starts from the midpoint of each pair of
+stable points found, and what it finds joins the points with ``count`` 0.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ from trajprobe.validation import as_tensor, check_positive, check_positive_int
 __all__ = ["fixed_points"]
 
 _REFERENCE = "Sussillo & Barak 2013, Neural Computation 25(3), eqs. 2-3"
+TRUST_START = 0.5
+"""The Newton trust radius starts at this fraction of ‖F(s₀) − s₀‖ (see _NewtonState)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ def fixed_points(
     max_q: float | None = None,
     tol_unique: float = 1e-3,
     outlier_distance: float | None = 10.0,
+    bridges: bool = True,
     seed: Seed = 0,
 ) -> xr.Dataset:
     """Fixed and slow points of ``machine`` under a constant input (Sussillo & Barak 2013).
@@ -103,16 +115,19 @@ def fixed_points(
         tol_q: stop a state once q < ``tol_q``.
         tol_dq: stop a state once a step improves q by less than ``tol_dq`` (scaled by the
             learning rate for Adam, as FixedPointFinder does).
-        max_iters: at most this many steps.
+        max_iters: at most this many steps (per search: the bridge search has its own).
         learning_rate: Adam's initial learning rate (per state); ignored by ``"newton"``.
         adaptive: adapt the learning rate per state (×1.05 after a step that lowers q,
             ×0.9 after one that raises it); ``"newton"`` always adapts its damping.
         max_q: keep only points whose q is at most this (slow points included); None keeps
             every point, as FixedPointFinder does.
-        tol_unique: two points are one if they differ by less than this in every unit
-            (FixedPointFinder's rule); the one with the smaller q is kept.
+        tol_unique: two points are one if their Euclidean distance is at most this
+            (FixedPointFinder's ``FixedPoints.find``); the one with the smaller q is kept.
         outlier_distance: drop points farther from the initial states' centroid than this
             many times the initial states' mean distance to it (None: keep them).
+        bridges: also search from the midpoint of each pair of stable points found under
+            the same input (at most a quarter as many as the initial states, drawn at
+            random if more), for the saddles between attractors (module notes).
         seed: draws the trace samples and the noise.
 
     Returns:
@@ -120,8 +135,11 @@ def fixed_points(
         ``unit_from`` and ``mode``: ``state (point, unit)``, ``speed (point)`` = q,
         ``eigenvalues (point, mode)`` of J (complex, by decreasing |λ|),
         ``stable (point)`` (every |λ| < 1), ``jacobian (point, unit, unit_from)``,
-        ``input (point, input)``, ``count (point)`` (initial states that ended there),
-        ``converged (point)`` (q < ``tol_q``); the options and the numbers dropped in attrs.
+        ``input (point, input)``, ``count (point)`` (initial states that ended there; 0
+        for a point found only from a midpoint between stable points),
+        ``converged (point)`` (q < ``tol_q``); the options, the numbers dropped, and the
+        bridge search's ``bridge_starts``, ``bridge_iterations`` and ``bridge_points`` (new
+        points it found) in attrs.
 
     Raises:
         TypeError: the machine's step is not differentiable (a JAX machine needs
@@ -140,20 +158,38 @@ def fixed_points(
     with eval_mode(machine):
         end, q, iterations = _optimise(machine, x, start, options)
         keep, dropped = _keep(end, q, start, max_q, outlier_distance)
-        points, counts = _unique(end[keep], q[keep], x[keep], tol_unique)
-        idx = keep.nonzero().squeeze(1)[points]
-        state, xs = end[idx], x[idx]
-        new, jac, _ = jacobians(machine, xs, state, output=False) if len(idx) else (
-            state, state.new_zeros(0, state.shape[1], state.shape[1]), None)
+        end, q, x_end = end[keep], q[keep], x[keep]
+        weight = torch.ones(len(q), dtype=torch.long)
+        idx, counts = _unique(end, q, x_end, tol_unique, weight)
+        new, jac = _linearise(machine, x_end[idx], end[idx])
+        lam = _sorted_eigenvalues(jac, None)
+        bridge_starts = bridge_iterations = bridge_points = 0
+        if bridges:
+            mids, x_mid = _midpoints(end[idx], x_end[idx], (lam.abs() < 1).all(1),
+                                     max(1, len(start) // 4), generator)
+            bridge_starts = len(mids)
+            if bridge_starts:
+                b_end, b_q, bridge_iterations = _optimise(machine, x_mid, mids, options)
+                b_keep, _ = _keep(b_end, b_q, start, max_q, outlier_distance)
+                end = torch.cat([end, b_end[b_keep]])
+                q = torch.cat([q, b_q[b_keep]])
+                x_end = torch.cat([x_end, x_mid[b_keep]])
+                weight = torch.cat([weight, weight.new_zeros(int(b_keep.sum()))])
+                idx, counts = _unique(end, q, x_end, tol_unique, weight)
+                new, jac = _linearise(machine, x_end[idx], end[idx])
+                lam = _sorted_eigenvalues(jac, None)
+                bridge_points = int((counts == 0).sum())
+        state, xs = end[idx], x_end[idx]
     speed = 0.5 * (new - state).double().pow(2).sum(1)
-    ds = _dataset(state, speed, _sorted_eigenvalues(jac, None), jac, xs, counts, tol_q)
+    ds = _dataset(state, speed, lam, jac, xs, counts, tol_q)
     ds.attrs.update(
         method=options.method, tol_q=tol_q, tol_dq=tol_dq, max_iters=max_iters,
         iterations=iterations, learning_rate=learning_rate, adaptive=int(adaptive),
         tol_unique=tol_unique, noise=noise, max_q=np.nan if max_q is None else max_q,
         outlier_distance=np.nan if outlier_distance is None else outlier_distance,
-        initial_states=start.shape[0], **dropped,
-        reference=_REFERENCE, trajprobe_version=__version__,
+        initial_states=start.shape[0], **dropped, bridges=int(bridges),
+        bridge_starts=bridge_starts, bridge_iterations=bridge_iterations,
+        bridge_points=bridge_points, reference=_REFERENCE, trajprobe_version=__version__,
     )
     return ds
 
@@ -220,7 +256,7 @@ def _optimise(machine: sm.StateMachine, x: torch.Tensor, start: torch.Tensor,
     s = start.clone()
     q = _speed(machine, x, s)
     active = torch.ones(len(s), dtype=torch.bool, device=s.device)
-    state = _NewtonState(s) if options.method == "newton" else _AdamState(s, options)
+    state = _NewtonState(s, q) if options.method == "newton" else _AdamState(s, options)
     iteration = 0
     while iteration < options.max_iters:
         active &= q >= options.tol_q
@@ -241,10 +277,19 @@ def _optimise(machine: sm.StateMachine, x: torch.Tensor, start: torch.Tensor,
 
 
 class _NewtonState:
-    """Levenberg–Marquardt on r(s) = F(s) − s with a damping μ per state."""
+    """Levenberg–Marquardt on r(s) = F(s) − s with a damping μ and a trust radius per state.
 
-    def __init__(self, s: torch.Tensor):
+    The radius starts at ``TRUST_START`` × ‖r(s₀)‖ (a fraction of how far the machine itself
+    moves from s₀), doubles after an accepted step that it cut and falls to a quarter after a
+    rejected one. Early steps therefore follow the Newton flow from each initial state to a
+    nearby point instead of jumping across basins; near a point the radius no longer binds
+    and the step is the full Gauss–Newton one (quadratic convergence).
+    """
+
+    def __init__(self, s: torch.Tensor, q: torch.Tensor):
         self.mu = torch.full((len(s),), 1e-3, dtype=torch.float64, device=s.device)
+        self.radius = TRUST_START * (2 * q).sqrt()
+        self.cut = torch.zeros(len(s), dtype=torch.bool, device=s.device)
 
     def propose(self, machine, x, s, rows) -> torch.Tensor:
         chunk = rows_per_chunk(s.shape[1])
@@ -258,10 +303,15 @@ class _NewtonState:
         r = (new - s).double()
         lhs = a.transpose(1, 2) @ a + self.mu[rows, None, None] * eye
         step = torch.linalg.solve(lhs, -(a.transpose(1, 2) @ r.unsqueeze(2))).squeeze(2)
-        return (s.double() + step).to(s.dtype)
+        length = step.norm(dim=1)
+        scale = (self.radius[rows] / length).nan_to_num(1.0).clamp(max=1.0)
+        self.cut[rows] = scale < 1
+        return (s.double() + scale[:, None] * step).to(s.dtype)
 
     def adapt(self, rows, better) -> None:
         self.mu[rows] = torch.where(better, self.mu[rows] / 3, self.mu[rows] * 10).clamp(1e-12)
+        grow = torch.where(self.cut[rows], 2.0, 1.0).to(self.radius)
+        self.radius[rows] *= torch.where(better, grow, torch.full_like(grow, 0.25))
 
     def stalled(self, rows, better, improved, options) -> torch.Tensor:
         return (better & (improved < options.tol_dq)) | (self.mu[rows] > 1e12)
@@ -318,26 +368,58 @@ def _keep(end: torch.Tensor, q: torch.Tensor, start: torch.Tensor, max_q: float 
                   "dropped_fast": int((finite & near & ~slow).sum())}
 
 
-def _unique(points: torch.Tensor, q: torch.Tensor, x: torch.Tensor, tol: float
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def _linearise(machine: sm.StateMachine, x: torch.Tensor, state: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """F(s) ``[P, S]`` and J = ∂F/∂s ``[P, S, S]`` at the points (eq. 2)."""
+    if len(state) == 0:
+        return state, state.new_zeros(0, state.shape[1], state.shape[1])
+    new, jac, _ = jacobians(machine, x, state, output=False)
+    return new, jac
+
+
+def _midpoints(points: torch.Tensor, x: torch.Tensor, stable: torch.Tensor, most: int,
+               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Midpoints of pairs of stable points under the same input, and that input.
+
+    A saddle separates two attractors' basins, often between them; a search from the
+    midpoint reaches saddles that no initial state lies near. At most ``most`` pairs,
+    drawn at random when there are more.
+    """
+    rows = stable.nonzero().squeeze(1)
+    pairs = torch.combinations(rows, 2)
+    if len(pairs):
+        flat = x.flatten(1)
+        pairs = pairs[(flat[pairs[:, 0]] == flat[pairs[:, 1]]).all(1)]
+    if len(pairs) > most:
+        pairs = pairs[torch.randperm(len(pairs), generator=generator)[:most]]
+    mids = 0.5 * (points[pairs[:, 0]] + points[pairs[:, 1]]) if len(pairs) else points[:0]
+    return mids, x[pairs[:, 0]] if len(pairs) else x[:0]
+
+
+def _unique(points: torch.Tensor, q: torch.Tensor, x: torch.Tensor, tol: float,
+            weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy merge by increasing q: indices of the unique points and their counts.
 
-    Two points (under the same input) are one when every unit differs by less than ``tol``.
+    Two points (under the same input) are one when their Euclidean distance is at most
+    ``tol`` (FixedPointFinder's ``FixedPoints.find``). Taken by increasing q, each point
+    not yet claimed is kept and claims every unclaimed point within ``tol`` of it; its count
+    is the summed ``weight`` (default 1) of the points it claims, itself included.
     """
     order = torch.argsort(q)
-    flat_x = x.flatten(1)
+    points, flat_x = points[order].double(), x.flatten(1)[order]
+    weight = torch.ones(len(q), dtype=torch.long) if weight is None else weight.cpu()[order.cpu()]
+    free = torch.ones(len(q), dtype=torch.bool, device=points.device)
     kept: list[int] = []
     counts: list[int] = []
-    for i in order.tolist():
-        if kept:
-            same = (points[kept] - points[i]).abs().amax(1) < tol
-            same &= (flat_x[kept] == flat_x[i]).all(1)
-            hits = same.nonzero()
-            if len(hits):
-                counts[int(hits[0])] += 1
-                continue
-        kept.append(i)
-        counts.append(1)
+    while bool(free.any()):
+        rest = free.nonzero().squeeze(1)  # by increasing q: the first is kept
+        i = int(rest[0])
+        same = (points[rest] - points[i]).norm(dim=1) <= tol
+        same &= (flat_x[rest] == flat_x[i]).all(1)
+        claimed = rest[same]
+        free[claimed] = False
+        kept.append(int(order[i]))
+        counts.append(int(weight[claimed.cpu()].sum()))
     return torch.tensor(kept, dtype=torch.long), torch.tensor(counts, dtype=torch.long)
 
 
