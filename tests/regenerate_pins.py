@@ -20,7 +20,10 @@ the platform, the thread counts, the wall-clock seconds. A non-finite row (NaN, 
 carries ``why``: the meaning of that value for that quantity (:data:`REASONS`); a
 non-finite row no rule explains is an error, so a new one must be explained here first.
 
-Options: ``--targets a b`` regenerates only those targets (the others are kept);
+Options: ``--targets a b`` regenerates only those targets (the others are kept); without
+it, every target whose optional modules (its module's ``REQUIRES``) are installed, the
+others' pins kept as they are (neurogym-decision needs the neurogym venv of .ci/run:
+``build/neurogym/bin/python tests/regenerate_pins.py --targets neurogym-decision``);
 ``--out DIR`` keeps the runs' directories there (default: a temporary directory).
 """
 
@@ -167,14 +170,31 @@ def _order(target: str) -> int:
     return list(TARGETS).index(target) if target in TARGETS else len(TARGETS)
 
 
+def missing_extras(target: str) -> list[str]:
+    """The modules ``target`` needs (its module's ``REQUIRES``, e.g. neurogym) that are not
+    installed here."""
+    import importlib
+    import importlib.util
+
+    from trajprobe.apps.reproduce import TARGETS
+
+    needs = getattr(importlib.import_module(TARGETS[target]), "REQUIRES", ())
+    return [m for m in needs if importlib.util.find_spec(m) is None]
+
+
 def main(argv: list[str] | None = None) -> None:
     from trajprobe.apps.reproduce import TARGETS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--targets", nargs="+", choices=list(TARGETS), default=list(TARGETS))
+    parser.add_argument("--targets", nargs="+", choices=list(TARGETS), default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--pass-threads", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.targets is None:  # every target this environment can run; the others keep pins
+        args.targets = [t for t in TARGETS if not missing_extras(t)]
+        for target in sorted(set(TARGETS) - set(args.targets)):
+            print(f"{target}: skipped, {', '.join(missing_extras(target))} not installed "
+                  f"(its pins are kept; regenerate them where it is: --targets {target})")
     if args.pass_threads is not None:  # one pass, in a child process
         _one_pass(args.pass_threads, args.out, args.targets)
         return

@@ -43,6 +43,9 @@ KNOWN = {
     },
     "wind-tunnel": {"smoke": {"n_eval": 16}, "quick": {"n_eval": 1_000},
                     "paper": {"n_eval": 4_096}},
+    "neurogym-decision": {"smoke": {"hidden_size": 8, "n_eval_episodes": 40},
+                          "quick": {"hidden_size": 64, "n_eval_episodes": 400},
+                          "paper": {"hidden_size": 128, "n_eval_episodes": 2_000}},
 }
 
 

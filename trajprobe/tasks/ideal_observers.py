@@ -71,8 +71,12 @@ class _TrialObserver:
     input_size: int
 
     def __init__(self, cohs: Sequence[float], sigma: float, periods: Mapping[str, int], *,
-                 dim_ring: int, dtype: torch.dtype, device: torch.device | str | None) -> None:
+                 dim_ring: int, dtype: torch.dtype, device: torch.device | str | None,
+                 lapse: float = 0.0) -> None:
         self.cohs = tuple(float(c) for c in cohs)
+        if not (isinstance(lapse, int | float) and 0 <= lapse < 1):
+            raise ValueError(f"lapse: expected a probability in [0, 1), got {lapse!r}")
+        self.lapse = float(lapse)
         if not self.cohs:
             raise ValueError("cohs: expected at least one coherence level, got none")
         check_positive(sigma, "sigma")
@@ -92,6 +96,20 @@ class _TrialObserver:
     def output(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         """f(x, s) alone."""
         return self.step(x, state)[0]
+
+    def state_from_vector(self, vector: torch.Tensor) -> Any:
+        """The state from its vector ``[B, S]`` (the leaves flattened in order, as
+        :func:`trajprobe.machine.state_vector` makes it), the step within the trial rounded
+        to the nearest integer (a simulation map's embedded state is real-valued)."""
+        template = self.initial_state(1)
+        sizes = [int(np.prod(leaf.shape[1:])) for leaf in template]
+        if vector.dim() != 2 or vector.shape[1] != sum(sizes):
+            raise ValueError(f"vector: expected shape [batch, {sum(sizes)}], got "
+                             f"{tuple(vector.shape)}")
+        parts = torch.split(vector.to(self.device), sizes, dim=1)
+        leaves = [part.reshape(vector.shape[0], *leaf.shape[1:]).to(self.dtype)
+                  for part, leaf in zip(parts[:-1], template[:-1], strict=True)]
+        return type(template)(*leaves, parts[-1][:, 0].round().long())
 
     def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
@@ -117,7 +135,7 @@ class _TrialObserver:
         y[:, 0] = 1.0
         decide = self._in(phase, "decision").bool()
         y[decide] = torch.cat([torch.zeros_like(y[decide, :1]), choice[decide]], dim=1)
-        return y
+        return y if self.lapse == 0 else (1 - self.lapse) * y + self.lapse / self.output_size
 
     def _in(self, phase: torch.Tensor, period: str) -> torch.Tensor:
         start = self._starts[period]
@@ -171,12 +189,16 @@ class PerceptualDecisionObserver(_TrialObserver):
             "decision": n}``.
         dim_ring: K, the number of choices.
         dtype, device: of the computation (default float64, the CPU).
+        lapse: ε, a lapse rate: the output is (1 − ε) y + ε / (1 + K), P(label) mixed with
+            the uniform (0, the default: exact). A KL into an observer certain of "fixate"
+            is infinite for any machine that is not; ε > 0 makes it finite.
     """
 
     def __init__(self, cohs: Sequence[float], sigma: float, periods: Mapping[str, int], *,
                  dim_ring: int = 2, dtype: torch.dtype = torch.float64,
-                 device: torch.device | str | None = None) -> None:
-        super().__init__(cohs, sigma, periods, dim_ring=dim_ring, dtype=dtype, device=device)
+                 device: torch.device | str | None = None, lapse: float = 0.0) -> None:
+        super().__init__(cohs, sigma, periods, dim_ring=dim_ring, dtype=dtype, device=device,
+                         lapse=lapse)
         self.input_size = 1 + self.dim_ring
 
     @classmethod
@@ -201,7 +223,8 @@ class PerceptualDecisionObserver(_TrialObserver):
 
     def __repr__(self) -> str:
         return (f"PerceptualDecisionObserver(cohs={list(self.cohs)}, sigma={self.sigma:.6g}, "
-                f"periods={self.periods}, dim_ring={self.dim_ring})")
+                f"periods={self.periods}, dim_ring={self.dim_ring}"
+                + (f", lapse={self.lapse:g})" if self.lapse else ")"))
 
     def initial_state(self, batch_size: int) -> PerceptualDecisionState:
         """No evidence, at the start of a trial."""
@@ -268,7 +291,7 @@ class ContextDecisionObserver(_TrialObserver):
     :class:`PerceptualDecisionObserver`; random durations are refused.
 
     Args:
-        cohs, sigma, periods, dim_ring, dtype, device: as for
+        cohs, sigma, periods, dim_ring, dtype, device, lapse: as for
             :class:`PerceptualDecisionObserver`.
         contexts: the modalities a trial's context is drawn from (the environment's
             ``contexts``: ``[0, 1]`` explicit, ``[m]`` implicit).
@@ -278,8 +301,9 @@ class ContextDecisionObserver(_TrialObserver):
     def __init__(self, cohs: Sequence[float], sigma: float, periods: Mapping[str, int], *,
                  dim_ring: int = 2, contexts: Sequence[int] = (0, 1), explicit: bool = True,
                  dtype: torch.dtype = torch.float64,
-                 device: torch.device | str | None = None) -> None:
-        super().__init__(cohs, sigma, periods, dim_ring=dim_ring, dtype=dtype, device=device)
+                 device: torch.device | str | None = None, lapse: float = 0.0) -> None:
+        super().__init__(cohs, sigma, periods, dim_ring=dim_ring, dtype=dtype, device=device,
+                         lapse=lapse)
         counts = np.bincount(np.asarray(contexts, dtype=int), minlength=2)
         if len(counts) != 2 or counts.sum() == 0:
             raise ValueError(f"contexts: expected modalities among 0 and 1, got {contexts!r}")
@@ -307,7 +331,8 @@ class ContextDecisionObserver(_TrialObserver):
     def __repr__(self) -> str:
         return (f"ContextDecisionObserver(cohs={list(self.cohs)}, sigma={self.sigma:.6g}, "
                 f"periods={self.periods}, dim_ring={self.dim_ring}, "
-                f"contexts={list(self.contexts)}, explicit={self.explicit})")
+                f"contexts={list(self.contexts)}, explicit={self.explicit}"
+                + (f", lapse={self.lapse:g})" if self.lapse else ")"))
 
     def initial_state(self, batch_size: int) -> ContextDecisionState:
         """No evidence, the prior over the context, at the start of a trial."""

@@ -87,8 +87,9 @@ class NeurogymTask:
                dtype: torch.dtype = torch.float32) -> Episodes:
         """Draw ``n_episodes`` streams of trials, each cut at ``n_steps`` (module docstring).
 
-        Episode i is a copy of the environment, reset and seeded ``s + i`` (neurogym's
-        ``env.seed``), s the integer ``seed`` or drawn from a generator (None: fresh).
+        Episode i is a copy of the environment, reset and seeded ``(s + i) mod 2³²``
+        (neurogym's ``env.seed``, a numpy ``RandomState``), s the integer ``seed`` or drawn
+        from a generator (None: fresh).
 
         Returns:
             :class:`Episodes`: inputs ``[E, T, obs_size]``, targets ``[E, T]`` (long),
@@ -97,7 +98,7 @@ class NeurogymTask:
         check_positive_int(n_episodes, "n_episodes")
         check_positive_int(n_steps, "n_steps")
         base = seed if isinstance(seed, int) else _draw_seed(make_generator(seed))
-        streams = [self._stream(base + i, n_steps) for i in range(n_episodes)]
+        streams = [self._stream((base + i) % 2**32, n_steps) for i in range(n_episodes)]
         keys = set.intersection(*(set(s[2]) for s in streams))
         params = {k: torch.as_tensor(np.stack([s[2][k] for s in streams]), device=device)
                   for k in sorted(keys)}
@@ -128,10 +129,12 @@ class NeurogymTask:
         """The head of a network trained on the labels: Categorical(logits = y)."""
         return HEADS["categorical"](y)
 
-    def bayes_machine(self, *, device: torch.device | str | None = None) -> Any:
+    def bayes_machine(self, *, device: torch.device | str | None = None,
+                      lapse: float = 0.0) -> Any:
         """The environment's exact ideal observer (:func:`~trajprobe.tasks.ideal_observers.
-        ideal_observer`); ValueError if none models it."""
-        return ideal_observer(self.env, device=device)
+        ideal_observer`), with a lapse rate ``lapse`` (0: exact; see the observers);
+        ValueError if none models it."""
+        return ideal_observer(self.env, device=device, lapse=lapse)
 
     def psychometric(self, machine: Any, episodes: Episodes, *, by: str = "coh") -> xr.Dataset:
         """Accuracy of the machine's choice at the decision steps, per value of a trial

@@ -39,6 +39,7 @@ TARGETS: dict[str, str] = {
     "in-context-regression": "trajprobe.apps.reproduce.in_context_regression",
     "task-diversity": "trajprobe.apps.reproduce.task_diversity",
     "wind-tunnel": "trajprobe.apps.reproduce.wind_tunnel",
+    "neurogym-decision": "trajprobe.apps.reproduce.neurogym_decision",
 }
 """Target name → module with ``run(context) -> TargetResult``."""
 
