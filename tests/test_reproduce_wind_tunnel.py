@@ -119,7 +119,8 @@ def test_training_runs_cover_every_task_architecture_and_seed(tmp_path):
     runs = training_runs(context)
     assert len(runs) == len(SETTINGS.smoke.tasks) * len(WIND_TUNNEL_ARCHITECTURES) * 2
     assert ("wind-tunnel/hmm/mlp", 1) in runs
-    assert set(SETTINGS.quick.tasks) == set(SETTINGS.paper.tasks) == set(WIND_TUNNEL_TASKS)
+    assert set(SETTINGS.paper.tasks) == set(WIND_TUNNEL_TASKS)
+    assert set(SETTINGS.quick.tasks) >= {"bijection", "recall", "hmm"}
 
 
 # ------------------------------------------------------------------ known answers
@@ -192,11 +193,15 @@ def test_the_smoke_run_end_to_end(run_dir):
     bayes = table.sel(architecture=BAYES)
     assert float(abs(bayes["average_kl"]).max()) == 0.0
     assert float(abs(bayes["average_entropy_error"]).max()) == 0.0
-    # the uniform ceiling: log2 V − H(Bayes) at every position (V = 4 in every smoke task;
-    # recall's store steps are copies, H(Bayes) = 0 there); NaN beyond a task's T
-    uniform = table.sel(architecture=UNIFORM)
-    expected = 2.0 - table["bayes_entropy_mean"].sel(architecture=BAYES)
-    np.testing.assert_allclose(uniform["kl_mean"], expected, atol=1e-10)
+    # the uniform ceiling: log2 V − H(Bayes) at every position (V = 4 symbols for bijection
+    # and recall, whose store steps are copies with H(Bayes) = 0; 5 for the HMM); NaN
+    # beyond a task's T
+    for slug, v in zip(SETTINGS.smoke.tasks, (4, 4, 5), strict=True):
+        one = table.sel(task=TASKS[slug])
+        assert wind_tunnel_task(slug, "smoke")[0].output_size == v
+        expected = math.log2(v) - one["bayes_entropy_mean"].sel(architecture=BAYES)
+        np.testing.assert_allclose(one["kl_mean"].sel(architecture=UNIFORM), expected,
+                                   atol=1e-10)
     # every learner has finite bits where its task has positions, and its parameter count
     learners = table.sel(architecture=labels[1:-1])
     assert np.isfinite(learners["average_kl"]).all()
