@@ -44,6 +44,7 @@ from trajprobe.apps.models import RabinowitzLSTM
 from trajprobe.apps.recipes.config import MetaLearnerRecipe
 from trajprobe.apps.recipes.flipflop import FlipFlopGRU, FlipFlopModel
 from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
+from trajprobe.apps.reproduce.neurogym_decision_figures import figures
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
 from trajprobe.compare import SimulationConfig, simulation
 from trajprobe.fixed_point_search import fixed_points
@@ -429,8 +430,6 @@ def run(context: RunContext) -> TargetResult:
         result.datasets[f"slow_points_{agent}"] = first["points"][agent]
         result.datasets[f"line_{agent}"] = first["line"][agent]
     result.rows = _rows(per_seed, settings)
-    from trajprobe.apps.reproduce.neurogym_decision_figures import figures
-
     result.figures = figures(first, AGENTS, IDEAL)
     result.notes += _notes(settings, observer, timings, context.seeds)
     return result
