@@ -184,6 +184,8 @@ def run_dir(tmp_path_factory):
 def test_the_smoke_run_end_to_end(run_dir):
     results = read_results(run_dir / "results.nc")
     table = results["table"]
+    assert set(results) == {"table", "fixed_points_hmm",
+                            *(f"structure_{task}" for task in SETTINGS.smoke.tasks)}
     labels = [BAYES, *(ARCHITECTURES[a] for a in WIND_TUNNEL_ARCHITECTURES), UNIFORM]
     assert list(table["architecture"].values) == labels
     assert list(table["task"].values) == [TASKS[t] for t in SETTINGS.smoke.tasks]

@@ -15,8 +15,9 @@ SSM and an MLP over a fixed window of inputs), and scores each with
 * per (architecture, task): both averaged over positions (each episode's mean, then mean ±
   s.e. over episodes), beside the exact Bayes machine (0 by construction) and a uniform
   predictor, the ceiling (its KL is log₂ V − H(Bayes) exactly);
-* where :mod:`trajprobe.apps.reproduce.wind_tunnel_structure` provides them: D_s/D_o of
-  every learner against the exact Bayes machine and the fixed points of the HMM filters.
+* by :mod:`trajprobe.apps.reproduce.wind_tunnel_structure`, on seed 0's learners: D_s/D_o
+  of every learner against the exact Bayes machine (both directions) and the fixed points
+  of the HMM filters.
 
 The results' ``table`` has dims ``(architecture, task[, t])`` (t = 1..T of the longest
 task; NaN beyond a shorter task's T), plus ``seed`` when several seeds are trained.
@@ -40,14 +41,10 @@ from trajprobe.apps.recipes.wind_tunnel import (
     WIND_TUNNEL_ARCHITECTURES,
     wind_tunnel_name,
 )
+from trajprobe.apps.reproduce import wind_tunnel_structure as _structure
 from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
 from trajprobe.dynamics import mean_sem
 from trajprobe.posterior import posterior_error
-
-try:  # engineer W2's module (issue 35); TODO(issue 35): drop this guard once it has landed
-    from trajprobe.apps.reproduce import wind_tunnel_structure as _structure
-except ImportError:
-    _structure = None
 
 __all__ = ["ARCHITECTURES", "SETTINGS", "TASKS", "UniformPredictor", "WindTunnelSettings",
            "run", "training_runs"]
@@ -59,6 +56,9 @@ TASKS: dict[str, str] = {"bijection": "bijection", "recall": "associative recall
                          "hmm": "HMM filtering", "coin": "regime-switching coin"}
 """Task slug → its label."""
 BAYES, UNIFORM = "Bayes", "uniform"
+FIXED_POINT_TASKS = ("hmm",)
+"""Tasks whose Bayes machine is a filter with one fixed point per constant observation
+(:func:`~trajprobe.apps.reproduce.wind_tunnel_structure.filter_fixed_points`)."""
 EVAL_SEED = 31_415
 """Seed of the held-out episodes (the same for every architecture)."""
 
@@ -201,27 +201,22 @@ def run(context: RunContext) -> TargetResult:
 
 def _structure_of(context: RunContext, task_slug: str, learners: dict[str, Any],
                   result: TargetResult) -> list[tuple[str, xr.Dataset]]:
-    """D_s/D_o against Bayes (and, for the HMM, the filters' fixed points) by
-    :mod:`~trajprobe.apps.reproduce.wind_tunnel_structure`, seed 0's learners."""
-    if _structure is None:
-        return []
-    recipe = recipes.get(wind_tunnel_name(task_slug, "lstm"), context.preset)
-    task = recipe.task
-    calls = [("structure", lambda: _structure.structure_against_bayes(
-        learners, task, task.bayes_machine(device=context.device), preset=context.preset,
-        seed=0))]
-    if task_slug == "hmm":
-        calls.append(("fixed_points", lambda: _structure.filter_fixed_points(
-            learners, task, preset=context.preset, seed=0)))
-    datasets = []
-    for kind, call in calls:
-        ds, rows, figures, notes = call()
-        datasets.append((f"{kind}_{task_slug}", ds))
+    """D_s/D_o against Bayes (and, for :data:`FIXED_POINT_TASKS`, the filters' fixed points)
+    by :mod:`~trajprobe.apps.reproduce.wind_tunnel_structure`, of seed 0's learners; their
+    rows, figures and notes go into ``result``. Returns the datasets by name."""
+    task = recipes.get(wind_tunnel_name(task_slug, "lstm"), context.preset).task
+    bayes = task.bayes_machine(device=context.device)
+    outputs = {f"structure_{task_slug}": _structure.structure_against_bayes(
+        learners, task, bayes, preset=context.preset, seed=0)}
+    if task_slug in FIXED_POINT_TASKS:
+        outputs[f"fixed_points_{task_slug}"] = _structure.filter_fixed_points(
+            learners, task, preset=context.preset, seed=0)
+    for _, rows, figures, notes in outputs.values():
         result.rows.extend(rows)
         for stem, fig in figures.items():
             result.figures[f"{stem}_{task_slug}" if stem in result.figures else stem] = fig
         result.notes.extend(notes)
-    return datasets
+    return [(name, out[0]) for name, out in outputs.items()]
 
 
 def _rows(table: xr.Dataset) -> list[SummaryRow]:
