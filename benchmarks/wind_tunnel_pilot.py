@@ -9,8 +9,10 @@ Each model is meta-trained by teacher-forced cross-entropy on fresh episodes (Ad
 thread) for a wall-clock budget, then both are scored on the same held-out episodes:
 per position t, KL(Bayes ‖ model) and |H(model) − H(Bayes)| in bits, mean ± s.e. over
 episodes, and their average over positions. A uniform predictor is printed as the
-ceiling (its KL is log₂ V − H(Bayes)). This is a pilot, not the reproduce target
-(``trajprobe reproduce wind-tunnel``, not built yet): one seed, one budget, no MLP/GRU/SSM.
+ceiling (its KL is log₂ V − H(Bayes)). This is a pilot: one seed, a wall-clock budget,
+unequal sizes, no MLP/GRU/SSM. The reproduce target ``trajprobe reproduce wind-tunnel``
+(:mod:`trajprobe.apps.reproduce.wind_tunnel`) trains all five architectures,
+capacity-matched, for a fixed number of updates per preset, as resumable recipes.
 """
 
 from __future__ import annotations
