@@ -217,3 +217,16 @@ def test_machines_without_learned_dynamics_are_skipped_with_the_reason():
     assert list(ds["learner"].values) == ["Bayes"]
     assert any(n.startswith("gpt: no fixed points searched") for n in notes)
     assert any(n.startswith("window: no fixed points searched") for n in notes)
+
+
+def test_the_bayes_output_stays_a_distribution_at_states_no_history_produces():
+    """A simulation map can embed a bijection state with every image revealed but the
+    query not: the posterior must still be a distribution (uniform), never all zeros."""
+    task = BijectionElimination(3)
+    bayes = task.bayes_machine()
+    revealed = torch.zeros(1, 3, 3, dtype=torch.float64)
+    revealed[0, 0, :] = 1.0  # row 0 holds every image, rows 1 and 2 none
+    state = (revealed, torch.zeros(1, 3, dtype=torch.float64))
+    x = torch.cat([torch.eye(3)[1], torch.zeros(3)])[None].double()  # query 1
+    y, _ = bayes.step(x, state)
+    np.testing.assert_allclose(y.numpy(), np.full((1, 3), 1 / 3), atol=1e-12)

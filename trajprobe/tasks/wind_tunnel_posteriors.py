@@ -57,7 +57,9 @@ _TINY = 1e-300
 def recall(table: torch.Tensor, key: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
     """The predictive of the value bound to ``key``: certain if stored, else uniform on ``free``.
 
-    y = k·R + (1 − |k·R|) · free / Σ free, renormalised.
+    y = k·R + (1 − |k·R|) · free / Σ free, renormalised (uniform over all V values where
+    ``free`` is all zero, which only a state no history produces can give: the output stays
+    a distribution).
 
     Args:
         table: ``[B, K, V]`` row k = one-hot of the value stored for key k (zeros if none).
@@ -69,7 +71,9 @@ def recall(table: torch.Tensor, key: torch.Tensor, free: torch.Tensor) -> torch.
     """
     known = torch.einsum("bk,bkv->bv", key, table)
     mass = known.sum(-1, keepdim=True).clamp(0.0, 1.0)
-    uniform = free / free.sum(-1, keepdim=True).clamp_min(_TINY)
+    total = free.sum(-1, keepdim=True)
+    uniform = torch.where(total > 0, free / total.clamp_min(_TINY),
+                          torch.full_like(free, 1.0 / free.shape[-1]))
     y = known.clamp_min(0.0) + (1.0 - mass) * uniform
     return y / y.sum(-1, keepdim=True).clamp_min(_TINY)
 

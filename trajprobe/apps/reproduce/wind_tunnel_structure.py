@@ -105,6 +105,9 @@ class StructureSettings:
         shuffled_null: fit the time-shuffled null map.
         untrained: compare an untrained copy of every learner (its parameters re-drawn)
             the same way, as a baseline.
+        constant_states: training states of the target tried as constant maps (the bound
+            of D_o; :class:`~trajprobe.compare.SimulationConfig`'s ``n_constant_states``,
+            whose screening dominates the cost on the categorical tasks).
         fixed_point_episodes: episodes whose states seed the fixed-point search.
         fixed_point_samples: initial states per symbol drawn from those episodes.
         fixed_point_iters: Levenberg–Marquardt steps at most.
@@ -116,6 +119,7 @@ class StructureSettings:
     folds: int
     shuffled_null: bool
     untrained: bool
+    constant_states: int
     fixed_point_episodes: int
     fixed_point_samples: int
     fixed_point_iters: int
@@ -124,13 +128,13 @@ class StructureSettings:
 
 SETTINGS: Presets[StructureSettings] = Presets(
     smoke=StructureSettings(episodes=24, steps=8, folds=2, shuffled_null=False,
-                            untrained=False, fixed_point_episodes=8, fixed_point_samples=24,
-                            fixed_point_iters=100, relax_steps=50),
+                            untrained=False, constant_states=32, fixed_point_episodes=8,
+                            fixed_point_samples=24, fixed_point_iters=100, relax_steps=50),
     quick=StructureSettings(episodes=256, steps=20, folds=3, shuffled_null=True,
-                            untrained=True, fixed_point_episodes=32,
+                            untrained=True, constant_states=128, fixed_point_episodes=32,
                             fixed_point_samples=96, fixed_point_iters=300, relax_steps=200),
     paper=StructureSettings(episodes=500, steps=50, folds=5, shuffled_null=True,
-                            untrained=True, fixed_point_episodes=128,
+                            untrained=True, constant_states=512, fixed_point_episodes=128,
                             fixed_point_samples=512, fixed_point_iters=2000, relax_steps=500),
 )
 """Per preset: smoke takes seconds; quick adds about 10 s per learner on one thread."""
@@ -296,7 +300,8 @@ def structure_against_bayes(
     inputs = episodes.inputs
     probes = _probes(inputs, generator)
     config = SimulationConfig(n_hidden_layers=0, n_folds=settings.folds,
-                              shuffled_null=settings.shuffled_null, output_measure="kl")
+                              shuffled_null=settings.shuffled_null, output_measure="kl",
+                              n_constant_states=settings.constant_states)
     per_learner = []
     for learner in learners.values():
         compared = _as_compared(learner, probes)
@@ -393,14 +398,15 @@ def _structure_notes(ds: xr.Dataset, label: str) -> list[str]:
 
 
 def plot_structure(ds: xr.Dataset, label: str = "") -> Figure:
-    """Heatmaps of the output simulation score and of D_s, learner × direction."""
+    """Heatmaps of the output simulation score and of D_s, learner × direction, and D_o
+    per position t (KL in bits, learner→Bayes, log axis)."""
     names = [str(n) for n in ds["learner"].values]
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 0.9 + 0.38 * len(names)), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 1.6 + 0.38 * len(names)), squeeze=False,
+                             constrained_layout=True, width_ratios=(1, 1, 1.2))
     panels = (("output_simulation_score", "output simulation score\n(1 exact, 0 best constant)",
                "viridis", (0.0, 1.0)),
               ("state_dissimilarity", "D_s (0 exact, 1 mean state)", "magma_r", (0.0, 1.0)))
-    for ax, (name, title, cmap, (lo, hi)) in zip(axes[0], panels, strict=True):
+    for ax, (name, title, cmap, (lo, hi)) in zip(axes[0, :2], panels, strict=True):
         values = ds[name].transpose("learner", "direction").values.astype(float)
         im = ax.imshow(np.clip(values, lo, hi), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
         for (i, j), v in np.ndenumerate(values):
@@ -411,9 +417,25 @@ def plot_structure(ds: xr.Dataset, label: str = "") -> Figure:
         ax.set_yticks(range(len(names)), names if ax is axes[0, 0] else [], fontsize=8)
         ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
+    _plot_bits_per_step(axes[0, 2], ds)
     fig.suptitle(f"{label}: learners against the exact Bayes machine" if label else
                  "learners against the exact Bayes machine", fontsize=10)
     return fig
+
+
+def _plot_bits_per_step(ax: plt.Axes, ds: xr.Dataset) -> None:
+    """D_o per position t, learner→Bayes, in bits (a floor of 1e-6 on the log axis)."""
+    bits = ds["output_dissimilarity_bits"].sel(direction="learner→Bayes")
+    colours = plt.get_cmap("tab10")
+    for i, name in enumerate(ds["learner"].values):
+        ax.plot(ds["t"].values, np.maximum(bits.sel(learner=name).values, 1e-6),
+                marker="o", ms=2.5, lw=1, color=colours(i % 10), label=str(name))
+    ax.set_yscale("log")
+    ax.set_xlabel("position t", fontsize=8)
+    ax.set_ylabel("KL(learner ‖ Bayes at φ(s)), bits", fontsize=8)
+    ax.set_title("D_o per step, learner→Bayes\n(floor 1e-6)", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False)
 
 
 # ------------------------------------------------------------------ HMM fixed points
