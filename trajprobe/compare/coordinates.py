@@ -63,21 +63,30 @@ class Coordinates:
     def fit(self, states: np.ndarray) -> Coordinates:
         """Choose the logged entries from ``states`` ``[..., S]``."""
         x = np.asarray(states, dtype=np.float64).reshape(-1, states.shape[-1])
-        positive = (x > 0).all(0)
         if not self.enabled:
-            log = np.zeros(x.shape[1], dtype=bool)
-        elif self.declared is not None:
+            return self._identity(x.shape[1])
+        positive = (x > 0).all(0)
+        if self.declared is not None:
             log = self.declared & positive
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 spread = x.max(0) / np.where(positive, x.min(0), 1.0)
             log = positive & (spread >= LOG_RANGE)
+        if not log.any():
+            return self._identity(x.shape[1])
         self.log_ = log
         self.floor_ = np.where(log, np.where(positive, x.min(0), 1.0), -np.inf)
         with np.errstate(divide="ignore"):
             logs = np.log(np.where(log, x, 1.0))
         self.low_ = np.where(log, logs.min(0) - LOG_MARGIN, -np.inf)
         self.high_ = np.where(log, logs.max(0) + LOG_MARGIN, np.inf)
+        return self
+
+    def _identity(self, size: int) -> Coordinates:
+        """Fitted as the identity on ``size`` entries (nothing logged, nothing clipped)."""
+        self.log_ = np.zeros(size, dtype=bool)
+        self.floor_, self.low_ = np.full(size, -np.inf), np.full(size, -np.inf)
+        self.high_ = np.full(size, np.inf)
         return self
 
     @property

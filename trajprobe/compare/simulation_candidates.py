@@ -26,9 +26,11 @@ from trajprobe.dynamics import mean_sem
 __all__ = [
     "EXACT",
     "Candidate",
+    "RidgeSource",
     "one_standard_error",
     "per_episode",
     "ridge_path",
+    "ridge_source",
     "selection_margin",
 ]
 
@@ -48,24 +50,52 @@ class Candidate:
     state: np.ndarray | None = None  # [S_M] a constant's full target state (not projected)
 
 
-def ridge_path(zs: np.ndarray, zt: np.ndarray, variance: np.ndarray,
-               strengths: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class RidgeSource:
+    """The source's half of a ridge path (:func:`ridge_source`): reused for every target
+    fitted on the same source states (the time-shuffled null's)."""
+
+    mean: np.ndarray  # [r_N]
+    centred: torch.Tensor | None  # [N, r_N]; None when r_N = 0
+    grams: torch.Tensor | None  # [L_finite, r_N, r_N] penalised Gram matrices
+    finite: list[int]  # indices of the finite strengths
+    n_strengths: int
+
+
+def ridge_source(zs: np.ndarray, variance: np.ndarray, strengths: tuple[float, ...]
+                 ) -> RidgeSource:
+    """The centred whitened source ``zs`` ``[N, r_N]`` and its penalised Gram matrices
+    Z_cᵀZ_c + (N − 1) s λ_1 diag(1 / λ_i), one per finite strength s (:func:`ridge_path`)."""
+    ms, r_s = zs.mean(0), zs.shape[1]
+    finite = [i for i, s in enumerate(strengths) if math.isfinite(s)]
+    if not r_s or not finite:
+        return RidgeSource(ms, None, None, finite, len(strengths))
+    xs = torch.as_tensor(zs - ms)
+    gram = xs.T @ xs
+    scale = (zs.shape[0] - 1) * variance[0] / torch.as_tensor(variance)
+    grams = torch.stack([gram + torch.diag(strengths[i] * scale) for i in finite])
+    return RidgeSource(ms, xs, grams, finite, len(strengths))
+
+
+def ridge_path(zs: np.ndarray | None, zt: np.ndarray, variance: np.ndarray | None,
+               strengths: tuple[float, ...] | None, *, source: RidgeSource | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients ``[L, r_N, r_M]`` and intercepts ``[L, r_M]`` of the ridge path.
 
     Minimises ‖Z_c W − Y_c‖² + (N − 1) s λ_1 Σ_i ‖W_i‖² / λ_i over whitened source
     coordinates z_i = p_i / √λ_i, i.e. the ridge penalty on the unwhitened principal
-    coefficients; s = ∞ gives W = 0 (the mean).
+    coefficients; s = ∞ gives W = 0 (the mean). ``source``: :func:`ridge_source` of
+    (``zs``, ``variance``, ``strengths``), computed once for several targets (then those
+    three may be None).
     """
-    ms, mt = zs.mean(0), zt.mean(0)
-    n_l, r_s = len(strengths), zs.shape[1]
-    coef = np.zeros((n_l, r_s, zt.shape[1]))
-    if r_s:
-        xs = torch.as_tensor(zs - ms)
-        gram, rhs = xs.T @ xs, xs.T @ torch.as_tensor(zt - mt)
-        finite = [i for i, s in enumerate(strengths) if math.isfinite(s)]
-        scale = (zs.shape[0] - 1) * variance[0] / torch.as_tensor(variance)
-        grams = torch.stack([gram + torch.diag(strengths[i] * scale) for i in finite])
-        coef[finite] = torch.linalg.solve(grams, rhs.expand(len(finite), -1, -1)).numpy()
+    if source is None:
+        source = ridge_source(zs, variance, strengths)
+    ms, mt = source.mean, zt.mean(0)
+    coef = np.zeros((source.n_strengths, ms.shape[0], zt.shape[1]))
+    if source.centred is not None:
+        rhs = source.centred.T @ torch.as_tensor(zt - mt)
+        coef[source.finite] = torch.linalg.solve(
+            source.grams, rhs.expand(len(source.finite), -1, -1)).numpy()
     return coef, mt - np.einsum("s,lst->lt", ms, coef)
 
 

@@ -233,20 +233,27 @@ def _broadcast_items(scorer: OutputScorer, y: torch.Tensor, y_src: torch.Tensor)
     return np.concatenate(out)
 
 
-def _torch_loss(scorer: OutputScorer, y_src: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean per-item D_o with autograd (the refinement's objective)."""
+def _torch_loss(scorer: OutputScorer, y_src: torch.Tensor):
+    """Mean per-item D_o with autograd (the refinement's objective), as a function of the
+    target's outputs ``y``; the source's side is computed once."""
     if scorer.measure == "kl":
         p = distribution_of(scorer.src, y_src.to(torch.float64), "source")
-        q = distribution_of(scorer.dst, y.to(torch.float64), "target")
-        return kl(p, q, n_points=scorer.n_points).mean()
+
+        def divergence(y: torch.Tensor) -> torch.Tensor:
+            q = distribution_of(scorer.dst, y.to(torch.float64), "target")
+            return kl(p, q, n_points=scorer.n_points).mean()
+        return divergence
     g_src = torch.as_tensor(scorer.features_of(scorer.src, y_src), dtype=torch.float64)
-    if scorer.discrete:
-        probs = distribution_of(scorer.dst, y.to(torch.float64), "target").probs
-        g = torch.stack([1 - probs, probs], dim=-1) if probs.dim() == 1 else probs
-    else:
-        g = y.to(torch.float64)
-    g = g.reshape(g.shape[0], -1)
-    return ((g_src - g) ** 2).sum(1).mean() / scorer.variance
+
+    def error(y: torch.Tensor) -> torch.Tensor:
+        if scorer.discrete:
+            probs = distribution_of(scorer.dst, y.to(torch.float64), "target").probs
+            g = torch.stack([1 - probs, probs], dim=-1) if probs.dim() == 1 else probs
+        else:
+            g = y.to(torch.float64)
+        g = g.reshape(g.shape[0], -1)
+        return ((g_src - g) ** 2).sum(1).mean() / scorer.variance
+    return error
 
 
 def _refine(scorer: OutputScorer, state: np.ndarray, x: torch.Tensor,
@@ -266,11 +273,11 @@ def _refine(scorer: OutputScorer, state: np.ndarray, x: torch.Tensor,
     moment, second = torch.zeros_like(start), torch.zeros_like(start)
     tried = []
     try:
+        objective = _torch_loss(scorer, y_src)
         with torch.enable_grad():
             for step in range(1, REFINE_STEPS + 1):
                 s = (start + scale * delta).unsqueeze(0).expand(n, -1)
-                value = _torch_loss(scorer, y_src, sm.output(
-                    scorer.dst, x, sm.state_from_vector(scorer.dst, s)))
+                value = objective(sm.output(scorer.dst, x, sm.state_from_vector(scorer.dst, s)))
                 if not torch.isfinite(value) or not value.requires_grad:
                     break
                 (grad,) = torch.autograd.grad(value, delta)

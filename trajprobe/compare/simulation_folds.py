@@ -124,24 +124,27 @@ def run_direction(src_vec: np.ndarray, dst_vec: np.ndarray, positive, folds, con
         fit = {"source_positive": positive[0], "target_positive": positive[1],
                "validation_loss": loss if by_outputs else None,
                "constant_search": search if by_outputs else None}
-        phi = config.make_map(seeds[0]).fit(src_vec[train], dst_vec[train], **fit)
-        embedded = phi.transform(src_vec[test])
-        states = {"map": phi.transform_for_outputs(src_vec[test]),
-                  "constant": phi.transform_constant(src_vec[test])}
+        src_train, src_test = src_vec[train], src_vec[test]  # indexed (copied) once
+        dst_train = dst_vec[train]
+        phi = config.make_map(seeds[0]).fit(src_train, dst_train, **fit)
+        embedded, for_outputs = phi.transform_pair(src_test)
+        states = {"map": for_outputs, "constant": phi.transform_constant(src_test)}
         placed = {"map": embedded, "constant": states["constant"]}
         if shuffled:
-            target = time_shuffled(dst_vec[train], make_generator(seeds[1]))
-            null = config.make_map(seeds[0], closed_form=True).fit(src_vec[train], target,
+            target = time_shuffled(dst_train, make_generator(seeds[1]))
+            null = config.make_map(seeds[0], closed_form=True).fit(src_train, target,
                                                                    sides_from=phi, **fit)
-            states["shuffled"] = null.transform_for_outputs(src_vec[test])
-            placed["shuffled"] = null.transform(src_vec[test])
+            placed["shuffled"], states["shuffled"] = null.transform_pair(src_test)
         kinds = list(states)
         per, y = scorer.items(test, np.stack([states[k] for k in kinds]), keep_outputs=True)
+        truth = phi.reported(dst_vec[test])  # whitened once for every kind
         for i, kind in enumerate(kinds):
-            res.d_s[kind].append(float(phi.squared_error_of(placed[kind], dst_vec[test]).mean()))
+            squared = (phi.reported(placed[kind]) - truth) ** 2
+            res.d_s[kind].append(float(squared.mean()))
             res.d_o[kind].append(fold_output(scorer.measure, per[i]))
             res.out_item[KINDS.index(kind), test] = per[i]
-        res.sq_step[test] = phi.squared_error_of(embedded, dst_vec[test]).mean(-1)
+            if kind == "map":
+                res.sq_step[test] = squared.mean(-1)
         res.embedded[test] = embedded
         y_np = y[0].detach().to("cpu", torch.float64).reshape(len(test), n_t, -1).numpy()
         if res.outputs is None:

@@ -74,6 +74,7 @@ from trajprobe.compare.simulation_candidates import (
     one_standard_error,
     per_episode,
     ridge_path,
+    ridge_source,
     selection_margin,
 )
 from trajprobe.compare.simulation_constant import constant_candidates
@@ -222,7 +223,9 @@ class SimulationMap:
             sides_from: a map fitted with the same seed on the same states, the target's
                 possibly permuted within episodes (the time-shuffled null): its fitted
                 coordinates and whitenings are reused instead of fitted again (the same
-                sets of states give them, up to round-off).
+                sets of states give them, up to round-off), and so are the source's half
+                of the ridge path (the same source states) and the constant candidates
+                (the same set of target states).
 
         Fitted attributes: ``candidate_losses_``/``candidate_state_losses_`` ``[C]``
         (``candidate_constant_`` ``[C]`` marks the constant maps),
@@ -234,6 +237,7 @@ class SimulationMap:
         src, tgt = self._check_pair(source, target)
         generator = make_generator(self.seed)
         train, val = self._split(src.shape[0], generator)
+        self._shared = dict(getattr(sides_from, "_shared", {}))
         if sides_from is not None:
             self.source_options_ = sides_from.source_options_
             self.target_options_ = sides_from.target_options_
@@ -245,14 +249,18 @@ class SimulationMap:
         if self.report_.whitening.rank_ == 0:
             raise ValueError("target: the target's states have no variance on the training "
                              "episodes; there is nothing to map onto")
-        state_loss = self._state_loss(tgt[val])
+        zt_val = self.report_.whiten(tgt[val])  # [V, T, r]; reused by the residual
+        z_true = zt_val[..., :self.report_.whitening.n_components_]
+        state_loss = self._state_loss(z_true)
         candidates = self._candidates(src[train], tgt[train], generator)
         if validation_loss is not None:
             candidates += self._searched_constants(tgt, val, validation_loss,
                                                    constant_search)
-        zs_val = [side.whiten(src[val]) for side in self.source_options_]
+        if "zs_val" not in self._shared:  # the same validation sources for the null
+            self._shared["zs_val"] = [side.whiten(src[val]) for side in self.source_options_]
+        zs_val = self._shared["zs_val"]
         z_val = [self._affine(c, zs_val[c.source]) for c in candidates]
-        per_s = self._report_losses(candidates, z_val, tgt[val])
+        per_s = self._report_losses(candidates, z_val, z_true)
         constant = [i for i, c in enumerate(candidates) if not math.isfinite(c.strength)]
         per_o = per_s if validation_loss is None else self._output_losses(
             candidates, z_val, val, validation_loss, per_s, constant)
@@ -267,7 +275,8 @@ class SimulationMap:
         self.validation_state_loss_ = float(d_s[best])
         self.validation_loss_, self._output_per_episode = float(d_o[best_out]), per_o[best_out]
         self.n_train_states_ = int(len(train) * src.shape[1])
-        self._fit_residual(src, tgt, train, val, state_loss, validation_loss, generator)
+        self._fit_residual(src, tgt, train, val, state_loss, validation_loss, generator,
+                           (zs_val, zt_val))
         return self
 
     def _sides(self, states: np.ndarray, positive, explained: float) -> list[_Side]:
@@ -287,11 +296,14 @@ class SimulationMap:
         """The ridge paths of every coordinate pair and the constant training states."""
         out, n = [], src.shape[0] * src.shape[1]
         zt = [t.whiten(tgt).reshape(n, t.whitening.rank_) for t in self.target_options_]
-        for i, s_side in enumerate(self.source_options_):
-            zs = s_side.whiten(src).reshape(n, s_side.whitening.rank_)
+        if "ridge" not in self._shared:  # the source's half, shared with the shuffled null
+            self._shared["ridge"] = [
+                ridge_source(side.whiten(src).reshape(n, side.whitening.rank_),
+                             side.whitening.variance_, self.ridge_path)
+                for side in self.source_options_]
+        for i, source in enumerate(self._shared["ridge"]):
             for j in range(len(self.target_options_)):
-                coef, intercept = ridge_path(zs, zt[j], s_side.whitening.variance_,
-                                             self.ridge_path)
+                coef, intercept = ridge_path(None, zt[j], None, None, source=source)
                 out += [Candidate(i, j, coef[k], intercept[k], s)
                         for k, s in enumerate(self.ridge_path)]
         r_s = self.source_options_[0].whitening.rank_
@@ -307,11 +319,14 @@ class SimulationMap:
         ``tgt`` ``[E, T, S_M]`` (the validation ones too: a state is one point, chosen by
         its loss on the validation items)."""
         flat = tgt.reshape(-1, tgt.shape[-1])
-        states = constant_candidates(flat, self.n_constant_states)
+        if "constants" not in self._shared:  # the same set of states for the null
+            self._shared["constants"] = (constant_candidates(flat, self.n_constant_states),
+                                         flat.std(0))
+        states, spread = self._shared["constants"]
         if states.shape[0] == 0:
             return []
         if search is not None:
-            found = np.atleast_2d(search(val, states, flat.std(0)))
+            found = np.atleast_2d(search(val, states, spread))
         else:
             per = np.concatenate([
                 per_episode(loss(val, np.broadcast_to(
@@ -344,10 +359,10 @@ class SimulationMap:
             return c.state.copy()
         return self.target_options_[c.target].unwhiten(c.intercept[None])[0]
 
-    def _state_loss(self, truth: np.ndarray) -> ValidationLoss:
-        """Default selection: D_s on the validation episodes (report coordinates)."""
+    def _state_loss(self, z_true: np.ndarray) -> ValidationLoss:
+        """Default selection: D_s on the validation episodes (report coordinates), from
+        their reported whitened components ``z_true`` ``[V, T, k]``."""
         k = self.report_.whitening.n_components_
-        z_true = self.report_.whiten(truth)[..., :k]
 
         def loss(_val: np.ndarray, states: np.ndarray) -> np.ndarray:
             z = self.report_.whiten(states)[..., :k]
@@ -367,23 +382,24 @@ class SimulationMap:
         return out
 
     def _report_losses(self, candidates: list[Candidate], z_val: list[np.ndarray],
-                       truth: np.ndarray) -> np.ndarray:
+                       z_true: np.ndarray) -> np.ndarray:
         """Validation D_s per candidate and episode ``[C, V]``, from each candidate's
         whitened predictions ``[V, T, r]`` (no round trip when they are in the report's
-        coordinates)."""
+        coordinates) and the truth's reported components ``z_true`` ``[V, T, k]``."""
         k = self.report_.whitening.n_components_
-        z_true = self.report_.whiten(truth)[..., :k]
         report = len(self.target_options_) - 1
-        out = np.empty((len(candidates), truth.shape[0]))
+        out = np.empty((len(candidates), z_true.shape[0]))
         for i, (c, z) in enumerate(zip(candidates, z_val, strict=True)):
             if c.target != report or c.state is not None:
                 z = self.report_.whiten(self._states(c, z))
             out[i] = ((z[..., :k] - z_true) ** 2).mean(axis=(1, 2))
         return np.where(np.isfinite(out), out, np.inf)
 
-    def _fit_residual(self, src, tgt, train, val, state_loss, loss, generator) -> None:
+    def _fit_residual(self, src, tgt, train, val, state_loss, loss, generator,
+                      whitened) -> None:
         """The MLP on the chosen map's residual, kept only if it lowers the validation D_s
-        and keeps the validation loss within the constant map's."""
+        and keeps the validation loss within the constant map's. ``whitened``: the
+        validation sources in every source option and targets in the report's."""
         c = self.candidate_
         s_side, t_side = self.source_options_[c.source], self.target_options_[c.target]
         k = t_side.whitening.n_components_
@@ -391,10 +407,14 @@ class SimulationMap:
             and self.validation_state_loss_ > EXACT and s_side.whitening.rank_ > 0
         # the training residual only when an MLP is fitted on it (epoch 0 needs validation)
         parts = (("train", train), ("val", val)) if fitted else (("val", val),)
-        zs = {key: s_side.whiten(src[idx]) for key, idx in parts}
+        zs_val, zt_val = whitened
+        zs = {key: zs_val[c.source] if key == "val" else s_side.whiten(src[idx])
+              for key, idx in parts}
+        zt = {key: zt_val if key == "val" and t_side is self.report_ else t_side.whiten(tgt[idx])
+              for key, idx in parts}
         n = {"train": len(train) * src.shape[1], "val": len(val) * src.shape[1]}
-        res = {key: (t_side.whiten(tgt[idx]) - self._affine(c, zs[key]))[..., :k]
-               .reshape(n[key], k) for key, idx in parts}
+        res = {key: (zt[key] - self._affine(c, zs[key]))[..., :k].reshape(n[key], k)
+               for key, _ in parts}
         flat = {key: zs[key].reshape(n[key], zs[key].shape[-1]) for key, _ in parts}
         if not fitted:
             flat["train"], res["train"] = flat["val"][:0], res["val"][:0]
@@ -419,6 +439,8 @@ class SimulationMap:
 
     @staticmethod
     def _affine(c: Candidate, zs: np.ndarray) -> np.ndarray:
+        if not math.isfinite(c.strength) and not c.coef.any():  # a constant: zs @ 0 + c
+            return np.broadcast_to(c.intercept, (*zs.shape[:-1], c.intercept.size)).copy()
         return (torch.as_tensor(zs) @ torch.as_tensor(c.coef)).numpy() + c.intercept
 
     def _mlp_residual(self, zs: np.ndarray) -> np.ndarray:
@@ -534,6 +556,15 @@ class SimulationMap:
         zs = self.source_options_[c.source].whiten(as_states(source, "source"))
         return self._unwhiten(c, zs)
 
+    def transform_pair(self, source) -> tuple[np.ndarray, np.ndarray]:
+        """(:meth:`transform`, :meth:`transform_for_outputs`) of ``source`` ``[..., S_N]``,
+        computed once when φ_o is φ."""
+        embedded = self.transform(source)
+        c = self.output_candidate_
+        if c is None or (c is self.candidate_ and self.mlp_ is None):
+            return embedded, embedded
+        return embedded, self.transform_for_outputs(source)
+
     def transform_constant(self, source) -> np.ndarray:
         """The best constant map (on validation): ``[..., S_N]`` → ``[..., S_M]``."""
         self._check_fitted()
@@ -546,10 +577,13 @@ class SimulationMap:
 
     def squared_error_of(self, predicted: np.ndarray, target) -> np.ndarray:
         """(z(predicted) − z_M)² on the k_M reported components (report coordinates)."""
+        return (self.reported(predicted) - self.reported(as_states(target, "target"))) ** 2
+
+    def reported(self, states: np.ndarray) -> np.ndarray:
+        """Target states ``[..., S_M]`` → their k_M reported whitened components
+        ``[..., k_M]`` (report coordinates), on which D_s is measured."""
         self._check_fitted()
-        k = self.n_components_
-        truth = self.report_.whiten(as_states(target, "target"))[..., :k]
-        return (self.report_.whiten(predicted)[..., :k] - truth) ** 2
+        return self.report_.whiten(states)[..., :self.n_components_]
 
     def score(self, source, target) -> float:
         """D_s on held-out states: mean of :meth:`squared_error` (0 exact, 1 = the mean)."""

@@ -32,6 +32,11 @@ __all__ = ["OutputScorer", "discrete_pair", "distribution_hint", "fold_output",
 CHUNK_ITEMS = 65536
 """Items per batch of target-output evaluations (bounds the memory of KL quadrature)."""
 
+BLOCK_ITEMS = 4096
+"""Items per call of the target's output function within a batch: a recurrent network's
+gates for this many items stay in the core's cache (a GRU-64's output is about a third
+faster in blocks of 4096 than in one call of 17,600 on the CPU; the same numbers)."""
+
 
 def has_distribution(machine: sm.StateMachine) -> bool:
     """True when the machine defines ``distribution(y)``."""
@@ -178,15 +183,38 @@ class OutputScorer:
 
     def outputs(self, episodes: np.ndarray, states: np.ndarray) -> torch.Tensor:
         """f_dst(x^dst, state) for states ``[C, K, T, S]`` of ``episodes`` ``[K]``:
-        ``[C, K, T, ...]``."""
+        ``[C, K, T, ...]``. A candidate whose state is the same at every item (a constant
+        map) goes through the target's ``output_many`` when it has one: its K·T inputs
+        from the one state, whose recurrent term is then computed once."""
         n_c, n_k, n_t = states.shape[:3]
         x = self.x_dst[torch.as_tensor(episodes)].flatten(0, 1).to(self.device)
-        flat = torch.as_tensor(states.reshape(n_c * n_k * n_t, -1), dtype=self.dtype,
-                               device=self.device)
+        flat = states.reshape(n_c, n_k * n_t, -1)
+        many = getattr(self.dst, "output_many", None)
+        fixed = ((flat == flat[:, :1]).all(axis=(1, 2)) if callable(many)
+                 else np.zeros(n_c, dtype=bool))
+        parts = {}
         with torch.inference_mode():  # every candidate in one batch
-            y = sm.output(self.dst, x.repeat(n_c, *([1] * (x.dim() - 1))),
-                          sm.state_from_vector(self.dst, flat))
-        return y.reshape(n_c, n_k, n_t, *y.shape[1:])
+            moving = np.flatnonzero(~fixed)
+            if moving.size or not fixed.any():
+                rows = flat if moving.size == n_c else flat[moving]  # no copy when all move
+                vec = torch.as_tensor(rows.reshape(moving.size * n_k * n_t, -1),
+                                      dtype=self.dtype, device=self.device)
+                xs = x.repeat(moving.size, *([1] * (x.dim() - 1)))
+                y = torch.cat([sm.output(self.dst, xs[i:i + BLOCK_ITEMS],
+                                         sm.state_from_vector(self.dst, vec[i:i + BLOCK_ITEMS]))
+                               for i in range(0, max(vec.shape[0], 1), BLOCK_ITEMS)])
+                parts["moving"] = y.reshape(moving.size, n_k * n_t, *y.shape[1:])
+            if fixed.any():
+                one = torch.as_tensor(flat[fixed, 0], dtype=self.dtype, device=self.device)
+                parts["fixed"] = many(x.unsqueeze(0).expand(one.shape[0], *x.shape),
+                                      sm.state_from_vector(self.dst, one))
+            if len(parts) == 1:
+                (y,) = parts.values()
+            else:
+                y = parts["moving"].new_empty((n_c, *parts["moving"].shape[1:]))
+                y[torch.as_tensor(moving)] = parts["moving"]
+                y[torch.as_tensor(np.flatnonzero(fixed))] = parts["fixed"].to(y.dtype)
+        return y.reshape(n_c, n_k, n_t, *y.shape[2:])
 
     def items(self, episodes: np.ndarray, states: np.ndarray, *, keep_outputs: bool = False):
         """Per-item D_o ``[C, K, T]`` for candidate target states ``[C, K, T, S]``; with
