@@ -142,6 +142,10 @@ SETTINGS: Presets[StructureSettings] = Presets(
 FIXED_POINT_NOISE = 0.05
 """Noise added to each initial state of the fixed-point search (to reach saddles too)."""
 
+UNTRAINED_HOLDS = 0.25
+"""An untrained copy with D_s learner→Bayes below this already holds most of the statistic
+(the notes then read D_s as saying little about training)."""
+
 SLOW_Q = 1e-6
 """A point is kept when q = ½‖F(s) − s‖² is at most this (fixed or slow)."""
 
@@ -390,9 +394,16 @@ def _structure_notes(ds: xr.Dataset, label: str) -> list[str]:
                 f"Bayes→learner {back_text}")
         d_u = _value(into, "state_dissimilarity_untrained")
         if math.isfinite(d_u):
-            same = "as well" if d_u < 1.5 * d_in + 0.02 else "worse"
-            text += (f"; an untrained copy holds it {same} (D_s {d_u:.2f}) and scores "
-                     f"{_value(into, 'output_simulation_score_untrained'):.2f}")
+            u_score = _value(into, "output_simulation_score_untrained")
+            if d_in >= 0.5:
+                text += f" (an untrained copy: D_s {d_u:.2f}, score {u_score:.2f})"
+            elif d_u < UNTRAINED_HOLDS:
+                text += (f"; an untrained copy's state already holds most of it (D_s "
+                         f"{d_u:.2f}): recent inputs carry the statistic, so D_s says little "
+                         f"about training here, the score does (untrained {u_score:.2f})")
+            else:
+                text += (f"; an untrained copy holds much less of it (D_s {d_u:.2f}, score "
+                         f"{u_score:.2f}): training put it there")
         notes.append(text + ".")
     return notes
 
