@@ -131,6 +131,37 @@ def test_a_transformer_is_read_through_its_attention_and_has_no_inverse():
     assert np.isnan(float(row["output_simulation_score"].sel(direction="Bayes→learner")))
 
 
+def test_a_posterior_that_rules_symbols_out_is_compared_with_epsilon_of_uniform():
+    """Bijection elimination's exact predictive has zeros: KL(learner ‖ Bayes) would be
+    infinite for any learner that hedges, so it is mixed with ε of uniform; the Bayes
+    machine against itself stays exact, and a uniform learner's D_o is finite."""
+    task = BijectionElimination(4)
+    bayes = task.bayes_machine()
+    gpt = GPT(task.input_size, task.output_size, 8, 1, 2, max_len=6,
+              distribution="categorical", seed=0)
+    ds, *_ = structure_against_bayes({"Bayes": task.bayes_machine(), "gpt": gpt}, task, bayes,
+                                     preset="smoke", seed=0)
+    assert "ε = 0.001" in ds.attrs["bayes_smoothing"]
+    # φ (D_s) is exact; φ_o (D_o) may be the most regularised map within one s.e. of the
+    # best, which on smoke's 24 episodes of this sparse state leaves a few per cent
+    np.testing.assert_allclose(ds["state_dissimilarity"].sel(learner="Bayes"), 0.0, atol=1e-9)
+    assert float(ds["output_simulation_score"].sel(learner="Bayes").min()) > 0.95
+    assert np.isfinite(float(ds["output_dissimilarity_bits_per_step"].sel(
+        learner="gpt", direction="learner→Bayes")))
+    hmm, *_ = structure_against_bayes({"Bayes": HMM.bayes_machine()}, HMM, HMM.bayes_machine(),
+                                      preset="smoke", seed=0, steps=6)
+    assert hmm.attrs["bayes_smoothing"] == "none"  # no zeros: compared as it is
+
+
+def test_readout_probes_cover_every_input_feature():
+    from trajprobe.apps.reproduce.wind_tunnel_structure import _probes
+
+    inputs = BijectionElimination(5).sample(20, 10, seed=0).inputs
+    probes = _probes(inputs, torch.Generator().manual_seed(0))
+    assert bool((probes != 0).any(0).all())  # every query and every image probed
+    assert len(torch.unique(probes, dim=0)) == len(probes) <= 10
+
+
 def test_bad_inputs_are_refused_with_the_reason():
     bayes = HMM.bayes_machine()
     with pytest.raises(ValueError, match="at least one machine"):

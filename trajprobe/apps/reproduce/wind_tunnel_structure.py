@@ -20,7 +20,7 @@ is to the exact posterior; this module asks whether it *computes* like the Bayes
   first (1 exact, 0 no better than the best constant state of the target); D_o is the
   summed KL of eq. 2, also given in bits per step. A transformer's state is its key/value
   cache, read through :class:`~trajprobe.adapters.CacheReadout` (the attention read-outs
-  for :data:`READOUT_PROBES` inputs drawn from the task's own episodes): that summary has
+  for inputs of the task's own episodes that cover every input feature): that summary has
   no inverse, so D_o *into* the transformer (Bayes→learner) is undefined (NaN).
 
 * :func:`filter_fixed_points`: for HMM filtering, the fixed and slow points
@@ -72,6 +72,7 @@ __all__ = [
     "DIRECTIONS",
     "READOUT_PROBES",
     "SETTINGS",
+    "Smoothed",
     "StructureSettings",
     "belief_fixed_points",
     "filter_fixed_points",
@@ -89,9 +90,10 @@ learner's states into the Bayes machine's (does its state hold the sufficient st
 _LIBRARY_DIRECTION = {"learner→Bayes": "b→a", "Bayes→learner": "a→b"}
 """The library's labels, with the Bayes machine as ``a`` and the learner as ``b``."""
 
-READOUT_PROBES = 4
-"""Inputs drawn from the task's own episodes whose attention read-outs are a transformer's
-state vector (:class:`~trajprobe.adapters.CacheReadout`)."""
+READOUT_PROBES = 12
+"""At most this many inputs of the task's own episodes, chosen to cover every input feature
+(:func:`_probes`), whose attention read-outs are a transformer's state vector
+(:class:`~trajprobe.adapters.CacheReadout`)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ SETTINGS: Presets[StructureSettings] = Presets(
     smoke=StructureSettings(episodes=24, steps=8, folds=2, shuffled_null=False,
                             untrained=False, constant_states=32, fixed_point_episodes=8,
                             fixed_point_samples=24, fixed_point_iters=100, relax_steps=50),
-    quick=StructureSettings(episodes=256, steps=20, folds=3, shuffled_null=True,
+    quick=StructureSettings(episodes=384, steps=20, folds=3, shuffled_null=True,
                             untrained=True, constant_states=128, fixed_point_episodes=32,
                             fixed_point_samples=96, fixed_point_iters=300, relax_steps=200),
     paper=StructureSettings(episodes=500, steps=50, folds=5, shuffled_null=True,
@@ -145,6 +147,10 @@ FIXED_POINT_NOISE = 0.05
 UNTRAINED_HOLDS = 0.25
 """An untrained copy with D_s learner→Bayes below this already holds most of the statistic
 (the notes then read D_s as saying little about training)."""
+
+SMOOTHING = 1e-3
+"""ε of :class:`Smoothed`: the uniform weight mixed into a categorical Bayes predictive
+that has zeros, so that D_o learner→Bayes stays finite."""
 
 SLOW_Q = 1e-6
 """A point is kept when q = ½‖F(s) − s‖² is at most this (fixed or slow)."""
@@ -198,6 +204,51 @@ def _episode_length(learners: dict[str, Any], settings: StructureSettings,
 # ------------------------------------------------------------- D_s and D_o against Bayes
 
 
+class Smoothed:
+    """A machine with its categorical predictive mixed with ε of uniform.
+
+    An exact posterior that rules symbols out (bijection elimination, associative recall)
+    makes KL(learner ‖ Bayes at φ(s)), D_o learner→Bayes, infinite for any learner that keeps
+    a little mass on them; mixed, π_ε = (1 − ε) π + ε / V, each such item costs at most
+    log(V / ε). Every compared machine whose predictive has exact zeros on the episodes is
+    mixed (the Bayes machine, or a learner that is an exact machine), so the Bayes machine
+    against itself stays exact. Everything but ``distribution`` is the wrapped machine's.
+
+    Args:
+        bayes: the machine (categorical ``distribution(y)`` with ``probs``).
+        epsilon: ε, the uniform mixture weight.
+    """
+
+    def __init__(self, bayes: Any, epsilon: float = SMOOTHING):
+        self.bayes, self.epsilon = bayes, float(epsilon)
+
+    def initial_state(self, batch_size: int) -> Any:
+        """The wrapped machine's."""
+        return self.bayes.initial_state(batch_size)
+
+    def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """The wrapped machine's."""
+        return self.bayes.step(x, state)
+
+    def distribution(self, y: torch.Tensor) -> torch.distributions.Distribution:
+        """Categorical((1 − ε) y + ε / V) from probabilities ``y`` ``[..., V]``."""
+        probs = self.bayes.distribution(y).probs
+        return Categorical(probs=(1 - self.epsilon) * probs + self.epsilon / probs.shape[-1])
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "bayes":
+            raise AttributeError(name)
+        return getattr(self.bayes, name)
+
+
+def _smoothed(machine: Any, inputs: torch.Tensor) -> Any:
+    """``machine``, or :class:`Smoothed` ``(machine)`` when its predictive is categorical and
+    rules a symbol out somewhere on ``inputs``."""
+    dist = machine.distribution(rollout(machine, inputs).outputs)
+    zeros = isinstance(dist, Categorical) and bool((dist.probs == 0).any())
+    return Smoothed(machine) if zeros else machine
+
+
 def _untrained(learner: Any, generator: torch.Generator) -> Any | None:
     """A copy of ``learner`` with its parameters re-drawn by PyTorch's default rules (None
     when it has no parameters: nothing to re-draw)."""
@@ -207,10 +258,22 @@ def _untrained(learner: Any, generator: torch.Generator) -> Any | None:
 
 
 def _probes(inputs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """:data:`READOUT_PROBES` distinct inputs ``[N, D]`` drawn from episodes ``[E, T, D]``."""
+    """Distinct inputs ``[N, D]`` of episodes ``[E, T, D]`` that together cover every input
+    feature the episodes use (greedy set cover, in a random order, at most
+    :data:`READOUT_PROBES`): every query symbol of a one-hot task is probed, so the read-outs
+    can show every binding the cache holds."""
     flat = torch.unique(inputs.flatten(0, 1), dim=0)
-    pick = torch.randperm(flat.shape[0], generator=generator)[:READOUT_PROBES]
-    return flat[pick]
+    flat = flat[torch.randperm(flat.shape[0], generator=generator)]
+    uncovered = (flat != 0).any(0)
+    chosen: list[int] = []
+    while bool(uncovered.any()) and len(chosen) < READOUT_PROBES:
+        gain = ((flat != 0) & uncovered).sum(1)
+        best = int(gain.argmax())
+        if int(gain[best]) == 0:
+            break
+        chosen.append(best)
+        uncovered &= flat[best] == 0
+    return flat[chosen]
 
 
 def _as_compared(learner: Any, probes: torch.Tensor) -> Any:
@@ -306,16 +369,19 @@ def structure_against_bayes(
     config = SimulationConfig(n_hidden_layers=0, n_folds=settings.folds,
                               shuffled_null=settings.shuffled_null, output_measure="kl",
                               n_constant_states=settings.constant_states)
+    reference = _smoothed(bayes, inputs)
+    smoothed = reference is not bayes
     per_learner = []
     for learner in learners.values():
-        compared = _as_compared(learner, probes)
+        compared = _smoothed(_as_compared(learner, probes), inputs)
         untrained = None
         if settings.untrained:
             copy_ = _untrained(learner, generator)
-            untrained = None if copy_ is None else _as_compared(copy_, probes)
-        sim = simulation(bayes, compared, inputs, config=config, untrained=untrained,
+            untrained = None if copy_ is None else _smoothed(_as_compared(copy_, probes),
+                                                             inputs)
+        sim = simulation(reference, compared, inputs, config=config, untrained=untrained,
                          seed=seed)
-        per_learner.append(_kept(sim, invertible=compared is learner))
+        per_learner.append(_kept(sim, invertible=not isinstance(learner, CausalTransformer)))
     ds = xr.concat(per_learner, dim="learner", join="outer")
     ds = ds.assign_coords(learner=list(learners))
     ds.attrs = {key: per_learner[0].attrs[key] for key in ("map_selection",
@@ -328,8 +394,10 @@ def structure_against_bayes(
                     "machine simulate the learner); Bayes→learner: the other way"),
         output_measure="sum_t KL(learner ‖ target at φ(s)) in nats (D_o); "
                        "output_dissimilarity_bits: per step, in bits",
-        transformer_state=f"CacheReadout over {READOUT_PROBES} inputs drawn from the task's "
-                          "episodes; D_o into it (Bayes→learner) is undefined (NaN)",
+        bayes_smoothing=(f"the Bayes predictive rules symbols out: compared as (1 − ε) π + "
+                         f"ε/V with ε = {SMOOTHING} (Smoothed)" if smoothed else "none"),
+        transformer_state="CacheReadout over inputs of the task's episodes covering every "
+                          "input feature; D_o into it (Bayes→learner) is undefined (NaN)",
     )
     label = type(task).__name__
     return ds, _structure_rows(ds, label), {
