@@ -80,8 +80,8 @@ class WindTunnelSettings:
 
 SETTINGS: Presets[WindTunnelSettings] = Presets(
     smoke=WindTunnelSettings(("bijection", "recall", "hmm"), WIND_TUNNEL_ARCHITECTURES, 16),
-    # quick leaves the coin out: its 40-step episodes would add ~15 min on a shared 2-core CPU
-    quick=WindTunnelSettings(("bijection", "recall", "hmm"), WIND_TUNNEL_ARCHITECTURES, 1_000),
+    quick=WindTunnelSettings(("bijection", "recall", "hmm", "coin"), WIND_TUNNEL_ARCHITECTURES,
+                             1_000),
     paper=WindTunnelSettings(("bijection", "recall", "hmm", "coin"), WIND_TUNNEL_ARCHITECTURES,
                              4_096),
 )
@@ -260,6 +260,9 @@ def _summary_note(table: xr.Dataset, context: RunContext) -> str:
 
 
 _STYLE = {BAYES: {"color": "black", "lw": 2.2}, UNIFORM: {"color": "0.6", "ls": "--"}}
+_LINES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)))
+"""One line style per learner, so that learners on the same curve (e.g. all on the uniform
+plateau) stay distinguishable."""
 
 
 def _figures(table: xr.Dataset) -> dict[str, plt.Figure]:
@@ -270,20 +273,25 @@ def _figures(table: xr.Dataset) -> dict[str, plt.Figure]:
 
 def _plot_per_task(table: xr.Dataset, var: str, *, log: bool) -> plt.Figure:
     """One panel per task: ``var`` per position for every learner (seed 0); beside it the
-    Bayes entropy (entropy panels) or the uniform ceiling (KL panel, log axis)."""
+    Bayes entropy (entropy panels) or the uniform ceiling (KL panel, log axis); one legend
+    below the panels."""
     tasks = table["task"].values
-    fig, axes = plots.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
+    fig, axes = plots.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4.3), squeeze=False)
     one = table.isel(seed=0)
     for ax, task in zip(axes[0], tasks, strict=True):
         data = one.sel(task=task)
+        data = data.isel(t=np.flatnonzero(data["bayes_entropy_mean"].sel(
+            architecture=BAYES).notnull().values))  # this task's positions only
         t = data["t"].values
         learners = [a for a in data["architecture"].values if a not in (BAYES, UNIFORM)]
-        for arch in learners:
+        for k, arch in enumerate(learners):
             y = data[var].sel(architecture=arch).values
-            ax.plot(t, np.clip(y, 1e-6, None) if log else y, marker=".", ms=4, label=arch)
+            line, = ax.plot(t, np.clip(y, 1e-6, None) if log else y, marker=".", ms=4,
+                            ls=_LINES[k % len(_LINES)], label=arch)
             if var == "kl_mean":
                 sem = data["kl_sem"].sel(architecture=arch).values
-                ax.fill_between(t, np.clip(y - sem, 1e-6, None), y + sem, alpha=0.2)
+                ax.fill_between(t, np.clip(y - sem, 1e-6, None), y + sem, alpha=0.2,
+                                color=line.get_color())
         if log:
             ceiling = data[var].sel(architecture=UNIFORM).values
             ax.plot(t, np.where(ceiling > 0, ceiling, np.nan), label="uniform (ceiling)",
@@ -296,14 +304,15 @@ def _plot_per_task(table: xr.Dataset, var: str, *, log: bool) -> plt.Figure:
                     **_STYLE[BAYES])
             ax.set_ylabel("predictive entropy, bits" + (" (episode 1)" if var ==
                                                         "example_entropy" else " (mean)"))
-            ax.set_ylim(bottom=0)
         ax.set_title(str(task))
         ax.set_xlabel("position t (t − 1 observations)")
-        ax.legend(fontsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8,
+               frameon=False)
     fig.suptitle({"entropy_mean": "Predictive entropy against position, beside the exact "
-                                  "posterior's",
+                                  "posterior's (mean over held-out episodes)",
                   "kl_mean": "KL from the exact posterior per position (log axis)",
                   "example_entropy": "One held-out episode: entropy per position (Bayes's "
                                      "stair-steps)"}[var], fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
