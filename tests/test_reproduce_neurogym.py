@@ -117,6 +117,44 @@ def test_the_lapse_mixes_with_the_uniform_and_the_step_rounds(trials):
         task.bayes_machine(lapse=1.0)
 
 
+class Accumulator(torch.nn.Module):
+    """A perfect integrator: s₀ ← s₀ + x₁ − x₂ (reset by the fixation input), s₁ ← s₁ / 2,
+    logits [0, s₀, −s₀]. With one coherence level the observer's log-odds is
+    (c / 100σ²) Σ_t (x_t1 − x_t2): s₀ exactly, scaled."""
+
+    def initial_state(self, batch_size: int) -> torch.Tensor:
+        return torch.zeros(batch_size, 2)
+
+    def step(self, x: torch.Tensor, state: torch.Tensor):
+        keep = (x[:, :1] < 0.5).to(x.dtype)
+        s0 = keep * (state[:, :1] + x[:, 1:2] - x[:, 2:3])
+        new = torch.cat([s0, state[:, 1:] / 2], dim=1)
+        return torch.cat([torch.zeros_like(s0), s0, -s0], dim=1), new
+
+
+@_needs_neurogym
+def test_a_perfect_integrator_holds_its_decision_on_a_line_along_the_log_odds():
+    from trajprobe.tasks.neurogym_trials import NeurogymTask
+
+    task = NeurogymTask(nd.ENV_ID, sigma=3.0, cohs=[25.6])
+    observer = task.bayes_machine()
+    episodes = task.sample(60, 3 * observer.trial_steps, seed=1)
+    machine = Accumulator()
+    trace = rollout(machine, episodes.inputs)
+    settings = nd.SETTINGS["smoke"]
+    points = nd.slow_points(machine, trace, observer, settings, seed=0)
+    zero = nd.at_condition(points, "+0 %")
+    assert zero.sizes["point"] == settings.fixed_point_states  # a continuum: every start
+    np.testing.assert_allclose(zero.state.values[:, 1], 0, atol=1e-5)  # q < 1e-12 there
+    line = nd.line_projection(machine, trace, observer, rollout(observer, episodes.inputs),
+                              points)
+    np.testing.assert_allclose(np.abs(line.axis.values), [1, 0], atol=1e-6)
+    assert float(line.gain) == pytest.approx(1.0, abs=1e-6)  # J = diag(1, 1/2)
+    assert float(line.r_axis) > 0.99 and float(line.rho_axis) > 0.99
+    assert float(line.decoder_r2) > 0.999
+    assert 0.3 < float(line.extent) <= 1.0 + 1e-9  # slow points drawn from the states
+
+
 def test_conditions_are_fixation_and_each_signed_coherence():
     inputs = nd.conditions((0.0, 6.4, 51.2))
     assert list(inputs) == ["fixation", "-51.2 %", "-6.4 %", "+0 %", "+6.4 %", "+51.2 %"]
@@ -178,11 +216,13 @@ def test_smoke_run_writes_labelled_results_rows_and_figures(run_dir):
     assert set(points.condition.values) <= set(nd.conditions((0, 6.4, 12.8, 25.6, 51.2)))
     line = results["line_GRU"]
     assert line.sizes["sample"] == 40 * 2 * 20  # every stimulus step of every trial
-    assert -1 <= float(line.r_line) <= 1
+    assert -1 <= float(line.r_axis) <= 1 and float(line.decoder_r2) <= 1
+    assert int(line.n_slow) == int((points.condition == "+0 %").sum())
+    np.testing.assert_allclose(float(np.linalg.norm(line.axis)), 1.0)
     rows = json.loads((run_dir / "summary.json").read_text())
     quantities = {r["quantity"] for r in rows}
     assert "output simulation score, network→observer" in quantities
-    assert "r(state on the slow-point line, observer's log-odds)" in quantities
+    assert "r(state on the choice axis, observer's log-odds)" in quantities
     ideal = [r for r in rows if r["agent"] == "ideal observer"
              and r["quantity"].startswith("accuracy at")]
     assert len(ideal) == 5

@@ -16,10 +16,10 @@ exact ideal observer (:class:`~trajprobe.reference_models.PerceptualDecisionObse
   observer certain of "fixate" is infinite for any network that is not;
 * **fixed and slow points** (:func:`trajprobe.fixed_points`) of each network under the
   stimulus-off input (fixation, ``[1, 0, 0]``) and under each signed coherence's mean
-  stimulus ``[0, 0.5 + c/200, 0.5 − c/200]``, and the **line** they form under the 0 %
-  stimulus: the principal component of its slow points (of the first three) most aligned
-  with the read-out's choice axis, towards choice 1 (:func:`line_projection`). The
-  network's state on that line is set against the observer's log-odds
+  stimulus ``[0, 0.5 + c/200, 0.5 − c/200]``, and whether those under the 0 % stimulus
+  form a **line** along the network's own choice axis (:func:`line_projection`: their
+  extent along it, the gain uᵀJu there). The network's state on that axis (and on the
+  slow points' first principal component) is set against the observer's log-odds
   log P(1 | x) − log P(2 | x) at every stimulus step (Mante et al. 2013's picture: does the
   network integrate the evidence along a line attractor?).
 
@@ -39,6 +39,7 @@ import torch
 import xarray as xr
 from scipy import stats
 from scipy.special import ndtr
+from sklearn.linear_model import RidgeCV
 
 from trajprobe.apps.models import RabinowitzLSTM
 from trajprobe.apps.recipes.config import MetaLearnerRecipe
@@ -50,6 +51,7 @@ from trajprobe.compare import SimulationConfig, simulation
 from trajprobe.fixed_point_search import fixed_points
 from trajprobe.heads import HEADS
 from trajprobe.linearised import jacobians
+from trajprobe.machine import state_vector
 from trajprobe.measurement import measure
 from trajprobe.traces import rollout
 
@@ -268,9 +270,10 @@ def _stimulus_steps(observer: Any, n_steps: int) -> np.ndarray:
 
 def conditions(cohs: tuple[float, ...]) -> dict[str, np.ndarray]:
     """The constant inputs searched: ``"fixation"`` ``[1, 0, 0]`` (stimulus off) and each
-    signed coherence's mean stimulus ``[0, 0.5 + c/200, 0.5 − c/200]`` (two choices)."""
+    signed coherence's mean stimulus ``[0, 0.5 + c/200, 0.5 − c/200]`` (two choices), 0 %
+    always among them (:func:`line_projection` reads its slow points)."""
     out = {"fixation": np.array([1.0, 0.0, 0.0])}
-    for c in sorted({-c + 0.0 for c in cohs} | {c + 0.0 for c in cohs}):  # no "-0"
+    for c in sorted({0.0} | {-c + 0.0 for c in cohs} | {c + 0.0 for c in cohs}):  # no "-0"
         out[f"{c:+g} %"] = np.array([0.0, 0.5 + c / 200, 0.5 - c / 200])
     return out
 
@@ -307,35 +310,30 @@ def at_condition(points: xr.Dataset, condition: str) -> xr.Dataset:
     return points.isel(point=np.flatnonzero(points.condition.values == condition))
 
 
-def _readout_direction(network: Any, size: int) -> np.ndarray:
-    """The read-out's choice-1-minus-choice-2 logit direction in state-vector units
-    (zeros on an LSTM's cell units)."""
-    weight = network.readout.weight if hasattr(network, "readout") else network.post.weight
-    w = (weight[1] - weight[2]).detach().double().cpu().numpy()
-    return np.concatenate([w, np.zeros(size - len(w))])
-
-
 def line_projection(network: Any, trace: Any, observer: Any, observer_trace: Any,
                     points: xr.Dataset) -> xr.Dataset:
-    """The network's stimulus-period states on the line of its slow points under the 0 %
-    stimulus, beside the observer's log-odds at the same steps.
+    """The network's stimulus-period states on its choice axis and on the line of its slow
+    points under the 0 % stimulus, beside the observer's log-odds at the same steps.
 
-    The line's direction u is the principal component of those slow points, among their
-    first three, most aligned with the read-out's choice axis (the choice-1-minus-choice-2
-    logit weights; a network carries other slow directions too, e.g. what it keeps from
-    the previous trial), oriented so that the choice-1 logit grows along it; the
-    trajectories' first component when fewer than two slow points were found. Its gain
-    uᵀ J u at each slow point (J = ∂F/∂s there) is 1 for a perfect integrator, below 1
-    for a leak. ``pc1`` is the stimulus-period states' own first component and
-    ``readout`` the read-out's axis, each oriented the same way.
+    The **choice axis** u is the network's own (no observer in it): the difference of its
+    mean states at the last stimulus step of trials it answered 1 and of trials it
+    answered 2, normalised (a choice coding direction, the targeted dimension of Mante et
+    al. 2013). States enter with their mean over trials at the same stimulus step
+    removed (the condition-independent drift). The slow points lie on a line along it
+    when their extent along u covers the states' and the gain uᵀ J u at them
+    (J = ∂F/∂s) is near 1 (a perfect integrator; below 1, a leak). ``pc1_slow`` is the
+    slow points' own first principal component, ``pc1`` the stimulus-period states';
+    every direction oriented towards choice 1. ``decoder_r2``: R² of a ridge read-out of
+    the log-odds from the states, fitted on the first half of the episodes and scored
+    on the second (how much of the log-odds the state carries linearly at all).
 
     Returns:
-        Dataset over ``sample`` (every stimulus step of every held-out trial):
-        ``on_line``, ``on_pc1``, ``on_readout``, ``log_odds``, ``step`` (within the
-        stimulus); ``line (unit)``; scalars ``r_line``, ``r_pc1``, ``r_readout``
-        (Pearson), ``rho_line`` (Spearman), ``line_extent`` (the slow points' extent
-        along the line over the states'), ``line_gain`` (median uᵀ J u over the slow
-        points); attrs ``line_from``.
+        Dataset over ``sample`` (every stimulus step of every held-out trial): ``on_axis``,
+        ``on_slow_pc1``, ``on_pc1``, ``log_odds``, ``step`` (within the stimulus);
+        ``axis (unit)``; scalars ``r_axis``, ``rho_axis`` (Spearman), ``r_slow_pc1``,
+        ``r_pc1`` (Pearson), ``extent`` (the slow points' extent along u over the
+        states'), ``gain`` (median uᵀ J u over the slow points; NaN without any),
+        ``n_slow``, ``decoder_r2``.
     """
     vectors = trace.state_vectors(network)[:, 1:].double().cpu().numpy()
     stim = _stimulus_steps(observer, vectors.shape[1])
@@ -343,31 +341,47 @@ def line_projection(network: Any, trace: Any, observer: Any, observer_trace: Any
     loglik, phase = (leaf[:, 1:][:, stim] for leaf in observer_trace.states)
     log_odds = observer.log_odds(type(observer_trace.states)(
         loglik.flatten(0, 1), phase.flatten(0, 1))).cpu().numpy()
-    step = np.tile(np.arange(stim.sum()), vectors.shape[0])
-    w = _readout_direction(network, states.shape[1])
+    n_stim = observer.periods["stimulus"]
+    step = np.tile(np.arange(n_stim), len(states) // n_stim)
+    drift = np.stack([states[step == k].mean(0) for k in range(n_stim)])[step]
+    axis = _choice_axis(vectors, trace.outputs, observer)
     zero = at_condition(points, "+0 %")
     slow = zero.state.values
-    pc1 = _components(states, w, 1)[0]
-    if len(slow) >= 2:
-        candidates = _components(slow, w, 3)
-        line = candidates[np.argmax(np.abs(candidates @ w))]
-        centre, source = slow.mean(0), "slow points"
-    else:
-        line, centre, source = pc1, states.mean(0), "trajectories (fewer than 2 slow points)"
-    on_line, on_pc1 = (states - centre) @ line, (states - states.mean(0)) @ pc1
-    on_readout = states @ (w / np.linalg.norm(w))
-    extent = np.ptp((slow - centre) @ line) / np.ptp(on_line) if len(slow) >= 2 else 0.0
+    pc1 = _components(states, axis, 1)[0]
+    slow_pc1 = _components(slow, axis, 1)[0] if len(slow) >= 2 else np.full_like(pc1, np.nan)
+    on_axis = (states - drift) @ axis
+    on_slow = (states - drift) @ slow_pc1
+    on_pc1 = (states - drift) @ pc1
+    extent = np.ptp(slow @ axis) / np.ptp(states @ axis) if len(slow) else 0.0
+    half = len(states) // 2 // n_stim * n_stim  # whole trials, first half of the episodes
+    decoder = RidgeCV(alphas=np.logspace(-3, 3, 7)).fit(states[:half], log_odds[:half])
     return xr.Dataset(
-        {"on_line": ("sample", on_line), "on_pc1": ("sample", on_pc1),
-         "on_readout": ("sample", on_readout),
-         "log_odds": ("sample", log_odds), "step": ("sample", step),
-         "r_line": ((), stats.pearsonr(on_line, log_odds)[0]),
-         "rho_line": ((), stats.spearmanr(on_line, log_odds)[0]),
+        {"on_axis": ("sample", on_axis), "on_slow_pc1": ("sample", on_slow),
+         "on_pc1": ("sample", on_pc1), "log_odds": ("sample", log_odds),
+         "step": ("sample", step), "axis": ("unit", axis),
+         "r_axis": ((), stats.pearsonr(on_axis, log_odds)[0]),
+         "rho_axis": ((), stats.spearmanr(on_axis, log_odds)[0]),
+         "r_slow_pc1": ((), stats.pearsonr(on_slow, log_odds)[0] if len(slow) >= 2
+                        else np.nan),
          "r_pc1": ((), stats.pearsonr(on_pc1, log_odds)[0]),
-         "r_readout": ((), stats.pearsonr(on_readout, log_odds)[0]),
-         "line_extent": ((), extent), "line_gain": ((), _gain(network, zero, line)),
-         "line": ("unit", line)},
-        attrs={"line_from": source})
+         "extent": ((), extent), "gain": ((), _gain(network, zero, axis)),
+         "n_slow": ((), len(slow)),
+         "decoder_r2": ((), decoder.score(states[half:], log_odds[half:]))})
+
+
+def _choice_axis(vectors: np.ndarray, outputs: torch.Tensor, observer: Any) -> np.ndarray:
+    """The network's choice axis (:func:`line_projection`) from its state vectors
+    ``[E, T, S]`` (after each input) and outputs ``[E, T, 1 + K]``."""
+    phase = np.arange(vectors.shape[1]) % observer.trial_steps
+    last = phase == observer.periods["fixation"] + observer.periods["stimulus"] - 1
+    decide = phase == observer.trial_steps - 1
+    end = vectors[:, last].reshape(-1, vectors.shape[-1])
+    choice = (outputs[:, decide, 1:].argmax(-1) + 1).cpu().numpy().ravel()[:len(end)]
+    one, two = end[choice == 1], end[choice == 2]
+    if len(one) == 0 or len(two) == 0:  # a network that never chose one side
+        return _components(end, np.zeros(end.shape[1]), 1)[0]
+    u = one.mean(0) - two.mean(0)
+    return u / np.linalg.norm(u)
 
 
 def _gain(network: Any, points: xr.Dataset, u: np.ndarray) -> float:
@@ -375,7 +389,7 @@ def _gain(network: Any, points: xr.Dataset, u: np.ndarray) -> float:
     without points."""
     if points.sizes["point"] == 0:
         return float("nan")
-    dtype = next(network.parameters()).dtype
+    dtype = state_vector(network, network.initial_state(1)).dtype
     _, jac, _ = jacobians(network, torch.as_tensor(points.input.values, dtype=dtype),
                           torch.as_tensor(points.state.values, dtype=dtype), output=False)
     unit = torch.as_tensor(u, dtype=jac.dtype)
@@ -514,18 +528,21 @@ def _rows(per_seed: list[dict[str, Any]], settings: DecisionSettings) -> list[Su
             [int((f.stable & f.converged).sum()) if f.sizes["point"] else 0
              for f in fixation])
         lines = [s["line"][agent] for s in per_seed]
-        add("slow points' extent along the line / the states'", agent,
-            [float(x["line_extent"]) for x in lines])
-        add("gain along the line uᵀJu (median over its slow points)", agent,
-            [float(x["line_gain"]) for x in lines], note="1: a perfect integrator")
-        add("r(state on the slow-point line, observer's log-odds)", agent,
-            [float(x["r_line"]) for x in lines], note="Pearson, every stimulus step; line "
-            f"from {lines[0].attrs['line_from']}")
-        add("Spearman ρ(state on the line, log-odds)", agent,
-            [float(x["rho_line"]) for x in lines])
+        add("slow points' extent along the choice axis / the states'", agent,
+            [float(x["extent"]) for x in lines], note="≥ 1: they span the decisions held")
+        add("gain uᵀJu along the choice axis (median over those slow points)", agent,
+            [float(x["gain"]) for x in lines], note="1: a perfect integrator")
+        add("r(state on the choice axis, observer's log-odds)", agent,
+            [float(x["r_axis"]) for x in lines], note="Pearson, every stimulus step; the "
+            "network's own choice axis (mean difference by its choice)")
+        add("Spearman ρ(state on the choice axis, log-odds)", agent,
+            [float(x["rho_axis"]) for x in lines])
+        add("r(state on the slow points' PC1, log-odds)", agent,
+            [float(x["r_slow_pc1"]) for x in lines], note="n/a: fewer than 2 slow points")
         add("r(state on the states' PC1, log-odds)", agent, [float(x["r_pc1"]) for x in lines])
-        add("r(state on the read-out's choice axis, log-odds)", agent,
-            [float(x["r_readout"]) for x in lines])
+        add("R² of a linear read-out of the log-odds from the state", agent,
+            [float(x["decoder_r2"]) for x in lines], note="ridge, fitted on the first half "
+            "of the held-out episodes, scored on the second")
     return rows
 
 
@@ -547,9 +564,10 @@ def _notes(settings: DecisionSettings, observer: Any, timings: dict[str, float],
         "not). Direction 'network→observer' embeds the network's states into the "
         "observer's (the observer simulates the network).",
         "Slow points: trajprobe.fixed_points (Newton) from stimulus-period states, "
-        f"{settings.max_iters} steps at most, q ≤ {settings.max_q:g}; the line is the "
-        "principal component of the slow points under the 0 % stimulus (of their first "
-        "three) most aligned with the read-out's choice axis, oriented towards choice 1; "
-        "log-odds = log P(1 | x) − log P(2 | x).",
+        f"{settings.max_iters} steps at most, q ≤ {settings.max_q:g}. The choice axis is "
+        "the network's own: the difference of its mean states at the last stimulus "
+        "step between the trials it answered 1 and 2 (a choice coding direction; the states' "
+        "mean over trials at each stimulus step removed); log-odds = log P(1 | x) − "
+        "log P(2 | x).",
         "Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ".",
     ]

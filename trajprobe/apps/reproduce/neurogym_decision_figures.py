@@ -1,7 +1,7 @@
 """The figures of the neurogym-decision target (:mod:`.neurogym_decision`).
 
 Only drawing: the psychometric curves, the D_s/D_o comparison, the slow points in the
-trajectories' principal plane, and the state on the slow-point line against the ideal
+trajectories' principal plane, and the state on the choice axis against the ideal
 observer's log-odds. Nothing here trains or measures.
 """
 
@@ -89,7 +89,7 @@ def plot_slow_points(measured: dict[str, Any], agents: tuple[str, ...],
                      n_trials: int = 60) -> plt.Figure:
     """Per network: trials' trajectories (stimulus and decision steps) in the plane of the
     stimulus-period states' first two PCs, coloured by signed coherence, and the slow points
-    of every input (filled: stable, hollow: unstable), the 0 % stimulus's line drawn."""
+    of every input (filled: stable, hollow: unstable), the choice axis drawn."""
     fig, axes = plt.subplots(1, len(agents), figsize=(5.2 * len(agents), 4.4), squeeze=False)
     episodes, observer = measured["episodes"], measured["observer"]
     trial = observer.trial_steps
@@ -129,14 +129,13 @@ def plot_slow_points(measured: dict[str, Any], agents: tuple[str, ...],
                        edgecolor=colour, linewidth=0.8, zorder=3)
         line = measured["line"][agent]
         zero = _at(points, "+0 %")
-        if zero.sizes["point"] >= 2:
-            c = zero.state.values.mean(0)
-            ends = np.array([c + t * line.line.values for t in
-                             (float(line.on_line.min()), float(line.on_line.max()))])
-            xy = (ends - centre) @ pcs.T
-            ax.plot(xy[:, 0], xy[:, 1], color="grey", linestyle="--", lw=1,
-                    label="0 % slow-point line")
-            ax.legend(fontsize=7, loc="lower right")
+        axis = line.axis.values
+        span = np.array([float(line.on_axis.min()), float(line.on_axis.max())])
+        mid = centre - (centre @ axis) * axis  # the axis through the states' centre
+        xy = (mid + span[:, None] * axis - centre) @ pcs.T
+        ax.plot(xy[:, 0], xy[:, 1], color="grey", linestyle="--", lw=1,
+                label="choice axis (states' range)")
+        ax.legend(fontsize=7, loc="lower right")
         ax.set(xlabel="PC 1", ylabel="PC 2",
                title=f"{agent}: {zero.sizes['point']} slow points at 0 %, "
                      f"{points.sizes['point']} in all")
@@ -147,18 +146,18 @@ def plot_slow_points(measured: dict[str, Any], agents: tuple[str, ...],
 
 
 def plot_line(lines: dict[str, xr.Dataset], agents: tuple[str, ...]) -> plt.Figure:
-    """Per network: its state on the slow-point line against the observer's log-odds, every
+    """Per network: its state on its choice axis against the observer's log-odds, every
     stimulus step, coloured by the step within the stimulus."""
     fig, axes = plt.subplots(1, len(agents), figsize=(4.6 * len(agents), 3.8), squeeze=False)
     for ax, agent in zip(axes[0], agents, strict=True):
         ds = lines[agent]
         n = min(ds.sizes["sample"], 6000)
         pick = np.random.default_rng(0).choice(ds.sizes["sample"], n, replace=False)
-        sc = ax.scatter(ds.log_odds.values[pick], ds.on_line.values[pick], s=2,
+        sc = ax.scatter(ds.log_odds.values[pick], ds.on_axis.values[pick], s=2,
                         c=ds.step.values[pick], cmap="viridis", alpha=0.5)
         ax.set(xlabel="ideal observer's log-odds log P(1|x) − log P(2|x)",
-               ylabel="state on the slow-point line",
-               title=f"{agent}: r = {float(ds.r_line):.3f}, ρ = {float(ds.rho_line):.3f}")
+               ylabel="state on the network's choice axis",
+               title=f"{agent}: r = {float(ds.r_axis):.3f}, ρ = {float(ds.rho_axis):.3f}")
         fig.colorbar(sc, ax=ax, label="stimulus step")
     fig.tight_layout()
     return fig
