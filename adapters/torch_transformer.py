@@ -371,8 +371,11 @@ class CacheSummary:
         return y.masked_fill(unknown.view(-1, *([1] * (y.dim() - 1))), float("nan"))
 
     def output_many(self, x: torch.Tensor, state: KVState) -> torch.Tensor:
-        """N inputs per state, x ``[B, N, D_in]`` → ``[B, N, ...]`` (the transformer's)."""
-        return self.transformer.output_many(x, state)
+        """N inputs per state, x ``[B, N, D_in]`` → ``[B, N, ...]`` (the transformer's);
+        NaN on summary-only states, as :meth:`output`."""
+        unknown = state.length < 0
+        y = self.transformer.output_many(x, state._replace(length=state.length.clamp_min(0)))
+        return y.masked_fill(unknown.view(-1, *([1] * (y.dim() - 1))), float("nan"))
 
     def state_vector(self, state: KVState) -> torch.Tensor:
         """The summary z(s) ``[B, 2 · L · H · d_head]``: mean cached keys, then values."""

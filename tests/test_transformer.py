@@ -311,6 +311,13 @@ def test_cache_summary_has_no_inverse_and_comparisons_say_so():
     summary = CacheSummary(model)
     state = summary.state_from_vector(torch.zeros(3, 16))
     assert torch.isnan(summary.output(torch.zeros(3, 4), state)).all()
+    assert torch.isnan(summary.output_many(torch.zeros(3, 5, 4), state)).all()  # as output
+    with torch.no_grad():  # on a real cache, output_many is output on each input
+        _, real = model.unroll(torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(1)))
+        x = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(2))
+        many = summary.output_many(x, real)
+        one = torch.stack([summary.output(x[:, n], real) for n in range(5)], dim=1)
+    assert float((many - one).abs().max()) < TOL
     with pytest.raises(ValueError, match="summary-only"):
         summary.step(torch.zeros(3, 4), state)
     inputs = torch.randn(12, T, 4, generator=torch.Generator().manual_seed(0))
