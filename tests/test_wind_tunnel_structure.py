@@ -13,12 +13,14 @@ from trajprobe.apps.models import GPT, RabinowitzLSTM
 from trajprobe.apps.reproduce.base import SummaryRow
 from trajprobe.apps.reproduce.wind_tunnel_structure import (
     DIRECTIONS,
+    CappedRuns,
     belief_fixed_points,
     filter_fixed_points,
     no_fixed_point_reason,
     structure_against_bayes,
 )
-from trajprobe.tasks import BijectionElimination, HMMFiltering
+from trajprobe.tasks import BijectionElimination, HMMFiltering, RegimeSwitchingCoin
+from trajprobe.tasks.wind_tunnel_posteriors import ChangePointState
 
 HMM = HMMFiltering()
 
@@ -151,6 +153,26 @@ def test_a_posterior_that_rules_symbols_out_is_compared_with_epsilon_of_uniform(
     hmm, *_ = structure_against_bayes({"Bayes": HMM.bayes_machine()}, HMM, HMM.bayes_machine(),
                                       preset="smoke", seed=0, steps=6)
     assert hmm.attrs["bayes_smoothing"] == "none"  # no zeros: compared as it is
+
+
+def test_the_change_point_machine_takes_mapped_states_and_stays_exact_on_episodes():
+    """A map in log coordinates gives every run length some mass, which the change-point
+    machine refuses; compared through CappedRuns it simulates itself exactly."""
+    task = RegimeSwitchingCoin(1.0, 1.0, 0.1, horizon=8)
+    bayes = task.bayes_machine()
+    episodes = task.sample(6, 8, seed=0)
+    exact = trajprobe.rollout(bayes, episodes.inputs)
+    capped = trajprobe.rollout(CappedRuns(bayes), episodes.inputs)
+    np.testing.assert_array_equal(capped.outputs.numpy(), exact.outputs.numpy())
+    spread = ChangePointState(torch.full((1, 8), 1 / 8, dtype=torch.float64),
+                              torch.zeros(1, 8, dtype=torch.float64))
+    x = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="horizon = 8"):
+        bayes.step(x, spread)
+    assert torch.isfinite(CappedRuns(bayes).output(x, spread)).all()
+    ds, *_ = structure_against_bayes({"Bayes": task.bayes_machine()}, task, bayes,
+                                     preset="smoke", seed=0)
+    np.testing.assert_allclose(ds["output_simulation_score"], 1.0, atol=1e-6)
 
 
 def test_readout_probes_cover_every_input_feature():

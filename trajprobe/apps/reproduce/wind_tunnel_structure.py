@@ -66,12 +66,14 @@ from trajprobe.compare import SimulationConfig, simulation
 from trajprobe.fixed_point_search import fixed_points
 from trajprobe.initialisers import torch_default_init
 from trajprobe.randomness import make_generator
+from trajprobe.tasks.wind_tunnel_posteriors import ChangePointBetaBernoulli, ChangePointState
 from trajprobe.traces import rollout
 
 __all__ = [
     "DIRECTIONS",
     "READOUT_PROBES",
     "SETTINGS",
+    "CappedRuns",
     "Smoothed",
     "StructureSettings",
     "belief_fixed_points",
@@ -241,6 +243,50 @@ class Smoothed:
         return getattr(self.bayes, name)
 
 
+class CappedRuns:
+    """A :class:`~trajprobe.tasks.wind_tunnel_posteriors.ChangePointBetaBernoulli` that takes
+    states mapped in by a simulation map.
+
+    The change-point machine refuses a step whose run-length posterior has mass at its
+    horizon (an episode longer than it is exact for). A mapped state can have such mass (a
+    map in log coordinates gives every run length some); here it is dropped before each
+    step. A state of an episode of up to ``horizon`` steps has none there, so on the
+    episodes this is the exact machine. Everything but ``step`` and ``output`` is the
+    wrapped machine's.
+    """
+
+    def __init__(self, machine: ChangePointBetaBernoulli):
+        self.machine = machine
+
+    def initial_state(self, batch_size: int) -> ChangePointState:
+        """The wrapped machine's."""
+        return self.machine.initial_state(batch_size)
+
+    def step(self, x: torch.Tensor, state: ChangePointState
+             ) -> tuple[torch.Tensor, ChangePointState]:
+        """The wrapped step, from the state with no mass at run length ``horizon − 1``."""
+        weights, heads = state
+        weights = torch.cat([weights[:, :-1], torch.zeros_like(weights[:, -1:])], dim=1)
+        return self.machine.step(x, ChangePointState(weights, heads))
+
+    def output(self, x: torch.Tensor, state: ChangePointState) -> torch.Tensor:
+        """The output function of :meth:`step`."""
+        return self.step(x, state)[0]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "machine":
+            raise AttributeError(name)
+        return getattr(self.machine, name)
+
+
+def _comparable(bayes: Any, inputs: torch.Tensor) -> Any:
+    """A machine as compared: mapped states accepted (:class:`CappedRuns` for the
+    change-point machine), a predictive with zeros smoothed (:class:`Smoothed`)."""
+    if isinstance(bayes, ChangePointBetaBernoulli):
+        bayes = CappedRuns(bayes)
+    return _smoothed(bayes, inputs)
+
+
 def _smoothed(machine: Any, inputs: torch.Tensor) -> Any:
     """``machine``, or :class:`Smoothed` ``(machine)`` when its predictive is categorical and
     rules a symbol out somewhere on ``inputs``."""
@@ -369,15 +415,15 @@ def structure_against_bayes(
     config = SimulationConfig(n_hidden_layers=0, n_folds=settings.folds,
                               shuffled_null=settings.shuffled_null, output_measure="kl",
                               n_constant_states=settings.constant_states)
-    reference = _smoothed(bayes, inputs)
-    smoothed = reference is not bayes
+    reference = _comparable(bayes, inputs)
+    smoothed = isinstance(reference, Smoothed)
     per_learner = []
     for learner in learners.values():
-        compared = _smoothed(_as_compared(learner, probes), inputs)
+        compared = _comparable(_as_compared(learner, probes), inputs)
         untrained = None
         if settings.untrained:
             copy_ = _untrained(learner, generator)
-            untrained = None if copy_ is None else _smoothed(_as_compared(copy_, probes),
+            untrained = None if copy_ is None else _comparable(_as_compared(copy_, probes),
                                                              inputs)
         sim = simulation(reference, compared, inputs, config=config, untrained=untrained,
                          seed=seed)
@@ -469,9 +515,12 @@ def _structure_notes(ds: xr.Dataset, label: str) -> list[str]:
                 text += (f"; an untrained copy's state already holds most of it (D_s "
                          f"{d_u:.2f}): recent inputs carry the statistic, so D_s says little "
                          f"about training here, the score does (untrained {u_score:.2f})")
-            else:
+            elif d_u > 1.5 * d_in + 0.05:
                 text += (f"; an untrained copy holds much less of it (D_s {d_u:.2f}, score "
                          f"{u_score:.2f}): training put it there")
+            else:
+                text += (f"; an untrained copy holds about as much (D_s {d_u:.2f}, score "
+                         f"{u_score:.2f})")
         notes.append(text + ".")
     return notes
 
