@@ -537,8 +537,9 @@ def _rows(per_seed: list[dict[str, Any]], settings: DecisionSettings) -> list[Su
             "network's own choice axis (mean difference by its choice)")
         add("Spearman ρ(state on the choice axis, log-odds)", agent,
             [float(x["rho_axis"]) for x in lines])
-        add("r(state on the slow points' PC1, log-odds)", agent,
-            [float(x["r_slow_pc1"]) for x in lines], note="n/a: fewer than 2 slow points")
+        slow_pc1 = [float(x["r_slow_pc1"]) for x in lines]
+        add("r(state on the slow points' PC1, log-odds)", agent, slow_pc1,
+            note="n/a: fewer than 2 slow points" if np.isnan(slow_pc1).any() else "")
         add("r(state on the states' PC1, log-odds)", agent, [float(x["r_pc1"]) for x in lines])
         add("R² of a linear read-out of the log-odds from the state", agent,
             [float(x["decoder_r2"]) for x in lines], note="ridge, fitted on the first half "
