@@ -11,6 +11,7 @@ from torch import nn
 import trajprobe
 from trajprobe.apps.models import GPT, RabinowitzLSTM
 from trajprobe.apps.reproduce.base import SummaryRow
+from trajprobe.apps.reproduce.wind_tunnel_comparison import readout_probes
 from trajprobe.apps.reproduce.wind_tunnel_structure import (
     DIRECTIONS,
     CappedRuns,
@@ -176,10 +177,8 @@ def test_the_change_point_machine_takes_mapped_states_and_stays_exact_on_episode
 
 
 def test_readout_probes_cover_every_input_feature():
-    from trajprobe.apps.reproduce.wind_tunnel_structure import _probes
-
     inputs = BijectionElimination(5).sample(20, 10, seed=0).inputs
-    probes = _probes(inputs, torch.Generator().manual_seed(0))
+    probes = readout_probes(inputs, torch.Generator().manual_seed(0))
     assert bool((probes != 0).any(0).all())  # every query and every image probed
     assert len(torch.unique(probes, dim=0)) == len(probes) <= 10
 
