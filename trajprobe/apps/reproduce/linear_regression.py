@@ -224,10 +224,16 @@ def _figures(learner: xr.Dataset, meta: xr.Dataset, bayes: xr.Dataset,
     figures = {}
     agents = (("Learner", learner), ("Meta-Learner", meta), ("Bayes", bayes))
     head = {name: ds.where(_pair(ds) == HEADLINE, drop=True) for name, ds in agents}
-    fig, axes = plots.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plots.subplots(1, 3, figsize=(13, 4.4))
     for ax, (name, ds) in zip(axes, head.items(), strict=True):
         plot_learning_curves(ds, "q", ax=ax)
         ax.set_title(f"{name}: spectrum (2.5, 0.05)")
+        inside = ax.get_legend()  # moved below the panel: inside, it hid the Learner's rise
+        ax.legend(handles=inside.legend_handles,
+                  labels=[text.get_text() for text in inside.get_texts()],
+                  title=inside.get_title().get_text(), fontsize="small",
+                  title_fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncols=2)
     low = min(ax.get_ylim()[0] for ax in axes)
     high = max(ax.get_ylim()[1] for ax in axes)
     for ax in axes:  # one y-range: the panels compare the agents
