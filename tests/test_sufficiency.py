@@ -318,3 +318,43 @@ def test_a_distribution_that_rejects_the_outputs_means_normalised_error():
     ds = sufficiency(NoFamily(0.3, 1.0), GaussianPrediction(), **SIZES)
     assert ds.attrs["units"].startswith("1 (normalised")
     assert 0 < float(ds["ratio_overall"]) < 1
+
+
+def test_task_diversity_rung_measures_every_machine_and_its_rows_average_the_seeds():
+    """The task-diversity report's part (apps/reproduce/diversity_sufficiency): on a rung,
+    ridge (and dMMSE) give 0, dMMSE on a one-task pool is undefined (no context moves it:
+    0 / 0), and the row is the mean ± s.e. over the rung's transformers, here ridge (0)
+    and an LSTM (r > 0): r / 2 ± r / 2."""
+    import xarray as xr
+
+    from trajprobe.apps.reproduce import diversity_sufficiency as suff
+    from trajprobe.reference_models import DiscreteMMSE
+    from trajprobe.tasks import TaskPool
+
+    task = LinearRegression(3, noise_std=0.5, out_dim=1)
+    rungs = []
+    for size in (1, None):
+        pool = TaskPool(task, size=size, seed=0)
+        ridge = BayesianLinearRegression.from_task(task)
+        bayes = {"dMMSE": DiscreteMMSE.from_task(pool) if pool.finite else ridge,
+                 "Ridge": ridge}
+        torch.manual_seed(0)
+        lstm = wrap(nn.LSTM(task.input_size, 8, batch_first=True), nn.Linear(8, 1))
+        rungs.append(suff.measure_size(pool, bayes, [ridge, lstm], task.sample(8, 6, seed=1),
+                                       seed=0))
+    ladder = xr.concat(rungs, dim="M").assign_coords(M=["1", "∞"])
+    assert ladder["ratio"].dims == ("M", "machine", "seed", "t")
+    ratio = ladder["ratio_overall"]
+    assert float(abs(ratio.sel(machine="Ridge")).max()) < 1e-12
+    assert float(abs(ratio.sel(M="∞", machine="dMMSE")).max()) < 1e-12  # dMMSE is ridge
+    assert bool(ratio.sel(M="1", machine="dMMSE").isnull().all())
+    ours = ratio.sel(machine="Transformer")
+    assert float(abs(ours.sel(seed=0)).max()) < 1e-12 and float(ours.sel(seed=1).min()) > 1e-3
+    rows = suff.sufficiency_rows(ladder)
+    assert [row.quantity.rsplit("M = ", 1)[1] for row in rows] == ["1", "∞"]
+    for row, m in zip(rows, ("1", "∞"), strict=True):
+        r = float(ours.sel(M=m, seed=1))
+        assert row.ours == pytest.approx(r / 2, rel=1e-9)
+        assert row.sem == pytest.approx(r / 2, rel=1e-9)
+    assert "dMMSE n/a, Ridge < 1e-12" in rows[0].note and "Ridge < 1e-12" in rows[1].note
+    assert len(suff.plot_sufficiency(ladder).axes) == 1

@@ -390,6 +390,16 @@ def test_task_diversity_smoke_results_have_the_bayes_machines_known_answers(smok
     # D_o into the transformer's summary is undefined; D_s in both directions is finite
     assert bool(d_o.sel(direction="b→a").isnull().all())
     assert bool(np.isfinite(sim["state_dissimilarity"]).all())
+    # sufficiency: both Bayes machines ignore the order of the examples (0 to rounding),
+    # except dMMSE on a one-task pool, which no context moves (0 / 0); the transformer's
+    # ratio is defined at every M
+    ratio = results["sufficiency"]["ratio_overall"]
+    assert ratio.dims == ("M", "machine", "seed")
+    bayes = ratio.sel(machine=["dMMSE", "Ridge"]).drop_sel(M="1")
+    assert float(abs(bayes).max()) < 1e-12
+    assert float(abs(ratio.sel(M="1", machine="Ridge")).max()) < 1e-12
+    assert bool(ratio.sel(M="1", machine="dMMSE").isnull().all())
+    assert bool(np.isfinite(ratio.sel(machine="Transformer")).all())
 
 
 @pytest.mark.slow
@@ -397,6 +407,8 @@ def test_task_diversity_smoke_report_and_pins(smoke_dir, assert_pinned):
     report = (smoke_dir / "report.md").read_text()
     assert "threshold M*" in report and "dMMSE" in report
     assert "D_o Transformer → dMMSE" in report
-    for stem in ("mse_vs_pool_size", "mse_vs_position", "spectra", "simulation_vs_pool_size"):
+    for stem in ("mse_vs_pool_size", "mse_vs_position", "spectra", "simulation_vs_pool_size",
+                 "sufficiency_vs_pool_size"):
         assert (smoke_dir / "figures" / f"{stem}.png").is_file()
+    assert "sufficiency ratio (pooled over t; shuffled / another context)" in report
     assert_pinned(smoke_dir, "task-diversity")

@@ -29,7 +29,11 @@ evaluates each with the two Bayes machines, on tasks from its pool and on fresh 
   ridge than to dMMSE on fresh tasks, by output distance (behaviour) and by D_s (structure);
 * effective spectra (Rabinowitz eq. 3, 5, along the input directions of the scalar task):
   the episode median of q_k(t) = ŵ_k(t) / w_k of the transformer at the smallest and the
-  largest M, beside dMMSE's and ridge's.
+  largest M, beside dMMSE's and ridge's;
+* the sufficiency ratio (:func:`~trajprobe.compare.sufficiency`,
+  :mod:`~trajprobe.apps.reproduce.diversity_sufficiency`) on fresh tasks, per M: does the
+  transformer treat a context whose examples are shuffled as the same context, as both
+  Bayes machines do (ratio 0)?
 
 At M = ∞ dMMSE is ridge (its limit; :class:`DiscreteMMSE` has no infinite pool).
 """
@@ -49,6 +53,7 @@ from trajprobe import plots
 from trajprobe.adapters import CacheReadout
 from trajprobe.apps import recipes
 from trajprobe.apps.recipes.in_context import TASK_DIVERSITY_LADDER, task_diversity_name
+from trajprobe.apps.reproduce import diversity_sufficiency
 from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
 from trajprobe.apps.reproduce.in_context_regression import SETTINGS as ICL_SETTINGS
 from trajprobe.apps.reproduce.in_context_regression import simulation_scalars
@@ -246,7 +251,7 @@ def run(context: RunContext) -> TargetResult:
     result = TargetResult(title="Task diversity: from dMMSE to ridge as the pretraining pool "
                                 "grows (Raventós et al. 2023)")
     n_eval, dev = settings.n_eval, context.device
-    per_size, sims, spectra = [], [], {}
+    per_size, sims, spectra, sufficiencies = [], [], {}, []
     for size in sizes:
         recipe = recipes.get(task_diversity_name(size), context.preset)
         pool: TaskPool = recipe.task
@@ -259,6 +264,10 @@ def run(context: RunContext) -> TargetResult:
         per_size.append(xr.concat(per_seed, dim="seed"))
         compared = pool.task.sample(settings.n_simulation, points, seed=2_024, device=dev)
         sims.append(_simulations(models, bayes, compared, settings.simulation))
+        histories = pool.task.sample(diversity_sufficiency.N_EPISODES[context.preset], points,
+                                     seed=diversity_sufficiency.SEED, device=dev)
+        sufficiencies.append(diversity_sufficiency.measure_size(pool, bayes, models,
+                                                                histories))
         if size in (sizes[0], sizes[-1]):
             episodes = pool.task.sample(settings.n_spectra, points, seed=999, device=dev)
             spectra[_label(size)] = _spectra(models[0], bayes, pool.task, episodes)
@@ -266,9 +275,13 @@ def run(context: RunContext) -> TargetResult:
     ds.attrs.update(dim=pool.task.dim, noise_std=pool.task.noise_std, points=points)
     q = xr.concat(list(spectra.values()), dim="M").assign_coords(M=list(spectra))
     sim = xr.concat(sims, dim="M").assign_coords(M=ds["M"].values)
-    result.datasets = {"errors": ds, "spectra": xr.Dataset({"q": q}), "simulation": sim}
-    result.rows = _rows(ds, sizes, context) + _simulation_rows(sim, sizes)
+    suff = xr.concat(sufficiencies, dim="M").assign_coords(M=ds["M"].values)
+    result.datasets = {"errors": ds, "spectra": xr.Dataset({"q": q}), "simulation": sim,
+                       "sufficiency": suff}
+    result.rows = (_rows(ds, sizes, context) + _simulation_rows(sim, sizes)
+                   + diversity_sufficiency.sufficiency_rows(suff))
     result.figures = _figures(ds, q, sim)
+    result.figures["sufficiency_vs_pool_size"] = diversity_sufficiency.plot_sufficiency(suff)
     result.notes.append(_summary_note(ds, sizes, context, n_eval))
     return result
 
