@@ -50,8 +50,8 @@ SAFETY = 10.0
 SCHEDULER = {"task-diversity": None}
 """As the tests run them (tests/test_task_diversity.py trains its ladder in-process)."""
 
-REASONS: list[tuple[str, str, str]] = [
-    # (quantity pattern, "nan" or "inf", why)
+REASONS: list[tuple[str, str, str] | tuple[str, str, str, str]] = [
+    # (quantity pattern, "nan" or "inf", why[, agent pattern: the rule holds for those only])
     (r"^time to q > .* vs ", "nan",
      "undetermined: the reference curve (the second of the pair) never crosses the "
      "threshold within the smoke run's steps (trajprobe.dynamics.time_ratio: NaN)"),
@@ -67,18 +67,23 @@ REASONS: list[tuple[str, str, str]] = [
     (r"→ Transformer$", "nan",
      "D_o into the transformer is undefined: its state is a cache summary without an "
      "output function"),
+    (r"output simulation score, Bayes→learner$", "nan",
+     "the exact Bayes machine's states mapped into the transformer's have no output: the "
+     "transformer is read through CacheReadout, which has no inverse (D_o into it is NaN, "
+     "and so is its score)", r"^Transformer$"),
 ]
 
 
-def why(quantity: str, value: float) -> str | None:
+def why(quantity: str, value: float, agent: str = "") -> str | None:
     """The reason a non-finite pinned value is what it is; None for a finite one."""
     if math.isfinite(value):
         return None
     kind = "nan" if math.isnan(value) else "inf"
-    for pattern, which, reason in REASONS:
-        if which == kind and re.search(pattern, quantity):
+    for pattern, which, reason, *agents in REASONS:
+        if (which == kind and re.search(pattern, quantity)
+                and all(re.search(a, agent) for a in agents)):
             return reason
-    raise ValueError(f"{quantity!r} is {value}: no rule in REASONS says why; add one to "
+    raise ValueError(f"{quantity!r} ({agent}) is {value}: no rule in REASONS says why; add one to "
                      f"{Path(__file__).name} before pinning it")
 
 
@@ -145,7 +150,7 @@ def _merge(passes: dict[int, dict], targets: list[str], wall: float) -> dict:
             "spread": max(spreads),
             "seconds": {str(t): passes[t]["seconds"][target] for t in THREADS},
             "rows": [{"quantity": q, "agent": a, "ours": v, "spread": d, "rtol": rtol(d),
-                      **({"why": why(q, v)} if not math.isfinite(v) else {})}
+                      **({"why": why(q, v, a)} if not math.isfinite(v) else {})}
                      for (q, a, v), d in zip(ours, spreads, strict=True)],
         }
     return {

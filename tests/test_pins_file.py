@@ -34,7 +34,7 @@ def test_each_target_has_its_tolerance_from_the_spread_and_reasons(target):
         if math.isfinite(row["ours"]):
             assert "why" not in row
         else:
-            assert row["why"] == regenerate.why(row["quantity"], row["ours"])
+            assert row["why"] == regenerate.why(row["quantity"], row["ours"], row["agent"])
 
 
 def test_a_non_finite_row_without_a_rule_is_refused():
@@ -42,6 +42,11 @@ def test_a_non_finite_row_without_a_rule_is_refused():
         regenerate.why("a new headline number", math.nan)
     assert regenerate.why("time to q > 0.5: k = 5 vs k = 1", math.inf).startswith("this curve")
     assert regenerate.why("anything", 1.0) is None
+    # a rule with an agent pattern explains that agent's row only
+    score = "bijection: output simulation score, Bayes→learner"
+    assert regenerate.why(score, math.nan, "Transformer").startswith("the exact Bayes")
+    with pytest.raises(ValueError, match="no rule in REASONS says why"):
+        regenerate.why(score, math.nan, "LSTM")
 
 
 def test_round_up_to_one_digit():

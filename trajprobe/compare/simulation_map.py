@@ -360,8 +360,7 @@ class SimulationMap:
         return self.target_options_[c.target].unwhiten(c.intercept[None])[0]
 
     def _state_loss(self, z_true: np.ndarray) -> ValidationLoss:
-        """Default selection: D_s on the validation episodes (report coordinates), from
-        their reported whitened components ``z_true`` ``[V, T, k]``."""
+        """Default selection: D_s from the validation whitened components ``z_true`` [V, T, k]."""
         k = self.report_.whitening.n_components_
 
         def loss(_val: np.ndarray, states: np.ndarray) -> np.ndarray:
