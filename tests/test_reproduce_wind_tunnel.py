@@ -222,3 +222,8 @@ def test_the_smoke_run_end_to_end(run_dir):
             name = wind_tunnel_name(task, arch)
             assert (run_dir / "runs" / name.replace("/", "-") / "seed0" / "recipe.json"
                     ).is_file()
+
+
+@pytest.mark.slow
+def test_headline_numbers_are_the_pinned_ones(run_dir, assert_pinned):
+    assert_pinned(run_dir, "wind-tunnel")

@@ -260,9 +260,9 @@ def test_machines_without_learned_dynamics_are_skipped_with_the_reason():
     gpt = GPT(HMM.input_size, HMM.output_size, 8, 1, 2, max_len=8, distribution="categorical",
               seed=0)
     window = Window(HMM.input_size, HMM.output_size)
-    assert "integer leaf" in no_fixed_point_reason(gpt)
-    assert "does not depend on its parameters" in no_fixed_point_reason(window)
-    assert no_fixed_point_reason(HMM.bayes_machine()) == ""
+    assert "integer leaf" in no_fixed_point_reason(gpt, HMM.input_size)
+    assert "does not depend on its parameters" in no_fixed_point_reason(window, HMM.input_size)
+    assert no_fixed_point_reason(HMM.bayes_machine(), HMM.input_size) == ""
     ds, _, _, notes = filter_fixed_points(
         {"gpt": gpt, "window": window, "Bayes": HMM.bayes_machine()}, HMM, preset="smoke",
         seed=0)

@@ -81,8 +81,9 @@ def belief_fixed_points(transition: Any, emission: Any) -> np.ndarray:
     return np.stack(beliefs)
 
 
-def no_fixed_point_reason(machine: Any) -> str:
-    """Why ``machine`` has no fixed points worth finding ("" when it has).
+def no_fixed_point_reason(machine: Any, input_size: int) -> str:
+    """Why ``machine`` has no fixed points worth finding ("" when it has); ``input_size``
+    is its task's (the width of x_t, for the test step).
 
     A state holding a position (an integer leaf) is a cache that grows every step; a next
     state that does not depend on the machine's parameters is a buffer of its inputs.
@@ -99,10 +100,7 @@ def no_fixed_point_reason(machine: Any) -> str:
     gen = torch.Generator().manual_seed(0)
     vector = sm.state_vector(machine, machine.initial_state(2))
     state = sm.state_from_vector(machine, torch.randn(vector.shape, generator=gen).to(vector))
-    size = int(getattr(machine, "input_size", 0)) or None
-    if size is None:
-        return ""
-    x = torch.rand(2, size, generator=gen).to(vector)
+    x = torch.rand(2, input_size, generator=gen).to(vector)
     with torch.enable_grad():
         new = sm.state_vector(machine, machine.step(x, state)[1])
         grads = torch.autograd.grad(new.sum(), params, allow_unused=True) \
@@ -222,7 +220,7 @@ def filter_fixed_points(
     episodes = task.sample(settings.fixed_point_episodes, settings.steps, seed=seed)
     skipped, found = {}, {}
     for name, learner in learners.items():
-        reason = no_fixed_point_reason(learner)
+        reason = no_fixed_point_reason(learner, task.input_size)
         if reason:
             skipped[name] = reason
             continue
