@@ -1,0 +1,63 @@
+"""How far the quick neurogym-decision GRU's slow points lie from the states it visits.
+
+The report's slow-point rows project the points on the network's choice axis; this
+script measures where they are in the whole state space: for the 0 % condition (input
+``[0, 0.5, 0.5]``, the search exactly as the target runs it), each point's Euclidean
+distance to the nearest stimulus-period state of 200 held-out episodes, beside the typical
+distance between two visited states. Needs the neurogym extra and a finished quick run:
+
+    build/neurogym/bin/python benchmarks/neurogym_slow_point_distance.py --run /tmp/ng-quick
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trajprobe import rollout
+from trajprobe.apps.reproduce import neurogym_decision as nd
+from trajprobe.apps.reproduce.base import RunContext
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="the target's --out directory")
+    parser.add_argument("--agent", default="GRU", choices=nd.AGENTS)
+    args = parser.parse_args()
+    settings = nd.SETTINGS["quick"]
+    task = nd.make_task(settings)
+    observer = task.bayes_machine()
+    context = RunContext(preset="quick", seeds=1, device=torch.device("cpu"), out_dir=args.run)
+    network = nd.recipe(args.agent, "quick").train(
+        context.run_dir(f"neurogym-decision/{args.agent.lower()}", 0), seed=0,
+        device="cpu", progress=False).model.cpu().eval()
+    n_steps = settings.trials_per_episode * observer.trial_steps
+    episodes = task.sample(200, n_steps, seed=nd._EVAL_SEED)
+    stim = torch.as_tensor(nd._stimulus_steps(observer, n_steps))
+    with torch.no_grad():
+        trace = rollout(network, episodes.inputs)
+    visited = trace.state_vectors(network)[:, 1:][:, stim].reshape(
+        -1, trace.state_vectors(network).shape[-1]).double().numpy()
+    points = nd.at_condition(nd.slow_points(network, trace, observer, settings, 0), "+0 %")
+    states = points.state.values
+    nearest = np.array([np.linalg.norm(visited - p, axis=1).min() for p in states])
+    rng = np.random.default_rng(0)
+    a, b = rng.choice(len(visited), (2, 2_000))
+    typical = np.median(np.linalg.norm(visited[a] - visited[b], axis=1))
+    print(f"{args.agent}: {len(states)} slow points under the 0 % input (q <= {settings.max_q}"
+          + (f", median q {np.median(points.speed.values):.2g})" if len(states) else ")"))
+    if len(states):
+        low, mid, high = nearest.min(), np.median(nearest), nearest.max()
+        print(f"distance to the nearest visited stimulus state: min {low:.2f}, "
+              f"median {mid:.2f}, max {high:.2f}")
+    print(f"median distance between two visited stimulus states: {typical:.2f}")
+    print(f"median state norm: visited {np.median(np.linalg.norm(visited, axis=1)):.2f}"
+          + (f", slow points {np.median(np.linalg.norm(states, axis=1)):.2f}" if len(states)
+             else ""))
+
+
+if __name__ == "__main__":
+    main()
