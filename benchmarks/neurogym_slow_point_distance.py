@@ -4,7 +4,8 @@ The report's slow-point rows project the points on the network's choice axis; th
 script measures where they are in the whole state space: for the 0 % condition (input
 ``[0, 0.5, 0.5]``, the search exactly as the target runs it), each point's Euclidean
 distance to the nearest stimulus-period state of 200 held-out episodes, beside the typical
-distance between two visited states. Needs the neurogym extra and a finished quick run:
+distance between two visited states, and the speed q at the visited states themselves
+(how slow the network is where it actually runs). Needs the neurogym extra and a finished quick run:
 
     build/neurogym/bin/python benchmarks/neurogym_slow_point_distance.py --run /tmp/ng-quick
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import trajprobe.machine as sm
 from trajprobe import rollout
 from trajprobe.apps.reproduce import neurogym_decision as nd
 from trajprobe.apps.reproduce.base import RunContext
@@ -41,6 +43,12 @@ def main() -> None:
         trace = rollout(network, episodes.inputs)
     visited = trace.state_vectors(network)[:, 1:][:, stim].reshape(
         -1, trace.state_vectors(network).shape[-1]).double().numpy()
+    x = torch.tensor(nd.conditions(observer.cohs)["+0 %"], dtype=trace.state_vectors(
+        network).dtype)
+    sample = torch.as_tensor(visited[:3_000]).to(x.dtype)
+    with torch.no_grad():  # q(s) = ½‖F(s, x) − s‖² at the visited states themselves
+        _, new = network.step(x.expand(len(sample), -1), sm.state_from_vector(network, sample))
+        q_visited = 0.5 * (sm.state_vector(network, new) - sample).pow(2).sum(1).numpy()
     points = nd.at_condition(nd.slow_points(network, trace, observer, settings, 0), "+0 %")
     states = points.state.values
     nearest = np.array([np.linalg.norm(visited - p, axis=1).min() for p in states])
@@ -54,6 +62,8 @@ def main() -> None:
         print(f"distance to the nearest visited stimulus state: min {low:.2f}, "
               f"median {mid:.2f}, max {high:.2f}")
     print(f"median distance between two visited stimulus states: {typical:.2f}")
+    print("q at 3,000 visited stimulus states under the same input: 1st, 10th, 50th "
+          "percentiles {:.2g}, {:.2g}, {:.2g}".format(*np.percentile(q_visited, [1, 10, 50])))
     print(f"median state norm: visited {np.median(np.linalg.norm(visited, axis=1)):.2f}"
           + (f", slow points {np.median(np.linalg.norm(states, axis=1)):.2f}" if len(states)
              else ""))
