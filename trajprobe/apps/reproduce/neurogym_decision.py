@@ -46,6 +46,7 @@ from trajprobe.apps.recipes.config import MetaLearnerRecipe
 from trajprobe.apps.recipes.flipflop import FlipFlopGRU, FlipFlopModel
 from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
 from trajprobe.apps.reproduce.neurogym_decision_figures import figures
+from trajprobe.apps.reproduce.neurogym_decision_geometry import median_speed, slow_point_remoteness
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
 from trajprobe.compare import SimulationConfig, simulation
 from trajprobe.fixed_point_search import fixed_points
@@ -333,7 +334,11 @@ def line_projection(network: Any, trace: Any, observer: Any, observer_trace: Any
         ``axis (unit)``; scalars ``r_axis``, ``rho_axis`` (Spearman), ``r_slow_pc1``,
         ``r_pc1`` (Pearson), ``extent`` (the slow points' extent along u over the
         states'), ``gain`` (median uᵀ J u over the slow points; NaN without any),
-        ``n_slow``, ``decoder_r2``.
+        ``n_slow``, ``decoder_r2``; ``remoteness`` (the slow points' median distance to
+        the nearest visited stimulus-period state over the median distance between two
+        visited states: above 1, they lie away from where the network runs; NaN without
+        any) and ``q_visited`` (median q at the visited states under the 0 % input: a
+        slow point has q ≤ ``max_q``).
     """
     vectors = trace.state_vectors(network)[:, 1:].double().cpu().numpy()
     stim = _stimulus_steps(observer, vectors.shape[1])
@@ -353,6 +358,7 @@ def line_projection(network: Any, trace: Any, observer: Any, observer_trace: Any
     on_slow = (states - drift) @ slow_pc1
     on_pc1 = (states - drift) @ pc1
     extent = np.ptp(slow @ axis) / np.ptp(states @ axis) if len(slow) else 0.0
+    remoteness = slow_point_remoteness(slow, states)
     half = len(states) // 2 // n_stim * n_stim  # whole trials, first half of the episodes
     decoder = RidgeCV(alphas=np.logspace(-3, 3, 7)).fit(states[:half], log_odds[:half])
     return xr.Dataset(
@@ -365,7 +371,8 @@ def line_projection(network: Any, trace: Any, observer: Any, observer_trace: Any
                         else np.nan),
          "r_pc1": ((), stats.pearsonr(on_pc1, log_odds)[0]),
          "extent": ((), extent), "gain": ((), _gain(network, zero, axis)),
-         "n_slow": ((), len(slow)),
+         "n_slow": ((), len(slow)), "remoteness": ((), remoteness),
+         "q_visited": ((), median_speed(network, conditions((0.0,))["+0 %"], states)),
          "decoder_r2": ((), decoder.score(states[half:], log_odds[half:]))})
 
 
@@ -532,6 +539,13 @@ def _rows(per_seed: list[dict[str, Any]], settings: DecisionSettings) -> list[Su
             [float(x["extent"]) for x in lines], note="≥ 1: they span the decisions held")
         add("gain uᵀJu along the choice axis (median over those slow points)", agent,
             [float(x["gain"]) for x in lines], note="1: a perfect integrator")
+        add("0 % slow points' distance to the visited states / between visited states",
+            agent, [float(x["remoteness"]) for x in lines],
+            note="median to the nearest visited stimulus state; > 1: away from where the "
+            "network runs")
+        add("median q at the visited stimulus states under the 0 % input", agent,
+            [float(x["q_visited"]) for x in lines],
+            note=f"a slow point has q ≤ {settings.max_q:g}")
         add("r(state on the choice axis, observer's log-odds)", agent,
             [float(x["r_axis"]) for x in lines], note="Pearson, every stimulus step; the "
             "network's own choice axis (mean difference by its choice)")
