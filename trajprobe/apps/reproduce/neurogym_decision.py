@@ -536,7 +536,9 @@ def _rows(per_seed: list[dict[str, Any]], settings: DecisionSettings) -> list[Su
              for f in fixation])
         lines = [s["line"][agent] for s in per_seed]
         add("slow points' extent along the choice axis / the states'", agent,
-            [float(x["extent"]) for x in lines], note="≥ 1: they span the decisions held")
+            [float(x["extent"]) for x in lines],
+            note="in projection on the axis only: the next rows say whether they are "
+            "where the network runs")
         add("gain uᵀJu along the choice axis (median over those slow points)", agent,
             [float(x["gain"]) for x in lines], note="1: a perfect integrator")
         add("0 % slow points' distance to the visited states / between visited states",
