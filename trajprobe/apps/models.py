@@ -38,7 +38,20 @@ __all__ = [
     "GatedSSM",
     "MikulikNet",
     "RabinowitzLSTM",
+    "unroll_step",
 ]
+
+
+def unroll_step(model: nn.Module, x: torch.Tensor, state: object) -> tuple[torch.Tensor, object]:
+    """One step of a model with ``unroll`` as an unroll of length 1.
+
+    ``x`` ``[B, input_size]`` → (y ``[B, output_size]``, the new state); ``x`` of another
+    shape is refused, naming the expected one.
+    """
+    if x.dim() != 2 or x.shape[1] != model.input_size:
+        raise ValueError(f"x: expected shape [batch, {model.input_size}], got {tuple(x.shape)}")
+    y, new_state = model.unroll(x.unsqueeze(1), state)
+    return y[:, 0], new_state
 
 
 class _LSTMMachine(nn.Module):
@@ -83,10 +96,7 @@ class _LSTMMachine(nn.Module):
 
     def step(self, x: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         """x ``[B, input_size]`` → (y ``[B, output_size]``, new state)."""
-        if x.dim() != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"x: expected shape [batch, {self.input_size}], got {tuple(x.shape)}")
-        y, new_state = self.unroll(x.unsqueeze(1), state)
-        return y[:, 0], new_state
+        return unroll_step(self, x, state)
 
     def unroll(
         self, inputs: torch.Tensor, state: LSTMState | None = None
@@ -340,10 +350,7 @@ class GatedSSM(nn.Module):
 
     def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x ``[B, input_size]`` → (y ``[B, output_size]``, new state ``[B, L, H]``)."""
-        if x.dim() != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"x: expected shape [batch, {self.input_size}], got {tuple(x.shape)}")
-        y, final = self.unroll(x.unsqueeze(1), state)
-        return y[:, 0], final
+        return unroll_step(self, x, state)
 
     def unroll(
         self, inputs: torch.Tensor, state: torch.Tensor | None = None

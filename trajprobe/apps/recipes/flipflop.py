@@ -15,17 +15,19 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
+from torch import distributions as D
 from torch import nn
 
-from trajprobe.apps.models import RabinowitzLSTM
+from trajprobe.apps.models import RabinowitzLSTM, unroll_step
 from trajprobe.apps.presets import Presets
 from trajprobe.apps.recipes.config import MetaLearnerRecipe, ModelConfig
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
+from trajprobe.heads import resolve_head
 from trajprobe.initialisers import torch_default_init
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.tasks.flipflop import FlipFlop
 
-__all__ = ["FLIPFLOP_RECIPES", "FlipFlopGRU", "FlipFlopModel"]
+__all__ = ["FLIPFLOP_RECIPES", "FlipFlopGRU", "FlipFlopModel", "PredictiveGRU"]
 
 
 class FlipFlopGRU(nn.Module):
@@ -56,10 +58,7 @@ class FlipFlopGRU(nn.Module):
 
     def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x ``[B, K]`` → (y ``[B, K]``, h ``[B, H]``)."""
-        if x.dim() != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"x: expected shape [batch, {self.input_size}], got {tuple(x.shape)}")
-        y, h = self.unroll(x.unsqueeze(1), state)
-        return y[:, 0], h
+        return unroll_step(self, x, state)
 
     def unroll(self, inputs: torch.Tensor, state: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,6 +70,25 @@ class FlipFlopGRU(nn.Module):
             state = self.initial_state(inputs.shape[0])
         out, h = self.gru(inputs, state.unsqueeze(0).contiguous())
         return self.readout(out), h[0]
+
+
+class PredictiveGRU(FlipFlopGRU):
+    """:class:`FlipFlopGRU` (one GRU layer + linear read-out, state ``[B, H]``) with a
+    predictive head: ``distribution(y)``, e.g. Categorical(logits = y) for
+    ``distribution="categorical"`` (the wind tunnels, neurogym-decision)."""
+
+    def __init__(self, input_size: int, output_size: int, hidden_size: int = 64, *,
+                 distribution: str | Callable[[torch.Tensor], D.Distribution] | None = None,
+                 seed: Seed = 0):
+        super().__init__(input_size, output_size, hidden_size, seed=seed)
+        self._distribution = resolve_head(distribution)
+
+    def distribution(self, y: torch.Tensor) -> D.Distribution:
+        """The predictive distribution outputs ``y`` ``[..., K]`` parameterise."""
+        if self._distribution is None:
+            raise ValueError("distribution: this GRU was built without a predictive "
+                             "distribution; pass distribution='categorical'")
+        return self._distribution(y)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@
   (:class:`~trajprobe.tasks.AssociativeRecall`), ``hmm`` (:class:`~trajprobe.tasks.HMMFiltering`,
   K = 5) and ``coin`` (:class:`~trajprobe.tasks.RegimeSwitchingCoin`);
 * architectures (:data:`WIND_TUNNEL_ARCHITECTURES`): ``lstm``
-  (:class:`~trajprobe.apps.models.RabinowitzLSTM`), ``gru`` (:class:`WindTunnelGRU`),
+  (:class:`~trajprobe.apps.models.RabinowitzLSTM`), ``gru``
+  (:class:`~trajprobe.apps.recipes.flipflop.PredictiveGRU`),
   ``transformer`` (:class:`~trajprobe.apps.models.GPT`, the KV-cache transformer),
   ``ssm`` (:class:`~trajprobe.apps.models.GatedSSM`) and ``mlp`` (:class:`WindowMLP`, an MLP
   over the last W inputs: no memory beyond its window).
@@ -33,10 +34,10 @@ import torch
 from torch import distributions as D
 from torch import nn
 
-from trajprobe.apps.models import GPT, GatedSSM, RabinowitzLSTM
+from trajprobe.apps.models import GPT, GatedSSM, RabinowitzLSTM, unroll_step
 from trajprobe.apps.presets import Presets
 from trajprobe.apps.recipes.config import MetaLearnerRecipe, ModelConfig
-from trajprobe.apps.recipes.flipflop import FlipFlopGRU
+from trajprobe.apps.recipes.flipflop import PredictiveGRU
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
 from trajprobe.heads import resolve_head
 from trajprobe.initialisers import torch_default_init
@@ -54,7 +55,6 @@ __all__ = [
     "WIND_TUNNEL_ARCHITECTURES",
     "WIND_TUNNEL_RECIPES",
     "WIND_TUNNEL_TASKS",
-    "WindTunnelGRU",
     "WindTunnelModel",
     "WindowMLP",
     "wind_tunnel_name",
@@ -106,10 +106,7 @@ class WindowMLP(nn.Module):
 
     def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x ``[B, D]`` → (y ``[B, output_size]``, the last W − 1 inputs ``[B, W - 1, D]``)."""
-        if x.dim() != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"x: expected shape [batch, {self.input_size}], got {tuple(x.shape)}")
-        y, final = self.unroll(x.unsqueeze(1), state)
-        return y[:, 0], final
+        return unroll_step(self, x, state)
 
     def unroll(self, inputs: torch.Tensor, state: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,24 +127,6 @@ class WindowMLP(nn.Module):
         if self._distribution is None:
             raise ValueError("distribution: this WindowMLP was built without a predictive "
                              "distribution; pass distribution='categorical' (or another family)")
-        return self._distribution(y)
-
-
-class WindTunnelGRU(FlipFlopGRU):
-    """:class:`~trajprobe.apps.recipes.flipflop.FlipFlopGRU` (one GRU layer + linear read-out,
-    state ``[B, H]``) with a predictive head: ``distribution(y)``."""
-
-    def __init__(self, input_size: int, output_size: int, hidden_size: int = 64, *,
-                 distribution: str | Callable[[torch.Tensor], D.Distribution] | None = None,
-                 seed: Seed = 0):
-        super().__init__(input_size, output_size, hidden_size, seed=seed)
-        self._distribution = resolve_head(distribution)
-
-    def distribution(self, y: torch.Tensor) -> D.Distribution:
-        """The predictive distribution outputs ``y`` ``[..., K]`` parameterise."""
-        if self._distribution is None:
-            raise ValueError("distribution: this GRU was built without a predictive "
-                             "distribution; pass distribution='categorical'")
         return self._distribution(y)
 
 
@@ -182,7 +161,7 @@ class WindTunnelModel(ModelConfig):
         if arch == "lstm":
             return RabinowitzLSTM(input_size, output_size, n, distribution=dist, seed=seed)
         if arch == "gru":
-            return WindTunnelGRU(input_size, output_size, n, distribution=dist, seed=seed)
+            return PredictiveGRU(input_size, output_size, n, distribution=dist, seed=seed)
         if arch == "transformer":
             return GPT(input_size, output_size, n, self.layers, self.heads,
                        max_len=self.max_len, distribution=dist, seed=seed)
