@@ -18,10 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import trajprobe.machine as sm
 from trajprobe import rollout
 from trajprobe.apps.reproduce import neurogym_decision as nd
 from trajprobe.apps.reproduce.base import RunContext
+from trajprobe.apps.reproduce.neurogym_decision_geometry import (
+    nearest_distances,
+    speeds,
+    typical_distance,
+)
 
 
 def main() -> None:
@@ -43,18 +47,11 @@ def main() -> None:
         trace = rollout(network, episodes.inputs)
     visited = trace.state_vectors(network)[:, 1:][:, stim].reshape(
         -1, trace.state_vectors(network).shape[-1]).double().numpy()
-    x = torch.tensor(nd.conditions(observer.cohs)["+0 %"], dtype=trace.state_vectors(
-        network).dtype)
-    sample = torch.as_tensor(visited[:3_000]).to(x.dtype)
-    with torch.no_grad():  # q(s) = ½‖F(s, x) − s‖² at the visited states themselves
-        _, new = network.step(x.expand(len(sample), -1), sm.state_from_vector(network, sample))
-        q_visited = 0.5 * (sm.state_vector(network, new) - sample).pow(2).sum(1).numpy()
+    q_visited = speeds(network, nd.conditions(observer.cohs)["+0 %"], visited[:3_000])
     points = nd.at_condition(nd.slow_points(network, trace, observer, settings, 0), "+0 %")
     states = points.state.values
-    nearest = np.array([np.linalg.norm(visited - p, axis=1).min() for p in states])
-    rng = np.random.default_rng(0)
-    a, b = rng.choice(len(visited), (2, 2_000))
-    typical = np.median(np.linalg.norm(visited[a] - visited[b], axis=1))
+    nearest = nearest_distances(states, visited)
+    typical = typical_distance(visited, 2_000)
     print(f"{args.agent}: {len(states)} slow points under the 0 % input (q <= {settings.max_q}"
           + (f", median q {np.median(points.speed.values):.2g})" if len(states) else ")"))
     if len(states):

@@ -43,20 +43,24 @@ from sklearn.linear_model import RidgeCV
 
 from trajprobe.apps.models import RabinowitzLSTM
 from trajprobe.apps.recipes.config import MetaLearnerRecipe
-from trajprobe.apps.recipes.flipflop import FlipFlopGRU, FlipFlopModel
+from trajprobe.apps.recipes.flipflop import FlipFlopModel, PredictiveGRU
 from trajprobe.apps.reproduce.base import Presets, RunContext, SummaryRow, TargetResult
 from trajprobe.apps.reproduce.neurogym_decision_figures import figures
-from trajprobe.apps.reproduce.neurogym_decision_geometry import median_speed, slow_point_remoteness
+from trajprobe.apps.reproduce.neurogym_decision_geometry import (
+    at_condition,
+    median_speed,
+    slow_point_remoteness,
+)
 from trajprobe.apps.training import OptimiserConfig, SupervisedConfig
 from trajprobe.compare import SimulationConfig, simulation
+from trajprobe.dynamics import mean_sem
 from trajprobe.fixed_point_search import fixed_points
-from trajprobe.heads import HEADS
 from trajprobe.linearised import jacobians
 from trajprobe.machine import state_vector
 from trajprobe.measurement import measure
 from trajprobe.traces import rollout
 
-__all__ = ["AGENTS", "DIRECTIONS", "REQUIRES", "SETTINGS", "DecisionGRU", "DecisionModel",
+__all__ = ["AGENTS", "DIRECTIONS", "REQUIRES", "SETTINGS", "DecisionModel",
            "DecisionSettings", "at_condition", "choice_curves", "conditions",
            "line_projection", "make_task", "psychometric", "recipe", "run", "slow_points",
            "training_runs"]
@@ -137,25 +141,18 @@ SETTINGS: Presets[DecisionSettings] = Presets(
 """This target's settings per preset."""
 
 
-class DecisionGRU(FlipFlopGRU):
-    """A GRU + linear read-out whose outputs are the logits over the actions:
-    ``distribution(y)`` = Categorical(logits = y) (state ``[B, H]``)."""
-
-    def distribution(self, y: torch.Tensor) -> torch.distributions.Categorical:
-        """Categorical(logits = y)."""
-        return HEADS["categorical"](y)
-
-
 @dataclass(frozen=True)
 class DecisionModel(FlipFlopModel):
-    """:class:`DecisionGRU` or :class:`~trajprobe.apps.models.RabinowitzLSTM` of ``size``
-    units, both read by Categorical(logits = y)."""
+    """:class:`~trajprobe.apps.recipes.flipflop.PredictiveGRU` or
+    :class:`~trajprobe.apps.models.RabinowitzLSTM` of ``size`` units, both read by
+    Categorical(logits = y)."""
 
     def build(self, input_size: int, output_size: int, *, seed: int = 0,
               distribution: Any = None) -> torch.nn.Module:
         """A freshly initialised model (parameters drawn from ``seed``)."""
         if self.architecture == "gru":
-            return DecisionGRU(input_size, output_size, self.size, seed=seed)
+            return PredictiveGRU(input_size, output_size, self.size,
+                                 distribution="categorical", seed=seed)
         return RabinowitzLSTM(input_size, output_size, self.size, distribution="categorical",
                               seed=seed)
 
@@ -303,12 +300,6 @@ def slow_points(network: Any, trace: Any, observer: Any, settings: DecisionSetti
     out = xr.concat(found, dim="point", data_vars="all", coords="different", compat="equals",
                     combine_attrs="drop_conflicts")
     return out.assign_coords(point=np.arange(out.sizes["point"]))
-
-
-def at_condition(points: xr.Dataset, condition: str) -> xr.Dataset:
-    """The points of :func:`slow_points` found under ``condition`` (a key of
-    :func:`conditions`)."""
-    return points.isel(point=np.flatnonzero(points.condition.values == condition))
 
 
 def line_projection(network: Any, trace: Any, observer: Any, observer_trace: Any,
@@ -486,18 +477,12 @@ def _measure(task: Any, observer: Any, lapsed: Any, networks: dict[str, Any], ep
     return out
 
 
-def _mean_sem(values: list[float]) -> tuple[float, float | None]:
-    if len(values) == 1:
-        return float(values[0]), None
-    return float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(len(values)))
-
-
 def _rows(per_seed: list[dict[str, Any]], settings: DecisionSettings) -> list[SummaryRow]:
     """The headline rows, means over seeds (± s.e. with several)."""
     rows: list[SummaryRow] = []
 
     def add(quantity: str, agent: str, values: list[float], note: str = "") -> None:
-        mean, sem = _mean_sem(values)
+        mean, sem = mean_sem(values)  # one seed: s.e. NaN, not shown
         rows.append(SummaryRow(quantity, agent, mean, note=note, sem=sem))
 
     curve = per_seed[0]["psychometric"]

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from trajprobe.apps.reproduce.neurogym_decision_geometry import at_condition
+
 __all__ = ["figures", "plot_comparison", "plot_line", "plot_psychometric", "plot_slow_points"]
 
 _COLOURS = {"ideal observer": "black", "GRU": "tab:blue", "LSTM": "tab:orange"}
@@ -74,11 +76,6 @@ def plot_comparison(ds: xr.Dataset) -> plt.Figure:
     return fig
 
 
-def _at(points: xr.Dataset, condition: str) -> xr.Dataset:
-    """The slow points found under ``condition``."""
-    return points.isel(point=np.flatnonzero(points.condition.values == condition))
-
-
 def _pca(states: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
     centre = states.mean(0)
     _, _, vt = np.linalg.svd(states - centre, full_matrices=False)
@@ -118,7 +115,7 @@ def plot_slow_points(measured: dict[str, Any], agents: tuple[str, ...],
                 shown += 1
         points = measured["points"][agent]
         for condition in np.unique(points.condition.values):
-            sel = _at(points, condition)
+            sel = at_condition(points, condition)
             xy = (sel.state.values - centre) @ pcs.T
             stable = sel.stable.values.astype(bool)
             colour = "black" if condition == "fixation" else cmap(
@@ -128,7 +125,7 @@ def plot_slow_points(measured: dict[str, Any], agents: tuple[str, ...],
             ax.scatter(xy[~stable, 0], xy[~stable, 1], s=14, facecolor="none",
                        edgecolor=colour, linewidth=0.8, zorder=3)
         line = measured["line"][agent]
-        zero = _at(points, "+0 %")
+        zero = at_condition(points, "+0 %")
         axis = line.axis.values
         span = np.array([float(line.on_axis.min()), float(line.on_axis.max())])
         mid = centre - (centre @ axis) * axis  # the axis through the states' centre
