@@ -34,7 +34,8 @@ from trajprobe.apps import load_run, recipes
 FPF_URL = "https://github.com/mattgolub/fixed-point-finder"
 
 
-def _fpf_checkout(path: str | None, tmp: str) -> Path:
+def fpf_checkout(path: str | None, tmp: str) -> Path:
+    """FixedPointFinder at ``path``, or cloned into ``tmp`` (never vendored)."""
     if path is not None:
         return Path(path)
     target = Path(tmp) / "fixed-point-finder"
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe, model = _model(args.run, args.train)
     starts = _starts(recipe, model, args.starts, args.noise, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        checkout = _fpf_checkout(args.fpf, tmp)
+        checkout = fpf_checkout(args.fpf, tmp)
         begin = time.perf_counter()
         ours = fixed_points(model, torch.zeros(recipe.task.bits), starts,
                             max_iters=args.max_iters)

@@ -40,20 +40,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fixed_point_finder import fpf_checkout  # this folder's script beside it
 
 from trajprobe import fixed_points
 
-FPF_URL = "https://github.com/mattgolub/fixed-point-finder"
 N_BITS, N_HIDDEN, N_INITS, NOISE = 3, 16, 1024, 0.5
 FPF_HPS = {"max_iters": 10000, "lr_init": 1.0, "outlier_distance_scale": 10.0}
-
-
-def _checkout(path: str | None, tmp: str) -> Path:
-    if path is not None:
-        return Path(path)
-    target = Path(tmp) / "fixed-point-finder"
-    subprocess.run(["git", "clone", "--depth", "1", FPF_URL, str(target)], check=True)
-    return target
 
 
 def _import_theirs(checkout: Path):
@@ -131,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        checkout = _checkout(args.fpf, tmp)
+        checkout = fpf_checkout(args.fpf, tmp)
         FixedPointFinderTorch, FlipFlop, FlipFlopData = _import_theirs(checkout)
         model, hidden, epochs, loss, train_seconds = _train(FlipFlop, FlipFlopData, args.seed)
         rnn = model.rnn
