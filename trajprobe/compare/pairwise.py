@@ -7,7 +7,14 @@ j's, so a low value means **j simulates i**. The diagonal is measured, not assum
 machine is also compared with itself (one more :func:`~.simulation` per machine), so
 entry ``[i, i]`` is the floor of the estimator for that machine — a held-out,
 cross-validated map fitted on finite data, near 0 but not exactly 0 — against which the
-row's other entries are read.
+row's other entries are read. Only its direction ``"a→b"`` is read, so only that one is
+computed (``SimulationConfig.directions``; the same numbers as computing both, the seed
+contract of :class:`~.SimulationConfig`).
+
+Every matrix needs both directions of every pair (entry ``[i, j]`` and ``[j, i]``, and the
+symmetrised distance below), so a ``config`` asking for one direction is refused: for one
+question ("does j simulate i?") call :func:`~.simulation` on that pair with
+``SimulationConfig(directions=("a→b",))``.
 
 For a picture, the asymmetric D_s is symmetrised, d(i, j) = ½(D_s(i→j) + D_s(j→i))
 (symmetric by this definition; its diagonal is the measured floor D_s(i→i)), and
@@ -19,6 +26,7 @@ diagonal set to 0, as a dissimilarity needs);
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +36,7 @@ import xarray as xr
 from trajprobe import machine as sm
 from trajprobe._version import __version__
 from trajprobe.compare.convergence import mds_embedding
-from trajprobe.compare.simulation import SimulationConfig, simulation
+from trajprobe.compare.simulation import DIRECTIONS, SimulationConfig, simulation
 from trajprobe.randomness import Seed, make_generator
 
 __all__ = ["PAIRWISE_VARIABLES", "pairwise_simulation"]
@@ -80,12 +88,16 @@ def pairwise_simulation(
             (named ``agent_0``, ...).
         inputs: the shared episodes, as for :func:`~.simulation` (``[E, T, ...]``, or the
             raw episodes each ``encode`` reads).
-        config: :class:`~.SimulationConfig` for every pair.
+        config: :class:`~.SimulationConfig` for every pair (both ``directions``; the
+            diagonal computes ``"a→b"`` only, the one it reads).
         encode: ``{name: callable}``: a machine's encoding of ``inputs`` (absent: it reads
             ``inputs`` as given); time alignment as in :func:`~.aligned_rollout`.
         client: a ``dask.distributed.Client``: one task per pair (machines and inputs
             must pickle); None: in this process, one pair after another.
         seed: int, ``torch.Generator`` or None; each pair gets its own seed drawn from it.
+
+    Raises:
+        ValueError: ``config.directions`` is not both directions (module docstring).
 
     Returns:
         Dataset over ``agent`` (source) and ``other_agent`` (target): each variable of
@@ -97,6 +109,15 @@ def pairwise_simulation(
     """
     named = _named(machines)
     names = list(named)
+    config = SimulationConfig() if config is None else config
+    if isinstance(config, SimulationConfig) and config.directions != DIRECTIONS:
+        raise ValueError(
+            f"config: expected directions={DIRECTIONS} (every matrix entry [i, j] and [j, i] "
+            f"and the symmetrised distance need both directions of every pair), got "
+            f"directions={config.directions}; for one ordered pair call simulation(a, b, ..., "
+            "config=SimulationConfig(directions=('a→b',)))")
+    diagonal = replace(config, directions=DIRECTIONS[:1]) \
+        if isinstance(config, SimulationConfig) else config
     encode = {} if encode is None else dict(encode)
     unknown = sorted(set(encode) - set(names))
     if unknown:
@@ -107,7 +128,7 @@ def pairwise_simulation(
     # the diagonal (each machine against itself) last: the other pairs keep their seeds
     pairs += [(i, i) for i in range(len(names))]
     seeds = torch.randint(0, 2**62, (len(pairs),), generator=generator).tolist()
-    args = [(named[names[i]], named[names[j]], inputs, config,
+    args = [(named[names[i]], named[names[j]], inputs, config if i != j else diagonal,
              _encoding(encode, names[i], names[j]), s) for (i, j), s in zip(pairs, seeds,
                                                                            strict=True)]
     if client is None:

@@ -60,6 +60,7 @@ Neither is symmetric or a metric.
 Direction convention: ``"a→b"`` means φ maps **a's states into b's state space**, i.e.
 b simulates a (a ⪯ b). This is the paper's arrow: "RNN → Opt" (Fig. 3, Fig. 4) embeds RNN
 states into the Bayes-optimal agent's and is low when the Bayes agent simulates the RNN.
+Both directions are computed unless ``SimulationConfig.directions`` asks for one.
 
 The states used are s_0..s_{T−1}, the states from which outputs y_1..y_T are emitted (the
 output at t is f(x_t, s_{t−1})), so D_s and D_o cover the same states.
@@ -125,6 +126,26 @@ alters which k components are reported (exactly invariant only with
 undoes the change (its output function is evaluated on its own coordinates)."""
 
 
+_ASCII = {"a->b": "a→b", "b->a": "b→a"}
+"""ASCII spellings of :data:`DIRECTIONS` (the arrow is hard to type)."""
+
+
+def _directions(value) -> tuple[str, ...]:
+    """``value`` as distinct :data:`DIRECTIONS` labels in their order (ASCII arrows read)."""
+    expected = ("directions: expected a non-empty tuple of distinct labels among "
+                f"{DIRECTIONS} (or their ASCII spellings {tuple(_ASCII)}), e.g. ('a→b',)")
+    if isinstance(value, str) or not isinstance(value, (tuple, list)):
+        hint = " (a single label: wrap it in a tuple)" if isinstance(value, str) else ""
+        raise ValueError(f"{expected}; got {value!r}{hint}")
+    labels = [_ASCII.get(v, v) if isinstance(v, str) else v for v in value]
+    unknown = [v for v, label in zip(value, labels, strict=True) if label not in DIRECTIONS]
+    if not labels or unknown or len(set(labels)) != len(labels):
+        reason = (f"unknown {unknown!r}" if unknown else "empty" if not labels
+                  else "a direction repeated")
+        raise ValueError(f"{expected}; got {value!r} ({reason})")
+    return tuple(d for d in DIRECTIONS if d in labels)
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """Hyperparameters of :func:`simulation`.
@@ -145,6 +166,15 @@ class SimulationConfig:
         quadrature_points: nodes for KLs without a closed form (:func:`~.kl`).
         refine_constant: refine the best constant target state by gradient steps where
             the target is differentiable (:mod:`.simulation_constant`).
+        directions: which directions to compute, a non-empty tuple of distinct members of
+            :data:`DIRECTIONS` in any order: ``("a→b",)`` asks only "does b simulate a?"
+            and the other direction is not computed. The ASCII spellings ``"a->b"`` and
+            ``"b->a"`` are accepted and stored as the arrows; the result's ``direction``
+            dimension holds the requested labels in :data:`DIRECTIONS`' order, and a figure
+            variable of a direction not computed (``embedded_a_from_b``,
+            ``output_a_from_b`` when only ``"a→b"`` is asked) is left out. With the same
+            seed, a direction's numbers are those of the run with both directions (the
+            generator is advanced past the one not computed, as if it had run).
     """
 
     explained_variance: float = 0.99
@@ -167,9 +197,11 @@ class SimulationConfig:
     bound_tolerance: float = 0.05
     quadrature_points: int = DEFAULT_QUADRATURE_POINTS
     refine_constant: bool = True
+    directions: tuple[str, ...] = DIRECTIONS
 
     def __post_init__(self) -> None:
         self.make_map(0)  # validates the map's parameters in one place
+        object.__setattr__(self, "directions", _directions(self.directions))
         if isinstance(self.n_folds, bool) or not isinstance(self.n_folds, int) \
                 or self.n_folds < 2:
             raise ValueError(f"n_folds: expected an int >= 2, got {self.n_folds!r}")
@@ -228,7 +260,8 @@ def simulation(
     encode: tuple[Callable | None, Callable | None] | None = None,
     seed: Seed = 0,
 ) -> xr.Dataset:
-    """How well each machine simulates the other: D_s and D_o in both directions (§3.4).
+    """How well each machine simulates the other: D_s and D_o in both directions (§3.4), or
+    in the one asked for by ``config.directions``.
 
     The method (maths, the map's bound, invariances, nulls, flags) is in the module
     docstring, appended below. Direction convention: ``"a→b"`` — φ maps a's states into
@@ -255,7 +288,8 @@ def simulation(
             splits and initial weights, minibatch order and the shuffled null.
 
     Returns:
-        ``xarray.Dataset`` over ``direction`` (and ``fold``, ``t``, ``episode``):
+        ``xarray.Dataset`` over ``direction`` (the labels of ``config.directions``, by
+        default both; and ``fold``, ``t``, ``episode``):
 
         - ``output_simulation_score`` ``(direction)`` first: 1 − D_o / D_o(best constant
             map), per fold on the same held-out episodes, mean over folds (1 = exact, 0 =
@@ -290,7 +324,8 @@ def simulation(
             ``whitened_a (episode, t, component_a)``, ``whitened_b``,
             ``embedded_b_from_a (episode, t, component_b)`` = φ(s_a) in b's coordinates,
             ``embedded_a_from_b``; ``output_a (episode, t, feature_a)``, ``output_b``,
-            ``output_b_from_a`` (b's output function at φ(s_a)), ``output_a_from_b``.
+            ``output_b_from_a`` (b's output function at φ(s_a)), ``output_a_from_b``;
+            the embedded and output variables only of the directions computed.
 
         ``t`` runs 1..T. ``attrs``: the output measure and why, the direction and time
         conventions, the map selection, the invariances, the configuration, the seed (if
@@ -361,6 +396,10 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
         "reliable", "reliability_note", "reliable_shuffled", "reliability_note_shuffled",
         "finding")}
     for direction, (src, dst) in zip(DIRECTIONS, (("a", "b"), ("b", "a")), strict=True):
+        if direction not in config.directions:
+            if display[dst].rank_ > 0:  # run_direction would have drawn its fold seeds
+                _skip_direction(len(folds), generator)
+            continue
         scorer = OutputScorer(measure, machines[src], outputs[src], machines[dst],
                               outputs[dst], trace_of[dst].inputs, config.quadrature_points,
                               (src, dst))
@@ -403,6 +442,14 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
     if config.dsa:
         ds["dsa_distance"] = ((), dsa_distance(vec["a"], vec["b"]))
     return ds
+
+
+def _skip_direction(n_folds: int, generator: torch.Generator) -> None:
+    """Advance ``generator`` as :func:`~.simulation_folds.run_direction` does (two seeds per
+    fold), so a direction not asked for leaves the others' draws — and everything drawn after
+    them, e.g. the untrained baseline — as in a run with both directions."""
+    for _ in range(n_folds):
+        torch.randint(0, 2**62, (2,), generator=generator)
 
 
 _METHOD = "\n".join(f"        {line}" if line else "" for line in __doc__.splitlines())

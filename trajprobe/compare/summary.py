@@ -27,7 +27,8 @@ def _value(row: xr.Dataset, name: str) -> str:
 
 
 def simulation_summary(result: xr.Dataset, names: tuple[str, str] = ("A", "B")) -> str:
-    """The result of :func:`~.simulation` as lines of text, one block per direction.
+    """The result of :func:`~.simulation` as lines of text, one block per direction
+    computed (both, or the one of ``SimulationConfig.directions``, then said so).
 
     Args:
         result: from :func:`~trajprobe.compare.simulation` (machine a is ``names[0]``).
@@ -42,6 +43,9 @@ def simulation_summary(result: xr.Dataset, names: tuple[str, str] = ("A", "B")) 
              "map): 1 = exact, 0 = no better than the best constant map)",
              f"D_o: {result.attrs.get('output_measure', '?')}",
              "D_s: 0 = exact embedding, 1 = no better than the target's mean state"]
+    if result.sizes["direction"] == 1:
+        lines.append("one direction only (SimulationConfig.directions): the other was not "
+                     "computed")
     hint = str(result.attrs.get("output_measure_note", ""))
     if "distribution=" in hint:
         lines.append(f"note: {hint}")
