@@ -33,6 +33,7 @@ from trajprobe.compare import (
 from trajprobe.compare.behaviour import distribution_of, kl
 from trajprobe.compare.simulation_constant import constant_candidates
 from trajprobe.compare.simulation_folds import fold_indices
+from trajprobe.compare.simulation_outputs import distinct_rows
 from trajprobe.randomness import make_generator
 from trajprobe.reference_models.conjugate import BetaBernoulli, ConjugatePredictor
 from trajprobe.traces import rollout
@@ -301,9 +302,12 @@ def _walk_inputs(n_episodes=60, n_steps=12, seed=0):
     return torch.randn(n_episodes, n_steps, 1, generator=gen, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("reads", [0.3, 0.0], ids=["mealy", "input-free"])
-def test_an_extreme_best_constant_is_found(reads):
+@pytest.mark.parametrize("reads, discrete", [(0.3, False), (0.0, False), (0.3, True)],
+                         ids=["mealy", "input-free", "mealy-discrete-inputs"])
+def test_an_extreme_best_constant_is_found(reads, discrete):
     inputs = _walk_inputs()
+    if discrete:  # ±1: each constant state's outputs computed once per distinct input
+        inputs = torch.sign(inputs)
     ds = simulation(High(), Walk(reads), inputs, config=UNREFINED, seed=0)
     bound = float(ds["output_dissimilarity_constant"].sel(direction="a→b"))
     expected = brute_force(High(), Walk(reads), inputs, training_only=True)
@@ -435,3 +439,16 @@ def test_logits_without_a_distribution_get_a_note():
     assert "machine a is a torch module with 3 outputs" in ds.attrs["output_measure_note"]
     assert "distribution='categorical'" in ds.attrs["output_measure_note"]
     assert "distribution=" not in declared.attrs["output_measure_note"]
+
+
+def test_distinct_rows_gather_back_to_the_inputs():
+    coins = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [-0.0, 1.0]])
+    rows, index = distinct_rows(coins)
+    assert rows.shape == (3, 2)  # -0.0 has other bytes than 0.0: a row of its own
+    assert torch.equal(rows[index], coins)
+    tokens = torch.tensor([2, 0, 2, 1, 0, 2, 2, 1])  # integer inputs
+    rows, index = distinct_rows(tokens)
+    assert rows.tolist() == [0, 1, 2] and torch.equal(rows[index], tokens)
+    noise = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    rows, index = distinct_rows(noise)  # no repeats: the inputs themselves
+    assert rows is noise and torch.equal(index, torch.arange(50))

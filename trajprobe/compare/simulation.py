@@ -85,7 +85,7 @@ from trajprobe.compare.baselines import linear_cka, procrustes_distance
 from trajprobe.compare.behaviour import DEFAULT_QUADRATURE_POINTS
 from trajprobe.compare.coordinates import declared_positive
 from trajprobe.compare.dsa import dsa_distance
-from trajprobe.compare.simulation_folds import fold_indices, run_direction
+from trajprobe.compare.simulation_folds import fold_indices, fold_seeds, run_direction
 from trajprobe.compare.simulation_map import N_CONSTANT_STATES, RIDGE_PATH, SimulationMap
 from trajprobe.compare.simulation_outputs import OutputScorer, distribution_hint, resolve_measure
 from trajprobe.compare.simulation_report import (
@@ -398,7 +398,7 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
     for direction, (src, dst) in zip(DIRECTIONS, (("a", "b"), ("b", "a")), strict=True):
         if direction not in config.directions:
             if display[dst].rank_ > 0:  # run_direction would have drawn its fold seeds
-                _skip_direction(len(folds), generator)
+                fold_seeds(len(folds), generator)
             continue
         scorer = OutputScorer(measure, machines[src], outputs[src], machines[dst],
                               outputs[dst], trace_of[dst].inputs, config.quadrature_points,
@@ -442,14 +442,6 @@ def _simulate(a, b, traces: AlignedTraces, config: SimulationConfig, measure: st
     if config.dsa:
         ds["dsa_distance"] = ((), dsa_distance(vec["a"], vec["b"]))
     return ds
-
-
-def _skip_direction(n_folds: int, generator: torch.Generator) -> None:
-    """Advance ``generator`` as :func:`~.simulation_folds.run_direction` does (two seeds per
-    fold), so a direction not asked for leaves the others' draws — and everything drawn after
-    them, e.g. the untrained baseline — as in a run with both directions."""
-    for _ in range(n_folds):
-        torch.randint(0, 2**62, (2,), generator=generator)
 
 
 _METHOD = "\n".join(f"        {line}" if line else "" for line in __doc__.splitlines())

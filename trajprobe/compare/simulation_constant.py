@@ -44,7 +44,12 @@ from scipy.special import xlogy
 
 from trajprobe import machine as sm
 from trajprobe.compare.behaviour import distribution_of, kl
-from trajprobe.compare.simulation_outputs import CHUNK_ITEMS, OutputScorer, discrete_pair
+from trajprobe.compare.simulation_outputs import (
+    CHUNK_ITEMS,
+    OutputScorer,
+    discrete_pair,
+    distinct_rows,
+)
 
 __all__ = ["REFINE_STEPS", "SCREEN", "constant_candidates", "search_constant"]
 
@@ -122,6 +127,13 @@ def _spaced(n: int, k: int) -> torch.Tensor:
 
 
 def _grid(scorer: OutputScorer, states: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """f_M(x_i, s_c) for states ``[C, S]`` and inputs ``[n, ...]``: ``[C, n, ...]``, each
+    distinct input evaluated once (:func:`~.simulation_outputs.distinct_rows`)."""
+    rows, index = distinct_rows(x)
+    return _grid_rows(scorer, states, rows)[:, index]
+
+
+def _grid_rows(scorer: OutputScorer, states: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """f_M(x_i, s_c) for states ``[C, S]`` and inputs ``[n, ...]``: ``[C, n, ...]``."""
     dst, n = scorer.dst, x.shape[0]
     many = getattr(dst, "output_many", None)
@@ -265,7 +277,8 @@ def _refine(scorer: OutputScorer, state: np.ndarray, x: torch.Tensor,
         return None
     sub = _spaced(x.shape[0], REFINE_ITEMS)
     x, y_src = x[sub], y_src[sub]
-    n = x.shape[0]
+    rows, index = distinct_rows(x)  # the state's output at each distinct input once
+    n = rows.shape[0]
     start = torch.as_tensor(state, dtype=scorer.dtype, device=scorer.device)
     scale = torch.ones_like(start) if spread is None else torch.as_tensor(
         np.where(np.asarray(spread) > 0, spread, 1.0), dtype=scorer.dtype, device=scorer.device)
@@ -277,7 +290,8 @@ def _refine(scorer: OutputScorer, state: np.ndarray, x: torch.Tensor,
         with torch.enable_grad():
             for step in range(1, REFINE_STEPS + 1):
                 s = (start + scale * delta).unsqueeze(0).expand(n, -1)
-                value = objective(sm.output(scorer.dst, x, sm.state_from_vector(scorer.dst, s)))
+                y = sm.output(scorer.dst, rows, sm.state_from_vector(scorer.dst, s))
+                value = objective(y[index])
                 if not torch.isfinite(value) or not value.requires_grad:
                     break
                 (grad,) = torch.autograd.grad(value, delta)

@@ -22,7 +22,8 @@ from trajprobe.compare.simulation_constant import search_constant
 from trajprobe.compare.simulation_outputs import OutputScorer, fold_output
 from trajprobe.randomness import make_generator
 
-__all__ = ["KINDS", "DirectionResult", "fold_indices", "run_direction", "time_shuffled"]
+__all__ = ["KINDS", "DirectionResult", "fold_indices", "fold_seeds", "run_direction",
+           "time_shuffled"]
 
 KINDS = ("map", "constant", "shuffled")
 """The maps scored on every held-out fold."""
@@ -38,6 +39,14 @@ def fold_indices(n_episodes: int, n_folds: int, generator: torch.Generator
             "episodes or a smaller SimulationConfig.n_folds")
     order = torch.randperm(n_episodes, generator=generator).numpy()
     return [np.sort(f) for f in np.array_split(order, n_folds)]
+
+
+def fold_seeds(n_folds: int, generator: torch.Generator) -> list[tuple[int, int]]:
+    """Each fold's two seeds (the maps' and the shuffled null's permutation), drawn from
+    ``generator`` in order: everything :func:`run_direction` draws from it, so a caller that
+    skips a direction advances it the same way by calling this."""
+    return [tuple(int(s) for s in torch.randint(0, 2**62, (2,), generator=generator))
+            for _ in range(n_folds)]
 
 
 def time_shuffled(states: np.ndarray, generator: torch.Generator) -> np.ndarray:
@@ -104,9 +113,8 @@ def run_direction(src_vec: np.ndarray, dst_vec: np.ndarray, positive, folds, con
                           out_item=np.full((len(KINDS), n_ep, n_t), np.nan),
                           embedded=np.zeros((n_ep, n_t, dst_vec.shape[2])))
     by_outputs = scorer.measure == "kl" or scorer.variance > 0  # else D_o is undefined
-    for test in folds:
+    for test, seeds in zip(folds, fold_seeds(len(folds), generator), strict=True):
         train = np.setdiff1d(np.arange(n_ep), test)
-        seeds = [int(s) for s in torch.randint(0, 2**62, (2,), generator=generator)]
 
         cache: dict = {}
 
