@@ -74,6 +74,42 @@ def test_train_then_compare_with_bayes_and_measure(tmp_path, capsys):
     assert "unrecognized arguments: --task" in capsys.readouterr().err
 
 
+def test_compare_one_direction_computes_and_saves_only_that_one(tmp_path, capsys):
+    # the Bayes agent against itself: no training, and B simulates A exactly (D_s ~ 0)
+    assert main(["compare", "bayes", "bayes", "--task", "bernoulli_beta_1_1", "--episodes",
+                 "30", "--direction", "a->b", "--out", str(tmp_path / "cmp.nc")]) == 0
+    out = capsys.readouterr().out
+    assert "one direction only" in out and "a→b: D_s" in out and "b→a: D_s" not in out
+    saved = xr.open_dataset(tmp_path / "cmp.nc")
+    assert list(saved["direction"].values) == ["a→b"]
+    assert float(saved["state_dissimilarity"].sel(direction="a→b")) < 1e-6
+    saved.close()
+
+
+class _Recorded(Exception):
+    """Raised by the stand-in for compare.simulation once it has the config."""
+
+
+@pytest.mark.parametrize("option, directions", [
+    ([], ("a→b", "b→a")), (["--direction", "both"], ("a→b", "b→a")),
+    (["--direction", "a->b"], ("a→b",)), (["--direction", "b->a"], ("b→a",)),
+])
+def test_compare_passes_direction_to_simulation_config(option, directions, monkeypatch):
+    from trajprobe import compare
+
+    given = []
+
+    def simulation(a, b, inputs, config, **kwargs):
+        given.append(config.directions)
+        raise _Recorded
+
+    monkeypatch.setattr(compare, "simulation", simulation)
+    with pytest.raises(_Recorded):
+        main(["compare", "bayes", "bayes", "--task", "bernoulli_beta_1_1", "--episodes", "5",
+              *option])
+    assert given == [directions]
+
+
 def test_sweep_runs_seeds_and_prints_mean_and_standard_error(tmp_path, capsys):
     out = tmp_path / "sweep"
     argv = ["sweep", "bayes-optimal/bernoulli_beta_1_1", "--preset", "smoke", "--seeds", "2",

@@ -141,6 +141,11 @@ def _add_compare(sub: Any) -> None:
                    help="evaluation episodes (5 folds: each scored by maps fitted on the rest)")
     p.add_argument("--untrained", action="store_true",
                    help="also compare A with B's untrained network (B's recipe and seed)")
+    p.add_argument("--direction", choices=("a->b", "b->a", "both"), default="both",
+                   help="which simulation direction to compute: a->b asks whether B simulates "
+                        "A (φ maps A's states into B's; about half the cost of both), b->a "
+                        "whether A simulates B (φ maps B's states into A's), both computes "
+                        "the two (SimulationConfig.directions)")
     _seed_option(p, "the evaluation episodes and the simulation map")
     _device_option(p)
     p.add_argument("--out", type=_out_path, default=None,
@@ -528,7 +533,8 @@ def _compare(args: argparse.Namespace) -> int:
     # Bandit policies can be deterministic (Gittins), where KL is infinite: compare them
     # by the normalised error of the action probabilities.
     config = compare.SimulationConfig(
-        output_measure="error" if is_environment(task) else "auto")
+        output_measure="error" if is_environment(task) else "auto",
+        directions=compare.DIRECTIONS if args.direction == "both" else (args.direction,))
     with torch.no_grad():
         sim = compare.simulation(a, b, inputs, config=config, untrained=untrained,
                                  seed=args.seed)
