@@ -7,8 +7,8 @@ the machine is: the rows the target's step computes (``nn.GRU`` calls: every ite
 own state), the (state, input) pairs and distinct states through ``output_many`` (one
 recurrent term per state, shared by its inputs), cProfile's call count, and the largest
 cumulative shares of the profile (shares, not seconds: on a shared machine the seconds
-are the other jobs' too). Time the comparison with simulation_vs_dsa.py on a quiet
-machine.
+are the other jobs' too), after one untimed warm-up call on 50 episodes (as
+simulation_vs_dsa.py). Time the comparison with simulation_vs_dsa.py on a quiet machine.
 
     python benchmarks/simulation_profile.py [--episodes 500] [--steps 20] [--top 25]
 """
@@ -64,6 +64,8 @@ def main() -> None:
     torch.set_num_threads(1)
     inputs = BernoulliPrediction().sample(args.episodes, args.steps, seed=0).inputs
     a, b = gru(0), gru(1)
+    with torch.no_grad():  # one-time imports (xarray's), outside the profile
+        simulation(a, b, inputs[:50], config=SimulationConfig(n_hidden_layers=0), seed=0)
     count = _counting()
     profile = cProfile.Profile()
     with torch.no_grad():
