@@ -29,8 +29,6 @@ dominates) where the autograd Learner in ``Interaction`` took several
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,7 +39,7 @@ from torch.nn import functional
 from tqdm.auto import tqdm
 
 from trajprobe.adapters.torch_learner import SGD, Adam, Optimiser
-from trajprobe.devices import resolve_device
+from trajprobe.devices import one_thread, resolve_device
 from trajprobe.dynamics import eval_schedule
 from trajprobe.estimators.policy import expected_context_reward
 from trajprobe.labelled import Label, describe
@@ -305,24 +303,12 @@ def train_bandit_learners(
     device = state["params"]["weight"].device
     generator = make_generator(seed, device)
     correct = task.sample_params(n_learners, generator=generator, device=device)["correct"]
-    with _one_thread():
+    with one_thread():
         run = _train(learner, task, state, correct, generator,
                      _Schedule(minibatch, max_steps, stop_at, contexts, steps), progress, desc)
     ds = _dataset(task, learner, run, steps[: len(run.q)], correct, minibatch, stop_at)
     ds.attrs["contexts"] = contexts
     return ds
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Intra-op threads do not pay on ``[B, C, A]`` tables: on a busy 2-core machine two
-    threads made a step 9× slower (21 vs 2.4 ms). Restores the thread count after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _record_steps(record: np.ndarray | None, max_steps: int) -> np.ndarray:

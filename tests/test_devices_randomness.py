@@ -9,7 +9,7 @@ from torch import nn
 
 import trajprobe.task_protocol
 import trajprobe.tasks
-from trajprobe.devices import available_devices, parameter_dtype, resolve_device
+from trajprobe.devices import available_devices, one_thread, parameter_dtype, resolve_device
 from trajprobe.randomness import Seed, make_generator, step_seed
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -118,3 +118,17 @@ def test_tasks_still_export_the_seed_helpers():
     assert trajprobe.tasks.make_generator is make_generator
     assert trajprobe.task_protocol.make_generator is make_generator
     assert trajprobe.tasks.Seed is Seed
+
+
+def test_one_thread_restores_the_callers_count_also_after_an_error():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), one_thread():
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -9,6 +9,8 @@ it and what is available (no silent fallback to the CPU).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import torch
@@ -16,7 +18,7 @@ import torch
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["available_devices", "parameter_dtype", "resolve_device"]
+__all__ = ["available_devices", "one_thread", "parameter_dtype", "resolve_device"]
 
 DeviceLike = torch.device | str | None
 """A device as callers give it: a ``torch.device``, its string, or None (the CPU)."""
@@ -88,3 +90,21 @@ def parameter_dtype(module: nn.Module) -> torch.dtype | None:
         if p.is_floating_point():
             return p.dtype
     return None
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """One intra-op CPU thread inside the block, the caller's count restored after.
+
+    For loops of many small operations (a learner's ``[B, C, A]`` tables, a 64-unit MLP on
+    batches of 1,024), where waking threads costs more than they save: on a 2-core machine
+    two threads made a bandit learner's step 9× slower (21 vs 2.4 ms) and the simulation
+    map's MLP residual 2× slower (``benchmarks/simulation_vs_dsa.py --threads 1`` against
+    ``--threads 2``).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -79,6 +79,7 @@ from trajprobe.compare.simulation_candidates import (
 )
 from trajprobe.compare.simulation_constant import constant_candidates
 from trajprobe.compare.whitening import Whitening, as_states, check_fraction
+from trajprobe.devices import one_thread
 from trajprobe.initialisers import torch_default_init
 from trajprobe.randomness import Seed, make_generator
 from trajprobe.validation import check_positive_int
@@ -460,7 +461,7 @@ class SimulationMap:
         optimiser = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
         best_state, best_epoch, epoch = copy.deepcopy(module.state_dict()), 0, 0
         n = x_tr.shape[0]
-        with torch.enable_grad():
+        with torch.enable_grad(), one_thread():  # small batches: threads cost more than they save
             for epoch in range(1, self.max_epochs + 1):
                 order = torch.randperm(n, generator=generator)
                 for start in range(0, n, self.batch_size):
