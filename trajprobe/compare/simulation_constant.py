@@ -27,7 +27,7 @@ searches the same set), plus each coordinate's minimum and maximum state.
 * Otherwise the candidates are screened (:data:`SCREEN`): every one on a few validation
   items spread evenly over the episodes, the best on more, the last few on every
   validation item (N inputs from one state at once: the target's ``output_many`` when it
-  has one).
+  has one; each distinct input once, :func:`~.simulation_outputs.distinct_rows`).
 * Where the target is differentiable (autograd through ``state_from_vector``, its output
   function and ℓ), the winner is refined by :data:`REFINE_STEPS` Adam steps on L, each
   coordinate in units of the training states' spread; the refined state is kept only if

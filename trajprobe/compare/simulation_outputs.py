@@ -48,8 +48,8 @@ def distinct_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     n = x.shape[0]
     if n >= 4:  # rows compared by their bytes: equal bytes, the same call
-        flat = np.ascontiguousarray(x.detach().reshape(n, -1).cpu().numpy())
-        keys = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
+        flat = x.detach().reshape(n, -1).contiguous().view(torch.uint8).cpu().numpy()
+        keys = flat.view(np.dtype((np.void, flat.shape[1]))).ravel()  # any dtype's bytes
         first, inverse = np.unique(keys, return_index=True, return_inverse=True)[1:]
         if 2 * first.size <= n:
             return x[torch.as_tensor(first, device=x.device)], torch.as_tensor(
