@@ -5,7 +5,8 @@ searched constant bound included) on the pair of ``benchmarks/simulation_vs_dsa.
 GRU-64s on 500 episodes x 20 steps of coin flips. Prints what does not depend on how busy
 the machine is: the rows the target's step computes (``nn.GRU`` calls: every item its
 own state), the (state, input) pairs and distinct states through ``output_many`` (one
-recurrent term per state, shared by its inputs), cProfile's call count, and the largest
+recurrent term per state, shared by its inputs), cProfile's call count, the share of the
+profile spent inside the target (its ``step`` and ``output_many``), and the largest
 cumulative shares of the profile (shares, not seconds: on a shared machine the seconds
 are the other jobs' too), after one untimed warm-up call on 50 episodes (as
 simulation_vs_dsa.py). Time the comparison with simulation_vs_dsa.py on a quiet machine.
@@ -80,6 +81,9 @@ def main() -> None:
     print(f"{'cProfile: function calls':<40}{stats.total_calls:>12,}")
     print(f"D_o a→b {float(ds.output_dissimilarity[0]):.10f}, "
           f"b→a {float(ds.output_dissimilarity[1]):.10f}")
+    inside = sum(entry[3] for (path, _, name), entry in stats.stats.items()
+                 if path.endswith("torch_rnn.py") and name in ("step", "output_many"))
+    print(f"{'share inside the target (step, output_many)':<44}{inside / stats.total_tt:>8.1%}")
     print("\nlargest cumulative shares of the profile (calls, share):")
     rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][3])
     for (path, line, name), (_, calls, _, cumulative, _) in rows[:args.top]:
