@@ -23,6 +23,17 @@ rows, the tolerance from the measured 1-vs-2-thread spread, and what they were r
 with."""
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module's tests (``pytestmark =
+    pytest.mark.usefixtures("one_thread")``): the simulation maps are small, and on a
+    loaded 2-core machine two threads thrash (a 30x slowdown measured)."""
+    from trajprobe.devices import one_thread as only_one
+
+    with only_one():
+        yield
+
+
 @pytest.fixture
 def assert_pinned() -> Callable[..., None]:
     """``check(out_dir, target)``: the run's ``summary.json`` equals the pinned rows, each to

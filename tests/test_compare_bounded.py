@@ -45,12 +45,7 @@ UNREFINED = SimulationConfig(n_hidden_layers=0, refine_constant=False)
 """Closed-form maps, the constant not refined: the bound is a visited state."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: the maps are small
 
 
 class GammaPoisson(ConjugatePredictor):

@@ -15,12 +15,7 @@ from trajprobe.tasks.prediction import BernoulliPrediction
 CONFIG = SimulationConfig(n_hidden_layers=0, n_folds=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: the maps are small
 
 
 @pytest.fixture(scope="module")

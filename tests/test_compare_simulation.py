@@ -30,14 +30,7 @@ TOL = 0.01
 """Issue 13: identity and affine copies give D_s < 0.01 and D_o < 0.01."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the maps are small, and on a loaded 2-core machine two threads
-    thrash (a 30x slowdown measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: the maps are small
 
 
 class AffineCopy:

@@ -31,12 +31,7 @@ FIGURES_OF = {"a→b": ("embedded_b_from_a", "output_b_from_a"),
               "b→a": ("embedded_a_from_b", "output_a_from_b")}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: the maps are small
 
 
 class CountsAndLast:

@@ -418,9 +418,8 @@ class SimulationMap:
         flat = {key: zs[key].reshape(n[key], zs[key].shape[-1]) for key, _ in parts}
         if not fitted:
             flat["train"], res["train"] = flat["val"][:0], res["val"][:0]
-        skip = not fitted
         self.mlp_, self.best_epoch_, self.n_epochs_, self.history_ = self._fit_mlp(
-            flat["train"], res["train"], flat["val"], res["val"], generator, skip)
+            flat["train"], res["train"], flat["val"], res["val"], generator, not fitted)
         if self.mlp_ is None:
             return
         states = self._unwhiten(c, zs["val"], self._mlp_residual(zs["val"]))[None]
