@@ -3,9 +3,9 @@
 * :func:`aligned_rollout`, :func:`replay`, :class:`AlignedTraces` — both machines on one
   input history; misaligned traces are a ValueError.
 * :func:`behavioural_dissimilarity` (eq. 2), :func:`reward_gap` (eq. 3), :func:`kl`.
-* :func:`simulation` — D_s and D_o in both directions (or one,
-  SimulationConfig.directions) ("a→b": b simulates a), cross-validated over episodes, with
-  null baselines and reliability flags; built on
+* :func:`simulation` — D_s and D_o in both directions ("a→b": b simulates a; one of them
+  with ``SimulationConfig.directions``), cross-validated over episodes, with null
+  baselines and reliability flags; built on
   :class:`SimulationMap` (a fitted estimator: fit / transform / score) and :class:`Whitening`.
 * :func:`simulation_summary` — a result as text, each direction spelled out.
 * :func:`pairwise_simulation` — a list of machines compared pairwise (on Dask when a
