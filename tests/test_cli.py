@@ -93,6 +93,7 @@ class _Recorded(Exception):
 @pytest.mark.parametrize("option, directions", [
     ([], ("a→b", "b→a")), (["--direction", "both"], ("a→b", "b→a")),
     (["--direction", "a->b"], ("a→b",)), (["--direction", "b->a"], ("b→a",)),
+    (["--direction", "b→a"], ("b→a",)),
 ])
 def test_compare_passes_direction_to_simulation_config(option, directions, monkeypatch):
     from trajprobe import compare

@@ -142,10 +142,11 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--untrained", action="store_true",
                    help="also compare A with B's untrained network (B's recipe and seed)")
     p.add_argument("--direction", choices=("a->b", "b->a", "both"), default="both",
+                   type=lambda v: {"a→b": "a->b", "b→a": "b->a"}.get(v, v),
                    help="which simulation direction to compute: a->b asks whether B simulates "
                         "A (φ maps A's states into B's; about half the cost of both), b->a "
                         "whether A simulates B (φ maps B's states into A's), both computes "
-                        "the two (SimulationConfig.directions)")
+                        "the two (SimulationConfig.directions; the arrows a→b, b→a work too)")
     _seed_option(p, "the evaluation episodes and the simulation map")
     _device_option(p)
     p.add_argument("--out", type=_out_path, default=None,
