@@ -77,19 +77,14 @@ def ridge_source(zs: np.ndarray, variance: np.ndarray, strengths: tuple[float, .
     return RidgeSource(ms, xs, grams, finite, len(strengths))
 
 
-def ridge_path(zs: np.ndarray | None, zt: np.ndarray, variance: np.ndarray | None,
-               strengths: tuple[float, ...] | None, *, source: RidgeSource | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def ridge_path(source: RidgeSource, zt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients ``[L, r_N, r_M]`` and intercepts ``[L, r_M]`` of the ridge path.
 
     Minimises ‖Z_c W − Y_c‖² + (N − 1) s λ_1 Σ_i ‖W_i‖² / λ_i over whitened source
     coordinates z_i = p_i / √λ_i, i.e. the ridge penalty on the unwhitened principal
-    coefficients; s = ∞ gives W = 0 (the mean). ``source``: :func:`ridge_source` of
-    (``zs``, ``variance``, ``strengths``), computed once for several targets (then those
-    three may be None).
+    coefficients; s = ∞ gives W = 0 (the mean). ``source``: :func:`ridge_source` of the
+    whitened source, computed once for every target ``zt`` ``[N, r_M]`` fitted on it.
     """
-    if source is None:
-        source = ridge_source(zs, variance, strengths)
     ms, mt = source.mean, zt.mean(0)
     coef = np.zeros((source.n_strengths, ms.shape[0], zt.shape[1]))
     if source.centred is not None:
