@@ -126,39 +126,12 @@ def _spaced(n: int, k: int) -> torch.Tensor:
     return torch.as_tensor(np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int)))
 
 
-def _grid(scorer: OutputScorer, states: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """f_M(x_i, s_c) for states ``[C, S]`` and inputs ``[n, ...]``: ``[C, n, ...]``, each
-    distinct input evaluated once (:func:`~.simulation_outputs.distinct_rows`)."""
-    rows, index = distinct_rows(x)
-    return _grid_rows(scorer, states, rows)[:, index]
-
-
-def _grid_rows(scorer: OutputScorer, states: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """f_M(x_i, s_c) for states ``[C, S]`` and inputs ``[n, ...]``: ``[C, n, ...]``."""
-    dst, n = scorer.dst, x.shape[0]
-    many = getattr(dst, "output_many", None)
-    per_chunk = max(1, CHUNK_ITEMS // n)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, states.shape[0], per_chunk):
-            chunk = states[start:start + per_chunk]
-            state = sm.state_from_vector(dst, chunk)
-            if callable(many):
-                y = many(x.unsqueeze(0).expand(chunk.shape[0], *x.shape), state)
-            else:
-                flat_x = x.repeat(chunk.shape[0], *([1] * (x.dim() - 1)))
-                y = sm.output(dst, flat_x, sm.repeat(state, n))
-                y = y.reshape(chunk.shape[0], n, *y.shape[1:])
-            out.append(y)
-    return torch.cat(out)
-
-
 def _reads_input(scorer: OutputScorer, states: torch.Tensor, x: torch.Tensor) -> bool:
     """False when f_M(x, s) is the same for every one of the inputs ``x`` at every one of
     ``states`` (exactly; NaN counts as reading the input)."""
     if x.shape[0] < 2:
         return True
-    y = _grid(scorer, states, x)
+    y = scorer.grid(states, x)
     return not bool(torch.equal(y, y[:, :1].expand_as(y)))
 
 
@@ -177,7 +150,7 @@ def _mean_losses(per: np.ndarray) -> np.ndarray:
 def _items(scorer: OutputScorer, states: torch.Tensor, x: torch.Tensor, y_src: torch.Tensor
            ) -> np.ndarray:
     """Per-item D_o ``[C, n]`` of states ``[C, S]`` on inputs ``[n, ...]``."""
-    y = _grid(scorer, states, x).flatten(0, 1)
+    y = scorer.grid(states, x).flatten(0, 1)
     ref = y_src.repeat(states.shape[0], *([1] * (y_src.dim() - 1)))
     return scorer.score_items(ref, y).reshape(states.shape[0], -1)
 
@@ -202,7 +175,7 @@ def _closed_form(scorer: OutputScorer, states: torch.Tensor, x0: torch.Tensor,
                  y_src: torch.Tensor) -> np.ndarray:
     """Mean D_o per candidate ``[C]`` for an output that ignores its input: one output per
     candidate, the source's sufficient statistics (module docstring); ``y_src`` ``[V, T, ...]``."""
-    y = _grid(scorer, states, x0)[:, 0]  # [C, ...]
+    y = scorer.grid(states, x0)[:, 0]  # [C, ...]
     n_v, n_t = y_src.shape[:2]
     flat = y_src.flatten(0, 1)
     if scorer.measure == "error":

@@ -203,9 +203,9 @@ class OutputScorer:
     def outputs(self, episodes: np.ndarray, states: np.ndarray) -> torch.Tensor:
         """f_dst(x^dst, state) for states ``[C, K, T, S]`` of ``episodes`` ``[K]``:
         ``[C, K, T, ...]``. A candidate whose state is the same at every item (a constant
-        map) goes through the target's ``output_many`` when it has one: its K·T inputs
+        map) goes through :meth:`grid` when the target has ``output_many``: its K·T inputs
         from the one state, whose recurrent term is then computed once, and each distinct
-        input once (:func:`distinct_rows`)."""
+        input once."""
         n_c, n_k, n_t = states.shape[:3]
         x = self.x_dst[torch.as_tensor(episodes)].flatten(0, 1).to(self.device)
         flat = states.reshape(n_c, n_k * n_t, -1)
@@ -226,9 +226,7 @@ class OutputScorer:
                 parts["moving"] = y.reshape(moving.size, n_k * n_t, *y.shape[1:])
             if fixed.any():
                 one = torch.as_tensor(flat[fixed, 0], dtype=self.dtype, device=self.device)
-                rows, index = distinct_rows(x)
-                parts["fixed"] = many(rows.unsqueeze(0).expand(one.shape[0], *rows.shape),
-                                      sm.state_from_vector(self.dst, one))[:, index]
+                parts["fixed"] = self.grid(one, x)
             if len(parts) == 1:
                 (y,) = parts.values()
             else:
@@ -236,6 +234,29 @@ class OutputScorer:
                 y[torch.as_tensor(moving)] = parts["moving"]
                 y[torch.as_tensor(np.flatnonzero(fixed))] = parts["fixed"].to(y.dtype)
         return y.reshape(n_c, n_k, n_t, *y.shape[2:])
+
+    def grid(self, states: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """f_dst(x_i, s_c) for every state ``[C, S]`` at every input ``[n, ...]``:
+        ``[C, n, ...]``. Each distinct input is evaluated once (:func:`distinct_rows`), N
+        inputs from one state at once through the target's ``output_many`` when it has one,
+        at most :data:`CHUNK_ITEMS` items per call."""
+        rows, index = distinct_rows(x)
+        dst, n = self.dst, rows.shape[0]
+        many = getattr(dst, "output_many", None)
+        per_chunk = max(1, CHUNK_ITEMS // n)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, states.shape[0], per_chunk):
+                chunk = states[start:start + per_chunk]
+                state = sm.state_from_vector(dst, chunk)
+                if callable(many):
+                    y = many(rows.unsqueeze(0).expand(chunk.shape[0], *rows.shape), state)
+                else:
+                    flat_x = rows.repeat(chunk.shape[0], *([1] * (rows.dim() - 1)))
+                    y = sm.output(dst, flat_x, sm.repeat(state, n))
+                    y = y.reshape(chunk.shape[0], n, *y.shape[1:])
+                out.append(y)
+        return torch.cat(out)[:, index]
 
     def items(self, episodes: np.ndarray, states: np.ndarray, *, keep_outputs: bool = False):
         """Per-item D_o ``[C, K, T]`` for candidate target states ``[C, K, T, S]``; with
