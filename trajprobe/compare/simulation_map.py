@@ -304,7 +304,7 @@ class SimulationMap:
                 for side in self.source_options_]
         for i, source in enumerate(self._shared["ridge"]):
             for j in range(len(self.target_options_)):
-                coef, intercept = ridge_path(None, zt[j], None, None, source=source)
+                coef, intercept = ridge_path(source, zt[j])
                 out += [Candidate(i, j, coef[k], intercept[k], s)
                         for k, s in enumerate(self.ridge_path)]
         r_s = self.source_options_[0].whitening.rank_
