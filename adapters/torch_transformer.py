@@ -319,6 +319,14 @@ class CausalTransformer(nn.Module):
         return outputs, final
 
 
+def _nan_where_summary_only(fn, x: torch.Tensor, state: KVState) -> torch.Tensor:
+    """``fn(x, state)`` (an output function) with each row of a summary-only state
+    (length < 0, from :meth:`CacheSummary.state_from_vector`) set to NaN: it has no cache."""
+    unknown = state.length < 0
+    y = fn(x, state._replace(length=state.length.clamp_min(0)))
+    return y.masked_fill(unknown.view(-1, *([1] * (y.dim() - 1))), float("nan"))
+
+
 class CacheSummary:
     """A :class:`CausalTransformer` whose state *vector* is a fixed-size summary of its cache.
 
@@ -366,16 +374,12 @@ class CacheSummary:
 
     def output(self, x: torch.Tensor, state: KVState) -> torch.Tensor:
         """The transformer's output function; NaN on summary-only states (length < 0)."""
-        unknown = state.length < 0
-        y = self.transformer.output(x, state._replace(length=state.length.clamp_min(0)))
-        return y.masked_fill(unknown.view(-1, *([1] * (y.dim() - 1))), float("nan"))
+        return _nan_where_summary_only(self.transformer.output, x, state)
 
     def output_many(self, x: torch.Tensor, state: KVState) -> torch.Tensor:
         """N inputs per state, x ``[B, N, D_in]`` → ``[B, N, ...]`` (the transformer's);
         NaN on summary-only states, as :meth:`output`."""
-        unknown = state.length < 0
-        y = self.transformer.output_many(x, state._replace(length=state.length.clamp_min(0)))
-        return y.masked_fill(unknown.view(-1, *([1] * (y.dim() - 1))), float("nan"))
+        return _nan_where_summary_only(self.transformer.output_many, x, state)
 
     def state_vector(self, state: KVState) -> torch.Tensor:
         """The summary z(s) ``[B, 2 · L · H · d_head]``: mean cached keys, then values."""
